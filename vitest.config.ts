@@ -1,0 +1,53 @@
+// Test tiers: unit (no services), contract (one suite per port, every implementation), integration
+// (real services), e2e (a running tributary process driven by real clients).
+import { defineConfig } from 'vitest/config'
+
+const services = './test/setup/services.ts'
+
+export default defineConfig({
+  test: {
+    passWithNoTests: false,
+    allowOnly: false,
+    reporters: ['default', './test/setup/tier-summary.ts'],
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/**/*.contract.test.ts', 'test/**/*.int.test.ts', 'test/**/*.e2e.test.ts'],
+          testTimeout: 10_000,
+        },
+      },
+      {
+        test: {
+          name: 'contract',
+          include: ['test/**/*.contract.test.ts'],
+          globalSetup: [services],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/**/*.int.test.ts'],
+          globalSetup: [services],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: 'e2e',
+          include: ['test/**/*.e2e.test.ts'],
+          globalSetup: [services],
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+})
