@@ -1,0 +1,87 @@
+// The one builder of Tributary events, partition keys and sources (STYLE.md 11).
+import type { CloudEvent, CloudEventAttributes } from './cloudevent.ts'
+import { assertChannel, assertDeviceId, assertTenantId, uuidv7 } from './ids.ts'
+
+export const eventTypes = {
+  telemetry: 'io.tributary.telemetry.v1',
+  connection: 'io.tributary.connection.v1',
+  command: 'io.tributary.command.v1',
+  'command.response': 'io.tributary.command.response.v1',
+  'command.status': 'io.tributary.command.status.v1',
+  'file.uploaded': 'io.tributary.file.uploaded.v1',
+  'config.applied': 'io.tributary.config.applied.v1',
+  registry: 'io.tributary.registry.v1',
+} as const
+
+export type EventKind = keyof typeof eventTypes
+export type Protocol = 'mqtt' | 'http' | 'coap' | 'ttn' | 'api' | 'kafka'
+
+/** `<tenant>/<device>`, each part percent-encoded: the Kafka key and the partitionkey extension. */
+export function partitionKey(tenant: string, device: string): string {
+  return `${encodeURIComponent(tenant)}/${encodeURIComponent(device)}`
+}
+
+/** Splits a partition key made by partitionKey(). */
+export function parsePartitionKey(key: string): { tenant: string; device: string } | undefined {
+  const slash = key.indexOf('/')
+  if (slash <= 0 || slash !== key.lastIndexOf('/')) return undefined
+  try {
+    return {
+      tenant: decodeURIComponent(key.slice(0, slash)),
+      device: decodeURIComponent(key.slice(slash + 1)),
+    }
+  } catch {
+    return undefined
+  }
+}
+
+/** `tributary://<tenant>/<device>`: the source of every event a device causes. */
+export function eventSource(tenant: string, device: string): string {
+  return `tributary://${partitionKey(tenant, device)}`
+}
+
+export interface EventInput {
+  readonly kind: EventKind
+  readonly tenant: string
+  readonly device: string
+  /** The gateway that sent it, when it differs from the device. */
+  readonly sender?: string | undefined
+  readonly protocol: Protocol
+  /** The channel (telemetry) or another subject the type defines. */
+  readonly subject?: string | undefined
+  readonly data?: Buffer | undefined
+  readonly datacontenttype?: string | undefined
+  /** Receipt time; defaults to now. */
+  readonly time?: Date | undefined
+  readonly traceparent?: string | undefined
+  readonly id?: string | undefined
+}
+
+export function buildEvent(input: EventInput): CloudEvent {
+  assertTenantId(input.tenant)
+  assertDeviceId(input.device)
+  if (input.sender !== undefined) assertDeviceId(input.sender)
+  if (input.kind === 'telemetry' && input.subject !== undefined) assertChannel(input.subject)
+  const key = partitionKey(input.tenant, input.device)
+  const attributes: Record<string, string> = {
+    specversion: '1.0',
+    id: input.id ?? uuidv7(),
+    source: `tributary://${key}`,
+    type: eventTypes[input.kind],
+    time: (input.time ?? new Date()).toISOString(),
+    tenant: input.tenant,
+    device: input.device,
+    protocol: input.protocol,
+    partitionkey: key,
+  }
+  if (input.subject !== undefined) attributes['subject'] = input.subject
+  if (input.datacontenttype !== undefined) attributes['datacontenttype'] = input.datacontenttype
+  if (input.sender !== undefined && input.sender !== input.device) attributes['sender'] = input.sender
+  if (input.traceparent !== undefined) attributes['traceparent'] = input.traceparent
+  return { attributes: attributes as unknown as CloudEventAttributes, data: input.data }
+}
+
+/** A JSON body as event data with its content type. */
+export function jsonData(value: unknown): { data: Buffer; datacontenttype: 'application/json' } {
+  return { data: Buffer.from(JSON.stringify(value)), datacontenttype: 'application/json' }
+}

@@ -1,0 +1,5 @@
+export * from './build.ts'
+export * from './cloudevent.ts'
+export * from './ids.ts'
+export * from './kafka-codec.ts'
+export * from './topics.ts'
