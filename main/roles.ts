@@ -1,0 +1,39 @@
+// The roles a process can run (DESIGN.md "Roles and the one entrypoint"), in start order. Each
+// role lists the components it starts; features add theirs here as they land.
+import type { EventBus } from '../core/bus/bus.ts'
+import type { Config } from '../core/config/index.ts'
+import type { Component } from '../core/lifecycle.ts'
+import type { Logger } from '../core/log.ts'
+import type { Registry } from '../core/metrics.ts'
+
+export const ROLES = ['processors', 'consumers', 'api', 'adapters'] as const
+export type Role = (typeof ROLES)[number]
+
+export interface RoleDeps {
+  readonly config: Config
+  readonly log: Logger
+  readonly registry: Registry
+  readonly bus: EventBus
+}
+
+/** Components of each role; a role with none yet starts nothing and says so in the start log. */
+export const roleComponents: Record<Role, (deps: RoleDeps) => Component[]> = {
+  processors: () => [],
+  consumers: () => [],
+  api: () => [],
+  adapters: () => [],
+}
+
+export function parseRoles(value: string): Role[] {
+  const names = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+  if (names.length === 1 && names[0] === 'all') return [...ROLES]
+  const unknown = names.filter((n) => !(ROLES as readonly string[]).includes(n))
+  if (names.length === 0 || unknown.length > 0) {
+    throw new Error(`--roles takes "all" or a comma-separated list of ${ROLES.join(', ')}; got ${JSON.stringify(value)}`)
+  }
+  // Start order is fixed whatever order they were named in.
+  return ROLES.filter((r) => names.includes(r))
+}

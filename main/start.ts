@@ -1,0 +1,95 @@
+// The composition root: reads configuration, builds shared dependencies, starts the roles in
+// order (bus, processors, consumers, api, adapters) and stops them in reverse.
+import type { EventBus } from '../core/bus/bus.ts'
+import type { Config } from '../core/config/index.ts'
+import { loadConfig, redactedConfig } from '../core/config/index.ts'
+import { createLifecycle } from '../core/lifecycle.ts'
+import type { Logger } from '../core/log.ts'
+import { createLogger } from '../core/log.ts'
+import { createManagementServer } from '../core/management.ts'
+import { createMetricsRegistry } from '../core/metrics.ts'
+import { createBus } from './bus.ts'
+import type { Role } from './roles.ts'
+import { ROLES, roleComponents } from './roles.ts'
+
+export interface StartOptions {
+  readonly env: Readonly<Record<string, string | undefined>>
+  readonly roles?: readonly Role[] | undefined
+  /** Overrides the logger built from configuration (tests). */
+  readonly log?: Logger | undefined
+}
+
+export interface Running {
+  readonly config: Config
+  readonly ports: { readonly management: number }
+  readonly bus: EventBus
+  readonly log: Logger
+  /** Graceful stop: drains in-flight work within TRIBUTARY_SHUTDOWN_TIMEOUT_MS. */
+  stop(): Promise<void>
+}
+
+export async function startTributary(options: StartOptions): Promise<Running> {
+  const config = loadConfig(options.env)
+  const log = options.log ?? createLogger({ level: config.logLevel })
+  const roles = options.roles ?? [...ROLES]
+  const registry = createMetricsRegistry()
+  const lifecycle = createLifecycle(log)
+  let ready = false
+
+  const management = createManagementServer({
+    host: config.host,
+    port: config.managementPort,
+    portVariable: 'TRIBUTARY_MANAGEMENT_PORT',
+    registry,
+    log,
+    ready: () => ready && !lifecycle.stopping,
+  })
+  let managementPort = 0
+  let bus: EventBus | undefined
+
+  try {
+    // The management listener comes first so /livez answers while the rest starts.
+    await lifecycle.start({
+      name: 'management',
+      start: async () => void (managementPort = await management.start()),
+      stop: () => management.stop(),
+    })
+    await lifecycle.start({
+      name: 'bus',
+      start: async () => void (bus = await createBus(config, log, registry)),
+      stop: async () => bus?.close(),
+    })
+    const sharedBus = bus!
+    management.add({ name: 'bus', check: () => sharedBus.health() })
+    const started: Record<string, string[]> = {}
+    for (const role of roles) {
+      const components = roleComponents[role]({ config, log: log.child({ role }), registry, bus: sharedBus })
+      for (const component of components) await lifecycle.start(component)
+      started[role] = components.map((c) => c.name)
+    }
+    ready = true
+    log.info(
+      { roles: started, bus: sharedBus.kind, ports: { management: managementPort }, config: redactedConfig(config) },
+      'tributary started',
+    )
+  } catch (err) {
+    await lifecycle.stopAll(config.shutdownTimeoutMs)
+    throw err
+  }
+
+  let stopping: Promise<void> | undefined
+  return {
+    config,
+    log,
+    bus: bus!,
+    ports: { management: managementPort },
+    stop() {
+      stopping ??= (async () => {
+        log.info({ deadlineMs: config.shutdownTimeoutMs }, 'tributary stopping')
+        const { timedOut, failed } = await lifecycle.stopAll(config.shutdownTimeoutMs)
+        log.info({ timedOut, failed }, 'tributary stopped')
+      })()
+      return stopping
+    },
+  }
+}
