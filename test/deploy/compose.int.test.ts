@@ -1,0 +1,433 @@
+// The deployment files, checked without a Docker engine: docker-compose.yml is valid Compose (docker-compose
+// accepts it and it matches the compose-spec schema) and wires what a reviewer expects; the Dockerfile
+// builds a non-root image that runs main/cli.ts; both agree with the config schema and DESIGN.md's ports.
+import { execFile } from 'node:child_process'
+import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { Ajv } from 'ajv'
+import type { ValidateFunction } from 'ajv'
+import { parse, stringify } from 'yaml'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { variables } from '../../core/config/schema.ts'
+
+const run = promisify(execFile)
+const root = fileURLToPath(new URL('../../', import.meta.url))
+const composePath = join(root, 'docker-compose.yml')
+// Shipped by Debian's docker-compose package, the same schema docker-compose validates with.
+const composeSpecPath = '/usr/lib/python3/dist-packages/compose/config/compose_spec.json'
+
+// DESIGN.md, "Roles and the one entrypoint": one port per listener, published as is.
+const listeners: Readonly<Record<string, string>> = {
+  TRIBUTARY_MANAGEMENT_PORT: '9400/tcp',
+  TRIBUTARY_API_PORT: '8080/tcp',
+  TRIBUTARY_HTTP_PORT: '8088/tcp',
+  TRIBUTARY_MQTT_PORT: '1883/tcp',
+  TRIBUTARY_MQTTS_PORT: '8883/tcp',
+  TRIBUTARY_MQTT_WS_PORT: '8083/tcp',
+  TRIBUTARY_COAP_PORT: '5683/udp',
+  TRIBUTARY_APP_MQTT_PORT: '1884/tcp',
+}
+const sourceFolders = ['core', 'adapters', 'processors', 'consumers', 'commands', 'api', 'main', 'schemas']
+const known = new Map<string, (typeof variables)[keyof typeof variables]>(
+  Object.values(variables).map((v) => [v.env, v]),
+)
+
+interface Service {
+  image?: string
+  build?: string | { context?: string; dockerfile?: string }
+  environment?: Record<string, unknown>
+  healthcheck?: { test?: string | string[]; disable?: boolean; interval?: string }
+  depends_on?: Record<string, { condition: string }>
+  ports?: unknown[]
+  volumes?: unknown[]
+  restart?: string
+  command?: string | string[]
+  entrypoint?: string | string[]
+}
+interface ComposeFile {
+  services: Record<string, Service>
+  volumes?: Record<string, unknown>
+  [key: string]: unknown
+}
+
+function service(doc: ComposeFile, name: string): Service {
+  const found = doc.services[name]
+  if (found === undefined) throw new Error(`docker-compose.yml has no service ${name}`)
+  return found
+}
+
+/** The environment mapping; every value a string so YAML cannot turn `false` or `yes` into a boolean. */
+function env(svc: Service): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [key, value] of Object.entries(svc.environment ?? {})) {
+    if (typeof value !== 'string') throw new Error(`${key} is ${typeof value}; quote it`)
+    out[key] = value
+  }
+  return out
+}
+
+/** What Compose substitutes with no variables set: `${VAR:-default}` → default, `$$` → `$`. */
+function withDefaults(value: string): string {
+  return value.replace(/\$\$|\$\{(\w+)(?::?-([^}]*))?\}/g, (match, _name, fallback?: string) =>
+    match === '$$' ? '$' : (fallback ?? ''),
+  )
+}
+
+function unknownTributaryVariables(doc: ComposeFile, dockerfileEnv: Record<string, string>): string[] {
+  const names = [
+    ...Object.values(doc.services).flatMap((svc) => Object.keys(env(svc))),
+    ...Object.keys(dockerfileEnv),
+  ]
+  return names.filter((name) => name.startsWith('TRIBUTARY_') && !known.has(name))
+}
+
+/** Short port syntax: [ip:][host:]container[/protocol] → host and container port with protocol. */
+function parsePort(spec: unknown): { ip: string | undefined; host: string | undefined; container: string } {
+  if (typeof spec !== 'string') throw new Error(`port ${JSON.stringify(spec)}: use the quoted short syntax`)
+  const m = /^(?:(?<ip>\d+(?:\.\d+){3}):)?(?:(?<host>\d+):)?(?<port>\d+)(?<proto>\/(?:tcp|udp))?$/.exec(spec)
+  if (m?.groups?.port === undefined) throw new Error(`port ${spec} is not [ip:][host:]container[/protocol]`)
+  const proto = m.groups.proto ?? '/tcp'
+  return { ip: m.groups.ip, host: m.groups.host && m.groups.host + proto, container: m.groups.port + proto }
+}
+
+function healthcheckText(svc: Service): string {
+  const test = svc.healthcheck?.test
+  return Array.isArray(test) ? test.join(' ') : (test ?? '')
+}
+
+/** Dockerfile instructions (continuations joined, comments dropped), grouped by stage. */
+function dockerfileStages(text: string): { globals: string[]; stages: string[][] } {
+  const lines = text.split('\n').filter((line) => !/^\s*#/.test(line))
+  const instructions = lines
+    .join('\n')
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '')
+  const globals: string[] = []
+  const stages: string[][] = []
+  for (const instruction of instructions) {
+    if (/^FROM\s/i.test(instruction)) stages.push([instruction])
+    else (stages.at(-1) ?? globals).push(instruction)
+  }
+  return { globals, stages }
+}
+
+function args(instruction: string): string {
+  return instruction.replace(/^\S+\s+/, '')
+}
+
+function dockerfileEnv(instructions: string[]): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const instruction of instructions.filter((i) => /^ENV\s/i.test(i))) {
+    for (const m of args(instruction).matchAll(/(\w+)=("[^"]*"|\S+)/g)) out[m[1] ?? ''] = m[2] ?? ''
+  }
+  return out
+}
+
+/**
+ * The compose-spec schema for Ajv. docker-compose validates it as draft-04 with its own format checkers;
+ * Ajv reads the same keywords but refuses draft-04 `id` and does not know the 2019-09 `$schema` it names.
+ */
+function composeValidator(schema: unknown): ValidateFunction {
+  const namesOnly = new Set(['properties', 'patternProperties', 'definitions'])
+  const strip = (node: unknown, keysAreNames: boolean): unknown => {
+    if (Array.isArray(node)) return node.map((item) => strip(item, false))
+    if (typeof node !== 'object' || node === null) return node
+    const entries = Object.entries(node).filter(
+      ([key, value]) => keysAreNames || !((key === 'id' && typeof value === 'string') || key === '$schema'),
+    )
+    return Object.fromEntries(
+      entries.map(([key, value]) => [key, strip(value, !keysAreNames && namesOnly.has(key))]),
+    )
+  }
+  const ajv = new Ajv({ strict: false, allErrors: true })
+  // docker-py's PORT_SPEC, compose's VALID_EXPOSE_FORMAT, Go's time.ParseDuration, and CIDR.
+  ajv.addFormat('ports', /^(?:(?:\[?[a-fA-F\d.:]+\]?:)?\d*(?:-\d+)?:)?\d+(?:-\d+)?(?:\/(?:udp|tcp|sctp))?$/)
+  ajv.addFormat('expose', /^\d+(?:-\d+)?(?:\/[a-zA-Z]+)?$/)
+  ajv.addFormat('duration', /^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$/)
+  ajv.addFormat('subnet_ip_address', /^[\d.]+\/\d{1,2}$|^[\da-fA-F:]+\/\d{1,3}$/)
+  return ajv.compile(strip(schema, false) as object)
+}
+
+/** `docker-compose config -q` on a file; the test fails, never skips, when docker-compose is missing. */
+async function composeConfig(file: string): Promise<{ ok: true } | { ok: false; stderr: string }> {
+  try {
+    await run('docker-compose', ['-f', file, '--project-directory', root, 'config', '-q'], {
+      cwd: root,
+      timeout: 30_000,
+    })
+    return { ok: true }
+  } catch (err) {
+    const failure = err as NodeJS.ErrnoException & { stderr?: string }
+    if (failure.code === 'ENOENT') {
+      throw new Error(
+        'docker-compose is not installed, so docker-compose.yml cannot be validated. Install it (Debian: apt-get install docker-compose).',
+        { cause: err },
+      )
+    }
+    return { ok: false, stderr: failure.stderr ?? String(err) }
+  }
+}
+
+let text: string
+let doc: ComposeFile
+let dockerfile: { globals: string[]; stages: string[][] }
+let dockerEnv: Record<string, string>
+let scratch: string
+
+beforeAll(async () => {
+  text = await readFile(composePath, 'utf8')
+  doc = parse(text) as ComposeFile
+  dockerfile = dockerfileStages(await readFile(join(root, 'Dockerfile'), 'utf8'))
+  dockerEnv = dockerfileEnv(dockerfile.stages.at(-1) ?? [])
+  scratch = await mkdtemp(join(tmpdir(), 'tributary-compose-'))
+})
+
+afterAll(async () => {
+  await rm(scratch, { recursive: true, force: true })
+})
+
+describe('docker-compose.yml is valid Compose', () => {
+  it('passes docker-compose config', async () => {
+    const result = await composeConfig(composePath)
+    expect(result, 'docker-compose config -q rejected docker-compose.yml').toEqual({ ok: true })
+  })
+
+  it('rejects a broken copy, so the check above can fail', async () => {
+    const broken = structuredClone(doc)
+    const dependsOn = service(broken, 'tributary').depends_on
+    expect(dependsOn?.kafka).toBeDefined()
+    if (dependsOn?.kafka) dependsOn.kafka.condition = 'service_ready'
+    // YAML 1.1 output, so strings such as 'no' stay quoted for docker-compose's YAML 1.1 reader.
+    await writeFile(join(scratch, 'intact.yml'), stringify(doc, { version: '1.1' }))
+    await writeFile(join(scratch, 'broken.yml'), stringify(broken, { version: '1.1' }))
+
+    expect(await composeConfig(join(scratch, 'intact.yml'))).toEqual({ ok: true })
+    const result = await composeConfig(join(scratch, 'broken.yml'))
+    expect(result.ok).toBe(false)
+    expect(result.ok ? '' : result.stderr).toContain('services.tributary.depends_on.kafka.condition')
+  })
+
+  it('matches the compose-spec JSON schema, which rejects the broken copy', async () => {
+    await access(composeSpecPath).catch((err: unknown) => {
+      throw new Error(
+        `the compose-spec schema is not at ${composeSpecPath}: install Debian's docker-compose`,
+        {
+          cause: err,
+        },
+      )
+    })
+    const validate = composeValidator(JSON.parse(await readFile(composeSpecPath, 'utf8')))
+    expect(validate(doc), JSON.stringify(validate.errors, null, 2)).toBe(true)
+
+    const badCondition = structuredClone(doc)
+    const dependsOn = service(badCondition, 'tributary').depends_on
+    if (dependsOn?.kafka) dependsOn.kafka.condition = 'service_ready'
+    expect(validate(badCondition)).toBe(false)
+    const badDuration = structuredClone(doc)
+    service(badDuration, 'tributary').healthcheck = { test: ['CMD', 'true'], interval: 'ten seconds' }
+    expect(validate(badDuration)).toBe(false)
+  })
+
+  it('means the same under YAML 1.1 (docker-compose 1) and YAML 1.2 (Compose 2)', () => {
+    expect(parse(text, { version: '1.1' })).toEqual(doc)
+  })
+
+  it('uses the compose specification format (no version key) and pinned images', () => {
+    expect(doc).not.toHaveProperty('version')
+    for (const [name, svc] of Object.entries(doc.services)) {
+      if (svc.build !== undefined) continue
+      expect(svc.image, `${name}: image pinned by tag`).toMatch(/^[\w./-]+:[\w.-]+$/)
+      expect(svc.image, `${name}: image pinned by tag`).not.toMatch(/:latest$/)
+    }
+  })
+})
+
+describe('docker-compose.yml services', () => {
+  it('runs Kafka in KRaft mode as one broker and controller, with no ZooKeeper', () => {
+    expect(Object.keys(doc.services).filter((name) => /zookeeper/i.test(name))).toEqual([])
+    const kafka = service(doc, 'kafka')
+    const kafkaEnv = env(kafka)
+    expect(kafka.image).toBe('apache/kafka:4.2.0')
+    expect(kafkaEnv.KAFKA_PROCESS_ROLES?.split(',').sort()).toEqual(['broker', 'controller'])
+    expect(kafkaEnv.KAFKA_CONTROLLER_QUORUM_VOTERS).toMatch(/^1@/)
+    expect(kafkaEnv.KAFKA_NODE_ID).toBe('1')
+    expect(Object.keys(kafkaEnv).filter((key) => key.includes('ZOOKEEPER'))).toEqual([])
+    expect(kafkaEnv.KAFKA_AUTO_CREATE_TOPICS_ENABLE).toBe('false')
+    expect(kafkaEnv.KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS).toBe('0')
+    for (const key of [
+      'KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR',
+      'KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR',
+      'KAFKA_TRANSACTION_STATE_LOG_MIN_ISR',
+      'KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR',
+      'KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR',
+    ]) {
+      expect(kafkaEnv[key], key).toBe('1')
+    }
+    expect(healthcheckText(kafka)).toMatch(/^CMD \/opt\/kafka\/bin\/kafka-(broker-api-versions|topics)\.sh /)
+  })
+
+  it('gives every long-running service a healthcheck; only the bucket job runs once', () => {
+    const oneShot = Object.entries(doc.services).filter(([, svc]) => svc.restart === 'no')
+    expect(oneShot.map(([name]) => name)).toEqual(['minio-init'])
+    for (const [name, svc] of Object.entries(doc.services)) {
+      if (svc.restart === 'no') continue
+      expect(svc.healthcheck?.disable, name).not.toBe(true)
+      expect(healthcheckText(svc), `${name} has a healthcheck`).toMatch(/^CMD(-SHELL)? \S/)
+    }
+  })
+
+  it('waits on healthy dependencies: tributary on Kafka, the bucket job on MinIO', () => {
+    expect(service(doc, 'tributary').depends_on?.kafka).toEqual({ condition: 'service_healthy' })
+    expect(service(doc, 'minio-init').depends_on?.minio).toEqual({ condition: 'service_healthy' })
+    for (const [name, svc] of Object.entries(doc.services)) {
+      for (const [target, { condition }] of Object.entries(svc.depends_on ?? {})) {
+        if (condition === 'service_healthy')
+          expect(service(doc, target).healthcheck, `${name} → ${target}`).toBeDefined()
+      }
+    }
+  })
+
+  it('keeps state in named volumes', () => {
+    const declared = Object.keys(doc.volumes ?? {})
+    for (const name of ['kafka', 'postgres', 'redis', 'minio', 'tributary']) {
+      const sources = (service(doc, name).volumes ?? []).map((v) => String(v).split(':')[0])
+      expect(
+        sources.some((source) => declared.includes(source ?? '')),
+        `${name} mounts a named volume`,
+      ).toBe(true)
+    }
+  })
+
+  it('configures PostgreSQL 17, Redis 7 with AOF, and MinIO with a tributary bucket', () => {
+    const postgres = service(doc, 'postgres')
+    expect(postgres.image).toMatch(/^postgres:17(\b|$)/)
+    expect(env(postgres).POSTGRES_DB).toBe('tributary')
+    expect(healthcheckText(postgres)).toContain('pg_isready')
+
+    const redis = service(doc, 'redis')
+    expect(redis.image).toMatch(/^redis:7(\b|$)/)
+    expect([redis.command].flat().join(' ')).toMatch(/--appendonly yes\b/)
+
+    const minio = env(service(doc, 'minio'))
+    expect(minio.MINIO_ROOT_USER).toMatch(/^\$\{MINIO_ROOT_USER:-.+\}$/)
+    expect(minio.MINIO_ROOT_PASSWORD).toMatch(/^\$\{MINIO_ROOT_PASSWORD:-.{8,}\}$/)
+    const init = service(doc, 'minio-init')
+    expect(init.image).toMatch(/^minio\/mc:/)
+    expect(withDefaults([init.entrypoint, init.command].flat().join(' '))).toMatch(
+      /mc mb --ignore-existing \w+\/tributary\b/,
+    )
+  })
+
+  it('builds tributary from the Dockerfile and points it at the kafka service', () => {
+    const tributary = service(doc, 'tributary')
+    expect(tributary.build).toEqual({ context: '.', dockerfile: 'Dockerfile' })
+    expect(tributary.restart).toBe('unless-stopped')
+    const advertised = env(service(doc, 'kafka')).KAFKA_ADVERTISED_LISTENERS ?? ''
+    const brokers = withDefaults(env(tributary).TRIBUTARY_KAFKA_BROKERS ?? '').split(',')
+    expect(brokers.length).toBeGreaterThan(0)
+    for (const broker of brokers) {
+      expect(broker).toMatch(/^kafka:\d+$/)
+      expect(advertised, `${broker} is an advertised Kafka listener`).toContain(`://${broker}`)
+    }
+    const dataDir = env(tributary).TRIBUTARY_DATA_DIR
+    expect(dataDir).toBe(dockerEnv.TRIBUTARY_DATA_DIR)
+    expect(tributary.volumes?.map((v) => String(v).split(':')[1])).toContain(dataDir)
+    const check = healthcheckText(tributary)
+    expect(check).toMatch(/^CMD node -e .*fetch\(/)
+    expect(check).toContain(
+      `process.env.TRIBUTARY_MANAGEMENT_PORT || ${variables.managementPort.defaultText}) + '/readyz'`,
+    )
+  })
+})
+
+describe('TRIBUTARY_* settings and ports', () => {
+  it('sets only variables the config schema knows, with values it accepts', () => {
+    expect(unknownTributaryVariables(doc, dockerEnv)).toEqual([])
+    const settings = { ...dockerEnv, ...env(service(doc, 'tributary')) }
+    for (const [name, value] of Object.entries(settings)) {
+      const variable = known.get(name)
+      if (variable === undefined) continue
+      const parsed = variable.schema.safeParse(withDefaults(value))
+      expect(parsed.success, `${name}=${value}: ${parsed.error?.message ?? ''}`).toBe(true)
+    }
+  })
+
+  it('notices an unknown variable, so the check above can fail', () => {
+    const broken = structuredClone(doc)
+    service(broken, 'tributary').environment = { TRIBUTARY_NOT_A_SETTING: 'x' }
+    expect(unknownTributaryVariables(broken, dockerEnv)).toEqual(['TRIBUTARY_NOT_A_SETTING'])
+  })
+
+  it('publishes every listener of DESIGN.md on its own port, as the Dockerfile exposes', () => {
+    const published = (service(doc, 'tributary').ports ?? []).map(parsePort)
+    for (const port of published) expect(port.host, 'host port = container port').toBe(port.container)
+    expect(published.map((p) => p.container).sort()).toEqual(Object.values(listeners).sort())
+
+    const exposed = dockerfile.stages
+      .at(-1)
+      ?.filter((i) => /^EXPOSE\s/i.test(i))
+      .flatMap((i) => args(i).split(/\s+/))
+      .map((p) => (p.includes('/') ? p : `${p}/tcp`))
+    expect(exposed?.sort()).toEqual(Object.values(listeners).sort())
+  })
+
+  it('publishes the port each *_PORT variable of the schema listens on', () => {
+    const settings = env(service(doc, 'tributary'))
+    const ports = Object.values(variables).filter((v) => v.env.endsWith('_PORT'))
+    expect(ports.map((v) => v.env)).toContain('TRIBUTARY_MANAGEMENT_PORT')
+    for (const variable of ports) {
+      const expected = listeners[variable.env]
+      expect(
+        expected,
+        `${variable.env}: add it to DESIGN.md's listeners and docker-compose.yml`,
+      ).toBeDefined()
+      const value = withDefaults(settings[variable.env] ?? '') || variable.defaultText
+      expect(`${value ?? ''}/${expected?.split('/')[1] ?? ''}`, variable.env).toBe(expected)
+    }
+  })
+})
+
+describe('Dockerfile', () => {
+  it('has a dependency stage and a runtime stage on the Node release package.json pins', async () => {
+    const { stages, globals } = dockerfile
+    expect(stages.length).toBeGreaterThanOrEqual(2)
+    const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as {
+      devDependencies: Record<string, string>
+    }
+    expect(globals).toContain(`ARG NODE_VERSION=${pkg.devDependencies.node}`)
+    for (const stage of stages) expect(stage[0]).toMatch(/^FROM node:\$\{NODE_VERSION\}-slim AS \w+$/)
+  })
+
+  it('installs production dependencies with npm ci only', () => {
+    const runs = dockerfile.stages.flat().filter((i) => /^RUN\s/i.test(i))
+    expect(runs.filter((i) => /\bnpm\s+(install|i|add|update)\b/.test(i))).toEqual([])
+    expect(runs.some((i) => /\bnpm ci\b.*--omit=dev/.test(i))).toBe(true)
+  })
+
+  it('runs main/cli.ts start as a non-root user with a healthcheck', () => {
+    const final = dockerfile.stages.at(-1) ?? []
+    const find = (keyword: string) => final.filter((i) => new RegExp(`^${keyword}\\s`, 'i').test(i)).map(args)
+    const user = find('USER').at(-1)
+    expect(user, 'the final stage sets USER').toBeDefined()
+    expect(user).not.toMatch(/^(root|0)(:|$)/)
+    expect(find('ENTRYPOINT').map((a) => JSON.parse(a) as unknown)).toEqual([['node', 'main/cli.ts']])
+    expect(find('CMD').map((a) => JSON.parse(a) as unknown)).toEqual([['start']])
+    expect(find('HEALTHCHECK').join(' ')).toMatch(/CMD \["node", "-e", ".*fetch\(.*\/livez/)
+    expect(find('STOPSIGNAL')).toEqual(['SIGTERM'])
+    expect(dockerEnv.NODE_ENV).toBe('production')
+    const copied = find('COPY').map((a) => a.split(/\s+/)[0])
+    for (const folder of sourceFolders) expect(copied, `copies ${folder}/`).toContain(folder)
+    expect(copied).not.toContain('test')
+  })
+
+  it('keeps node_modules, data, tests and git out of the build context', async () => {
+    const ignored = (await readFile(join(root, '.dockerignore'), 'utf8')).split('\n').map((l) => l.trim())
+    for (const entry of ['**/node_modules', 'data', '.git', 'test', '.env']) expect(ignored).toContain(entry)
+    for (const folder of sourceFolders) expect(ignored).not.toContain(folder)
+  })
+})
