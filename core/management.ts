@@ -37,7 +37,10 @@ export function createManagementServer(options: ManagementOptions): ManagementSe
       checks.map(async (c) => {
         let timer: NodeJS.Timeout | undefined
         const timeout = new Promise<{ ok: false; reason: string }>((resolve) => {
-          timer = setTimeout(() => resolve({ ok: false, reason: `no answer within ${CHECK_TIMEOUT_MS} ms` }), CHECK_TIMEOUT_MS)
+          timer = setTimeout(
+            () => resolve({ ok: false, reason: `no answer within ${CHECK_TIMEOUT_MS} ms` }),
+            CHECK_TIMEOUT_MS,
+          )
         })
         try {
           const result = await Promise.race([c.check(), timeout])
@@ -62,7 +65,13 @@ export function createManagementServer(options: ManagementOptions): ManagementSe
       case '/readyz': {
         if (!options.ready()) return send(res, 503, 'text/plain', 'not ready: starting or stopping\n')
         const failing = (await runChecks()).filter((c) => !c.ok)
-        if (failing.length > 0) return send(res, 503, 'text/plain', `not ready: ${failing.map((c) => `${c.name}: ${c.reason}`).join('; ')}\n`)
+        if (failing.length > 0)
+          return send(
+            res,
+            503,
+            'text/plain',
+            `not ready: ${failing.map((c) => `${c.name}: ${c.reason}`).join('; ')}\n`,
+          )
         return send(res, 200, 'text/plain', 'ready\n')
       }
       case '/health': {
@@ -90,7 +99,13 @@ export function createManagementServer(options: ManagementOptions): ManagementSe
 
   return {
     add: (check) => void checks.push(check),
-    start: () => listen(server, { host: options.host, port: options.port, variable: options.portVariable, name: 'management' }),
+    start: () =>
+      listen(server, {
+        host: options.host,
+        port: options.port,
+        variable: options.portVariable,
+        name: 'management',
+      }),
     stop: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve())
@@ -99,7 +114,13 @@ export function createManagementServer(options: ManagementOptions): ManagementSe
   }
 }
 
-function send(res: ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}): void {
+function send(
+  res: ServerResponse,
+  status: number,
+  type: string,
+  body: string,
+  headers: Record<string, string> = {},
+): void {
   res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', ...headers })
   res.end(res.req.method === 'HEAD' ? undefined : body)
 }

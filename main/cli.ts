@@ -24,7 +24,9 @@ async function main(argv: string[]): Promise<number> {
       return start(rest)
     case 'version':
     case '--version': {
-      const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+      const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+        version: string
+      }
       process.stdout.write(`${pkg.version}\n`)
       return 0
     }

@@ -32,7 +32,9 @@ export function parseRoles(value: string): Role[] {
   if (names.length === 1 && names[0] === 'all') return [...ROLES]
   const unknown = names.filter((n) => !(ROLES as readonly string[]).includes(n))
   if (names.length === 0 || unknown.length > 0) {
-    throw new Error(`--roles takes "all" or a comma-separated list of ${ROLES.join(', ')}; got ${JSON.stringify(value)}`)
+    throw new Error(
+      `--roles takes "all" or a comma-separated list of ${ROLES.join(', ')}; got ${JSON.stringify(value)}`,
+    )
   }
   // Start order is fixed whatever order they were named in.
   return ROLES.filter((r) => names.includes(r))

@@ -69,7 +69,12 @@ export async function startTributary(options: StartOptions): Promise<Running> {
     }
     ready = true
     log.info(
-      { roles: started, bus: sharedBus.kind, ports: { management: managementPort }, config: redactedConfig(config) },
+      {
+        roles: started,
+        bus: sharedBus.kind,
+        ports: { management: managementPort },
+        config: redactedConfig(config),
+      },
       'tributary started',
     )
   } catch (err) {

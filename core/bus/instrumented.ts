@@ -7,13 +7,49 @@ import type { EventBus, SubscribeOptions } from './bus.ts'
 
 export function instrumentBus(bus: EventBus, registry: Registry): EventBus {
   const registers = [registry]
-  const published = new Counter({ name: 'tributary_bus_published_records_total', help: 'Records the bus acknowledged as durable.', labelNames: ['topic'], registers })
-  const publishedBytes = new Counter({ name: 'tributary_bus_published_bytes_total', help: 'Value bytes of acknowledged records.', labelNames: ['topic'], registers })
-  const publishErrors = new Counter({ name: 'tributary_bus_publish_errors_total', help: 'Publish calls that failed, by error code.', labelNames: ['code'], registers })
-  const publishDuration = new Histogram({ name: 'tributary_bus_publish_duration_seconds', help: 'Time from publish to durable acknowledgement.', buckets: LATENCY_BUCKETS, registers })
-  const consumed = new Counter({ name: 'tributary_bus_consumed_records_total', help: 'Records handled successfully.', labelNames: ['group', 'topic'], registers })
-  const failures = new Counter({ name: 'tributary_bus_handler_failures_total', help: 'Batches whose handler failed (they are redelivered).', labelNames: ['group', 'topic'], registers })
-  const handlerDuration = new Histogram({ name: 'tributary_bus_handler_duration_seconds', help: 'Time a handler took for one batch.', labelNames: ['group'], buckets: LATENCY_BUCKETS, registers })
+  const published = new Counter({
+    name: 'tributary_bus_published_records_total',
+    help: 'Records the bus acknowledged as durable.',
+    labelNames: ['topic'],
+    registers,
+  })
+  const publishedBytes = new Counter({
+    name: 'tributary_bus_published_bytes_total',
+    help: 'Value bytes of acknowledged records.',
+    labelNames: ['topic'],
+    registers,
+  })
+  const publishErrors = new Counter({
+    name: 'tributary_bus_publish_errors_total',
+    help: 'Publish calls that failed, by error code.',
+    labelNames: ['code'],
+    registers,
+  })
+  const publishDuration = new Histogram({
+    name: 'tributary_bus_publish_duration_seconds',
+    help: 'Time from publish to durable acknowledgement.',
+    buckets: LATENCY_BUCKETS,
+    registers,
+  })
+  const consumed = new Counter({
+    name: 'tributary_bus_consumed_records_total',
+    help: 'Records handled successfully.',
+    labelNames: ['group', 'topic'],
+    registers,
+  })
+  const failures = new Counter({
+    name: 'tributary_bus_handler_failures_total',
+    help: 'Batches whose handler failed (they are redelivered).',
+    labelNames: ['group', 'topic'],
+    registers,
+  })
+  const handlerDuration = new Histogram({
+    name: 'tributary_bus_handler_duration_seconds',
+    help: 'Time a handler took for one batch.',
+    labelNames: ['group'],
+    buckets: LATENCY_BUCKETS,
+    registers,
+  })
   const active = new Map<string, Set<string>>()
 
   new Gauge({
@@ -26,9 +62,15 @@ export function instrumentBus(bus: EventBus, registry: Registry): EventBus {
       for (const [group, topics] of active) {
         for (const topic of topics) {
           try {
-            const [ends, committed] = await Promise.all([bus.admin.offsets(topic), bus.admin.committed(group, topic)])
+            const [ends, committed] = await Promise.all([
+              bus.admin.offsets(topic),
+              bus.admin.committed(group, topic),
+            ])
             for (const { partition, next, earliest } of ends) {
-              this.set({ group, topic, partition: String(partition) }, next - (committed.get(partition) ?? earliest))
+              this.set(
+                { group, topic, partition: String(partition) },
+                next - (committed.get(partition) ?? earliest),
+              )
             }
           } catch {
             // A scrape must not fail because one topic could not be read.

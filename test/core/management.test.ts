@@ -12,8 +12,18 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.stop()))
 })
 
-async function serve(ready: () => boolean, checks: Array<{ name: string; ok: boolean; reason?: string }> = []) {
-  const server = createManagementServer({ host: '127.0.0.1', port: 0, portVariable: 'TRIBUTARY_MANAGEMENT_PORT', registry: createMetricsRegistry(), log, ready })
+async function serve(
+  ready: () => boolean,
+  checks: Array<{ name: string; ok: boolean; reason?: string }> = [],
+) {
+  const server = createManagementServer({
+    host: '127.0.0.1',
+    port: 0,
+    portVariable: 'TRIBUTARY_MANAGEMENT_PORT',
+    registry: createMetricsRegistry(),
+    log,
+    ready,
+  })
   for (const c of checks) server.add({ name: c.name, check: async () => ({ ok: c.ok, reason: c.reason }) })
   servers.push(server)
   const port = await server.start()
@@ -34,16 +44,25 @@ describe('management listener', () => {
   })
 
   it('reports a failing check with its reason: 503 on /readyz, 500 on /health', async () => {
-    const get = await serve(() => true, [
-      { name: 'bus', ok: false, reason: 'no broker answers at k1:9092' },
-      { name: 'other', ok: true },
-    ])
+    const get = await serve(
+      () => true,
+      [
+        { name: 'bus', ok: false, reason: 'no broker answers at k1:9092' },
+        { name: 'other', ok: true },
+      ],
+    )
     const ready = await get('/readyz')
     expect(ready.status).toBe(503)
     expect(await ready.text()).toContain('bus: no broker answers at k1:9092')
     const health = await get('/health')
     expect(health.status).toBe(500)
-    expect(await health.json()).toMatchObject({ status: 'failing', checks: [{ name: 'bus', ok: false, reason: 'no broker answers at k1:9092' }, { name: 'other', ok: true }] })
+    expect(await health.json()).toMatchObject({
+      status: 'failing',
+      checks: [
+        { name: 'bus', ok: false, reason: 'no broker answers at k1:9092' },
+        { name: 'other', ok: true },
+      ],
+    })
     expect((await get('/livez')).status).toBe(200)
   })
 
@@ -63,11 +82,28 @@ describe('management listener', () => {
   })
 
   it('names the variable to change when its port is taken', async () => {
-    const first = createManagementServer({ host: '127.0.0.1', port: 0, portVariable: 'TRIBUTARY_MANAGEMENT_PORT', registry: createMetricsRegistry(), log, ready: () => true })
+    const first = createManagementServer({
+      host: '127.0.0.1',
+      port: 0,
+      portVariable: 'TRIBUTARY_MANAGEMENT_PORT',
+      registry: createMetricsRegistry(),
+      log,
+      ready: () => true,
+    })
     servers.push(first)
     const port = await first.start()
-    const second = createManagementServer({ host: '127.0.0.1', port, portVariable: 'TRIBUTARY_MANAGEMENT_PORT', registry: createMetricsRegistry(), log, ready: () => true })
-    const error = await second.start().then(() => undefined, (err: unknown) => err)
+    const second = createManagementServer({
+      host: '127.0.0.1',
+      port,
+      portVariable: 'TRIBUTARY_MANAGEMENT_PORT',
+      registry: createMetricsRegistry(),
+      log,
+      ready: () => true,
+    })
+    const error = await second.start().then(
+      () => undefined,
+      (err: unknown) => err,
+    )
     expect(isTributaryError(error, 'PORT_IN_USE')).toBe(true)
     expect((error as Error).message).toContain('set TRIBUTARY_MANAGEMENT_PORT to another port')
   })
@@ -83,9 +119,21 @@ describe('logs', () => {
       },
     })
     const logger = createLogger({ level: 'info', destination })
-    logger.info({ password: 'p1', device: { token: 't1', psk: 'k1' }, req: { headers: { authorization: 'Bearer x' } }, config: { adminToken: 'a1' } }, 'hello')
+    logger.info(
+      {
+        password: 'p1',
+        device: { token: 't1', psk: 'k1' },
+        req: { headers: { authorization: 'Bearer x' } },
+        config: { adminToken: 'a1' },
+      },
+      'hello',
+    )
     const line = lines.join('')
     for (const secret of ['p1', 't1', 'k1', 'Bearer x', 'a1']) expect(line).not.toContain(secret)
-    expect(JSON.parse(line)).toMatchObject({ msg: 'hello', password: '[redacted]', device: { token: '[redacted]' } })
+    expect(JSON.parse(line)).toMatchObject({
+      msg: 'hello',
+      password: '[redacted]',
+      device: { token: '[redacted]' },
+    })
   })
 })

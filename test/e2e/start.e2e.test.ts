@@ -25,7 +25,10 @@ describe('tributary start', () => {
     const url = await managementUrl(proc)
     const ready = await fetch(`${url}/readyz`)
     expect(ready.status).toBe(200)
-    const health = (await (await fetch(`${url}/health`)).json()) as { status: string; checks: Array<{ name: string; ok: boolean }> }
+    const health = (await (await fetch(`${url}/health`)).json()) as {
+      status: string
+      checks: Array<{ name: string; ok: boolean }>
+    }
     expect(health).toMatchObject({ status: 'ok', checks: [{ name: 'bus', ok: true }] })
     const metrics = await (await fetch(`${url}/metrics`)).text()
     expect(metrics).toMatch(/^# TYPE tributary_bus_published_records_total counter$/m)
@@ -38,26 +41,43 @@ describe('tributary start', () => {
   it('starts on Kafka when TRIBUTARY_KAFKA_BROKERS is set, creating the pipeline topics', async () => {
     const brokers = inject('kafkaBrokers')
     const prefix = uniqueName('e2e').replaceAll('-', '_')
-    const proc = start(['start', '--roles', 'processors,api'], { TRIBUTARY_KAFKA_BROKERS: brokers, TRIBUTARY_TOPIC_PREFIX: prefix, TRIBUTARY_TOPIC_PARTITIONS: '2' })
+    const proc = start(['start', '--roles', 'processors,api'], {
+      TRIBUTARY_KAFKA_BROKERS: brokers,
+      TRIBUTARY_TOPIC_PREFIX: prefix,
+      TRIBUTARY_TOPIC_PARTITIONS: '2',
+    })
     const url = await managementUrl(proc)
     expect((await fetch(`${url}/readyz`)).status).toBe(200)
     const started = proc.lines.find((l) => l.msg === 'tributary started')!
     expect(started['bus']).toBe('kafka')
     expect(Object.keys(started['roles'] as object)).toEqual(['processors', 'api'])
     const { stdout } = await run('kcat', ['-L', '-b', brokers, '-J'])
-    const topics = (JSON.parse(stdout) as { topics: Array<{ topic: string; partitions: unknown[] }> }).topics.filter((t) => t.topic.startsWith(`${prefix}.`))
-    expect(topics.map((t) => t.topic).sort()).toEqual([`${prefix}.commands`, `${prefix}.deadletter`, `${prefix}.ingress`, `${prefix}.registry`])
+    const topics = (
+      JSON.parse(stdout) as { topics: Array<{ topic: string; partitions: unknown[] }> }
+    ).topics.filter((t) => t.topic.startsWith(`${prefix}.`))
+    expect(topics.map((t) => t.topic).sort()).toEqual([
+      `${prefix}.commands`,
+      `${prefix}.deadletter`,
+      `${prefix}.ingress`,
+      `${prefix}.registry`,
+    ])
     for (const t of topics) expect(t.partitions).toHaveLength(2)
     expect(await proc.stop('SIGTERM')).toBe(0)
   })
 
   it('refuses to start with invalid configuration, listing every problem', async () => {
-    const proc = start(['start'], { TRIBUTARY_MANAGEMENT_PORT: 'eighty', TRIBUTARY_LOG_LEVEL: 'loud', TRIBUTARY_KAFKA_BROKER: 'x:1' })
+    const proc = start(['start'], {
+      TRIBUTARY_MANAGEMENT_PORT: 'eighty',
+      TRIBUTARY_LOG_LEVEL: 'loud',
+      TRIBUTARY_KAFKA_BROKER: 'x:1',
+    })
     expect(await proc.exited).toBe(1)
     const message = proc.stderr.join('\n')
     expect(message).toContain('TRIBUTARY_MANAGEMENT_PORT must be an integer from 0 to 65535, got "eighty"')
     expect(message).toContain('TRIBUTARY_LOG_LEVEL must be one of')
-    expect(message).toContain('TRIBUTARY_KAFKA_BROKER is not a Tributary setting (did you mean TRIBUTARY_KAFKA_BROKERS?)')
+    expect(message).toContain(
+      'TRIBUTARY_KAFKA_BROKER is not a Tributary setting (did you mean TRIBUTARY_KAFKA_BROKERS?)',
+    )
   })
 
   it('fails fast when its port is taken, naming the variable to change', async () => {
@@ -67,7 +87,9 @@ describe('tributary start', () => {
     try {
       const proc = start(['start'], { TRIBUTARY_MANAGEMENT_PORT: String(port) })
       expect(await proc.exited).toBe(1)
-      expect(proc.stderr.join('\n')).toContain(`cannot bind 127.0.0.1:${port} (the port is taken); set TRIBUTARY_MANAGEMENT_PORT to another port`)
+      expect(proc.stderr.join('\n')).toContain(
+        `cannot bind 127.0.0.1:${port} (the port is taken); set TRIBUTARY_MANAGEMENT_PORT to another port`,
+      )
     } finally {
       blocker.close()
     }
@@ -76,7 +98,9 @@ describe('tributary start', () => {
   it('rejects unknown roles and commands', async () => {
     const roles = start(['start', '--roles', 'adapters,brokers'])
     expect(await roles.exited).toBe(1)
-    expect(roles.stderr.join('\n')).toContain('--roles takes "all" or a comma-separated list of processors, consumers, api, adapters')
+    expect(roles.stderr.join('\n')).toContain(
+      '--roles takes "all" or a comma-separated list of processors, consumers, api, adapters',
+    )
     const command = start(['launch'])
     expect(await command.exited).toBe(2)
     expect(command.stderr.join('\n')).toContain('unknown command "launch"')

@@ -42,7 +42,7 @@ export function startProcess(args: string[], env: Record<string, string> = {}): 
   const lines: LogLine[] = []
   const stderr: string[] = []
   const watchers = new Set<() => void>()
-  createInterface({ input: child.stdout! }).on('line', (text) => {
+  createInterface({ input: child.stdout }).on('line', (text) => {
     try {
       lines.push(JSON.parse(text) as LogLine)
     } catch {
@@ -50,11 +50,13 @@ export function startProcess(args: string[], env: Record<string, string> = {}): 
     }
     for (const w of [...watchers]) w()
   })
-  createInterface({ input: child.stderr! }).on('line', (text) => {
+  createInterface({ input: child.stderr }).on('line', (text) => {
     stderr.push(text)
     for (const w of [...watchers]) w()
   })
-  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)))
+  const exited = new Promise<number | string>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)),
+  )
 
   return {
     child,
@@ -72,7 +74,11 @@ export function startProcess(args: string[], env: Record<string, string> = {}): 
         }
         const timer = setTimeout(() => {
           cleanup()
-          reject(new Error(`no matching log line within ${timeoutMs} ms; stderr: ${stderr.join('\n')}; last lines: ${JSON.stringify(lines.slice(-5))}`))
+          reject(
+            new Error(
+              `no matching log line within ${timeoutMs} ms; stderr: ${stderr.join('\n')}; last lines: ${JSON.stringify(lines.slice(-5))}`,
+            ),
+          )
         }, timeoutMs)
         const cleanup = (): void => {
           clearTimeout(timer)

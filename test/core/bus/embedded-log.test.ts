@@ -18,7 +18,10 @@ afterEach(async () => {
   await Promise.allSettled(open.splice(0).map((b) => b.close()))
 })
 
-async function bus(dataDir: string, options: Partial<Parameters<typeof createEmbeddedBus>[0]> = {}): Promise<EmbeddedBus> {
+async function bus(
+  dataDir: string,
+  options: Partial<Parameters<typeof createEmbeddedBus>[0]> = {},
+): Promise<EmbeddedBus> {
   const b = await createEmbeddedBus({ dataDir, ...options })
   open.push(b)
   return b
@@ -26,14 +29,23 @@ async function bus(dataDir: string, options: Partial<Parameters<typeof createEmb
 
 async function readAll(b: EmbeddedBus, topic: string, expected: number): Promise<BusMessage[]> {
   const messages: BusMessage[] = []
-  const sub = await b.subscribe({ group: `read-${Math.random()}`, topics: [topic], from: 'earliest', handler: async (batch) => void messages.push(...batch) })
+  const sub = await b.subscribe({
+    group: `read-${Math.random()}`,
+    topics: [topic],
+    from: 'earliest',
+    handler: async (batch) => void messages.push(...batch),
+  })
   await waitUntil(() => messages.length >= expected, { message: () => `${messages.length} of ${expected}` })
   await sub.close()
   return messages
 }
 
-const partitionDir = (dataDir: string, topic: string, partition = 0): string => join(dataDir, 'bus', 'topics', topic, String(partition))
-const segments = (dir: string): string[] => readdirSync(dir).filter((f) => f.endsWith('.log')).sort()
+const partitionDir = (dataDir: string, topic: string, partition = 0): string =>
+  join(dataDir, 'bus', 'topics', topic, String(partition))
+const segments = (dir: string): string[] =>
+  readdirSync(dir)
+    .filter((f) => f.endsWith('.log'))
+    .sort()
 
 describe('embedded log', () => {
   it('loses nothing it acknowledged when its process is killed mid-publish', async () => {
@@ -42,16 +54,22 @@ describe('embedded log', () => {
     await setup.admin.createTopics([{ name: 't', partitions: 3 }])
     await setup.close()
     const description = JSON.stringify({ kind: 'embedded', dataDir, maxMessageBytes: 65536 })
-    const child = spawn(process.execPath, [fileURLToPath(new URL('./bus-child.ts', import.meta.url)), description, 'publish-forever', 't'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    })
+    const child = spawn(
+      process.execPath,
+      [fileURLToPath(new URL('./bus-child.ts', import.meta.url)), description, 'publish-forever', 't'],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    )
     const acked: Array<{ acked: string; partition: number; offset: number }> = []
     for await (const line of createInterface({ input: child.stdout })) {
       const fact = JSON.parse(line) as { acked?: string; partition: number; offset: number }
       if (fact.acked !== undefined) acked.push(fact as { acked: string; partition: number; offset: number })
       if (acked.length === 300) child.kill('SIGKILL')
     }
-    await new Promise((resolve) => (child.exitCode === null && child.signalCode === null ? child.once('exit', resolve) : resolve(null)))
+    await new Promise((resolve) =>
+      child.exitCode === null && child.signalCode === null ? child.once('exit', resolve) : resolve(null),
+    )
     const reopened = await bus(dataDir)
     const stored = await readAll(reopened, 't', acked.length)
     const byPosition = new Map(stored.map((m) => [`${m.partition}:${m.offset}`, m.value?.toString()]))
@@ -99,7 +117,13 @@ describe('embedded log', () => {
     await first.admin.createTopics([{ name: 't', partitions: 1 }])
     const base = Date.now() - 100_000
     for (let i = 0; i < 50; i++) {
-      await first.publish(Array.from({ length: 20 }, (_, j) => ({ topic: 't', value: Buffer.alloc(100, i), timestamp: base + i * 1000 + j })))
+      await first.publish(
+        Array.from({ length: 20 }, (_, j) => ({
+          topic: 't',
+          value: Buffer.alloc(100, i),
+          timestamp: base + i * 1000 + j,
+        })),
+      )
     }
     await first.close()
     expect(segments(partitionDir(dataDir, 't')).length).toBeGreaterThan(5)
@@ -107,7 +131,12 @@ describe('embedded log', () => {
     const all = await readAll(second, 't', 1000)
     expect(all.map((m) => m.offset)).toEqual(Array.from({ length: 1000 }, (_, i) => i))
     const fromTime: BusMessage[] = []
-    await second.subscribe({ group: 'time', topics: ['t'], from: { time: base + 37_000 }, handler: async (b) => void fromTime.push(...b) })
+    await second.subscribe({
+      group: 'time',
+      topics: ['t'],
+      from: { time: base + 37_000 },
+      handler: async (b) => void fromTime.push(...b),
+    })
     await waitUntil(() => fromTime.length >= 260)
     expect(fromTime[0]!.offset).toBe(740)
     expect(fromTime[0]!.timestamp).toBe(base + 37_000)
@@ -147,7 +176,10 @@ describe('embedded log', () => {
   it('refuses a second owner of the same data dir', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'tributary-lock-'))
     await bus(dataDir)
-    const error = await createEmbeddedBus({ dataDir }).then(() => undefined, (err: unknown) => err)
+    const error = await createEmbeddedBus({ dataDir }).then(
+      () => undefined,
+      (err: unknown) => err,
+    )
     expect(isTributaryError(error, 'BUS_DATA_DIR_LOCKED')).toBe(true)
   })
 
@@ -155,15 +187,27 @@ describe('embedded log', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'tributary-offsets-'))
     const first = await bus(dataDir)
     await first.admin.createTopics([{ name: 't', partitions: 2 }])
-    await first.publish(Array.from({ length: 10 }, (_, i) => ({ topic: 't', key: `k${i}`, value: Buffer.from(String(i)) })))
+    await first.publish(
+      Array.from({ length: 10 }, (_, i) => ({ topic: 't', key: `k${i}`, value: Buffer.from(String(i)) })),
+    )
     const seen: BusMessage[] = []
-    await first.subscribe({ group: 'g', topics: ['t'], from: 'earliest', handler: async (b) => void seen.push(...b) })
+    await first.subscribe({
+      group: 'g',
+      topics: ['t'],
+      from: 'earliest',
+      handler: async (b) => void seen.push(...b),
+    })
     await waitUntil(() => seen.length === 10)
     await first.close()
     const second = await bus(dataDir)
     await second.publish([{ topic: 't', key: 'k0', value: Buffer.from('after') }])
     const again: BusMessage[] = []
-    await second.subscribe({ group: 'g', topics: ['t'], from: 'earliest', handler: async (b) => void again.push(...b) })
+    await second.subscribe({
+      group: 'g',
+      topics: ['t'],
+      from: 'earliest',
+      handler: async (b) => void again.push(...b),
+    })
     await waitUntil(() => again.length >= 1)
     expect(again.map((m) => m.value?.toString())).toEqual(['after'])
   })

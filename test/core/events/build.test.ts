@@ -37,9 +37,11 @@ describe('event builder', () => {
   })
 
   it('refuses identifiers outside the documented charset', () => {
-    for (const tenant of ['', 'ACME', '-a', 'a_b', 'a'.repeat(64), 'a/b']) expect(isTenantId(tenant)).toBe(false)
+    for (const tenant of ['', 'ACME', '-a', 'a_b', 'a'.repeat(64), 'a/b'])
+      expect(isTenantId(tenant)).toBe(false)
     for (const device of ['', 'a b', 'a/b', 'a@b', 'x'.repeat(129)]) expect(isDeviceId(device)).toBe(false)
-    for (const channel of ['', '/a', 'a/', 'a//b', 'a/b/c/d/e/f/g/h/i', 'a+b', '#']) expect(isChannel(channel)).toBe(false)
+    for (const channel of ['', '/a', 'a/', 'a//b', 'a/b/c/d/e/f/g/h/i', 'a+b', '#'])
+      expect(isChannel(channel)).toBe(false)
     expect(isChannel('a/b/c/d/e/f/g/h')).toBe(true)
     const error = (() => {
       try {
@@ -56,7 +58,8 @@ describe('event builder', () => {
     const ids = Array.from({ length: 5000 }, () => uuidv7(1_800_000_000_000))
     expect([...ids].sort()).toEqual(ids)
     expect(new Set(ids).size).toBe(ids.length)
-    for (const id of ids.slice(0, 10)) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+    for (const id of ids.slice(0, 10))
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
   })
 
   it('names topics from one prefix', () => {

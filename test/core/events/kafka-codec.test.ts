@@ -24,7 +24,13 @@ const telemetry = (): CloudEvent =>
 function toSdkMessage(parts: KafkaMessageParts): KafkaMessage<Buffer> {
   const headers: Record<string, string> = {}
   for (const [name, value] of parts.headers) headers[name] = value.toString()
-  return { key: parts.key?.toString() ?? '', value: parts.value ?? Buffer.alloc(0), headers, body: parts.value, timestamp: undefined } as unknown as KafkaMessage<Buffer>
+  return {
+    key: parts.key?.toString() ?? '',
+    value: parts.value ?? Buffer.alloc(0),
+    headers,
+    body: parts.value,
+    timestamp: undefined,
+  } as unknown as KafkaMessage<Buffer>
 }
 
 describe('Kafka binary-mode codec', () => {
@@ -53,7 +59,7 @@ describe('Kafka binary-mode codec', () => {
   it('is read by the CloudEvents SDK as the same event', () => {
     const event = telemetry()
     const sdk = Kafka.toEvent(toSdkMessage(encodeBinary(event))) as SdkEvent<unknown>
-    const { data, ...attributes } = sdk.toJSON() as Record<string, unknown>
+    const { data, ...attributes } = sdk.toJSON()
     expect(attributes).toEqual(event.attributes)
     expect(data).toEqual({ celsius: 21.5 })
   })
@@ -73,8 +79,13 @@ describe('Kafka binary-mode codec', () => {
     })
     const message = Kafka.binary(sdk)
     const headers = new Map<string, Buffer>()
-    for (const [name, value] of Object.entries(message.headers)) if (value !== undefined) headers.set(name, Buffer.from(String(value)))
-    const decoded = decode({ key: Buffer.from(String(message.key)), value: Buffer.from(String(message.value)), headers })
+    for (const [name, value] of Object.entries(message.headers))
+      if (value !== undefined) headers.set(name, Buffer.from(String(value)))
+    const decoded = decode({
+      key: Buffer.from(String(message.key)),
+      value: Buffer.from(String(message.value)),
+      headers,
+    })
     expect(decoded.attributes).toEqual({
       specversion: '1.0',
       id: sdk.id,
@@ -99,8 +110,14 @@ describe('Kafka binary-mode codec', () => {
       partitionkey: 'acme/pump-2',
     })
     const message = Kafka.structured(sdk)
-    const headers = new Map<string, Buffer>([['content-type', Buffer.from(String(message.headers['content-type']))]])
-    const decoded = decode({ key: Buffer.from(String(message.key)), value: Buffer.from(String(message.value)), headers })
+    const headers = new Map<string, Buffer>([
+      ['content-type', Buffer.from(String(message.headers['content-type']))],
+    ])
+    const decoded = decode({
+      key: Buffer.from(String(message.key)),
+      value: Buffer.from(String(message.value)),
+      headers,
+    })
     expect(decoded.attributes).toMatchObject({ id: sdk.id, type: sdk.type, partitionkey: 'acme/pump-2' })
     expect(JSON.parse(decoded.data!.toString())).toEqual({ speed: 3 })
   })
