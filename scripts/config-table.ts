@@ -18,16 +18,21 @@ if (start < 0 || end < start) {
 }
 // Formatted as `npm run format` would, so the two checks never fight over the table's spacing.
 const prettierOptions = (await resolveConfig(README)) ?? {}
-const updated = await format(`${readme.slice(0, start + START.length)}\n\n${configTable()}\n\n${readme.slice(end)}`, {
-  ...prettierOptions,
-  parser: 'markdown',
-})
+const updated = await format(
+  `${readme.slice(0, start + START.length)}\n\n${configTable()}\n\n${readme.slice(end)}`,
+  {
+    ...prettierOptions,
+    parser: 'markdown',
+  },
+)
 if (mode === '--write') {
   writeFileSync(README, updated)
   console.log('README.md configuration table updated')
 } else if (mode === '--check') {
   if (updated !== readme) {
-    console.error('README.md configuration table is out of date with core/config/schema.ts: run `npm run docs:config`')
+    console.error(
+      'README.md configuration table is out of date with core/config/schema.ts: run `npm run docs:config`',
+    )
     process.exit(1)
   }
   console.log('README.md configuration table matches the schema')
