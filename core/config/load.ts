@@ -1,11 +1,11 @@
 // Reads every variable at once and reports every problem at once.
 import { TributaryError } from '../errors.ts'
 import type { Config } from './schema.ts'
-import { variables } from './schema.ts'
+import { clientVariables, variables } from './schema.ts'
 import type { Variable } from './variables.ts'
 
 const entries = Object.entries(variables) as Array<[keyof Config, Variable<unknown>]>
-const known = new Set(entries.map(([, v]) => v.env))
+const known = new Set([...entries.map(([, v]) => v.env), ...Object.keys(clientVariables)])
 
 export function loadConfig(env: Readonly<Record<string, string | undefined>>): Config {
   const problems: string[] = []

@@ -1,7 +1,7 @@
 // Every setting of a Tributary process, read from TRIBUTARY_* environment variables. The README's
 // configuration table is generated from this file (npm run docs:config).
 import type { Variable } from './variables.ts'
-import { integer, list, oneOf, port, text } from './variables.ts'
+import { integer, list, oneOf, optionalSecret, optionalText, port, text } from './variables.ts'
 
 const HOST_PORT = /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/
 
@@ -95,6 +95,51 @@ export const variables = {
       description: 'Default retention by size per partition of the topics Tributary creates (-1 = no limit).',
     },
   ),
+  databaseUrl: optionalText('TRIBUTARY_DATABASE_URL', {
+    description:
+      'PostgreSQL URL of the registry (`postgres://user:pass@host:5432/db`). Unset: PGlite in `<data dir>/registry`.',
+    secret: true,
+  }),
+  registryKey: optionalText('TRIBUTARY_REGISTRY_KEY', {
+    description:
+      'Key that encrypts PSK keys at rest: 32 bytes, base64. Unset: generated once into `<data dir>/registry.key` (required with TRIBUTARY_DATABASE_URL).',
+    secret: true,
+  }),
+  registryCacheTtlMs: integer(
+    'TRIBUTARY_REGISTRY_CACHE_TTL_MS',
+    300_000,
+    { min: 1_000, max: 86_400_000 },
+    {
+      description:
+        'Longest a credential lookup stays cached; registry change events invalidate entries sooner (within a second).',
+    },
+  ),
+  apiPort: port('TRIBUTARY_API_PORT', 8080, {
+    description:
+      'Management REST API under /api/v1 (and its OpenAPI document and reference page). 0 picks a free port.',
+  }),
+  apiMaxBodyBytes: integer(
+    'TRIBUTARY_API_MAX_BODY_BYTES',
+    65_536,
+    { min: 1_024, max: 16 * 1_048_576 },
+    { description: 'Largest request body the management API reads; larger ones get 413.' },
+  ),
+  adminToken: optionalSecret('TRIBUTARY_ADMIN_TOKEN', 16, {
+    description:
+      'Bearer token with the admin role on every tenant, for bootstrap. At least 16 characters. Unset: none.',
+  }),
+  oidcJwksCacheMs: integer(
+    'TRIBUTARY_OIDC_JWKS_CACHE_MS',
+    600_000,
+    { min: 1_000, max: 86_400_000 },
+    { description: "How long a tenant issuer's remote JWKS is cached (an unknown key id refetches sooner)." },
+  ),
+} as const
+
+/** Read by the command-line client (`tributary tenant|device|token`), never by the server. */
+export const clientVariables = {
+  TRIBUTARY_API_URL: 'Management API the CLI talks to (default `http://127.0.0.1:8080`).',
+  TRIBUTARY_API_TOKEN: 'Bearer token the CLI sends: an API token, or the admin token.',
 } as const
 
 type Variables = typeof variables

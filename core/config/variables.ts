@@ -51,6 +51,26 @@ export function optionalText(env: string, options: Options): Variable<string | u
   )
 }
 
+/** An optional secret of at least minLength characters; always redacted from logs. */
+export function optionalSecret(
+  env: string,
+  minLength: number,
+  options: Options,
+): Variable<string | undefined> {
+  return variable(
+    env,
+    z
+      .string()
+      .optional()
+      .transform((v) => (present(v) ? v : undefined))
+      .refine((v) => v === undefined || v.length >= minLength, {
+        message: `must be at least ${minLength} characters`,
+      }),
+    undefined,
+    { ...options, secret: true },
+  )
+}
+
 export function integer(
   env: string,
   fallback: number,

@@ -1,0 +1,161 @@
+// The registry's resources as the rest of Tributary sees them: tenants, devices, device
+// credentials and API tokens. Secrets never appear here in the clear (see secrets.ts).
+
+/** Roles of management API callers: admin (everything), manager (devices and credentials), reader. */
+export const ROLES = ['admin', 'manager', 'reader'] as const
+export type Role = (typeof ROLES)[number]
+
+/** How a device may authenticate; a tenant's policy lists the ones it allows. */
+export const AUTH_METHODS = ['password', 'x509', 'psk', 'token'] as const
+export type AuthMethod = (typeof AUTH_METHODS)[number]
+
+/** Every stored resource: a version that changes on every write (ETag / If-Match) and timestamps. */
+export interface Versioned {
+  /** Increments by one on every update; the API serves it as a strong ETag. */
+  readonly version: number
+  /** ISO 8601. */
+  readonly createdAt: string
+  readonly updatedAt: string
+}
+
+export interface OidcSettings {
+  /** The `iss` a token must carry. */
+  readonly issuer: string
+  /** The `aud` a token must carry. */
+  readonly audience: string
+  /** Remote JWKS (cached). Exactly one of jwksUri and jwks is set. */
+  readonly jwksUri?: string | undefined
+  /** Static public keys for offline use (JWK set `keys`). */
+  readonly jwks?: ReadonlyArray<Readonly<Record<string, unknown>>> | undefined
+  /** Claim that holds the caller's roles (a string or an array of strings); default `roles`. */
+  readonly rolesClaim: string
+}
+
+export interface TenantQuotas {
+  /** Most devices the tenant may register (null: no limit). */
+  readonly maxDevices: number | null
+  /** Messages per second per device the adapters accept (null: no limit). */
+  readonly maxMessagesPerSecond: number | null
+}
+
+export interface TrustAnchor {
+  /** The CA certificate, PEM. */
+  readonly certificate: string
+  /** Derived on write: subject DN, SHA-256 fingerprint (lowercase hex, no colons), expiry. */
+  readonly subject: string
+  readonly fingerprint: string
+  readonly notAfter: string
+}
+
+export interface TenantSpec {
+  readonly enabled: boolean
+  readonly oidc: OidcSettings | null
+  readonly quotas: TenantQuotas
+  /** Which device authentication methods this tenant allows (default: all). */
+  readonly authMethods: readonly AuthMethod[]
+  readonly trustAnchors: readonly TrustAnchor[]
+  /** Settings later features read (TTN mapping, config push ...), validated by their owners. */
+  readonly settings: Readonly<Record<string, unknown>>
+}
+
+export interface Tenant extends TenantSpec, Versioned {
+  readonly id: string
+}
+
+export interface DeviceSpec {
+  readonly enabled: boolean
+  /** Key/value labels, filterable in lists. */
+  readonly labels: Readonly<Record<string, string>>
+  /** Devices (gateways) allowed to publish and receive commands for this device. */
+  readonly gateways: readonly string[]
+}
+
+export interface Device extends DeviceSpec, Versioned {
+  readonly tenant: string
+  readonly id: string
+  /** Last time any adapter saw the device (ISO 8601); not versioned. */
+  readonly lastSeen: string | null
+}
+
+interface CredentialBase extends Versioned {
+  readonly tenant: string
+  readonly device: string
+  /** Opaque id (UUIDv7). */
+  readonly id: string
+  readonly enabled: boolean
+  /** ISO 8601, or null for no expiry. */
+  readonly expiresAt: string | null
+}
+
+export interface PasswordCredential extends CredentialBase {
+  readonly type: 'password'
+  /** PHC-style string from secrets.hashPassword (scrypt); never the password. */
+  readonly passwordHash: string
+}
+
+export interface X509Credential extends CredentialBase {
+  readonly type: 'x509'
+  /** The device is matched by the certificate's subject CN, or by its SHA-256 fingerprint. */
+  readonly match: 'cn' | 'fingerprint'
+  /** Subject CN the certificate must carry (match = cn). */
+  readonly subjectCn: string | null
+  /** SHA-256 of the DER certificate, lowercase hex (match = fingerprint). */
+  readonly fingerprint: string | null
+}
+
+export interface PskCredential extends CredentialBase {
+  readonly type: 'psk'
+  /** `<device>@<tenant>`. */
+  readonly identity: string
+  /** The key encrypted with the registry key (secrets.encrypt); decrypted only for a handshake. */
+  readonly keyEncrypted: string
+}
+
+export interface TokenCredential extends CredentialBase {
+  readonly type: 'token'
+  /** SHA-256 of the secret part of the token (tokens are random, 256 bits). */
+  readonly tokenHash: string
+}
+
+export type Credential = PasswordCredential | X509Credential | PskCredential | TokenCredential
+export type CredentialType = Credential['type']
+
+export interface ApiToken extends Versioned {
+  readonly tenant: string
+  readonly id: string
+  readonly name: string
+  readonly role: Role
+  readonly tokenHash: string
+  readonly expiresAt: string | null
+}
+
+/** A page of a list and the cursor of the next one (null at the end). */
+export interface Page<T> {
+  readonly items: T[]
+  readonly next: string | null
+}
+
+export interface ListOptions {
+  /** 1-1000 (default 100). */
+  readonly limit?: number | undefined
+  /** Cursor from the previous page's `next`. */
+  readonly after?: string | undefined
+}
+
+export interface DeviceListOptions extends ListOptions {
+  /** Every pair must match (label selector `key=value,...`). */
+  readonly labels?: Readonly<Record<string, string>> | undefined
+}
+
+/** What a registry change event says; consumers invalidate caches and end sessions on it. */
+export interface RegistryChange {
+  readonly op: 'created' | 'updated' | 'deleted'
+  readonly resource: 'tenant' | 'device' | 'credential' | 'api-token'
+  readonly tenant: string
+  /** Set for device and credential changes. */
+  readonly device?: string | undefined
+  /** Set for credential and API token changes. */
+  readonly id?: string | undefined
+  /** The version after the change (the last version for deletes). */
+  readonly version: number
+}

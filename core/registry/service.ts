@@ -1,0 +1,111 @@
+// The registry's operations as the management API, the CLI and --demo use them: identifiers and
+// limits checked, secrets hashed or encrypted before they reach the store, and a version check on
+// every change. Only this module writes to the RegistryStore.
+import type {
+  ApiToken,
+  AuthMethod,
+  Credential,
+  Device,
+  DeviceListOptions,
+  ListOptions,
+  OidcSettings,
+  Page,
+  Role,
+  Tenant,
+  TenantQuotas,
+} from './model.ts'
+import type { Precondition } from './store.ts'
+
+/** Tenant fields a caller may set; omitted ones keep their value (update) or default (create). */
+export interface TenantInput {
+  readonly enabled?: boolean | undefined
+  readonly oidc?: OidcSettings | null | undefined
+  readonly quotas?: Partial<TenantQuotas> | undefined
+  readonly authMethods?: readonly AuthMethod[] | undefined
+  /** CA certificates in PEM; subject, fingerprint and expiry are derived and checked. */
+  readonly trustAnchors?: readonly string[] | undefined
+  readonly settings?: Readonly<Record<string, unknown>> | undefined
+}
+
+export interface DeviceInput {
+  readonly enabled?: boolean | undefined
+  readonly labels?: Readonly<Record<string, string>> | undefined
+  readonly gateways?: readonly string[] | undefined
+}
+
+/** A credential as the caller describes it; secrets in the clear only on the way in. */
+export type CredentialInput = (
+  | { readonly type: 'password'; readonly password: string }
+  | { readonly type: 'x509'; readonly subjectCn: string }
+  | { readonly type: 'x509'; readonly fingerprint: string }
+  | { readonly type: 'x509'; readonly certificate: string }
+  /** key: hex, 16-64 bytes; generated when omitted. */
+  | { readonly type: 'psk'; readonly key?: string | undefined }
+  | { readonly type: 'token' }
+) & {
+  readonly enabled?: boolean | undefined
+  readonly expiresAt?: string | null | undefined
+}
+
+/** A credential as the API shows it: never a hash, an encrypted key or a secret. */
+export type CredentialView = DistributiveOmit<Credential, 'passwordHash' | 'keyEncrypted' | 'tokenHash'>
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never
+
+/** A created credential; `secret` is the generated token or PSK key, shown this once. */
+export interface CreatedCredential {
+  readonly credential: CredentialView
+  readonly secret?: string | undefined
+}
+
+export type ApiTokenView = Omit<ApiToken, 'tokenHash'>
+
+export interface CreatedApiToken {
+  readonly token: ApiTokenView
+  /** The bearer token, shown this once. */
+  readonly secret: string
+}
+
+export interface ApiTokenInput {
+  readonly name: string
+  readonly role: Role
+  /** ISO 8601; default 90 days from now; at most 2 years. */
+  readonly expiresAt?: string | undefined
+}
+
+/**
+ * Errors are TributaryError: REGISTRY_INVALID (400) for bad identifiers, limits or fields,
+ * REGISTRY_NOT_FOUND, REGISTRY_CONFLICT, REGISTRY_VERSION_MISMATCH, REGISTRY_QUOTA_EXCEEDED,
+ * REGISTRY_UNAVAILABLE.
+ */
+export interface RegistryService {
+  createTenant(id: string, input: TenantInput): Promise<Tenant>
+  getTenant(id: string): Promise<Tenant>
+  listTenants(options?: ListOptions): Promise<Page<Tenant>>
+  updateTenant(id: string, input: TenantInput, pre?: Precondition): Promise<Tenant>
+  deleteTenant(id: string, pre?: Precondition): Promise<void>
+
+  createDevice(tenant: string, id: string, input: DeviceInput): Promise<Device>
+  getDevice(tenant: string, id: string): Promise<Device>
+  listDevices(tenant: string, options?: DeviceListOptions): Promise<Page<Device>>
+  updateDevice(tenant: string, id: string, input: DeviceInput, pre?: Precondition): Promise<Device>
+  deleteDevice(tenant: string, id: string, pre?: Precondition): Promise<void>
+
+  createCredential(tenant: string, device: string, input: CredentialInput): Promise<CreatedCredential>
+  getCredential(tenant: string, device: string, id: string): Promise<CredentialView>
+  listCredentials(tenant: string, device: string): Promise<CredentialView[]>
+  /** Replaces the device's password credential, creating it if there is none. */
+  setPassword(tenant: string, device: string, password: string): Promise<CredentialView>
+  updateCredential(
+    tenant: string,
+    device: string,
+    id: string,
+    input: { readonly enabled?: boolean | undefined; readonly expiresAt?: string | null | undefined },
+    pre?: Precondition,
+  ): Promise<CredentialView>
+  deleteCredential(tenant: string, device: string, id: string, pre?: Precondition): Promise<void>
+
+  createApiToken(tenant: string, input: ApiTokenInput): Promise<CreatedApiToken>
+  getApiToken(tenant: string, id: string): Promise<ApiTokenView>
+  listApiTokens(tenant: string, options?: ListOptions): Promise<Page<ApiTokenView>>
+  deleteApiToken(tenant: string, id: string, pre?: Precondition): Promise<void>
+}

@@ -1,0 +1,41 @@
+// The one RegistryStore implementation: the shared SQL statements of sql/ over whichever engine's
+// client it is given (PGlite or a `pg` pool), after bringing the schema up to date.
+import type { Logger } from '../log.ts'
+import type { SqlDatabase } from './sql/client.ts'
+import { apiTokenStatements } from './sql/api-tokens.ts'
+import { credentialStatements } from './sql/credentials.ts'
+import { deviceStatements } from './sql/devices.ts'
+import { migrate } from './sql/migrate.ts'
+import { read } from './sql/write.ts'
+import { outboxStatements } from './sql/outbox.ts'
+import { tenantStatements } from './sql/tenants.ts'
+import type { RegistryStore } from './store.ts'
+
+export interface SqlStoreOptions {
+  readonly kind: RegistryStore['kind']
+  readonly db: SqlDatabase
+  readonly log: Logger
+}
+
+/** Migrates the database, then serves the port; closes the database if migrating fails. */
+export async function createSqlStore(options: SqlStoreOptions): Promise<RegistryStore> {
+  const { db, kind, log } = options
+  try {
+    await read(() => migrate(db, log))
+  } catch (err) {
+    await db
+      .close()
+      .catch((closeErr: unknown) => log.warn({ err: closeErr }, 'closing the registry database failed'))
+    throw err
+  }
+  let closed: Promise<void> | undefined
+  return {
+    kind,
+    ...tenantStatements(db),
+    ...deviceStatements(db),
+    ...credentialStatements(db),
+    ...apiTokenStatements(db),
+    ...outboxStatements(db),
+    close: () => (closed ??= db.close()),
+  }
+}

@@ -1,0 +1,105 @@
+// The registry's SQL schema as numbered migrations, shared by PGlite and PostgreSQL. Append new
+// migrations; never edit one that has shipped (databases record which versions they applied).
+
+export interface Migration {
+  readonly version: number
+  readonly name: string
+  /** One or more statements; runs in one transaction with its record in schema_migrations. */
+  readonly sql: string
+}
+
+// Identifiers use COLLATE "C" so that keyset pagination orders by bytes on every engine, whatever
+// collation the database was created with.
+export const migrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'registry',
+    sql: `
+      CREATE TABLE tenants (
+        id            text COLLATE "C" PRIMARY KEY,
+        enabled       boolean NOT NULL,
+        oidc          jsonb,
+        quotas        jsonb NOT NULL,
+        auth_methods  jsonb NOT NULL,
+        trust_anchors jsonb NOT NULL,
+        settings      jsonb NOT NULL,
+        version       integer NOT NULL,
+        created_at    timestamptz NOT NULL,
+        updated_at    timestamptz NOT NULL
+      );
+
+      CREATE TABLE devices (
+        tenant     text COLLATE "C" NOT NULL
+                   CONSTRAINT devices_tenant_fkey REFERENCES tenants (id) ON DELETE CASCADE,
+        id         text COLLATE "C" NOT NULL,
+        enabled    boolean NOT NULL,
+        labels     jsonb NOT NULL,
+        gateways   jsonb NOT NULL,
+        last_seen  timestamptz,
+        version    integer NOT NULL,
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL,
+        PRIMARY KEY (tenant, id)
+      );
+      -- Label selectors are containment queries: labels @> '{"k":"v"}'.
+      CREATE INDEX devices_labels ON devices USING gin (labels jsonb_path_ops);
+
+      CREATE TABLE credentials (
+        id            text COLLATE "C" PRIMARY KEY,
+        tenant        text COLLATE "C" NOT NULL,
+        device        text COLLATE "C" NOT NULL,
+        type          text NOT NULL CHECK (type IN ('password', 'x509', 'psk', 'token')),
+        enabled       boolean NOT NULL,
+        expires_at    timestamptz,
+        password_hash text,
+        match         text CHECK (match IN ('cn', 'fingerprint')),
+        subject_cn    text,
+        fingerprint   text,
+        identity      text,
+        key_encrypted text,
+        token_hash    text,
+        version       integer NOT NULL,
+        created_at    timestamptz NOT NULL,
+        updated_at    timestamptz NOT NULL,
+        CONSTRAINT credentials_device_fkey FOREIGN KEY (tenant, device)
+          REFERENCES devices (tenant, id) ON DELETE CASCADE,
+        CONSTRAINT credentials_material CHECK (CASE type
+          WHEN 'password' THEN password_hash IS NOT NULL
+          WHEN 'x509' THEN match IS NOT NULL
+            AND (match <> 'cn' OR subject_cn IS NOT NULL)
+            AND (match <> 'fingerprint' OR fingerprint IS NOT NULL)
+          WHEN 'psk' THEN identity IS NOT NULL AND key_encrypted IS NOT NULL
+          WHEN 'token' THEN token_hash IS NOT NULL
+        END)
+      );
+      CREATE INDEX credentials_by_device ON credentials (tenant, device, id);
+      CREATE UNIQUE INDEX credentials_one_password ON credentials (tenant, device) WHERE type = 'password';
+      CREATE UNIQUE INDEX credentials_one_psk ON credentials (tenant, device) WHERE type = 'psk';
+      CREATE UNIQUE INDEX credentials_x509_cn ON credentials (tenant, subject_cn)
+        WHERE type = 'x509' AND match = 'cn';
+      CREATE UNIQUE INDEX credentials_x509_fingerprint ON credentials (tenant, fingerprint)
+        WHERE type = 'x509' AND match = 'fingerprint';
+
+      CREATE TABLE api_tokens (
+        id         text COLLATE "C" PRIMARY KEY,
+        tenant     text COLLATE "C" NOT NULL
+                   CONSTRAINT api_tokens_tenant_fkey REFERENCES tenants (id) ON DELETE CASCADE,
+        name       text NOT NULL,
+        role       text NOT NULL CHECK (role IN ('admin', 'manager', 'reader')),
+        token_hash text NOT NULL,
+        expires_at timestamptz,
+        version    integer NOT NULL,
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL
+      );
+      CREATE INDEX api_tokens_by_tenant ON api_tokens (tenant, id);
+
+      -- Written in the same transaction as the change it records; a relay publishes and deletes.
+      CREATE TABLE registry_outbox (
+        seq        bigserial PRIMARY KEY,
+        change     jsonb NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
+]

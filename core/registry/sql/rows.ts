@@ -1,0 +1,156 @@
+// Rows as both engines return them, and their mapping to the registry's resources. `pg` returns
+// bigint as a string and PGlite as a number; both return timestamptz as Date and jsonb parsed.
+import type {
+  ApiToken,
+  AuthMethod,
+  Credential,
+  Device,
+  OidcSettings,
+  Role,
+  Tenant,
+  TenantQuotas,
+  TrustAnchor,
+} from '../model.ts'
+import type { NewCredential } from '../store.ts'
+
+type Timestamp = Date | string
+
+interface VersionedRow {
+  version: number
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
+export interface TenantRow extends VersionedRow {
+  id: string
+  enabled: boolean
+  oidc: OidcSettings | null
+  quotas: TenantQuotas
+  auth_methods: AuthMethod[]
+  trust_anchors: TrustAnchor[]
+  settings: Record<string, unknown>
+}
+
+export interface DeviceRow extends VersionedRow {
+  tenant: string
+  id: string
+  enabled: boolean
+  labels: Record<string, string>
+  gateways: string[]
+  last_seen: Timestamp | null
+}
+
+export interface CredentialRow extends VersionedRow {
+  id: string
+  tenant: string
+  device: string
+  type: Credential['type']
+  enabled: boolean
+  expires_at: Timestamp | null
+  password_hash: string | null
+  match: 'cn' | 'fingerprint' | null
+  subject_cn: string | null
+  fingerprint: string | null
+  identity: string | null
+  key_encrypted: string | null
+  token_hash: string | null
+}
+
+export interface ApiTokenRow extends VersionedRow {
+  id: string
+  tenant: string
+  name: string
+  role: Role
+  token_hash: string
+  expires_at: Timestamp | null
+}
+
+export const iso = (value: Timestamp): string =>
+  (value instanceof Date ? value : new Date(value)).toISOString()
+const isoOrNull = (value: Timestamp | null): string | null => (value === null ? null : iso(value))
+
+const versioned = (row: VersionedRow) => ({
+  version: row.version,
+  createdAt: iso(row.created_at),
+  updatedAt: iso(row.updated_at),
+})
+
+export function toTenant(row: TenantRow): Tenant {
+  return {
+    id: row.id,
+    enabled: row.enabled,
+    oidc: row.oidc,
+    quotas: row.quotas,
+    authMethods: row.auth_methods,
+    trustAnchors: row.trust_anchors,
+    settings: row.settings,
+    ...versioned(row),
+  }
+}
+
+export function toDevice(row: DeviceRow): Device {
+  return {
+    tenant: row.tenant,
+    id: row.id,
+    enabled: row.enabled,
+    labels: row.labels,
+    gateways: row.gateways,
+    lastSeen: isoOrNull(row.last_seen),
+    ...versioned(row),
+  }
+}
+
+export function toCredential(row: CredentialRow): Credential {
+  const base = {
+    tenant: row.tenant,
+    device: row.device,
+    id: row.id,
+    enabled: row.enabled,
+    expiresAt: isoOrNull(row.expires_at),
+    ...versioned(row),
+  }
+  // The credentials_material CHECK keeps each type's columns set, so the fallbacks never apply.
+  switch (row.type) {
+    case 'password':
+      return { ...base, type: 'password', passwordHash: row.password_hash ?? '' }
+    case 'x509':
+      return {
+        ...base,
+        type: 'x509',
+        match: row.match ?? 'cn',
+        subjectCn: row.subject_cn,
+        fingerprint: row.fingerprint,
+      }
+    case 'psk':
+      return { ...base, type: 'psk', identity: row.identity ?? '', keyEncrypted: row.key_encrypted ?? '' }
+    case 'token':
+      return { ...base, type: 'token', tokenHash: row.token_hash ?? '' }
+  }
+}
+
+export function toApiToken(row: ApiTokenRow): ApiToken {
+  return {
+    tenant: row.tenant,
+    id: row.id,
+    name: row.name,
+    role: row.role,
+    tokenHash: row.token_hash,
+    expiresAt: isoOrNull(row.expires_at),
+    ...versioned(row),
+  }
+}
+
+/** The type-specific columns of a credential, in the order the INSERT and UPDATE statements use. */
+export function credentialMaterial(c: NewCredential): unknown[] {
+  //         password_hash    match    subject_cn   fingerprint    identity    key_encrypted    token_hash
+  switch (c.type) {
+    case 'password':
+      return [c.passwordHash, null, null, null, null, null, null]
+    case 'x509':
+      return [null, c.match, c.subjectCn, c.fingerprint, null, null, null]
+    case 'psk':
+      return [null, null, null, null, c.identity, c.keyEncrypted, null]
+    case 'token':
+      return [null, null, null, null, null, null, c.tokenHash]
+  }
+}

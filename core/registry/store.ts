@@ -1,0 +1,84 @@
+// The RegistryStore port: persistence of the registry on one SQL schema, served by PGlite
+// (embedded) and PostgreSQL. Every write runs in one transaction that also records its
+// RegistryChange in an outbox, so no change is committed without its event.
+import type {
+  ApiToken,
+  Credential,
+  Device,
+  DeviceListOptions,
+  DeviceSpec,
+  ListOptions,
+  Page,
+  RegistryChange,
+  Tenant,
+  TenantSpec,
+} from './model.ts'
+
+/** A write that must see this version, else it fails with REGISTRY_VERSION_MISMATCH (412). */
+export interface Precondition {
+  readonly ifVersion?: number | undefined
+}
+
+/** What a new credential carries; the store sets id, version and timestamps. */
+export type NewCredential = DistributiveOmit<Credential, 'id' | 'version' | 'createdAt' | 'updatedAt'>
+export type NewApiToken = Omit<ApiToken, 'id' | 'version' | 'createdAt' | 'updatedAt'>
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never
+
+export interface OutboxEntry {
+  readonly seq: number
+  readonly change: RegistryChange
+}
+
+/**
+ * Errors: TributaryError with REGISTRY_NOT_FOUND (404), REGISTRY_CONFLICT (409: exists already,
+ * or a unique credential is taken), REGISTRY_VERSION_MISMATCH (412), REGISTRY_QUOTA_EXCEEDED (403),
+ * REGISTRY_UNAVAILABLE (503, the database cannot be reached).
+ */
+export interface RegistryStore {
+  readonly kind: 'pglite' | 'postgres'
+
+  createTenant(id: string, spec: TenantSpec): Promise<Tenant>
+  getTenant(id: string): Promise<Tenant | undefined>
+  listTenants(options?: ListOptions): Promise<Page<Tenant>>
+  updateTenant(id: string, spec: TenantSpec, pre?: Precondition): Promise<Tenant>
+  /** Deletes the tenant with its devices, credentials and API tokens. */
+  deleteTenant(id: string, pre?: Precondition): Promise<void>
+
+  /** Refuses past the tenant's maxDevices quota. */
+  createDevice(tenant: string, id: string, spec: DeviceSpec): Promise<Device>
+  getDevice(tenant: string, id: string): Promise<Device | undefined>
+  listDevices(tenant: string, options?: DeviceListOptions): Promise<Page<Device>>
+  updateDevice(tenant: string, id: string, spec: DeviceSpec, pre?: Precondition): Promise<Device>
+  /** Deletes the device with its credentials. */
+  deleteDevice(tenant: string, id: string, pre?: Precondition): Promise<void>
+  /** Records activity; neither versioned nor an outbox event (it is not a configuration change). */
+  touchDevice(tenant: string, id: string, at: Date): Promise<void>
+
+  /** Password and PSK: at most one per device (409). X.509 subject CN / fingerprint: unique per tenant. */
+  createCredential(credential: NewCredential): Promise<Credential>
+  getCredential(tenant: string, device: string, id: string): Promise<Credential | undefined>
+  listCredentials(tenant: string, device: string): Promise<Credential[]>
+  /** Replaces the mutable fields (enabled, expiresAt, and the secret material of its type). */
+  updateCredential(credential: Credential, pre?: Precondition): Promise<Credential>
+  deleteCredential(tenant: string, device: string, id: string, pre?: Precondition): Promise<void>
+
+  // Hot-path lookups (the cache in front of them serves most calls).
+  findPassword(tenant: string, device: string): Promise<Credential | undefined>
+  findX509(tenant: string, by: { cn: string } | { fingerprint: string }): Promise<Credential | undefined>
+  findPsk(tenant: string, device: string): Promise<Credential | undefined>
+  /** Device tokens and API tokens are looked up by their id (the token's public part). */
+  findDeviceToken(id: string): Promise<Credential | undefined>
+
+  createApiToken(token: NewApiToken): Promise<ApiToken>
+  getApiToken(tenant: string, id: string): Promise<ApiToken | undefined>
+  findApiToken(id: string): Promise<ApiToken | undefined>
+  listApiTokens(tenant: string, options?: ListOptions): Promise<Page<ApiToken>>
+  deleteApiToken(tenant: string, id: string, pre?: Precondition): Promise<void>
+
+  /** Outbox entries not yet published, oldest first. */
+  pendingChanges(limit: number): Promise<OutboxEntry[]>
+  /** Marks entries up to and including seq as published. */
+  markPublished(seq: number): Promise<void>
+
+  close(): Promise<void>
+}
