@@ -85,3 +85,41 @@ export function buildEvent(input: EventInput): CloudEvent {
 export function jsonData(value: unknown): { data: Buffer; datacontenttype: 'application/json' } {
   return { data: Buffer.from(JSON.stringify(value)), datacontenttype: 'application/json' }
 }
+
+/**
+ * Registry change events (io.tributary.registry.v1). Device-scoped changes are keyed and sourced
+ * `<tenant>/<device>` like device events, so one device's changes stay in order; tenant-scoped
+ * ones (the tenant, its API tokens) by `<tenant>` alone.
+ */
+export interface RegistryEventInput {
+  readonly tenant: string
+  readonly device?: string | undefined
+  /** What changed, e.g. `device` or `credential`. */
+  readonly subject: string
+  readonly data: Buffer
+  readonly time?: Date | undefined
+  readonly id?: string | undefined
+}
+
+export function registryPartitionKey(tenant: string, device?: string): string {
+  return device === undefined ? encodeURIComponent(tenant) : partitionKey(tenant, device)
+}
+
+export function buildRegistryEvent(input: RegistryEventInput): CloudEvent {
+  assertTenantId(input.tenant)
+  if (input.device !== undefined) assertDeviceId(input.device)
+  const key = registryPartitionKey(input.tenant, input.device)
+  const attributes: Record<string, string> = {
+    specversion: '1.0',
+    id: input.id ?? uuidv7(),
+    source: `tributary://${key}`,
+    type: eventTypes.registry,
+    subject: input.subject,
+    time: (input.time ?? new Date()).toISOString(),
+    datacontenttype: 'application/json',
+    tenant: input.tenant,
+    partitionkey: key,
+  }
+  if (input.device !== undefined) attributes['device'] = input.device
+  return { attributes: attributes as unknown as CloudEventAttributes, data: input.data }
+}

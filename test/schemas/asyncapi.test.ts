@@ -6,6 +6,7 @@ import { parse } from 'yaml'
 import { describe, expect, it } from 'vitest'
 import { eventTypes } from '../../core/events/build.ts'
 import { topicNames } from '../../core/events/topics.ts'
+import { encodeChange } from '../../core/registry/changes.ts'
 
 const require = createRequire(import.meta.url)
 const document = parse(readFileSync(new URL('../../schemas/asyncapi.yaml', import.meta.url), 'utf8')) as {
@@ -52,5 +53,24 @@ describe('schemas/asyncapi.yaml', () => {
     expect(document.components.schemas.cloudEventHeaders.properties.ce_type.enum.sort()).toEqual(
       Object.values(eventTypes).sort(),
     )
+  })
+
+  it('describes the registry changes the outbox relay writes', () => {
+    const schemas = (document.components as unknown as { schemas: Record<string, object> }).schemas
+    const ajv = new Ajv({ strict: false, allErrors: true })
+    const data = ajv.compile(schemas['registryChangeData']!)
+    const headers = ajv.compile(schemas['cloudEventHeaders']!)
+    const key = /^[^/]+(\/[^/]+)?$/
+    for (const change of [
+      { op: 'updated', resource: 'credential', tenant: 'acme', device: 'dev:1', id: 'c1', version: 2 },
+      { op: 'deleted', resource: 'api-token', tenant: 'acme', id: 't1', version: 1 },
+    ] as const) {
+      const record = encodeChange(change, 'tributary.registry')
+      expect(data(JSON.parse(record.value!.toString())), JSON.stringify(data.errors)).toBe(true)
+      const flat = Object.fromEntries([...record.headers!].map(([k, v]) => [k, v.toString()]))
+      expect(headers(flat), JSON.stringify(headers.errors)).toBe(true)
+      expect(record.key).toMatch(key)
+    }
+    expect(data({ op: 'renamed', resource: 'tenant', tenant: 'acme', version: 1 })).toBe(false)
   })
 })

@@ -1,0 +1,157 @@
+// Hot-path authentication of devices (password, certificate, PSK, token) and API tokens, served
+// from an in-process cache that every registry change event on the bus invalidates, so a change
+// reaches every process within a second. Clear passwords are never kept, not even in the cache.
+import type { EventBus, Subscription } from '../bus/bus.ts'
+import { isTenantId, uuidv7 } from '../events/ids.ts'
+import type { Component } from '../lifecycle.ts'
+import type { Logger } from '../log.ts'
+import { createAuthCache, found } from './auth-cache.ts'
+import type { AuthCache } from './auth-cache.ts'
+import type { DeviceAuthenticator } from './auth-device.ts'
+import { createDeviceAuthenticator } from './auth-device.ts'
+import { decodeChange } from './changes.ts'
+import type { ApiToken, Device, RegistryChange, Role, Tenant } from './model.ts'
+import type { Secrets } from './secrets.ts'
+import type { RegistryStore } from './store.ts'
+
+export type {
+  DeviceAuthenticator,
+  DeviceAuthFailure,
+  DeviceAuthResult,
+  PskAuthResult,
+} from './auth-device.ts'
+
+export interface ApiTokenAuthenticator {
+  /** `tat_<id>_<secret>`; undefined when unknown, wrong, expired or deleted. */
+  byToken(
+    token: string,
+  ): Promise<{ readonly tenant: string; readonly role: Role; readonly id: string } | undefined>
+}
+
+export interface RegistryAuth extends Component {
+  readonly device: DeviceAuthenticator
+  readonly apiTokens: ApiTokenAuthenticator
+  tenant(id: string): Promise<Tenant | undefined>
+  /** Registry changes applied to the cache so far. */
+  readonly invalidations: number
+  readonly cache: Pick<AuthCache, 'size' | 'hits' | 'misses'>
+  /** Called after each change has been applied to the cache; returns an unsubscribe function. */
+  onChange(listener: (change: RegistryChange) => void): () => void
+}
+
+export interface RegistryAuthOptions {
+  readonly store: RegistryStore
+  readonly bus: Pick<EventBus, 'subscribe'>
+  readonly topic: string
+  readonly secrets: Secrets
+  readonly cacheTtlMs: number
+  readonly log: Logger
+  readonly maxEntries?: number | undefined
+  readonly now?: (() => Date) | undefined
+}
+
+/** The cache tags a change drops: a tenant change drops everything of that tenant. */
+export function invalidatedTags(change: RegistryChange): string[] {
+  const t = change.tenant
+  if (change.resource === 'api-token' && change.id !== undefined) return [`a:${t}/${change.id}`]
+  if (change.resource === 'tenant' || change.device === undefined) return [`t:${t}`]
+  // Negative lookups by certificate are tagged by tenant only (no device was found): drop them too.
+  return [`d:${t}/${change.device}`, `n:${t}`]
+}
+
+export function createRegistryAuth(options: RegistryAuthOptions): RegistryAuth {
+  const { store, secrets, log } = options
+  const now = options.now ?? (() => new Date())
+  const cache = createAuthCache({
+    maxEntries: options.maxEntries ?? 10_000,
+    ttlMs: options.cacheTtlMs,
+    negativeTtlMs: Math.min(1_000, options.cacheTtlMs),
+    now: () => now().getTime(),
+  })
+  const listeners = new Set<(change: RegistryChange) => void>()
+  let subscription: Subscription | undefined
+  let invalidations = 0
+
+  const tenantRow = (t: string): Promise<Tenant | undefined> =>
+    cache.get(`t:${t}`, async () => found(await store.getTenant(t), [`t:${t}`]))
+  const deviceRow = (t: string, d: string): Promise<Device | undefined> =>
+    cache.get(`d:${t}/${d}`, async () => found(await store.getDevice(t, d), [`t:${t}`, `d:${t}/${d}`]))
+
+  const device = createDeviceAuthenticator({ store, secrets, cache, log, now, tenantRow, deviceRow })
+
+  const apiTokens: ApiTokenAuthenticator = {
+    async byToken(token) {
+      const parsed = typeof token === 'string' ? secrets.parseToken(token) : undefined
+      if (parsed?.kind !== 'api') return undefined
+      const row = await cache.get<ApiToken | undefined>(`tat:${parsed.id}`, async () => {
+        const token = await store.findApiToken(parsed.id)
+        return found(token, token === undefined ? [] : [`t:${token.tenant}`, `a:${token.tenant}/${token.id}`])
+      })
+      if (row === undefined || !secrets.verifyTokenSecret(parsed.secret, row.tokenHash)) return undefined
+      if (row.expiresAt !== null && Date.parse(row.expiresAt) <= now().getTime()) return undefined
+      // A disabled tenant keeps its API access (so it can be managed and re-enabled); `enabled` governs devices.
+      if ((await tenantRow(row.tenant)) === undefined) return undefined
+      return { tenant: row.tenant, role: row.role, id: row.id }
+    },
+  }
+
+  function apply(change: RegistryChange): void {
+    cache.invalidate(invalidatedTags(change))
+    invalidations++
+    for (const listener of listeners) {
+      try {
+        listener(change)
+      } catch (err) {
+        log.error({ err }, 'registry change listener failed')
+      }
+    }
+  }
+
+  const api: RegistryAuth = {
+    name: 'registry-auth',
+    device,
+    apiTokens,
+    cache,
+    get invalidations() {
+      return invalidations
+    },
+    async tenant(id) {
+      return typeof id === 'string' && isTenantId(id) ? tenantRow(id) : undefined
+    },
+    onChange(listener) {
+      listeners.add(listener)
+      return () => listeners.delete(listener)
+    },
+    async start() {
+      // A group of its own per process: every process must see every change.
+      subscription = await options.bus.subscribe({
+        group: `registry-cache-${uuidv7()}`,
+        topics: [options.topic],
+        from: 'latest',
+        handler: async (batch) => {
+          for (const message of batch) {
+            let change: RegistryChange
+            try {
+              change = decodeChange(message)
+            } catch (err) {
+              // A change we cannot read may be one that matters: forget everything rather than guess.
+              log.warn(
+                { err, offset: message.offset },
+                'unreadable registry event; clearing the credential cache',
+              )
+              cache.clear()
+              continue
+            }
+            apply(change)
+          }
+        },
+      })
+    },
+    async stop() {
+      await subscription?.close()
+      subscription = undefined
+      cache.clear()
+    },
+  }
+  return api
+}

@@ -1,0 +1,170 @@
+// Input checks of tenants: OIDC issuer settings, quotas, device authentication methods, trust
+// anchors and free-form settings. Failures are REGISTRY_INVALID like every check in validate.ts.
+import type { AuthMethod, OidcSettings, TenantQuotas, TenantSpec, TrustAnchor } from './model.ts'
+import { AUTH_METHODS } from './model.ts'
+import type { TenantInput } from './service.ts'
+import { LIMITS, checkBoolean, checkText, invalid, isRecord, onlyKeys } from './validate.ts'
+import { CertificateProblem, trustAnchorFrom } from './x509.ts'
+
+export function checkSettings(value: unknown, field = 'settings'): Record<string, unknown> {
+  if (!isRecord(value)) throw invalid(field, 'must be a JSON object')
+  // depth counts containers: `{ "a": { "b": 1 } }` is 2 deep.
+  const walk = (node: unknown, depth: number): void => {
+    if (node === null || typeof node === 'string' || typeof node === 'boolean') return
+    if (typeof node === 'number') {
+      if (!Number.isFinite(node)) throw invalid(field, 'numbers must be finite')
+      return
+    }
+    if (depth > LIMITS.settingsDepth)
+      throw invalid(field, `nested deeper than ${LIMITS.settingsDepth} levels`)
+    if (Array.isArray(node)) return node.forEach((item) => walk(item, depth + 1))
+    if (isRecord(node) && Object.getPrototypeOf(node) === Object.prototype) {
+      for (const item of Object.values(node)) walk(item, depth + 1)
+      return
+    }
+    throw invalid(field, 'must hold only JSON values')
+  }
+  walk(value, 1)
+  const minLength = value['passwordMinLength']
+  if (
+    minLength !== undefined &&
+    !(
+      Number.isInteger(minLength) &&
+      (minLength as number) >= 1 &&
+      (minLength as number) <= LIMITS.passwordMax
+    )
+  ) {
+    throw invalid(`${field}.passwordMinLength`, `must be a whole number from 1 to ${LIMITS.passwordMax}`)
+  }
+  if (Buffer.byteLength(JSON.stringify(value)) > LIMITS.settingsBytes) {
+    throw invalid(field, `larger than ${LIMITS.settingsBytes} bytes as JSON`)
+  }
+  return structuredClone(value)
+}
+
+/** https, or http on the loopback interface (a local test issuer). */
+export function checkIssuerUrl(value: unknown, field: string): string {
+  const text = checkText(value, field, 1, LIMITS.urlLength)
+  let url: URL
+  try {
+    url = new URL(text)
+  } catch {
+    throw invalid(field, 'must be an absolute URL')
+  }
+  const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname)
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
+    throw invalid(field, 'must be an https URL (http only for localhost)')
+  }
+  return text
+}
+
+// Private members of RSA/EC/OKP keys, and `k` of symmetric keys: none may reach the registry.
+const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']
+
+export function checkOidc(value: unknown, field = 'oidc'): OidcSettings | null {
+  if (value === null) return null
+  const input = onlyKeys(value, ['issuer', 'audience', 'jwksUri', 'jwks', 'rolesClaim'], field)
+  const issuer = checkIssuerUrl(input['issuer'], `${field}.issuer`)
+  const audience = checkText(input['audience'], `${field}.audience`, 1, 256)
+  const rolesClaim =
+    input['rolesClaim'] === undefined
+      ? 'roles'
+      : checkText(input['rolesClaim'], `${field}.rolesClaim`, 1, 256)
+  if ((input['jwksUri'] === undefined) === (input['jwks'] === undefined)) {
+    throw invalid(field, 'set exactly one of jwksUri and jwks')
+  }
+  if (input['jwksUri'] !== undefined) {
+    return { issuer, audience, rolesClaim, jwksUri: checkIssuerUrl(input['jwksUri'], `${field}.jwksUri`) }
+  }
+  const keys = input['jwks']
+  if (!Array.isArray(keys) || keys.length === 0 || keys.length > LIMITS.jwksKeys) {
+    throw invalid(`${field}.jwks`, `must be an array of 1-${LIMITS.jwksKeys} public JWKs`)
+  }
+  if (Buffer.byteLength(JSON.stringify(keys)) > LIMITS.jwksBytes) {
+    throw invalid(`${field}.jwks`, `larger than ${LIMITS.jwksBytes} bytes`)
+  }
+  keys.forEach((key: unknown, i) => {
+    const at = `${field}.jwks[${i}]`
+    if (!isRecord(key) || typeof key['kty'] !== 'string') throw invalid(at, 'must be a JWK with kty')
+    if (key['kty'] === 'oct') throw invalid(at, 'symmetric keys are secrets; give public keys only')
+    if (PRIVATE_JWK_MEMBERS.some((member) => member in key)) throw invalid(at, 'must be a public key (no d)')
+  })
+  return { issuer, audience, rolesClaim, jwks: structuredClone(keys as Record<string, unknown>[]) }
+}
+
+function checkQuota(value: unknown, field: string): number | null {
+  if (value === null) return null
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw invalid(field, 'must be a whole number ≥ 0, or null for no limit')
+  }
+  return value
+}
+
+export function checkQuotas(value: unknown, base: TenantQuotas, field = 'quotas'): TenantQuotas {
+  const input = onlyKeys(value, ['maxDevices', 'maxMessagesPerSecond'], field)
+  return {
+    maxDevices:
+      input['maxDevices'] === undefined
+        ? base.maxDevices
+        : checkQuota(input['maxDevices'], `${field}.maxDevices`),
+    maxMessagesPerSecond:
+      input['maxMessagesPerSecond'] === undefined
+        ? base.maxMessagesPerSecond
+        : checkQuota(input['maxMessagesPerSecond'], `${field}.maxMessagesPerSecond`),
+  }
+}
+
+export function checkAuthMethods(value: unknown, field = 'authMethods'): AuthMethod[] {
+  if (!Array.isArray(value) || value.length === 0)
+    throw invalid(field, `must list one or more of ${AUTH_METHODS.join(', ')}`)
+  const methods = new Set<AuthMethod>()
+  for (const method of value) {
+    if (!AUTH_METHODS.includes(method as AuthMethod))
+      throw invalid(field, `unknown method ${JSON.stringify(method)}`)
+    methods.add(method as AuthMethod)
+  }
+  return AUTH_METHODS.filter((method) => methods.has(method))
+}
+
+export function checkTrustAnchors(value: unknown, now: Date, field = 'trustAnchors'): TrustAnchor[] {
+  if (!Array.isArray(value) || value.length > LIMITS.trustAnchors) {
+    throw invalid(field, `must be an array of at most ${LIMITS.trustAnchors} PEM CA certificates`)
+  }
+  const anchors: TrustAnchor[] = []
+  value.forEach((pem: unknown, i) => {
+    if (typeof pem !== 'string') throw invalid(`${field}[${i}]`, 'must be a PEM certificate')
+    try {
+      const anchor = trustAnchorFrom(pem, now)
+      if (anchors.some((a) => a.fingerprint === anchor.fingerprint))
+        throw new CertificateProblem('is listed twice')
+      anchors.push(anchor)
+    } catch (err) {
+      if (err instanceof CertificateProblem) throw invalid(`${field}[${i}]`, err.message)
+      throw err
+    }
+  })
+  return anchors
+}
+
+export const DEFAULT_TENANT_SPEC: TenantSpec = {
+  enabled: true,
+  oidc: null,
+  quotas: { maxDevices: null, maxMessagesPerSecond: null },
+  authMethods: [...AUTH_METHODS],
+  trustAnchors: [],
+  settings: {},
+}
+
+/** The spec to store: `input` over `base` (the current spec on update, the defaults on create). */
+export function tenantSpec(input: TenantInput, base: TenantSpec, now: Date): TenantSpec {
+  const fields = onlyKeys(input, ['enabled', 'oidc', 'quotas', 'authMethods', 'trustAnchors', 'settings'], '')
+  const given = (name: string): boolean => fields[name] !== undefined
+  return {
+    enabled: given('enabled') ? checkBoolean(fields['enabled'], 'enabled') : base.enabled,
+    oidc: given('oidc') ? checkOidc(fields['oidc']) : base.oidc,
+    quotas: given('quotas') ? checkQuotas(fields['quotas'], base.quotas) : base.quotas,
+    authMethods: given('authMethods') ? checkAuthMethods(fields['authMethods']) : base.authMethods,
+    trustAnchors: given('trustAnchors') ? checkTrustAnchors(fields['trustAnchors'], now) : base.trustAnchors,
+    settings: given('settings') ? checkSettings(fields['settings']) : base.settings,
+  }
+}
