@@ -1,10 +1,12 @@
 // The roles a process can run (DESIGN.md "Roles and the one entrypoint"), in start order. Each
 // role lists the components it starts; features add theirs here as they land.
+import { createApiServer } from '../api/index.ts'
 import type { EventBus } from '../core/bus/bus.ts'
 import type { Config } from '../core/config/index.ts'
 import type { Component } from '../core/lifecycle.ts'
 import type { Logger } from '../core/log.ts'
 import type { Registry } from '../core/metrics.ts'
+import type { RegistryParts } from './registry.ts'
 
 export const ROLES = ['processors', 'consumers', 'api', 'adapters'] as const
 export type Role = (typeof ROLES)[number]
@@ -14,13 +16,34 @@ export interface RoleDeps {
   readonly log: Logger
   readonly registry: Registry
   readonly bus: EventBus
+  /** The device registry: service, cached authenticators. */
+  readonly registryParts: RegistryParts
 }
+
+/** A component that listens on a port; start.ts reports the bound port under the component's name. */
+export interface Listener extends Component {
+  readonly port: number
+}
+
+export const isListener = (c: Component): c is Listener => typeof (c as Partial<Listener>).port === 'number'
 
 /** Components of each role; a role with none yet starts nothing and says so in the start log. */
 export const roleComponents: Record<Role, (deps: RoleDeps) => Component[]> = {
   processors: () => [],
   consumers: () => [],
-  api: () => [],
+  api: ({ config, log, registryParts }) => [
+    createApiServer(
+      {
+        host: config.host,
+        port: config.apiPort,
+        maxBodyBytes: config.apiMaxBodyBytes,
+        adminToken: config.adminToken,
+        oidcJwksCacheMs: config.oidcJwksCacheMs,
+        drainTimeoutMs: config.shutdownTimeoutMs,
+      },
+      { registry: registryParts.service, lookups: registryParts.lookups, log },
+    ),
+  ],
   adapters: () => [],
 }
 

@@ -1,5 +1,5 @@
-// The composition root: reads configuration, builds shared dependencies, starts the roles in
-// order (bus, processors, consumers, api, adapters) and stops them in reverse.
+// The composition root: reads configuration, builds shared dependencies (bus, registry), starts the
+// roles in order (processors, consumers, api, adapters) and stops them in reverse.
 import type { EventBus } from '../core/bus/bus.ts'
 import type { Config } from '../core/config/index.ts'
 import { loadConfig, redactedConfig } from '../core/config/index.ts'
@@ -8,9 +8,12 @@ import type { Logger } from '../core/log.ts'
 import { createLogger } from '../core/log.ts'
 import { createManagementServer } from '../core/management.ts'
 import { createMetricsRegistry } from '../core/metrics.ts'
+import type { RegistryService } from '../core/registry/service.ts'
 import { createBus } from './bus.ts'
+import type { RegistryParts } from './registry.ts'
+import { openRegistry } from './registry.ts'
 import type { Role } from './roles.ts'
-import { ROLES, roleComponents } from './roles.ts'
+import { ROLES, isListener, roleComponents } from './roles.ts'
 
 export interface StartOptions {
   readonly env: Readonly<Record<string, string | undefined>>
@@ -21,8 +24,11 @@ export interface StartOptions {
 
 export interface Running {
   readonly config: Config
-  readonly ports: { readonly management: number }
+  /** Bound ports; `api` is 0 when the process runs without the api role. */
+  readonly ports: { readonly management: number; readonly api: number }
   readonly bus: EventBus
+  /** The device registry (tenants, devices, credentials, API tokens), as --demo and tests use it. */
+  readonly registry: RegistryService
   readonly log: Logger
   /** Graceful stop: drains in-flight work within TRIBUTARY_SHUTDOWN_TIMEOUT_MS. */
   stop(): Promise<void>
@@ -46,6 +52,8 @@ export async function startTributary(options: StartOptions): Promise<Running> {
   })
   let managementPort = 0
   let bus: EventBus | undefined
+  let registryParts: RegistryParts | undefined
+  const ports: Record<string, number> = {}
 
   try {
     // The management listener comes first so /livez answers while the rest starts.
@@ -61,10 +69,34 @@ export async function startTributary(options: StartOptions): Promise<Running> {
     })
     const sharedBus = bus!
     management.add({ name: 'bus', check: () => sharedBus.health() })
+    await lifecycle.start({
+      name: 'registry-store',
+      start: async () =>
+        void (registryParts = await openRegistry(config, sharedBus, log.child({ component: 'registry' }))),
+      stop: async () => registryParts?.store.close(),
+    })
+    const parts = registryParts!
+    for (const component of parts.components) await lifecycle.start(component)
+    management.add({
+      name: 'registry',
+      check: async () => {
+        await parts.store.getTenant('health-check')
+        return { ok: true }
+      },
+    })
     const started: Record<string, string[]> = {}
     for (const role of roles) {
-      const components = roleComponents[role]({ config, log: log.child({ role }), registry, bus: sharedBus })
-      for (const component of components) await lifecycle.start(component)
+      const components = roleComponents[role]({
+        config,
+        log: log.child({ role }),
+        registry,
+        bus: sharedBus,
+        registryParts: parts,
+      })
+      for (const component of components) {
+        await lifecycle.start(component)
+        if (isListener(component)) ports[component.name] = component.port
+      }
       started[role] = components.map((c) => c.name)
     }
     ready = true
@@ -72,7 +104,8 @@ export async function startTributary(options: StartOptions): Promise<Running> {
       {
         roles: started,
         bus: sharedBus.kind,
-        ports: { management: managementPort },
+        registry: parts.store.kind,
+        ports: { management: managementPort, ...ports },
         config: redactedConfig(config),
       },
       'tributary started',
@@ -87,7 +120,8 @@ export async function startTributary(options: StartOptions): Promise<Running> {
     config,
     log,
     bus: bus!,
-    ports: { management: managementPort },
+    registry: registryParts!.service,
+    ports: { management: managementPort, api: ports['api'] ?? 0 },
     stop() {
       stopping ??= (async () => {
         log.info({ deadlineMs: config.shutdownTimeoutMs }, 'tributary stopping')

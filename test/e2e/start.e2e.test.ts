@@ -29,7 +29,13 @@ describe('tributary start', () => {
       status: string
       checks: Array<{ name: string; ok: boolean }>
     }
-    expect(health).toMatchObject({ status: 'ok', checks: [{ name: 'bus', ok: true }] })
+    expect(health).toMatchObject({
+      status: 'ok',
+      checks: [
+        { name: 'bus', ok: true },
+        { name: 'registry', ok: true },
+      ],
+    })
     const metrics = await (await fetch(`${url}/metrics`)).text()
     expect(metrics).toMatch(/^# TYPE tributary_bus_published_records_total counter$/m)
     expect(metrics).toMatch(/^# TYPE tributary_bus_publish_duration_seconds histogram$/m)

@@ -34,6 +34,7 @@ export function startProcess(args: string[], env: Record<string, string> = {}): 
       HOME: process.env['HOME'] ?? '/tmp',
       TRIBUTARY_DATA_DIR: mkdtempSync(join(tmpdir(), 'tributary-e2e-')),
       TRIBUTARY_MANAGEMENT_PORT: '0',
+      TRIBUTARY_API_PORT: '0',
       TRIBUTARY_HOST: '127.0.0.1',
       ...env,
     },

@@ -1,0 +1,144 @@
+// The management API as a hono app: authentication, the body limit, every route with its zod
+// validation, the OpenAPI 3.1 document and reference page built from the same schemas, and
+// problem+json for every error, unknown route (404) and wrong method (405).
+import { OpenAPIHono } from '@hono/zod-openapi'
+import { bodyLimit } from 'hono/body-limit'
+import type { BearerAuthenticator, CallerLookups } from '../core/auth/bearer.ts'
+import { TributaryError } from '../core/errors.ts'
+import type { Logger } from '../core/log.ts'
+import type { RegistryService } from '../core/registry/service.ts'
+import { API_PREFIX, authenticate } from './auth.ts'
+import { renderReference } from './docs-page.ts'
+import type { ApiEnv } from './env.ts'
+import { problemResponse, validationError } from './problem.ts'
+import { credentialRoutes } from './routes/credentials.ts'
+import { deviceRoutes } from './routes/devices.ts'
+import { tenantRoutes } from './routes/tenants.ts'
+import { tokenRoutes } from './routes/tokens.ts'
+
+export interface ApiAppOptions {
+  readonly registry: RegistryService
+  readonly auth: BearerAuthenticator
+  readonly lookups: CallerLookups
+  /** TRIBUTARY_API_MAX_BODY_BYTES. */
+  readonly maxBodyBytes: number
+  readonly log: Logger
+  /** The document's info.version. */
+  readonly version?: string | undefined
+}
+
+export const OPENAPI_PATH = `${API_PREFIX}/openapi.json`
+export const DOCS_PATH = `${API_PREFIX}/docs`
+const PUBLIC_PATHS = new Set([OPENAPI_PATH, DOCS_PATH])
+
+export interface ApiApp {
+  readonly app: OpenAPIHono<ApiEnv>
+  /** The OpenAPI 3.1 document, built once. */
+  readonly document: Record<string, unknown>
+}
+
+export function createApiApp(options: ApiAppOptions): ApiApp {
+  const { log } = options
+  const app = new OpenAPIHono<ApiEnv>({
+    defaultHook: (result) => {
+      if (!result.success) throw validationError(result.target, result.error)
+    },
+  })
+
+  app.onError((err, c) => problemResponse(c, err, log))
+  app.use('*', async (c, next) => {
+    const begin = performance.now()
+    await next()
+    log.debug(
+      {
+        method: c.req.method,
+        path: c.req.path,
+        status: c.res.status,
+        ms: Math.round(performance.now() - begin),
+      },
+      'api request',
+    )
+  })
+  app.use(
+    `${API_PREFIX}/*`,
+    authenticate(options.auth, options.lookups, (path) => PUBLIC_PATHS.has(path)),
+  )
+  // Counted while the body streams in, so an oversized chunked body is refused without buffering it.
+  app.use(
+    `${API_PREFIX}/*`,
+    bodyLimit({
+      maxSize: options.maxBodyBytes,
+      onError: () => {
+        throw new TributaryError(
+          'REQUEST_TOO_LARGE',
+          `the request body is larger than ${options.maxBodyBytes} bytes`,
+        )
+      },
+    }),
+  )
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'The admin token, an API token (`tat_...`), or a JWT from the tenant OIDC issuer.',
+  })
+  tenantRoutes(app, options.registry)
+  deviceRoutes(app, options.registry)
+  credentialRoutes(app, options.registry)
+  tokenRoutes(app, options.registry)
+
+  const document = app.getOpenAPI31Document({
+    openapi: '3.1.0',
+    info: {
+      title: 'Tributary management API',
+      version: options.version ?? '1',
+      description:
+        'Tenants, devices, device credentials and API tokens. Errors are RFC 9457 problem documents; changes honour If-Match.',
+    },
+    security: [{ bearer: [] }],
+    tags: [
+      { name: 'tenants' },
+      { name: 'devices' },
+      { name: 'credentials' },
+      { name: 'tokens' },
+      { name: 'identity' },
+    ],
+  }) as unknown as Record<string, unknown>
+  const body = JSON.stringify(document)
+  const page = renderReference(document)
+  app.get(OPENAPI_PATH, (c) => c.body(body, 200, { 'content-type': 'application/json' }))
+  app.get(DOCS_PATH, (c) => c.html(page))
+
+  const routes = routeTable(document)
+  app.notFound((c) => {
+    const allowed = routes.filter((r) => r.pattern.test(c.req.path)).map((r) => r.method)
+    if (allowed.length > 0) {
+      if (allowed.includes('GET')) allowed.push('HEAD')
+      const error = new TributaryError(
+        'METHOD_NOT_ALLOWED',
+        `${c.req.method} is not allowed here; use ${allowed.join(', ')}`,
+        {
+          details: { allow: allowed.join(', ') },
+        },
+      )
+      return problemResponse(c, error, log)
+    }
+    return problemResponse(
+      c,
+      new TributaryError('ROUTE_NOT_FOUND', `no route ${c.req.method} ${c.req.path}; see ${DOCS_PATH}`),
+      log,
+    )
+  })
+  return { app, document }
+}
+
+/** Every documented operation as a method and a path pattern, to tell 405 from 404. */
+function routeTable(document: Record<string, unknown>): Array<{ method: string; pattern: RegExp }> {
+  const paths = (document['paths'] ?? {}) as Record<string, Record<string, unknown>>
+  const table = [OPENAPI_PATH, DOCS_PATH].map((p) => ({ method: 'GET', pattern: new RegExp(`^${p}$`) }))
+  for (const [path, operations] of Object.entries(paths)) {
+    const pattern = new RegExp(`^${path.replaceAll(/\{[^}]+\}/g, '[^/]+')}$`)
+    for (const method of Object.keys(operations)) table.push({ method: method.toUpperCase(), pattern })
+  }
+  return table
+}

@@ -1,0 +1,34 @@
+// ETag and If-Match: the resource version is its strong ETag `"<version>"`; If-Match carries one
+// ETag or `*` (RFC 9110 §13.1.1, strong comparison).
+import { TributaryError } from '../core/errors.ts'
+import type { Precondition } from '../core/registry/store.ts'
+
+export const etag = (version: number): string => `"${version}"`
+
+const ENTITY_TAG = /^(W\/)?"([\x21\x23-\x7e\x80-\xff]*)"$/
+
+/**
+ * The precondition an If-Match header asks for. Undefined header or `*`: none (the resource must
+ * exist, which every change checks anyway). Malformed: 400. A weak or non-numeric tag can never
+ * match a version: 412 straight away, before anything is written.
+ */
+export function precondition(header: string | undefined): Precondition | undefined {
+  if (header === undefined) return undefined
+  const value = header.trim()
+  if (value === '*') return undefined
+  const match = ENTITY_TAG.exec(value)
+  if (match === null) {
+    throw new TributaryError(
+      'REQUEST_INVALID',
+      `If-Match must be one ETag such as "3" (quotes included) or *, got ${JSON.stringify(header.slice(0, 64))}`,
+    )
+  }
+  const [, weak, tag = ''] = match
+  if (weak !== undefined || !/^\d{1,15}$/.test(tag)) {
+    throw new TributaryError(
+      'REGISTRY_VERSION_MISMATCH',
+      `If-Match ${value.slice(0, 64)} does not match the current version`,
+    )
+  }
+  return { ifVersion: Number(tag) }
+}

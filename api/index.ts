@@ -1,0 +1,85 @@
+// The management API listener (TRIBUTARY_API_PORT): the hono app on @hono/node-server, started and
+// stopped as a lifecycle component.
+import { createAdaptorServer } from '@hono/node-server'
+import type { Server } from 'node:http'
+import type { CallerLookups } from '../core/auth/bearer.ts'
+import { createBearerAuthenticator } from '../core/auth/bearer.ts'
+import { createOidcVerifier } from '../core/auth/oidc.ts'
+import type { Component } from '../core/lifecycle.ts'
+import type { Logger } from '../core/log.ts'
+import { listen } from '../core/net.ts'
+import type { RegistryService } from '../core/registry/service.ts'
+import { createApiApp } from './app.ts'
+
+export interface ApiServerConfig {
+  readonly host: string
+  /** 0 picks a free port. */
+  readonly port: number
+  /** The variable named when the port is taken. */
+  readonly portVariable?: string | undefined
+  readonly maxBodyBytes: number
+  readonly adminToken?: string | undefined
+  readonly oidcJwksCacheMs: number
+  /** How long stop() lets in-flight requests finish before it closes their connections. */
+  readonly drainTimeoutMs: number
+  readonly version?: string | undefined
+}
+
+export interface ApiServerDeps {
+  readonly registry: RegistryService
+  readonly lookups: CallerLookups
+  readonly log: Logger
+}
+
+export interface ApiServer extends Component {
+  /** The bound port (after start). */
+  readonly port: number
+  /** The OpenAPI 3.1 document the server serves. */
+  readonly document: Record<string, unknown>
+}
+
+export function createApiServer(config: ApiServerConfig, deps: ApiServerDeps): ApiServer {
+  const log = deps.log
+  const oidc = createOidcVerifier({ jwksCacheMs: config.oidcJwksCacheMs, log })
+  const auth = createBearerAuthenticator({ adminToken: config.adminToken, lookups: deps.lookups, oidc })
+  const { app, document } = createApiApp({
+    registry: deps.registry,
+    auth,
+    lookups: deps.lookups,
+    maxBodyBytes: config.maxBodyBytes,
+    log,
+    version: config.version,
+  })
+  const server = createAdaptorServer({ fetch: app.fetch, hostname: config.host }) as Server
+  // Bounds on slow clients: a request has 30 s to arrive whole, its headers 10 s.
+  server.requestTimeout = 30_000
+  server.headersTimeout = 10_000
+  let port = 0
+
+  return {
+    name: 'api',
+    document,
+    get port() {
+      return port
+    },
+    async start() {
+      port = await listen(server, {
+        host: config.host,
+        port: config.port,
+        variable: config.portVariable ?? 'TRIBUTARY_API_PORT',
+        name: 'management API',
+      })
+      log.info({ port, host: config.host }, 'management API listening')
+    },
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (!server.listening) return resolve()
+        const force = setTimeout(() => server.closeAllConnections(), config.drainTimeoutMs)
+        server.close(() => {
+          clearTimeout(force)
+          resolve()
+        })
+        server.closeIdleConnections()
+      }),
+  }
+}

@@ -1,0 +1,82 @@
+// Device schemas: labels and gateways, what a create or a PATCH may carry, and the label filter.
+import { z } from '@hono/zod-openapi'
+import { LIMITS } from '../../core/registry/validate.ts'
+import { DeviceId, ListQuery, TenantId, Timestamp, versioned } from './common.ts'
+
+export const LABEL_KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$/
+// Values keep to a charset without `,` and `=` so that every label can be selected in a list filter.
+export const LABEL_VALUE_PATTERN = /^[A-Za-z0-9._:/@+-]{0,256}$/
+export const MAX_LABELS = LIMITS.labels
+
+const Labels = z
+  .record(
+    z.string().regex(LABEL_KEY_PATTERN, {
+      error: 'label keys: 1-63 of A-Z a-z 0-9 . _ / -, starting with a letter or digit',
+    }),
+    z.string().regex(LABEL_VALUE_PATTERN, { error: 'label values: 0-256 of A-Z a-z 0-9 . _ : / @ + -' }),
+  )
+  .refine((l) => Object.keys(l).length <= MAX_LABELS, { error: `at most ${MAX_LABELS} labels` })
+  .openapi({
+    description: 'Key/value labels, filterable in lists.',
+    example: { site: 'north', kind: 'meter' },
+  })
+
+const Gateways = z
+  .array(DeviceId)
+  .max(LIMITS.gateways)
+  .refine((g) => new Set(g).size === g.length, { error: 'list each gateway once' })
+  .openapi({ description: 'Devices allowed to publish and receive commands for this one.' })
+
+export const Device = z
+  .object({
+    tenant: TenantId,
+    id: DeviceId,
+    enabled: z.boolean(),
+    labels: z.record(z.string(), z.string()),
+    gateways: z.array(z.string()),
+    lastSeen: Timestamp.nullable().openapi({ description: 'Last time an adapter saw the device.' }),
+    ...versioned,
+  })
+  .openapi('Device')
+
+const deviceInputFields = {
+  enabled: z.boolean().optional(),
+  labels: Labels.optional(),
+  gateways: Gateways.optional(),
+}
+
+export const DeviceCreate = z.strictObject({ id: DeviceId, ...deviceInputFields }).openapi('DeviceCreate')
+export const DevicePatch = z.strictObject(deviceInputFields).openapi('DevicePatch')
+
+export const DeviceListQuery = ListQuery.extend({
+  label: z
+    .union([z.string().max(4096), z.array(z.string().max(4096)).max(MAX_LABELS)])
+    .optional()
+    .openapi({
+      description:
+        'Label selector `key=value`; repeat it or separate pairs with commas. Every pair must match.',
+      example: 'site=north',
+    }),
+})
+
+/** `key=value` pairs from the label query (repeated and comma-separated), or why it is invalid. */
+export function parseLabelSelector(
+  raw: string | readonly string[] | undefined,
+): Record<string, string> | string {
+  const selector: Record<string, string> = {}
+  const parts = (typeof raw === 'string' ? [raw] : (raw ?? [])).flatMap((v) => v.split(','))
+  for (const part of parts) {
+    const eq = part.indexOf('=')
+    const key = eq < 0 ? part : part.slice(0, eq)
+    const value = eq < 0 ? undefined : part.slice(eq + 1)
+    if (value === undefined || !LABEL_KEY_PATTERN.test(key) || !LABEL_VALUE_PATTERN.test(value)) {
+      return `label selector ${JSON.stringify(part)} is invalid: use key=value`
+    }
+    if (Object.hasOwn(selector, key) && selector[key] !== value) {
+      return `label ${JSON.stringify(key)} is selected with two values`
+    }
+    selector[key] = value
+  }
+  if (Object.keys(selector).length > MAX_LABELS) return `at most ${MAX_LABELS} label pairs`
+  return selector
+}

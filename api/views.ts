@@ -1,0 +1,87 @@
+// Resources as the API returns them: each field picked by name, so that nothing the registry may
+// add later (a hash, an encrypted key) reaches a response by accident.
+import type { Device, Tenant } from '../core/registry/model.ts'
+import type { ApiTokenView, CredentialView } from '../core/registry/service.ts'
+
+const versioned = (r: { version: number; createdAt: string; updatedAt: string }) => ({
+  version: r.version,
+  createdAt: r.createdAt,
+  updatedAt: r.updatedAt,
+})
+
+export function tenantView(t: Tenant) {
+  return {
+    id: t.id,
+    enabled: t.enabled,
+    oidc:
+      t.oidc === null
+        ? null
+        : {
+            issuer: t.oidc.issuer,
+            audience: t.oidc.audience,
+            ...(t.oidc.jwksUri === undefined ? {} : { jwksUri: t.oidc.jwksUri }),
+            ...(t.oidc.jwks === undefined ? {} : { jwks: t.oidc.jwks.map((k) => ({ ...k }) as never) }),
+            rolesClaim: t.oidc.rolesClaim,
+          },
+    quotas: { maxDevices: t.quotas.maxDevices, maxMessagesPerSecond: t.quotas.maxMessagesPerSecond },
+    authMethods: [...t.authMethods],
+    trustAnchors: t.trustAnchors.map((a) => ({
+      certificate: a.certificate,
+      subject: a.subject,
+      fingerprint: a.fingerprint,
+      notAfter: a.notAfter,
+    })),
+    settings: { ...t.settings },
+    ...versioned(t),
+  }
+}
+
+export function deviceView(d: Device) {
+  return {
+    tenant: d.tenant,
+    id: d.id,
+    enabled: d.enabled,
+    labels: { ...d.labels },
+    gateways: [...d.gateways],
+    lastSeen: d.lastSeen,
+    ...versioned(d),
+  }
+}
+
+export function credentialView(c: CredentialView) {
+  const base = {
+    tenant: c.tenant,
+    device: c.device,
+    id: c.id,
+    enabled: c.enabled,
+    expiresAt: c.expiresAt,
+    ...versioned(c),
+  }
+  switch (c.type) {
+    case 'password':
+      return { type: 'password' as const, ...base }
+    case 'x509':
+      return {
+        type: 'x509' as const,
+        match: c.match,
+        subjectCn: c.subjectCn,
+        fingerprint: c.fingerprint,
+        ...base,
+      }
+    case 'psk':
+      return { type: 'psk' as const, identity: c.identity, ...base }
+    case 'token':
+      return { type: 'token' as const, ...base }
+  }
+}
+
+export function apiTokenView(t: ApiTokenView) {
+  return {
+    tenant: t.tenant,
+    id: t.id,
+    name: t.name,
+    role: t.role,
+    expiresAt: t.expiresAt,
+    ...versioned(t),
+  }
+}

@@ -1,0 +1,68 @@
+// Builds the device registry of a process from configuration: the store (PGlite or PostgreSQL),
+// the secrets, the service every writer uses, the outbox relay that publishes its changes, and the
+// cached authenticators that those changes invalidate.
+import type { EventBus } from '../core/bus/bus.ts'
+import type { Config } from '../core/config/index.ts'
+import type { CallerLookups } from '../core/auth/bearer.ts'
+import { topicNames } from '../core/events/topics.ts'
+import type { Component } from '../core/lifecycle.ts'
+import type { Logger } from '../core/log.ts'
+import type { RegistryAuth } from '../core/registry/auth.ts'
+import { createRegistryAuth } from '../core/registry/auth.ts'
+import type { OutboxRelay } from '../core/registry/outbox.ts'
+import { createOutboxRelay } from '../core/registry/outbox.ts'
+import { createSecrets, loadRegistryKey } from '../core/registry/secrets.ts'
+import { createRegistryService } from '../core/registry/service-impl.ts'
+import type { RegistryService } from '../core/registry/service.ts'
+import { createRegistryStore } from '../core/registry/store-factory.ts'
+import type { RegistryStore } from '../core/registry/store.ts'
+
+export interface RegistryParts {
+  readonly store: RegistryStore
+  readonly service: RegistryService
+  readonly relay: OutboxRelay
+  readonly auth: RegistryAuth
+  /** What the management API asks of the registry to authenticate its callers (cached). */
+  readonly lookups: CallerLookups
+  /** Started after the store opened, in this order; the caller closes the store after they stop. */
+  readonly components: readonly Component[]
+}
+
+/** Opens the store (running its migrations) and builds the rest; the relay and the cache are not started. */
+export async function openRegistry(config: Config, bus: EventBus, log: Logger): Promise<RegistryParts> {
+  const key = await loadRegistryKey({
+    dataDir: config.dataDir,
+    registryKey: config.registryKey,
+    databaseUrl: config.databaseUrl,
+  })
+  const secrets = createSecrets(key)
+  const store = await createRegistryStore(
+    { dataDir: config.dataDir, databaseUrl: config.databaseUrl },
+    log.child({ component: 'registry-store' }),
+  )
+  const topic = topicNames(config.topicPrefix).registry
+  const relay = createOutboxRelay({
+    store,
+    bus,
+    topic,
+    log: log.child({ component: 'registry-outbox' }),
+    drainMs: Math.min(5_000, config.shutdownTimeoutMs),
+  })
+  const service = createRegistryService({ store, secrets, onChange: () => relay.nudge() })
+  const auth = createRegistryAuth({
+    store,
+    bus,
+    topic,
+    secrets,
+    cacheTtlMs: config.registryCacheTtlMs,
+    log: log.child({ component: 'registry-auth' }),
+  })
+  return {
+    store,
+    service,
+    relay,
+    auth,
+    lookups: { apiToken: (token) => auth.apiTokens.byToken(token), tenant: (id) => auth.tenant(id) },
+    components: [relay, auth],
+  }
+}

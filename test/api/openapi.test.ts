@@ -1,0 +1,128 @@
+// The OpenAPI 3.1 document is generated from the route schemas, validates against the OpenAPI 3.1
+// schema, describes every operation fully, and the reference page renders all of it offline.
+import SwaggerParser from '@apidevtools/swagger-parser'
+import { describe, expect, it } from 'vitest'
+import { createApiApp } from '../../api/app.ts'
+import { createBearerAuthenticator } from '../../core/auth/bearer.ts'
+import { createOidcVerifier } from '../../core/auth/oidc.ts'
+import { silentLogger } from '../../core/log.ts'
+import { noLookups, stubRegistry } from './stubs.ts'
+
+const auth = createBearerAuthenticator({
+  lookups: noLookups,
+  oidc: createOidcVerifier({ jwksCacheMs: 60_000, log: silentLogger }),
+})
+const { app, document } = createApiApp({
+  registry: stubRegistry(),
+  auth,
+  lookups: noLookups,
+  maxBodyBytes: 65_536,
+  log: silentLogger,
+})
+
+type Operation = {
+  operationId: string
+  summary: string
+  parameters?: Array<{ name: string; in: string }>
+  requestBody?: { content: Record<string, unknown> }
+  responses: Record<string, { content?: Record<string, unknown> }>
+}
+const paths = document['paths'] as Record<string, Record<string, Operation>>
+const operations = Object.entries(paths).flatMap(([path, ops]) =>
+  Object.entries(ops).map(([method, op]) => ({ path, method, op })),
+)
+
+describe('OpenAPI document', () => {
+  it('validates as OpenAPI 3.1', async () => {
+    expect(document['openapi']).toBe('3.1.0')
+    await expect(SwaggerParser.validate(structuredClone(document) as never)).resolves.toBeDefined()
+  })
+
+  it('lists every route of the API', () => {
+    expect(operations.map(({ method, path }) => `${method.toUpperCase()} ${path}`).sort()).toEqual(
+      [
+        'GET /api/v1/tenants',
+        'POST /api/v1/tenants',
+        'GET /api/v1/tenants/{tenant}',
+        'PATCH /api/v1/tenants/{tenant}',
+        'DELETE /api/v1/tenants/{tenant}',
+        'GET /api/v1/tenants/{tenant}/devices',
+        'POST /api/v1/tenants/{tenant}/devices',
+        'GET /api/v1/tenants/{tenant}/devices/{device}',
+        'PATCH /api/v1/tenants/{tenant}/devices/{device}',
+        'DELETE /api/v1/tenants/{tenant}/devices/{device}',
+        'PUT /api/v1/tenants/{tenant}/devices/{device}/password',
+        'GET /api/v1/tenants/{tenant}/devices/{device}/credentials',
+        'POST /api/v1/tenants/{tenant}/devices/{device}/credentials',
+        'GET /api/v1/tenants/{tenant}/devices/{device}/credentials/{id}',
+        'PATCH /api/v1/tenants/{tenant}/devices/{device}/credentials/{id}',
+        'DELETE /api/v1/tenants/{tenant}/devices/{device}/credentials/{id}',
+        'GET /api/v1/tenants/{tenant}/tokens',
+        'POST /api/v1/tenants/{tenant}/tokens',
+        'GET /api/v1/tenants/{tenant}/tokens/{id}',
+        'DELETE /api/v1/tenants/{tenant}/tokens/{id}',
+        'GET /api/v1/whoami',
+      ].sort(),
+    )
+  })
+
+  it('describes each operation: id, summary, path parameters, JSON bodies and problem responses', () => {
+    for (const { path, method, op } of operations) {
+      const label = `${method} ${path}`
+      expect(op.operationId, label).toMatch(/^[a-z][A-Za-z]+$/)
+      expect(op.summary, label).not.toBe('')
+      const pathParams = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1])
+      expect(op.parameters?.filter((p) => p.in === 'path').map((p) => p.name) ?? [], label).toEqual(
+        pathParams,
+      )
+      if (['post', 'put', 'patch'].includes(method))
+        expect(Object.keys(op.requestBody?.content ?? {}), label).toEqual(['application/json'])
+      expect(op.responses['401']?.content, label).toHaveProperty(['application/problem+json'])
+      if (method === 'patch' || method === 'delete') expect(op.responses, label).toHaveProperty('412')
+    }
+    expect(document['security']).toEqual([{ bearer: [] }])
+  })
+
+  it('forbids unknown fields in every request body schema', () => {
+    const schemas = (
+      document['components'] as { schemas: Record<string, { additionalProperties?: unknown }> }
+    ).schemas
+    for (const name of [
+      'TenantCreate',
+      'TenantPatch',
+      'DeviceCreate',
+      'DevicePatch',
+      'CredentialPatch',
+      'PasswordInput',
+      'ApiTokenCreate',
+    ]) {
+      expect(schemas[name]?.additionalProperties, name).toBe(false)
+    }
+  })
+
+  it('is served at /api/v1/openapi.json without credentials', async () => {
+    const reply = await app.request('/api/v1/openapi.json')
+    expect(reply.status).toBe(200)
+    expect(reply.headers.get('content-type')).toContain('application/json')
+    expect(await reply.json()).toEqual(document)
+  })
+})
+
+describe('reference page', () => {
+  it('renders every operation, parameter and schema into one self-contained page', async () => {
+    const reply = await app.request('/api/v1/docs')
+    expect(reply.status).toBe(200)
+    expect(reply.headers.get('content-type')).toContain('text/html')
+    const html = await reply.text()
+    expect(html).not.toMatch(/<script|<link|https?:\/\/(?!tributary\.dev)[^"'\s<]*\.(js|css)/)
+    for (const { path, method, op } of operations) {
+      expect(html).toContain(`id="op-${op.operationId}"`)
+      expect(html).toContain(`<span class="m ${method}">${method.toUpperCase()}</span> <code>${path}</code>`)
+      for (const parameter of op.parameters ?? []) expect(html).toContain(`<code>${parameter.name}</code>`)
+    }
+    for (const name of Object.keys((document['components'] as { schemas: object }).schemas)) {
+      expect(html).toContain(`id="schema-${name}"`)
+    }
+    expect(html).toContain('href="#schema-Problem"')
+  })
+})
