@@ -4,18 +4,25 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { isTributaryError } from '../core/errors.ts'
+import { demoEnvironment, demoInstructions, seedDemo } from './demo.ts'
+import { REGISTRY_USAGE, registryCommands } from './cli/registry-commands.ts'
 import { parseRoles } from './roles.ts'
 import { startTributary } from './start.ts'
 
 const USAGE = `Usage: tributary <command> [options]
 
 Commands:
-  start [--roles all|processors,consumers,api,adapters]
+  start [--roles all|processors,consumers,api,adapters] [--demo]
                      Run Tributary. Configuration comes from TRIBUTARY_* environment
-                     variables (see the README's configuration table).
+                     variables (see the README's configuration table). --demo creates
+                     tenant demo, device device1 (password secret) and an API token, and
+                     prints commands to try them with.
+  tenant | device | token
+                     Administer the registry through the management API (below).
   help               Show this help.
   version            Print the version.
-`
+
+${REGISTRY_USAGE}`
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
@@ -30,6 +37,26 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${pkg.version}\n`)
       return 0
     }
+    case 'tenant':
+    case 'device':
+    case 'token': {
+      const [sub, ...args] = rest
+      const handler = sub === undefined ? undefined : registryCommands[command]?.[sub]
+      if (handler === undefined) {
+        const subs = Object.keys(registryCommands[command] ?? {}).join('|')
+        process.stderr.write(`tributary: ${command} takes one of ${subs}\n\n${REGISTRY_USAGE}`)
+        return 2
+      }
+      return handler(args, {
+        env: process.env,
+        out: (text) => void process.stdout.write(text),
+        readStdin: async () => {
+          const chunks: Buffer[] = []
+          for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
+          return Buffer.concat(chunks).toString('utf8')
+        },
+      })
+    }
     case undefined:
     case 'help':
     case '--help':
@@ -43,8 +70,28 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function start(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { roles: { type: 'string', default: 'all' } }, strict: true })
-  const running = await startTributary({ env: process.env, roles: parseRoles(values.roles) })
+  const { values } = parseArgs({
+    args,
+    options: { roles: { type: 'string', default: 'all' }, demo: { type: 'boolean', default: false } },
+    strict: true,
+  })
+  const roles = parseRoles(values.roles)
+  const demo = values.demo ? await demoEnvironment(process.env) : undefined
+  const running = await startTributary({ env: demo?.env ?? process.env, roles })
+  if (demo !== undefined) {
+    if (!roles.includes('api'))
+      running.log.warn('--demo without the api role: the API commands it prints need one')
+    const { apiToken } = await seedDemo(running.registry)
+    running.log.info({ moved: demo.moved, ports: running.ports }, 'demo ready')
+    process.stderr.write(
+      demoInstructions({
+        apiToken,
+        ports: running.ports,
+        kafkaBrokers: running.config.kafkaBrokers,
+        topicPrefix: running.config.topicPrefix,
+      }),
+    )
+  }
   const stopped = Promise.withResolvers<void>()
   let stopping = false
   const onSignal = (signal: NodeJS.Signals): void => {
