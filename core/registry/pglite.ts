@@ -1,11 +1,12 @@
 // The embedded registry: PGlite (PostgreSQL in WebAssembly) persisted in `<data dir>/registry`, or
 // in memory for tests, behind the shared SQL store. One process owns the directory at a time.
-import { mkdir, open, readFile, rm } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import type { Transaction } from '@electric-sql/pglite'
 import { TributaryError } from '../errors.ts'
 import type { Logger } from '../log.ts'
+import { acquirePidLock } from '../pid-lock.ts'
 import type { SqlClient, SqlDatabase } from './sql/client.ts'
 import { createSqlStore } from './sql-store.ts'
 import type { RegistryStore } from './store.ts'
@@ -28,47 +29,16 @@ function clientOf(target: PGlite | Transaction): SqlClient {
   }
 }
 
-// Directories this process has open: a second PGlite on the same files would corrupt them.
-const held = new Set<string>()
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
-const locked = (path: string, owner: string) =>
-  new TributaryError(
-    'REGISTRY_DATA_DIR_LOCKED',
-    `the registry database at ${path} is in use by ${owner}; stop it or set another TRIBUTARY_DATA_DIR`,
-  )
-
 /** PGlite itself does not stop two processes from opening one directory, so a pid file does. */
-async function lockDirectory(path: string): Promise<() => Promise<void>> {
-  const lockFile = `${path}.lock`
-  if (held.has(path)) throw locked(path, 'this process')
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const file = await open(lockFile, 'wx')
-      await file.writeFile(String(process.pid))
-      await file.close()
-      held.add(path)
-      return async () => {
-        held.delete(path)
-        await rm(lockFile, { force: true })
-      }
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-      const owner = Number((await readFile(lockFile, 'utf8').catch(() => '')).trim())
-      if (Number.isInteger(owner) && owner > 0 && alive(owner)) throw locked(path, `process ${owner}`)
-      await rm(lockFile, { force: true }) // left by a process that is gone
-    }
-  }
-  throw locked(path, 'another process')
-}
+const lockDirectory = (path: string): Promise<() => Promise<void>> =>
+  acquirePidLock(
+    `${path}.lock`,
+    (owner) =>
+      new TributaryError(
+        'REGISTRY_DATA_DIR_LOCKED',
+        `the registry database at ${path} is in use by ${owner}; stop it or set another TRIBUTARY_DATA_DIR`,
+      ),
+  )
 
 /** A file system error (permissions, a full disk) on the directory, named with the directory. */
 function directoryError(path: string, err: unknown): unknown {
