@@ -2,6 +2,7 @@
 // accepts it and it matches the compose-spec schema) and wires what a reviewer expects; the Dockerfile
 // builds a non-root image that runs main/cli.ts; both agree with the config schema and DESIGN.md's ports.
 import { execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -34,6 +35,12 @@ const sourceFolders = ['core', 'adapters', 'processors', 'consumers', 'commands'
 const known = new Map<string, (typeof variables)[keyof typeof variables]>(
   Object.values(variables).map((v) => [v.env, v]),
 )
+// The variables docker-compose.yml requires (`${VAR:?message}`), set to values the process accepts. Fresh
+// per run, so no test can pass by a key or token that is written down somewhere.
+const required: Readonly<Record<string, string>> = {
+  TRIBUTARY_REGISTRY_KEY: randomBytes(32).toString('base64'),
+  TRIBUTARY_ADMIN_TOKEN: randomBytes(24).toString('hex'),
+}
 
 interface Service {
   image?: string
@@ -69,11 +76,49 @@ function env(svc: Service): Record<string, string> {
   return out
 }
 
-/** What Compose substitutes with no variables set: `${VAR:-default}` → default, `$$` → `$`. */
-function withDefaults(value: string): string {
-  return value.replace(/\$\$|\$\{(\w+)(?::?-([^}]*))?\}/g, (match, _name, fallback?: string) =>
-    match === '$$' ? '$' : (fallback ?? ''),
+/**
+ * Compose's interpolation: `$$` → `$`; `${VAR}`; `${VAR:-default}`; `${VAR:?message}`, which fails when
+ * VAR is unset or empty (without the colon: only when unset).
+ */
+function interpolate(value: string, vars: Readonly<Record<string, string>>): string {
+  return value.replace(
+    /\$\$|\$\{(\w+)(?:(:?)([-?])([^}]*))?\}/g,
+    (match: string, name?: string, colon?: string, op?: string, arg?: string) => {
+      if (match === '$$' || name === undefined) return '$'
+      const set = vars[name]
+      if (set !== undefined && (colon !== ':' || set !== '')) return set
+      if (op === '?') throw new Error(`${name} is required: ${arg ?? ''}`)
+      return op === '-' ? (arg ?? '') : ''
+    },
   )
+}
+
+/** What Compose substitutes with only the required variables set: every default applies. */
+function withDefaults(value: string): string {
+  return interpolate(value, required)
+}
+
+// The one credential with a development default, which the header of docker-compose.yml announces: the
+// postgres service is created with it, and the database URL uses the same expression.
+const developmentDefaults = new Set(['POSTGRES_PASSWORD'])
+
+/**
+ * Secret settings of the tributary service that the file itself supplies, as literal text or as the
+ * default of a `${VAR:-default}`: what the file supplies must be empty, or a URL without a password.
+ */
+function hardCodedSecrets(doc: ComposeFile): string[] {
+  return Object.entries(env(service(doc, 'tributary')))
+    .filter(([name]) => known.get(name)?.secret === true)
+    .filter(([, value]) => {
+      const literal = value.replace(
+        /\$\{(\w+)(?::?-([^}]*))?[^}]*\}/g,
+        (_match: string, name: string, fallback?: string) =>
+          developmentDefaults.has(name) ? '' : (fallback ?? ''),
+      )
+      if (literal === '') return false
+      return URL.canParse(literal) ? new URL(literal).password !== '' : true
+    })
+    .map(([name]) => name)
 }
 
 function unknownTributaryVariables(doc: ComposeFile, dockerfileEnv: Record<string, string>): string[] {
@@ -153,14 +198,28 @@ function composeValidator(schema: unknown): ValidateFunction {
   return ajv.compile(strip(schema, false) as object)
 }
 
-/** `docker-compose config -q` on a file; the test fails, never skips, when docker-compose is missing. */
-async function composeConfig(file: string): Promise<{ ok: true } | { ok: false; stderr: string }> {
+type ComposeResult = { ok: true; stdout: string } | { ok: false; stderr: string }
+
+/**
+ * `docker-compose config` on a file (`-q` unless `resolved`), with exactly the variables given: neither the
+ * caller's environment nor an .env file beside the compose file takes part. The test fails, never skips,
+ * when docker-compose is missing.
+ */
+async function composeConfig(
+  file: string,
+  vars: Readonly<Record<string, string>> = required,
+  resolved = false,
+): Promise<ComposeResult> {
   try {
-    await run('docker-compose', ['-f', file, '--project-directory', root, 'config', '-q'], {
+    const emptyEnvFile = join(scratch, 'empty.env')
+    await writeFile(emptyEnvFile, '')
+    const argv = ['-f', file, '--project-directory', root, '--env-file', emptyEnvFile, 'config']
+    const { stdout } = await run('docker-compose', resolved ? argv : [...argv, '-q'], {
       cwd: root,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...vars },
       timeout: 30_000,
     })
-    return { ok: true }
+    return { ok: true, stdout }
   } catch (err) {
     const failure = err as NodeJS.ErrnoException & { stderr?: string }
     if (failure.code === 'ENOENT') {
@@ -194,7 +253,38 @@ afterAll(async () => {
 describe('docker-compose.yml is valid Compose', () => {
   it('passes docker-compose config', async () => {
     const result = await composeConfig(composePath)
-    expect(result, 'docker-compose config -q rejected docker-compose.yml').toEqual({ ok: true })
+    expect(result, 'docker-compose config -q rejected docker-compose.yml').toMatchObject({ ok: true })
+  })
+
+  it('refuses to run without the registry key or the admin token, saying how to make one', async () => {
+    const messages: Record<string, RegExp> = {
+      TRIBUTARY_REGISTRY_KEY: /TRIBUTARY_REGISTRY_KEY .*openssl rand -base64 32/,
+      TRIBUTARY_ADMIN_TOKEN: /TRIBUTARY_ADMIN_TOKEN .*at least 16 characters/,
+    }
+    for (const [name, message] of Object.entries(messages)) {
+      for (const vars of [
+        { ...required, [name]: '' },
+        Object.fromEntries(Object.entries(required).filter(([key]) => key !== name)),
+      ]) {
+        const result = await composeConfig(composePath, vars)
+        expect(result.ok, `${name}=${JSON.stringify(vars[name])}`).toBe(false)
+        // docker-compose 1 prints the raw mapping first, then `in service "tributary": <message>`.
+        const reason = result.ok ? '' : (result.stderr.trim().split('in service "tributary": ').at(-1) ?? '')
+        expect(reason).toMatch(message)
+      }
+    }
+  })
+
+  it('takes the secrets and the database password from the environment', async () => {
+    const password = randomBytes(12).toString('hex')
+    const result = await composeConfig(composePath, { ...required, POSTGRES_PASSWORD: password }, true)
+    expect(result.ok, result.ok ? '' : result.stderr).toBe(true)
+    const resolved = parse(result.ok ? result.stdout : '', { version: '1.1' }) as ComposeFile
+    const settings = env(service(resolved, 'tributary'))
+    expect(settings.TRIBUTARY_REGISTRY_KEY).toBe(required.TRIBUTARY_REGISTRY_KEY)
+    expect(settings.TRIBUTARY_ADMIN_TOKEN).toBe(required.TRIBUTARY_ADMIN_TOKEN)
+    expect(settings.TRIBUTARY_DATABASE_URL).toBe(`postgres://tributary:${password}@postgres:5432/tributary`)
+    expect(env(service(resolved, 'postgres')).POSTGRES_PASSWORD).toBe(password)
   })
 
   it('rejects a broken copy, so the check above can fail', async () => {
@@ -206,7 +296,7 @@ describe('docker-compose.yml is valid Compose', () => {
     await writeFile(join(scratch, 'intact.yml'), stringify(doc, { version: '1.1' }))
     await writeFile(join(scratch, 'broken.yml'), stringify(broken, { version: '1.1' }))
 
-    expect(await composeConfig(join(scratch, 'intact.yml'))).toEqual({ ok: true })
+    expect(await composeConfig(join(scratch, 'intact.yml'))).toMatchObject({ ok: true })
     const result = await composeConfig(join(scratch, 'broken.yml'))
     expect(result.ok).toBe(false)
     expect(result.ok ? '' : result.stderr).toContain('services.tributary.depends_on.kafka.condition')
@@ -281,8 +371,9 @@ describe('docker-compose.yml services', () => {
     }
   })
 
-  it('waits on healthy dependencies: tributary on Kafka, the bucket job on MinIO', () => {
+  it('waits on healthy dependencies: tributary on Kafka and PostgreSQL, the bucket job on MinIO', () => {
     expect(service(doc, 'tributary').depends_on?.kafka).toEqual({ condition: 'service_healthy' })
+    expect(service(doc, 'tributary').depends_on?.postgres).toEqual({ condition: 'service_healthy' })
     expect(service(doc, 'minio-init').depends_on?.minio).toEqual({ condition: 'service_healthy' })
     for (const [name, svc] of Object.entries(doc.services)) {
       for (const [target, { condition }] of Object.entries(svc.depends_on ?? {})) {
@@ -346,6 +437,48 @@ describe('docker-compose.yml services', () => {
 })
 
 describe('TRIBUTARY_* settings and ports', () => {
+  it('keeps the registry in the postgres service, as the user, database and password it creates', () => {
+    const postgres = env(service(doc, 'postgres'))
+    const url = env(service(doc, 'tributary')).TRIBUTARY_DATABASE_URL ?? ''
+    // Parsed before interpolation: the password must be the postgres service's own expression.
+    const m =
+      /^postgres:\/\/(?<user>[^:@/]+):(?<password>[^@]+)@(?<host>[^:@/]+):(?<port>\d+)\/(?<db>\w+)$/.exec(url)
+    expect(m?.groups, `TRIBUTARY_DATABASE_URL=${url}`).toEqual({
+      user: postgres.POSTGRES_USER,
+      password: postgres.POSTGRES_PASSWORD,
+      host: 'postgres',
+      port: '5432',
+      db: postgres.POSTGRES_DB,
+    })
+    expect(postgres.POSTGRES_PASSWORD).toMatch(/^\$\{POSTGRES_PASSWORD:-[^}]+\}$/)
+    expect(new URL(withDefaults(url)).hostname).toBe('postgres')
+  })
+
+  it('requires the registry key and the admin token from the environment, with no default', () => {
+    const settings = env(service(doc, 'tributary'))
+    for (const name of Object.keys(required)) {
+      expect(known.get(name)?.secret, `${name} is a secret of the schema`).toBe(true)
+      expect(settings[name], name).toMatch(new RegExp('^\\$\\{' + name + ':\\?[^}]+\\}$'))
+      expect(() => interpolate(settings[name] ?? '', {}), name).toThrow(`${name} is required`)
+    }
+    expect(hardCodedSecrets(doc)).toEqual([])
+    // Nothing shaped like a registry key (32 bytes in base64) anywhere in the file.
+    expect(text).not.toMatch(/[A-Za-z0-9+/]{43}=/)
+  })
+
+  it('notices a secret written into the file, so the check above can fail', () => {
+    const broken = structuredClone(doc)
+    const settings = service(broken, 'tributary').environment ?? {}
+    settings.TRIBUTARY_REGISTRY_KEY = required.TRIBUTARY_REGISTRY_KEY
+    settings.TRIBUTARY_ADMIN_TOKEN = '${TRIBUTARY_ADMIN_TOKEN:-0123456789abcdef}'
+    settings.TRIBUTARY_DATABASE_URL = 'postgres://tributary:hunter22@postgres:5432/tributary'
+    expect(hardCodedSecrets(broken).sort()).toEqual([
+      'TRIBUTARY_ADMIN_TOKEN',
+      'TRIBUTARY_DATABASE_URL',
+      'TRIBUTARY_REGISTRY_KEY',
+    ])
+  })
+
   it('sets only variables the config schema knows, with values it accepts', () => {
     expect(unknownTributaryVariables(doc, dockerEnv)).toEqual([])
     const settings = { ...dockerEnv, ...env(service(doc, 'tributary')) }
