@@ -1,5 +1,5 @@
-// The Kafka producer's accumulator: merges publish calls that arrive within the linger window into
-// one produce request, splits at the byte limits, and maps base offsets back to every call.
+// The Kafka producer's accumulator: merges publish calls into produce requests, splits them at the
+// byte limits, and maps base offsets back to every call.
 import { TributaryError } from '../errors.ts'
 import type { Headers, PublishAck } from './bus.ts'
 
@@ -116,7 +116,8 @@ export function assignOffsets(records: readonly PreparedRecord[], base: BaseOffs
 interface Call {
   readonly records: readonly PreparedRecord[]
   readonly acks: PublishAck[]
-  readonly enqueuedAt: number
+  /** performance.now() after which the call need not wait for more records to join it. */
+  readonly lingerUntil: number
   next: number
   acked: number
   failed: boolean
@@ -124,7 +125,14 @@ interface Call {
   reject(err: unknown): void
 }
 
+/** The records of one call that a produce request carries. */
+type Part = { readonly call: Call; readonly start: number; readonly count: number }
+
 export interface AccumulatorOptions {
+  /**
+   * How long records that arrive while a request is in flight may wait, from the oldest one's
+   * arrival, for more to join them. A call that finds the producer idle never waits for it.
+   */
   readonly lingerMs: number
   readonly batchMaxBytes: number
   /** Bytes that may wait for the broker before publish calls are refused (default 32 MiB). */
@@ -146,12 +154,20 @@ export interface Accumulator {
 /**
  * One produce request in flight at a time: a request that fails and is retried can never be
  * overtaken by a later one, so order per partition holds across calls (see kafka-producer.ts).
+ *
+ * When to send: a call that finds the producer idle goes at the end of the current event-loop turn
+ * (with whatever else was published in that turn), so a caller that awaits each publish pays one
+ * round trip and no linger. Calls that arrive while a request is in flight queue up and go together
+ * in the next request, at the end of the turn that acknowledged the previous one, once the oldest
+ * has waited `lingerMs` (usually already true: it waited for the request in flight). A full
+ * request or a flush goes at once.
  */
 export function createAccumulator(options: AccumulatorOptions): Accumulator {
   const queue: Call[] = []
   let queuedBytes = 0
   let inFlight = false
   let timer: NodeJS.Timeout | undefined
+  let turnEnd: NodeJS.Immediate | undefined
   let flushing = 0
   let closed = false
   let idle: PromiseWithResolvers<void> | undefined
@@ -164,17 +180,24 @@ export function createAccumulator(options: AccumulatorOptions): Accumulator {
       idle = undefined
       return
     }
-    const waited = performance.now() - head.enqueuedAt
-    if (flushing > 0 || queuedBytes >= options.batchMaxBytes || waited >= options.lingerMs) {
+    const linger = head.lingerUntil - performance.now()
+    if (flushing > 0 || queuedBytes >= options.batchMaxBytes) {
       clearTimeout(timer)
-      timer = undefined
+      clearImmediate(turnEnd)
+      timer = turnEnd = undefined
       dispatch()
-      return
+    } else if (linger <= 0) {
+      // At the end of this turn: calls made in it, e.g. by callers just acknowledged, join in.
+      turnEnd ??= setImmediate(() => {
+        turnEnd = undefined
+        if (!inFlight && queue.length > 0) dispatch()
+      })
+    } else {
+      timer ??= setTimeout(() => {
+        timer = undefined
+        schedule()
+      }, linger)
     }
-    timer ??= setTimeout(() => {
-      timer = undefined
-      schedule()
-    }, options.lingerMs - waited)
   }
 
   function dispatch(): void {
@@ -184,40 +207,36 @@ export function createAccumulator(options: AccumulatorOptions): Accumulator {
     for (const record of plan.records) queuedBytes -= record.size
     while (queue.length > 0 && queue[0]!.next === queue[0]!.records.length) queue.shift()
     inFlight = true
-    void options
-      .send(plan.records)
-      .then(
-        (base) => {
-          let offsets: number[]
-          try {
-            offsets = assignOffsets(plan.records, base)
-          } catch (err) {
-            fail(parts, err)
-            return
-          }
-          let at = 0
-          for (const { call, start, count } of parts) {
-            for (let i = 0; i < count; i++) {
-              const record = call.records[start + i]!
-              call.acks[start + i] = {
-                topic: record.topic,
-                partition: record.partition,
-                offset: offsets[at++]!,
-              }
-            }
-            call.acked += count
-            if (!call.failed && call.acked === call.records.length) call.resolve(call.acks)
-          }
-        },
-        (err: unknown) => fail(parts, err),
-      )
-      .finally(() => {
-        inFlight = false
-        schedule()
-      })
+    void options.send(plan.records).then(
+      (base) => settle(parts, () => acknowledge(parts, assignOffsets(plan.records, base))),
+      (err: unknown) => settle(parts, () => fail(parts, err)),
+    )
   }
 
-  function fail(parts: ReadonlyArray<{ call: Call }>, err: unknown): void {
+  function settle(parts: readonly Part[], outcome: () => void): void {
+    // Idle before the callers hear back: one that publishes again at once finds the producer idle.
+    inFlight = false
+    try {
+      outcome()
+    } catch (err) {
+      fail(parts, err)
+    }
+    schedule()
+  }
+
+  function acknowledge(parts: readonly Part[], offsets: readonly number[]): void {
+    let at = 0
+    for (const { call, start, count } of parts) {
+      for (let i = 0; i < count; i++) {
+        const record = call.records[start + i]!
+        call.acks[start + i] = { topic: record.topic, partition: record.partition, offset: offsets[at++]! }
+      }
+      call.acked += count
+      if (!call.failed && call.acked === call.records.length) call.resolve(call.acks)
+    }
+  }
+
+  function fail(parts: readonly Part[], err: unknown): void {
     for (const { call } of parts) {
       if (call.failed) continue
       call.failed = true
@@ -262,7 +281,8 @@ export function createAccumulator(options: AccumulatorOptions): Accumulator {
       queue.push({
         records,
         acks: new Array<PublishAck>(records.length),
-        enqueuedAt: performance.now(),
+        // A call that finds the producer idle does not linger.
+        lingerUntil: !inFlight && queue.length === 0 ? 0 : performance.now() + options.lingerMs,
         next: 0,
         acked: 0,
         failed: false,

@@ -1,35 +1,32 @@
-// The fetch loop of one Kafka subscription: asks each partition leader for the partitions that want
-// records (not paused, buffer not full), on a connection pool of its own so long polls never delay
-// the group's heartbeats and commits, and hands what comes back to the partition workers.
-import type { ClusterMetadata, Consumer, ConnectionPool, RecordsBatch, fetchV17 } from '@platformatic/kafka'
-import { IS_CONTROL } from '@platformatic/kafka'
-import type { Logger } from '../log.ts'
+// The fetch loop of one Kafka subscription: decides when to fetch which partitions (those that want
+// records: not paused, buffer not full) from each leader, and how long the broker may wait.
+import type { ClusterMetadata } from '@platformatic/kafka'
 import { createBackoff, createWakeup, sleep } from './backoff.ts'
-import type { BusMessage } from './bus.ts'
 import { describeKafkaError } from './kafka-errors.ts'
-import type { FetchPosition, PartitionWorker } from './kafka-partition.ts'
+import type { FetchContext, Wanted } from './kafka-fetch.ts'
+import { fetchPartitions } from './kafka-fetch.ts'
+import type { PartitionWorker } from './kafka-partition.ts'
 
-/** How long the broker may hold a fetch open waiting for records; bounds how late a pause or close is seen. */
+/**
+ * How long the broker may hold a fetch open waiting for records when every partition is read to its
+ * end; bounds how late a pause or close is seen.
+ */
 const FETCH_WAIT_MS = 500
-const FETCH_MAX_BYTES = 16 * 1024 * 1024
+/**
+ * While other partitions of the broker catch up: the pause before polling the partitions read to
+ * their end, and the first wait of that poll.
+ */
+const CATCH_UP_POLL_MS = 10
+/** Caps the doubling of CATCH_UP_POLL_MS (10 ms · 2^6 > FETCH_WAIT_MS). */
+const MAX_EMPTY_POLLS = 6
 /** A cluster back from an outage is noticed within this. */
 const MAX_FETCH_BACKOFF_MS = 5_000
-const OFFSET_OUT_OF_RANGE = 1
-/** Timestamp type bit of a batch's attributes: set when the broker stamped it (LogAppendTime). */
-const LOG_APPEND_TIME = 0x08
+/** With nothing to fetch, the loop sleeps until woken, and looks again after this anyway. */
+const IDLE_CHECK_MS = 60_000
 
-type FetchResponse = fetchV17.FetchResponse
-
-export interface FetcherContext {
-  readonly consumer: Consumer<Buffer, Buffer, Buffer, Buffer>
-  readonly pool: ConnectionPool
+export interface FetcherContext extends FetchContext {
   readonly topics: readonly string[]
   workers(): Iterable<PartitionWorker>
-  /** Bytes one partition may return per fetch; at least its topic's largest batch. */
-  partitionMaxBytes(topic: string): number
-  /** Where to continue when a fetch position is no longer in the log. */
-  outOfRange(topic: string, partition: number, requested: number): Promise<number>
-  readonly log: Logger
 }
 
 export interface Fetcher {
@@ -39,50 +36,45 @@ export interface Fetcher {
   stop(): void
 }
 
-interface Wanted {
-  readonly worker: PartitionWorker
-  readonly from: FetchPosition
+/** Per broker: its fetch in flight, its backoff after failures, and how its short waits grow. */
+interface NodeState {
+  fetching: boolean
+  /** No fetch before this (performance.now()) after a failure; 0 when healthy. */
+  retryAt: number
+  readonly backoff: ReturnType<typeof createBackoff>
+  /** While others catch up: when partitions read to their end may be polled. */
+  pollAt: number | undefined
+  /** Short-wait fetches in a row that moved no partition on. */
+  emptyPolls: number
 }
 
-const toHeaders = (pairs: ReadonlyArray<readonly [Buffer | null, Buffer | null]>): Map<string, Buffer> =>
-  new Map(pairs.map(([name, value]) => [name?.toString() ?? '', value ?? Buffer.alloc(0)]))
-
-/** The records of `batches` from offset `from` on, and the offset after the last batch. */
-export function decodeBatches(
-  topic: string,
-  partition: number,
-  batches: readonly RecordsBatch[],
-  from: number,
-): { messages: BusMessage[]; next: number } {
-  const messages: BusMessage[] = []
-  let next = from
-  for (const batch of batches) {
-    next = Math.max(next, Number(batch.firstOffset) + batch.lastOffsetDelta + 1)
-    // Control batches (transaction markers) take offsets but carry no records for us.
-    if ((batch.attributes & IS_CONTROL) !== 0) continue
-    const appendTime = (batch.attributes & LOG_APPEND_TIME) !== 0
-    for (const record of batch.records) {
-      const offset = Number(batch.firstOffset) + record.offsetDelta
-      if (offset < from) continue
-      messages.push({
-        topic,
-        partition,
-        offset,
-        timestamp: Number(appendTime ? batch.maxTimestamp : batch.firstTimestamp + record.timestampDelta),
-        key: record.key === null ? undefined : record.key.toString(),
-        value: record.value ?? undefined,
-        headers: toHeaders(record.headers),
-      })
-    }
-  }
-  return { messages, next }
+interface NodeWork {
+  readonly wanted: Wanted[]
+  /** A partition of this broker that does not want records now is known to have more waiting. */
+  busyBehind: boolean
 }
 
+/**
+ * One fetch per broker at a time. The broker may hold it open for the full FETCH_WAIT_MS (long poll)
+ * only when no other partition of that broker is known to have records waiting there: one whose
+ * buffer drains meanwhile would sit idle until the long poll returns. While some catch up, a fetch
+ * that carries a partition with records waiting asks for no wait; partitions read to their end are
+ * fetched along with those, or after CATCH_UP_POLL_MS with a short wait that doubles while such
+ * fetches find nothing: no spinning when a handler is stuck, and little delay for new records.
+ */
 export function startFetcher(context: FetcherContext): Fetcher {
   const { consumer, log } = context
   const wakeup = createWakeup()
   const stopped = new AbortController()
-  const backoff = createBackoff(250)
+  const retry = createBackoff(250)
+  const nodes = new Map<number, NodeState>()
+  /** Partitions in a fetch now: each is in at most one, so its records arrive in order. */
+  const inFlight = new Set<PartitionWorker>()
+  /**
+   * What the last fetch of a partition said: true when the broker holds records past its new
+   * position, false when it was read to its end; unknown before its first answer.
+   */
+  const behind = new WeakMap<PartitionWorker, boolean>()
   let lastProblem = ''
 
   function problem(err: unknown, what: string): void {
@@ -92,130 +84,126 @@ export function startFetcher(context: FetcherContext): Fetcher {
     lastProblem = reason
   }
 
-  async function fetchFrom(node: number, wanted: Wanted[], metadata: ClusterMetadata): Promise<boolean> {
-    const byTopic = new Map<string, Wanted[]>()
-    for (const w of wanted) byTopic.set(w.worker.topic, [...(byTopic.get(w.worker.topic) ?? []), w])
-    const names = new Map<string, string>()
-    const topics = [...byTopic].map(([topic, entries]) => {
-      const topicId = metadata.topics.get(topic)!.id
-      names.set(topicId, topic)
-      return {
-        topicId,
-        partitions: entries.map(({ worker, from }) => ({
-          partition: worker.partition,
-          fetchOffset: BigInt(from.offset),
-          partitionMaxBytes: context.partitionMaxBytes(topic),
-          currentLeaderEpoch: -1,
-          lastFetchedEpoch: -1,
-        })),
-      }
-    })
-    let response: FetchResponse | undefined
-    let failure: unknown
-    try {
-      response = await consumer.fetch({
-        node,
-        topics,
-        maxWaitTime: FETCH_WAIT_MS,
-        minBytes: 1,
-        maxBytes: FETCH_MAX_BYTES,
-        connectionPool: context.pool,
-      })
-    } catch (err) {
-      // Partition errors arrive as one error that still carries the response of every partition.
-      failure = err
-      response = (err as { response?: FetchResponse }).response
+  function nodeState(node: number): NodeState {
+    let state = nodes.get(node)
+    if (state === undefined) {
+      state = { fetching: false, retryAt: 0, backoff: createBackoff(250), pollAt: undefined, emptyPolls: 0 }
+      nodes.set(node, state)
     }
-    if (stopped.signal.aborted) return true
-    if (response === undefined) {
-      problem(failure, 'fetch failed; retrying')
-      return false
-    }
-    const requested = new Map(wanted.map((w) => [w.worker.key, w]))
-    let ok = true
-    for (const topicResponse of response.responses) {
-      const topic = names.get(topicResponse.topicId)
-      if (topic === undefined) continue
-      for (const p of topicResponse.partitions) {
-        const entry = requested.get(`${topic}:${p.partitionIndex}`)
-        if (entry === undefined) continue
-        if (p.errorCode === OFFSET_OUT_OF_RANGE) {
-          try {
-            const offset = await context.outOfRange(topic, p.partitionIndex, entry.from.offset)
-            log.warn(
-              { topic, partition: p.partitionIndex, from: entry.from.offset, to: offset },
-              'kafka bus: fetch position out of range; moved',
-            )
-            entry.worker.seek(offset, entry.from)
-          } catch (err) {
-            problem(err, 'cannot reposition a partition out of range')
-            ok = false
-          }
-        } else if (p.errorCode !== 0) {
-          problem(failure, `fetch of ${topic}:${p.partitionIndex} failed; retrying`)
-          ok = false
-        } else {
-          const { messages, next } = decodeBatches(
-            topic,
-            p.partitionIndex,
-            p.records ?? [],
-            entry.from.offset,
-          )
-          entry.worker.accept(entry.from, messages, next)
-        }
-      }
-    }
-    return ok
+    return state
   }
 
-  async function round(): Promise<boolean> {
-    const wanted: Wanted[] = []
-    for (const worker of context.workers()) {
-      const from = worker.fetchPosition()
-      if (from !== undefined) wanted.push({ worker, from })
+  function start(node: number, state: NodeState, wanted: Wanted[], metadata: ClusterMetadata, wait: number) {
+    state.fetching = true
+    state.pollAt = undefined
+    for (const w of wanted) inFlight.add(w.worker)
+    const failed = (): void => {
+      state.retryAt = performance.now() + Math.min(state.backoff.next(), MAX_FETCH_BACKOFF_MS)
     }
-    if (wanted.length === 0) {
-      await sleep(60_000, AbortSignal.any([wakeup.signal, stopped.signal]))
-      return true
-    }
+    void fetchPartitions(
+      { node, wanted, metadata, maxWaitTime: wait },
+      { context, behind, problem, stopped: stopped.signal },
+    )
+      .then(
+        ({ ok, progress }) => {
+          if (progress) state.emptyPolls = 0
+          else if (wait < FETCH_WAIT_MS) state.emptyPolls = Math.min(state.emptyPolls + 1, MAX_EMPTY_POLLS)
+          if (!ok) return failed()
+          state.backoff.reset()
+          state.retryAt = 0
+          if ([...nodes.values()].every((s) => s.retryAt === 0)) lastProblem = ''
+        },
+        (err: unknown) => {
+          problem(err, 'fetch failed; retrying')
+          failed()
+        },
+      )
+      .finally(() => {
+        state.fetching = false
+        for (const w of wanted) inFlight.delete(w.worker)
+        wakeup.fire()
+      })
+  }
+
+  /** Starts the fetches that are due; returns how soon to look again if nothing wakes the loop. */
+  async function schedule(): Promise<number> {
+    const workers = [...context.workers()].filter((w) => !inFlight.has(w))
+    if (!workers.some((w) => w.fetchPosition() !== undefined)) return IDLE_CHECK_MS
     let metadata: ClusterMetadata
     try {
       metadata = await consumer.metadata({ topics: [...context.topics] })
     } catch (err) {
       problem(err, 'cannot read topic metadata for fetching; retrying')
-      return false
+      return Math.min(retry.next(), MAX_FETCH_BACKOFF_MS)
     }
-    const byNode = new Map<number, Wanted[]>()
-    for (const w of wanted) {
-      const leader = metadata.topics.get(w.worker.topic)?.partitions[w.worker.partition]?.leader
-      if (leader === undefined || leader < 0) continue
-      byNode.set(leader, [...(byNode.get(leader) ?? []), w])
+    const work = new Map<number, NodeWork>()
+    let next = IDLE_CHECK_MS
+    let leaderless = false
+    for (const worker of workers) {
+      // Asked again: positions may have changed while the metadata was read.
+      const from = worker.fetchPosition()
+      const leader = metadata.topics.get(worker.topic)?.partitions[worker.partition]?.leader
+      if (leader === undefined || leader < 0) {
+        leaderless ||= from !== undefined
+        continue
+      }
+      let entry = work.get(leader)
+      if (entry === undefined) work.set(leader, (entry = { wanted: [], busyBehind: false }))
+      if (from !== undefined) entry.wanted.push({ worker, from })
+      else if (behind.get(worker) === true) entry.busyBehind = true
     }
-    if (byNode.size === 0) {
+    if (leaderless) {
       consumer.clearMetadata()
-      return false
+      next = Math.min(retry.next(), MAX_FETCH_BACKOFF_MS)
+    } else {
+      retry.reset()
     }
-    const results = await Promise.all(
-      [...byNode].map(([node, entries]) => fetchFrom(node, entries, metadata)),
-    )
-    return results.every(Boolean)
+    const now = performance.now()
+    for (const [node, { wanted, busyBehind }] of work) {
+      const state = nodeState(node)
+      if (state.fetching) continue
+      if (wanted.length === 0) {
+        state.pollAt = undefined
+        continue
+      }
+      if (now < state.retryAt) {
+        next = Math.min(next, state.retryAt - now)
+        continue
+      }
+      let wait = FETCH_WAIT_MS
+      if (busyBehind) {
+        // Partitions of this broker with records waiting there will want them once their handlers
+        // catch up: never hold a fetch long for them.
+        wait = 0
+        if (wanted.every((w) => behind.get(w.worker) === false)) {
+          // Only partitions read to their end want records: give the others a moment to catch up
+          // (one that wants records wakes the loop), then poll briefly, longer while polls find
+          // nothing, so a stuck handler neither makes this spin nor delays the others' new records.
+          state.pollAt ??= now + CATCH_UP_POLL_MS
+          if (now < state.pollAt) {
+            next = Math.min(next, state.pollAt - now)
+            continue
+          }
+          wait = Math.min(CATCH_UP_POLL_MS * 2 ** state.emptyPolls, FETCH_WAIT_MS)
+        }
+      }
+      start(node, state, wanted, metadata, wait)
+    }
+    return next
   }
 
   void (async () => {
     while (!stopped.signal.aborted) {
-      let ok: boolean
+      // Taken before looking, so a wake-up while looking is not lost.
+      const woken = wakeup.signal
+      let wait: number
       try {
-        ok = await round()
+        wait = await schedule()
       } catch (err) {
         problem(err, 'fetch loop failed; retrying')
-        ok = false
+        wait = Math.min(retry.next(), MAX_FETCH_BACKOFF_MS)
       }
-      if (ok) {
-        backoff.reset()
-        lastProblem = ''
-      } else {
-        await sleep(Math.min(backoff.next(), MAX_FETCH_BACKOFF_MS), stopped.signal)
-      }
+      await sleep(wait, woken)
     }
   })()
 
@@ -223,6 +211,7 @@ export function startFetcher(context: FetcherContext): Fetcher {
     wake: () => wakeup.fire(),
     stop() {
       stopped.abort()
+      wakeup.fire()
     },
   }
 }

@@ -6,7 +6,7 @@
 // when a request is built: a second request built while the first waits for a retry would reach the
 // broker first, fail with OUT_OF_ORDER_SEQUENCE and make the client reset its producer id, after
 // which the retried batch lands behind it. Waiting for each request keeps per-partition order; the
-// linger window and the records queued meanwhile keep the requests large.
+// records queued meanwhile go together in the next request, which keeps the requests large.
 import type { MessageToProduce, ProducerOptions } from '@platformatic/kafka'
 import { Producer } from '@platformatic/kafka'
 import { TributaryError } from '../errors.ts'
@@ -23,7 +23,29 @@ import { produceError } from './kafka-errors.ts'
 import type { TopicCache, TopicInfo } from './kafka-topics.ts'
 import { partitionFor } from './partitioner.ts'
 
-type KafkaProducer = Producer<Buffer, Buffer, Buffer, Buffer>
+// Header names stay strings up to the client, whose header-key serializer encodes them.
+type KafkaProducer = Producer<Buffer, Buffer, string, Buffer>
+
+/** Distinct header names whose bytes are kept (CloudEvent attributes, a bounded set in practice). */
+const MAX_CACHED_HEADER_NAMES = 1024
+
+/**
+ * Header names as bytes, cached: the same few names come with every record. The client must get
+ * bytes, not strings: it measures a string header with .length, not in bytes.
+ */
+function headerNameEncoder(): (name?: string) => Buffer | undefined {
+  const cache = new Map<string, Buffer>()
+  return (name) => {
+    if (name === undefined) return undefined
+    let bytes = cache.get(name)
+    if (bytes === undefined) {
+      bytes = Buffer.from(name)
+      // Past the bound (names chosen by event producers), encode without keeping.
+      if (cache.size < MAX_CACHED_HEADER_NAMES) cache.set(name, bytes)
+    }
+    return bytes
+  }
+}
 
 export interface Publisher {
   publish(records: readonly OutgoingRecord[]): Promise<PublishAck[]>
@@ -32,7 +54,10 @@ export interface Publisher {
 }
 
 export interface PublisherOptions {
-  readonly client: Omit<ProducerOptions<Buffer, Buffer, Buffer, Buffer>, 'idempotent' | 'acks'>
+  readonly client: Omit<
+    ProducerOptions<Buffer, Buffer, string, Buffer>,
+    'idempotent' | 'acks' | 'serializers'
+  >
   readonly topics: TopicCache
   readonly lingerMs: number
   readonly batchMaxBytes: number
@@ -44,6 +69,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
     idempotent: true,
     acks: -1,
     autocreateTopics: false,
+    serializers: { headerKey: headerNameEncoder() },
   })
   const { topics } = options
   const accumulator = createAccumulator({
@@ -121,14 +147,15 @@ async function send(
   topics: TopicCache,
   records: readonly PreparedRecord[],
 ): Promise<BaseOffsets> {
-  const messages: Array<MessageToProduce<Buffer, Buffer, Buffer, Buffer>> = records.map((r) => ({
+  const messages: Array<MessageToProduce<Buffer, Buffer, string, Buffer>> = records.map((r) => ({
     topic: r.topic,
     partition: r.partition,
     // The client's types call key and value required, but it writes a missing one as null.
     key: r.key as Buffer,
     value: r.value as Buffer,
-    // Header names go out as bytes: the client measures a string header with .length, not in bytes.
-    headers: new Map([...(r.headers ?? [])].map(([name, value]) => [Buffer.from(name), value])),
+    // The client only reads the map (its serializer encodes the names); anything but a Map is copied
+    // into one, since the client would take any other object for a record of headers.
+    headers: r.headers instanceof Map ? (r.headers as Map<string, Buffer>) : new Map(r.headers),
     timestamp: BigInt(r.timestamp),
   }))
   try {

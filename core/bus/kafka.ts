@@ -25,7 +25,7 @@ export interface KafkaBusOptions {
   readonly clientId?: string | undefined
   /** Codec of produced batches (default none). */
   readonly compression?: KafkaCompression | undefined
-  /** How long publish calls wait to share a produce request (default 2 ms). */
+  /** Records published while a request is in flight wait at least this long, from the oldest, before the next request (default 2 ms); an idle producer sends at once. */
   readonly lingerMs?: number | undefined
   /** Largest produce request the accumulator builds (default 1 MiB). */
   readonly batchMaxBytes?: number | undefined

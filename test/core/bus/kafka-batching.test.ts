@@ -1,6 +1,6 @@
 // The Kafka producer's accumulator without a broker: merging, splitting, ordering and offset
 // mapping, with a double only where it would call the client (SendBatch).
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { isTributaryError } from '../../../core/errors.ts'
 import type { PreparedRecord, SendBatch } from '../../../core/bus/kafka-batching.ts'
 import {
@@ -87,9 +87,13 @@ function fakeBroker(start = 0) {
 const values = (records: readonly PreparedRecord[]): string[] => records.map((r) => r.value!.toString())
 
 describe('Kafka producer accumulator', () => {
-  it('merges publish calls that arrive within the linger window into one request', async () => {
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  it('merges publish calls made in one event-loop turn into one request, even without linger', async () => {
     const broker = fakeBroker()
-    const accumulator = createAccumulator({ lingerMs: 50, batchMaxBytes: 1024 * 1024, send: broker.send })
+    const accumulator = createAccumulator({ lingerMs: 0, batchMaxBytes: 1024 * 1024, send: broker.send })
     const calls = [
       accumulator.enqueue([record(0, 'a1'), record(1, 'a2')]),
       accumulator.enqueue([record(0, 'b1')]),
@@ -178,6 +182,55 @@ describe('Kafka producer accumulator', () => {
     const plan = planSend([{ records: [record(0, 'a'), record(0, 'b'), record(0, 'c')], next: 2 }], 1000)
     expect(values(plan.records)).toEqual(['c'])
     expect(plan.counts).toEqual([1])
+  })
+
+  it('sends a call that finds the producer idle without waiting for the linger', async () => {
+    const broker = fakeBroker()
+    // A linger longer than the test's timeout: an awaited publish must not pay it.
+    const accumulator = createAccumulator({ lingerMs: 60_000, batchMaxBytes: 1024 * 1024, send: broker.send })
+    for (const value of ['one', 'two', 'three']) {
+      expect(await accumulator.enqueue([record(0, value)])).toHaveLength(1)
+    }
+    expect(broker.requests.map(values)).toEqual([['one'], ['two'], ['three']])
+  })
+
+  it('lets calls that arrived while a request was in flight linger from the oldest arrival', async () => {
+    vi.useFakeTimers({
+      toFake: ['setTimeout', 'clearTimeout', 'setImmediate', 'clearImmediate', 'performance'],
+    })
+    const broker = fakeBroker()
+    const accumulator = createAccumulator({ lingerMs: 50, batchMaxBytes: 1024 * 1024, send: broker.send })
+    const held = broker.holdNext()
+    const first = accumulator.enqueue([record(0, 'first')])
+    await vi.advanceTimersByTimeAsync(0)
+    await broker.request(1)
+    const second = accumulator.enqueue([record(0, 'second')])
+    await vi.advanceTimersByTimeAsync(20)
+    const third = accumulator.enqueue([record(1, 'third')])
+    held.release()
+    await first
+    // 'second' has waited 20 of its 50 ms: the next request leaves 30 ms later (at the end of that
+    // turn), with 'third'.
+    await vi.advanceTimersByTimeAsync(29)
+    expect(broker.requests).toHaveLength(1)
+    await vi.advanceTimersByTimeAsync(2)
+    await Promise.all([second, third])
+    expect(broker.requests.map(values)).toEqual([['first'], ['second', 'third']])
+  })
+
+  it('sends queued calls at once after the request in flight when they already waited the linger', async () => {
+    const broker = fakeBroker()
+    const accumulator = createAccumulator({ lingerMs: 0, batchMaxBytes: 1024 * 1024, send: broker.send })
+    const held = broker.holdNext()
+    const first = accumulator.enqueue([record(0, 'first')])
+    await broker.request(1)
+    const second = accumulator.enqueue([record(0, 'second')])
+    held.release()
+    // The follow-up request leaves at the end of the turn that acknowledged the first one.
+    await first
+    await broker.request(2)
+    await second
+    expect(broker.requests.map(values)).toEqual([['first'], ['second']])
   })
 
   it('queues calls while a request is in flight and sends them together next', async () => {
