@@ -1,0 +1,69 @@
+// The ClusterState port: what the processes of one deployment share at run time — who holds a
+// device's session, rate limits, connection counts. In-process by default; Redis when
+// TRIBUTARY_REDIS_URL is set, so that every instance sees the same state.
+
+/** Where a device session lives: the process (instance) and a connection id unique within it. */
+export interface SessionOwner {
+  readonly instance: string
+  readonly connection: string
+}
+
+export interface SessionKey {
+  readonly tenant: string
+  readonly device: string
+}
+
+/** Asks the holder of a session to close it (a newer connection took it over). */
+export interface TakeoverNotice extends SessionKey {
+  /** The connection that must close. */
+  readonly previous: SessionOwner
+  /** The connection that took the session over. */
+  readonly by: SessionOwner
+}
+
+export interface RateDecision {
+  readonly allowed: boolean
+  /** When not allowed: milliseconds until one more unit is available. */
+  readonly retryAfterMs: number
+}
+
+export interface ClusterState {
+  readonly kind: 'memory' | 'redis'
+  /** This process's instance id (random per start). */
+  readonly instance: string
+
+  /**
+   * Records `owner` as the holder of the device's session and returns the previous holder, if any
+   * (on this or another instance). The caller closes a local previous holder itself; a remote one
+   * is told through onTakeover on its instance.
+   */
+  claimSession(key: SessionKey, owner: SessionOwner): Promise<SessionOwner | undefined>
+  /** Forgets the session if `owner` still holds it (a later claim wins). */
+  releaseSession(key: SessionKey, owner: SessionOwner): Promise<void>
+  /** Who holds the device's session now. */
+  sessionOwner(key: SessionKey): Promise<SessionOwner | undefined>
+  /**
+   * Called on the instance holding `previous` when another instance claimed its session. Returns
+   * an unsubscribe function.
+   */
+  onTakeover(listener: (notice: TakeoverNotice) => void): () => void
+
+  /**
+   * Token bucket: takes `cost` (default 1) from the bucket `key`, which refills at `ratePerSecond`
+   * up to `burst`. Refused takes change nothing.
+   */
+  take(key: string, ratePerSecond: number, burst: number, cost?: number): Promise<RateDecision>
+
+  /**
+   * Counts a connection of `scope` (e.g. a tenant) if that keeps it at or under `limit`; returns
+   * false (and counts nothing) otherwise. Slots of an instance that stopped without releasing them
+   * (a crash) are dropped once that instance's heartbeat lapses.
+   */
+  acquireSlot(scope: string, holder: string, limit: number): Promise<boolean>
+  releaseSlot(scope: string, holder: string): Promise<void>
+  slots(scope: string): Promise<number>
+
+  start(): Promise<void>
+  /** Releases what this instance holds (sessions, slots) and closes connections. */
+  stop(): Promise<void>
+}
