@@ -32,6 +32,7 @@ export const errorCatalogue = {
   ROUTE_NOT_FOUND: { status: 404, canRetry: false },
   METHOD_NOT_ALLOWED: { status: 405, canRetry: false },
   CLUSTER_UNAVAILABLE: { status: 503, canRetry: true },
+  RATE_LIMITED: { status: 429, canRetry: true },
   INTERNAL: { status: 500, canRetry: false },
 } as const satisfies Record<string, { status: number; canRetry: boolean }>
 

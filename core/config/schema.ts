@@ -1,7 +1,7 @@
 // Every setting of a Tributary process, read from TRIBUTARY_* environment variables. The README's
 // configuration table is generated from this file (npm run docs:config).
 import type { Variable } from './variables.ts'
-import { integer, list, oneOf, optionalSecret, optionalText, port, text } from './variables.ts'
+import { flag, integer, list, oneOf, optionalSecret, optionalText, port, text } from './variables.ts'
 
 const HOST_PORT = /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/
 
@@ -52,7 +52,8 @@ export const variables = {
     2,
     { min: 0, max: 1000 },
     {
-      description: 'How long the producer waits to fill a batch before sending it.',
+      description:
+        'Records published while a produce request is in flight go in the next one, sent no sooner than this after the oldest arrived; a publish to an idle producer goes at once.',
     },
   ),
   kafkaBatchMaxBytes: integer(
@@ -133,6 +134,83 @@ export const variables = {
     600_000,
     { min: 1_000, max: 86_400_000 },
     { description: "How long a tenant issuer's remote JWKS is cached (an unknown key id refetches sooner)." },
+  ),
+  redisUrl: optionalText('TRIBUTARY_REDIS_URL', {
+    description:
+      'Redis URL of the shared cluster state (sessions, rate limits, connection counts), `redis://host:6379`. Unset: in-process state (one process).',
+    secret: true,
+  }),
+  mqttEnabled: flag('TRIBUTARY_MQTT_ENABLED', true, { description: 'Device MQTT over plain TCP.' }),
+  mqttPort: port('TRIBUTARY_MQTT_PORT', 1883, { description: 'Device MQTT over TCP. 0 picks a free port.' }),
+  mqttsEnabled: flag('TRIBUTARY_MQTTS_ENABLED', false, {
+    description: 'Device MQTT over TLS (needs TRIBUTARY_MQTTS_CERT_FILE and TRIBUTARY_MQTTS_KEY_FILE).',
+  }),
+  mqttsPort: port('TRIBUTARY_MQTTS_PORT', 8883, {
+    description: 'Device MQTT over TLS. 0 picks a free port.',
+  }),
+  mqttsCertFile: optionalText('TRIBUTARY_MQTTS_CERT_FILE', {
+    description: 'PEM file of the TLS server certificate (with its chain) of the MQTT TLS listener.',
+  }),
+  mqttsKeyFile: optionalText('TRIBUTARY_MQTTS_KEY_FILE', {
+    description: 'PEM file of the private key of the MQTT TLS server certificate.',
+  }),
+  mqttWsEnabled: flag('TRIBUTARY_MQTT_WS_ENABLED', true, {
+    description: 'Device MQTT over WebSocket (path /mqtt, subprotocol mqtt).',
+  }),
+  mqttWsPort: port('TRIBUTARY_MQTT_WS_PORT', 8083, {
+    description: 'Device MQTT over WebSocket. 0 picks a free port.',
+  }),
+  mqttMaxPayloadBytes: integer(
+    'TRIBUTARY_MQTT_MAX_PAYLOAD_BYTES',
+    262_144,
+    { min: 16, max: 16 * 1_048_576 },
+    { description: 'Largest MQTT message payload a device may publish; larger ones close the connection.' },
+  ),
+  mqttPublishRate: integer(
+    'TRIBUTARY_MQTT_PUBLISH_RATE',
+    100,
+    { min: 1, max: 1_000_000 },
+    {
+      description:
+        "Messages per second one device may publish (bursts up to twice that); a tenant's quota maxMessagesPerSecond overrides it.",
+    },
+  ),
+  mqttMaxConnectionsPerTenant: integer(
+    'TRIBUTARY_MQTT_MAX_CONNECTIONS_PER_TENANT',
+    10_000,
+    { min: 1, max: 10_000_000 },
+    { description: 'Most MQTT connections one tenant may hold open across all instances.' },
+  ),
+  mqttConnectTimeoutMs: integer(
+    'TRIBUTARY_MQTT_CONNECT_TIMEOUT_MS',
+    10_000,
+    { min: 100, max: 600_000 },
+    { description: 'How long a new connection may take to send CONNECT before it is closed.' },
+  ),
+  httpEnabled: flag('TRIBUTARY_HTTP_ENABLED', true, {
+    description: 'Device HTTP adapter (`POST /v1/<channel>`) and the TTN v3 webhook (`POST /ttn/v3`).',
+  }),
+  httpPort: port('TRIBUTARY_HTTP_PORT', 8088, {
+    description: 'Device HTTP adapter and TTN webhook. 0 picks a free port.',
+  }),
+  httpMaxBodyBytes: integer(
+    'TRIBUTARY_HTTP_MAX_BODY_BYTES',
+    262_144,
+    { min: 16, max: 16 * 1_048_576 },
+    {
+      description:
+        'Largest request body the device HTTP adapter and the TTN webhook read; larger ones get 413.',
+    },
+  ),
+  coapEnabled: flag('TRIBUTARY_COAP_ENABLED', true, { description: 'Device CoAP adapter (UDP, no DTLS).' }),
+  coapPort: port('TRIBUTARY_COAP_PORT', 5683, {
+    description: 'Device CoAP adapter (UDP). 0 picks a free port.',
+  }),
+  coapMaxPayloadBytes: integer(
+    'TRIBUTARY_COAP_MAX_PAYLOAD_BYTES',
+    65_536,
+    { min: 16, max: 1_048_576 },
+    { description: 'Largest CoAP request payload (after block-wise reassembly); larger ones get 4.13.' },
   ),
 } as const
 

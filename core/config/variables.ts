@@ -71,6 +71,26 @@ export function optionalSecret(
   )
 }
 
+/** true/false (also 1/0, yes/no, on/off). */
+export function flag(env: string, fallback: boolean, options: Options): Variable<boolean> {
+  return variable(
+    env,
+    z
+      .string()
+      .optional()
+      .transform((v, ctx) => {
+        if (!present(v)) return fallback
+        const value = v.trim().toLowerCase()
+        if (['true', '1', 'yes', 'on'].includes(value)) return true
+        if (['false', '0', 'no', 'off'].includes(value)) return false
+        ctx.addIssue({ code: 'custom', message: `must be true or false, got ${JSON.stringify(v)}` })
+        return z.NEVER
+      }),
+    String(fallback),
+    options,
+  )
+}
+
 export function integer(
   env: string,
   fallback: number,

@@ -1,5 +1,6 @@
 // The one builder of Tributary events, partition keys and sources (STYLE.md 11).
 import type { CloudEvent, CloudEventAttributes } from './cloudevent.ts'
+import { TributaryError } from '../errors.ts'
 import { assertChannel, assertDeviceId, assertTenantId, uuidv7 } from './ids.ts'
 
 export const eventTypes = {
@@ -11,6 +12,15 @@ export const eventTypes = {
   'file.uploaded': 'io.tributary.file.uploaded.v1',
   'config.applied': 'io.tributary.config.applied.v1',
   registry: 'io.tributary.registry.v1',
+  // The Things Network v3 webhook messages other than uplinks (uplinks are telemetry); their data is
+  // the TTN message's own JSON object (docs/ttn.md).
+  'ttn.join': 'io.tributary.ttn.join.v1',
+  'ttn.downlink.ack': 'io.tributary.ttn.downlink.ack.v1',
+  'ttn.downlink.nack': 'io.tributary.ttn.downlink.nack.v1',
+  'ttn.downlink.sent': 'io.tributary.ttn.downlink.sent.v1',
+  'ttn.downlink.failed': 'io.tributary.ttn.downlink.failed.v1',
+  'ttn.downlink.queued': 'io.tributary.ttn.downlink.queued.v1',
+  'ttn.location': 'io.tributary.ttn.location.v1',
 } as const
 
 export type EventKind = keyof typeof eventTypes
@@ -55,6 +65,42 @@ export interface EventInput {
   readonly time?: Date | undefined
   readonly traceparent?: string | undefined
   readonly id?: string | undefined
+  /**
+   * More extension attributes (e.g. LoRaWAN metadata): names of 1-20 lowercase letters and digits
+   * (CloudEvents 1.0 §3.1.1) that do not shadow an attribute this module sets.
+   */
+  readonly extensions?: Readonly<Record<string, string>> | undefined
+}
+
+/** Attributes buildEvent sets itself, which an extension may not replace. */
+const OWN_ATTRIBUTES: ReadonlySet<string> = new Set([
+  'specversion',
+  'id',
+  'source',
+  'type',
+  'subject',
+  'time',
+  'datacontenttype',
+  'dataschema',
+  'data',
+  'tenant',
+  'device',
+  'sender',
+  'protocol',
+  'partitionkey',
+  'traceparent',
+])
+const EXTENSION_NAME = /^[a-z0-9]{1,20}$/
+
+function checkExtensions(extensions: Readonly<Record<string, string>>): void {
+  for (const [name, value] of Object.entries(extensions)) {
+    if (!EXTENSION_NAME.test(name) || OWN_ATTRIBUTES.has(name) || typeof value !== 'string') {
+      throw new TributaryError(
+        'EVENT_INVALID',
+        `extension ${JSON.stringify(name)} is not allowed: use 1-20 of a-z 0-9, not a name Tributary sets, with a string value`,
+      )
+    }
+  }
 }
 
 export function buildEvent(input: EventInput): CloudEvent {
@@ -62,8 +108,10 @@ export function buildEvent(input: EventInput): CloudEvent {
   assertDeviceId(input.device)
   if (input.sender !== undefined) assertDeviceId(input.sender)
   if (input.kind === 'telemetry' && input.subject !== undefined) assertChannel(input.subject)
+  if (input.extensions !== undefined) checkExtensions(input.extensions)
   const key = partitionKey(input.tenant, input.device)
   const attributes: Record<string, string> = {
+    ...input.extensions,
     specversion: '1.0',
     id: input.id ?? uuidv7(),
     source: `tributary://${key}`,

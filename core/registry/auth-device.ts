@@ -1,7 +1,7 @@
 // Device authentication on the hot path: by password, client certificate, PSK identity or bearer
 // token, each answered from the credential cache (auth-cache.ts) when it can. A verified password
 // is remembered as an HMAC under a per-process key, never in the clear.
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createHmac, createSecretKey, randomBytes, timingSafeEqual } from 'node:crypto'
 import { isDeviceId, isTenantId } from '../events/ids.ts'
 import type { Logger } from '../log.ts'
 import type { AuthCache } from './auth-cache.ts'
@@ -78,7 +78,8 @@ function splitIdentity(value: unknown): { tenant: string; device: string } | und
 
 export function createDeviceAuthenticator(deps: DeviceAuthDeps): DeviceAuthenticator {
   const { store, secrets, cache, log, now, tenantRow, deviceRow } = deps
-  const hmacKey = randomBytes(32)
+  // A KeyObject made once: a Buffer key would be imported again on every createHmac call.
+  const hmacKey = createSecretKey(randomBytes(32))
 
   const credentialTags = (credential: Credential | undefined, t: string): string[] =>
     credential === undefined ? [`t:${t}`, `n:${t}`] : [`t:${t}`, `d:${t}/${credential.device}`]

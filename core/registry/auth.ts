@@ -2,7 +2,7 @@
 // from an in-process cache that every registry change event on the bus invalidates, so a change
 // reaches every process within a second. Clear passwords are never kept, not even in the cache.
 import type { EventBus, Subscription } from '../bus/bus.ts'
-import { isTenantId, uuidv7 } from '../events/ids.ts'
+import { isDeviceId, isTenantId, uuidv7 } from '../events/ids.ts'
 import type { Component } from '../lifecycle.ts'
 import type { Logger } from '../log.ts'
 import { createAuthCache, found } from './auth-cache.ts'
@@ -32,6 +32,8 @@ export interface RegistryAuth extends Component {
   readonly device: DeviceAuthenticator
   readonly apiTokens: ApiTokenAuthenticator
   tenant(id: string): Promise<Tenant | undefined>
+  /** The device's row (cached like tenant()): gateway rules and revocation re-checks read it. */
+  findDevice(tenant: string, id: string): Promise<Device | undefined>
   /** Registry changes applied to the cache so far. */
   readonly invalidations: number
   readonly cache: Pick<AuthCache, 'size' | 'hits' | 'misses'>
@@ -117,6 +119,11 @@ export function createRegistryAuth(options: RegistryAuthOptions): RegistryAuth {
     },
     async tenant(id) {
       return typeof id === 'string' && isTenantId(id) ? tenantRow(id) : undefined
+    },
+    async findDevice(t, d) {
+      return typeof t === 'string' && isTenantId(t) && typeof d === 'string' && isDeviceId(d)
+        ? deviceRow(t, d)
+        : undefined
     },
     onChange(listener) {
       listeners.add(listener)

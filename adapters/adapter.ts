@@ -1,0 +1,140 @@
+// The adapter seam (STYLE.md 2, 3): what every device-facing protocol adapter is, and the default
+// ingest that turns a device message or connection change into a CloudEvent on the ingress topic
+// and answers with an outcome the adapter maps to its protocol (PUBACK, 202, 2.04 ...).
+import type { EventBus } from '../core/bus/bus.ts'
+import { isTributaryError } from '../core/errors.ts'
+import type { EventInput, Protocol } from '../core/events/build.ts'
+import { buildEvent, jsonData } from '../core/events/build.ts'
+import { encodeBinary } from '../core/events/kafka-codec.ts'
+import type { TopicNames } from '../core/events/topics.ts'
+import type { Component } from '../core/lifecycle.ts'
+import type { Logger } from '../core/log.ts'
+
+/** Why a message was refused for good: retrying the same message cannot succeed. */
+export type RejectReason = 'invalid' | 'unauthenticated' | 'forbidden' | 'too-large' | 'rate-limited'
+
+export type Outcome =
+  | { readonly kind: 'accepted' }
+  | {
+      readonly kind: 'rejected'
+      readonly reason: RejectReason
+      readonly detail: string
+      /** For `rate-limited`: when one more message would be taken. */
+      readonly retryAfterMs?: number | undefined
+    }
+  | { readonly kind: 'unavailable'; readonly detail: string; readonly retryAfterMs?: number | undefined }
+
+export const accepted: Outcome = { kind: 'accepted' }
+
+/** One message a device sent, authenticated and mapped by its adapter. */
+export interface DeviceMessage {
+  readonly tenant: string
+  /** The device the data belongs to. */
+  readonly device: string
+  /** The gateway that sent it for `device`, when it is another device. */
+  readonly sender?: string | undefined
+  readonly protocol: Protocol
+  readonly channel: string
+  readonly payload: Buffer
+  readonly contentType?: string | undefined
+  readonly traceparent?: string | undefined
+  /** Receipt time; defaults to now. */
+  readonly time?: Date | undefined
+}
+
+/** A device connected or disconnected (io.tributary.connection.v1). */
+export interface ConnectionChange {
+  readonly tenant: string
+  readonly device: string
+  readonly protocol: Protocol
+  readonly status: 'connected' | 'disconnected'
+  /** The listener it came through, e.g. `mqtt`, `mqtts`, `mqtt-ws`. */
+  readonly listener: string
+  /** Why it ended: client-disconnect, takeover, revoked, keepalive-timeout, shutdown ... */
+  readonly reason?: string | undefined
+  /** `ip:port` of the peer. */
+  readonly remote?: string | undefined
+  readonly time?: Date | undefined
+}
+
+export interface Ingest {
+  /** Resolves once the event is durable on the bus, or with why it is not. Never rejects. */
+  publish(message: DeviceMessage): Promise<Outcome>
+  connection(change: ConnectionChange): Promise<Outcome>
+  /**
+   * Any other event a device causes, built as given: kinds beyond telemetry and connection, and
+   * extension attributes (TTN joins and LoRaWAN metadata). Same promise as publish.
+   */
+  event(input: EventInput): Promise<Outcome>
+}
+
+/** A device-facing protocol adapter: a component with the ports its listeners bound. */
+export type Adapter = Component & {
+  readonly protocol: Protocol
+  /** Bound ports by listener name (e.g. `mqtt`, `mqtts`, `mqttWs`), after start. */
+  ports(): Record<string, number>
+}
+
+export interface IngestDeps {
+  readonly bus: Pick<EventBus, 'publish'>
+  readonly topics: Pick<TopicNames, 'ingress'>
+  readonly log: Logger
+}
+
+/** The default ingest: one CloudEvent per call, keyed `<tenant>/<device>`, on the ingress topic. */
+export function createIngest(deps: IngestDeps): Ingest {
+  const { bus, log } = deps
+  const topic = deps.topics.ingress
+
+  async function event(input: EventInput): Promise<Outcome> {
+    let record
+    try {
+      const { key, value, headers } = encodeBinary(buildEvent(input))
+      record = { topic, key: key?.toString(), value, headers }
+    } catch (err) {
+      // IDENTIFIER_INVALID or EVENT_INVALID: what the device sent cannot become an event.
+      return { kind: 'rejected', reason: 'invalid', detail: err instanceof Error ? err.message : String(err) }
+    }
+    try {
+      await bus.publish([record])
+      return accepted
+    } catch (err) {
+      if (isTributaryError(err, 'BUS_RECORD_TOO_LARGE'))
+        return { kind: 'rejected', reason: 'too-large', detail: err.message }
+      if (isTributaryError(err) && err.canRetry) return { kind: 'unavailable', detail: err.message }
+      // Anything else is a bug or a broken bus: the device may retry, and the log says what happened.
+      log.error({ err, tenant: input.tenant, device: input.device }, 'ingest publish failed')
+      return { kind: 'unavailable', detail: 'the event bus failed' }
+    }
+  }
+
+  return {
+    event,
+    publish: (m) =>
+      event({
+        kind: 'telemetry',
+        tenant: m.tenant,
+        device: m.device,
+        sender: m.sender,
+        protocol: m.protocol,
+        subject: m.channel,
+        data: m.payload,
+        datacontenttype: m.contentType,
+        traceparent: m.traceparent,
+        time: m.time,
+      }),
+    connection: (c) => {
+      const data: Record<string, string> = { status: c.status, listener: c.listener }
+      if (c.reason !== undefined) data['reason'] = c.reason
+      if (c.remote !== undefined) data['remote'] = c.remote
+      return event({
+        kind: 'connection',
+        tenant: c.tenant,
+        device: c.device,
+        protocol: c.protocol,
+        ...jsonData(data),
+        time: c.time,
+      })
+    },
+  }
+}
