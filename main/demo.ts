@@ -1,5 +1,6 @@
 // `tributary start --demo`: moves off taken default ports, seeds tenant `demo` with device
-// `device1` (password `secret`) and an API token, and prints commands to try it with.
+// `device1` (password `secret`) and an API token, and prints commands to try it with (API, MQTT).
+import { createSocket } from 'node:dgram'
 import { createServer } from 'node:net'
 import { isTributaryError } from '../core/errors.ts'
 import type { RegistryService } from '../core/registry/service.ts'
@@ -13,6 +14,27 @@ const DEMO_TOKEN_NAME = 'demo'
 const DEMO_PORTS: Record<string, number> = {
   TRIBUTARY_MANAGEMENT_PORT: 9400,
   TRIBUTARY_API_PORT: 8080,
+  // Mosquitto holds 1883 on many development machines.
+  TRIBUTARY_MQTT_PORT: 1883,
+  TRIBUTARY_MQTTS_PORT: 8883,
+  TRIBUTARY_MQTT_WS_PORT: 8083,
+  TRIBUTARY_HTTP_PORT: 8088,
+}
+
+/** UDP listener ports, checked with a UDP bind. */
+const DEMO_UDP_PORTS: Record<string, number> = {
+  TRIBUTARY_COAP_PORT: 5683,
+}
+
+function isFreeUdp(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createSocket(host.includes(':') ? 'udp6' : 'udp4')
+    socket.once('error', () => {
+      socket.close()
+      resolve(false)
+    })
+    socket.bind(port, host, () => socket.close(() => resolve(true)))
+  })
 }
 
 function isFree(host: string, port: number): Promise<boolean> {
@@ -33,9 +55,13 @@ export async function demoEnvironment(
   const out: Record<string, string | undefined> = { ...env }
   const moved: string[] = []
   const host = env['TRIBUTARY_HOST'] ?? '0.0.0.0'
-  for (const [variable, port] of Object.entries(DEMO_PORTS)) {
+  const checks = [
+    ...Object.entries(DEMO_PORTS).map(([v, p]) => [v, () => isFree(host, p)] as const),
+    ...Object.entries(DEMO_UDP_PORTS).map(([v, p]) => [v, () => isFreeUdp(host, p)] as const),
+  ]
+  for (const [variable, free] of checks) {
     if (env[variable] !== undefined && env[variable] !== '') continue
-    if (!(await isFree(host, port))) {
+    if (!(await free())) {
       out[variable] = '0'
       moved.push(variable)
     }
@@ -81,7 +107,8 @@ export async function seedDemo(registry: RegistryService): Promise<{ apiToken: s
 
 export interface DemoFacts {
   readonly apiToken: string
-  readonly ports: { readonly management: number; readonly api: number }
+  /** Bound ports; the MQTT ones (`mqtt`, `mqtts`, `mqttWs`) when those listeners run. */
+  readonly ports: { readonly management: number; readonly api: number; readonly [listener: string]: number }
   readonly kafkaBrokers: readonly string[] | undefined
   readonly topicPrefix: string
 }
@@ -109,6 +136,62 @@ export function demoInstructions(facts: DemoFacts): string {
       `  kcat -b ${facts.kafkaBrokers.join(',')} -C -t ${facts.topicPrefix}.registry -f '%k %h\\n'   # registry changes`,
     )
   }
+  lines.push(...deviceInstructions(facts))
   lines.push('')
   return lines.join('\n')
+}
+
+/** Device-side commands for the listeners that run (MQTT, HTTP, CoAP), and where their events land. */
+function deviceInstructions(facts: DemoFacts): string[] {
+  const { mqtt, mqtts, mqttWs } = facts.ports
+  const login = `-u ${DEMO_DEVICE}@${DEMO_TENANT} -P ${DEMO_PASSWORD}`
+  const lines: string[] = []
+  if (mqtt !== undefined || mqtts !== undefined || mqttWs !== undefined) {
+    lines.push(
+      '',
+      'Send telemetry as the demo device over MQTT (QoS 1 is acknowledged once the event is stored):',
+    )
+  }
+  if (mqtt !== undefined) {
+    lines.push(
+      `  mosquitto_pub -h 127.0.0.1 -p ${mqtt} ${login} -q 1 -t sensors/temperature -m '{"celsius":21.5}'`,
+    )
+    lines.push(
+      `  mosquitto_pub -h 127.0.0.1 -p ${mqtt} ${login} -q 1 -t gw/${DEMO_DEVICE}/status -m ok   # the gw/<device>/ form, as a gateway for itself`,
+    )
+  }
+  if (mqtts !== undefined) {
+    lines.push(
+      `  mosquitto_pub -h 127.0.0.1 -p ${mqtts} --cafile <your server CA> ${login} -q 1 -t secure/ch -m hi`,
+    )
+  }
+  if (mqttWs !== undefined)
+    lines.push(
+      `  MQTT over WebSocket: ws://127.0.0.1:${mqttWs}/mqtt (subprotocol mqtt), same username and password`,
+    )
+  const { http, coap } = facts.ports
+  if (http !== undefined || coap !== undefined) lines.push('', 'Or over HTTP and CoAP:')
+  if (http !== undefined) {
+    lines.push(
+      `  curl -si -u ${DEMO_DEVICE}@${DEMO_TENANT}:${DEMO_PASSWORD} -H 'content-type: application/json' -d '{"celsius":21.5}' http://127.0.0.1:${http}/v1/sensors/temperature`,
+    )
+  }
+  if (coap !== undefined) {
+    const basic = Buffer.from(`${DEMO_DEVICE}@${DEMO_TENANT}:${DEMO_PASSWORD}`).toString('base64')
+    lines.push(
+      `  coap-client-notls -m post -O 4209,'Basic ${basic}' -t json -e '{"celsius":21.5}' coap://127.0.0.1:${coap}/v1/sensors/temperature`,
+    )
+  }
+  lines.push('', 'Watch what arrives on the ingress topic:')
+  if (facts.kafkaBrokers !== undefined) {
+    lines.push(
+      `  kcat -b ${facts.kafkaBrokers.join(',')} -C -t ${facts.topicPrefix}.ingress -f '%k %h %s\\n'   # key, ce_ headers, payload`,
+    )
+  } else {
+    lines.push(
+      '  (the embedded bus keeps events in the data dir, readable by this process only: start with',
+      '   TRIBUTARY_KAFKA_BROKERS=host:9092 to tap them with kcat, as a data engineer would)',
+    )
+  }
+  return lines
 }

@@ -1,8 +1,16 @@
 // The roles a process can run (DESIGN.md "Roles and the one entrypoint"), in start order. Each
 // role lists the components it starts; features add theirs here as they land.
+import type { Adapter } from '../adapters/adapter.ts'
+import { createIngest } from '../adapters/adapter.ts'
+import { coapConfig, createCoapAdapter } from '../adapters/coap/index.ts'
+import { httpConfig } from '../adapters/http/config.ts'
+import { createHttpAdapter } from '../adapters/http/index.ts'
+import { createMqttAdapter, mqttConfig } from '../adapters/mqtt/index.ts'
 import { createApiServer } from '../api/index.ts'
 import type { EventBus } from '../core/bus/bus.ts'
+import type { ClusterState } from '../core/cluster/cluster.ts'
 import type { Config } from '../core/config/index.ts'
+import { topicNames } from '../core/events/topics.ts'
 import type { Component } from '../core/lifecycle.ts'
 import type { Logger } from '../core/log.ts'
 import type { Registry } from '../core/metrics.ts'
@@ -18,6 +26,8 @@ export interface RoleDeps {
   readonly bus: EventBus
   /** The device registry: service, cached authenticators. */
   readonly registryParts: RegistryParts
+  /** Shared run-time state of the deployment's processes (sessions, rate limits), built once. */
+  readonly cluster: ClusterState
 }
 
 /** A component that listens on a port; start.ts reports the bound port under the component's name. */
@@ -26,6 +36,59 @@ export interface Listener extends Component {
 }
 
 export const isListener = (c: Component): c is Listener => typeof (c as Partial<Listener>).port === 'number'
+
+/** An adapter reports several ports (one per listener), e.g. `mqtt`, `mqtts`, `mqttWs`. */
+export const isAdapter = (c: Component): c is Adapter => typeof (c as Partial<Adapter>).ports === 'function'
+
+/** The device-facing adapters of the process, sharing one ingest (one producer keeps per-device order). */
+function adapters({ config, log, registry, bus, registryParts, cluster }: RoleDeps): Component[] {
+  const ingest = createIngest({ bus, topics: topicNames(config.topicPrefix), log })
+  const mqtt = mqttConfig(config)
+  const out: Component[] = []
+  if (mqtt.tcp.enabled || mqtt.tls.enabled || mqtt.ws.enabled) {
+    out.push(
+      createMqttAdapter(mqtt, {
+        ingest,
+        auth: registryParts.auth,
+        listTenants: (options) => registryParts.service.listTenants(options),
+        touchDevice: (tenant, device, at) => registryParts.store.touchDevice(tenant, device, at),
+        cluster,
+        metrics: registry,
+        log: log.child({ component: 'mqtt' }),
+      }),
+    )
+  }
+  const coap = coapConfig(config)
+  if (coap.enabled) {
+    out.push(
+      createCoapAdapter(coap, {
+        ingest,
+        auth: registryParts.auth,
+        touchDevice: (tenant, device, at) => registryParts.store.touchDevice(tenant, device, at),
+        cluster,
+        metrics: registry,
+        log: log.child({ component: 'coap' }),
+      }),
+    )
+  }
+  const http = httpConfig(config)
+  if (http.enabled) {
+    out.push(
+      createHttpAdapter(http, {
+        ingest,
+        auth: registryParts.auth.device,
+        tenant: (id) => registryParts.auth.tenant(id),
+        findDevice: (tenant, device) => registryParts.auth.findDevice(tenant, device),
+        registry: registryParts.service,
+        store: registryParts.store,
+        cluster,
+        metrics: registry,
+        log: log.child({ component: 'http' }),
+      }),
+    )
+  }
+  return out
+}
 
 /** Components of each role; a role with none yet starts nothing and says so in the start log. */
 export const roleComponents: Record<Role, (deps: RoleDeps) => Component[]> = {
@@ -44,7 +107,7 @@ export const roleComponents: Record<Role, (deps: RoleDeps) => Component[]> = {
       { registry: registryParts.service, lookups: registryParts.lookups, log },
     ),
   ],
-  adapters: () => [],
+  adapters,
 }
 
 export function parseRoles(value: string): Role[] {

@@ -1,6 +1,8 @@
 // The composition root: reads configuration, builds shared dependencies (bus, registry), starts the
 // roles in order (processors, consumers, api, adapters) and stops them in reverse.
 import type { EventBus } from '../core/bus/bus.ts'
+import type { ClusterState } from '../core/cluster/cluster.ts'
+import { createClusterState } from '../core/cluster/factory.ts'
 import type { Config } from '../core/config/index.ts'
 import { loadConfig, redactedConfig } from '../core/config/index.ts'
 import { createLifecycle } from '../core/lifecycle.ts'
@@ -13,7 +15,7 @@ import { createBus } from './bus.ts'
 import type { RegistryParts } from './registry.ts'
 import { openRegistry } from './registry.ts'
 import type { Role } from './roles.ts'
-import { ROLES, isListener, roleComponents } from './roles.ts'
+import { ROLES, isAdapter, isListener, roleComponents } from './roles.ts'
 
 export interface StartOptions {
   readonly env: Readonly<Record<string, string | undefined>>
@@ -24,8 +26,11 @@ export interface StartOptions {
 
 export interface Running {
   readonly config: Config
-  /** Bound ports; `api` is 0 when the process runs without the api role. */
-  readonly ports: { readonly management: number; readonly api: number }
+  /**
+   * Bound ports by listener; `api` is 0 when the process runs without the api role. Adapters add
+   * theirs (`mqtt`, `mqtts`, `mqttWs` ...) when their role runs and the listener is enabled.
+   */
+  readonly ports: { readonly management: number; readonly api: number; readonly [listener: string]: number }
   readonly bus: EventBus
   /** The device registry (tenants, devices, credentials, API tokens), as --demo and tests use it. */
   readonly registry: RegistryService
@@ -53,6 +58,7 @@ export async function startTributary(options: StartOptions): Promise<Running> {
   let managementPort = 0
   let bus: EventBus | undefined
   let registryParts: RegistryParts | undefined
+  let cluster: ClusterState | undefined
   const ports: Record<string, number> = {}
 
   try {
@@ -84,6 +90,16 @@ export async function startTributary(options: StartOptions): Promise<Running> {
         return { ok: true }
       },
     })
+    // One cluster state per process, shared by every role that needs it; it stops after them.
+    await lifecycle.start({
+      name: 'cluster',
+      start: async () => {
+        cluster = await createClusterState({ redisUrl: config.redisUrl }, log)
+        await cluster.start()
+      },
+      stop: async () => cluster?.stop(),
+    })
+    const sharedCluster = cluster!
     const started: Record<string, string[]> = {}
     for (const role of roles) {
       const components = roleComponents[role]({
@@ -92,10 +108,12 @@ export async function startTributary(options: StartOptions): Promise<Running> {
         registry,
         bus: sharedBus,
         registryParts: parts,
+        cluster: sharedCluster,
       })
       for (const component of components) {
         await lifecycle.start(component)
         if (isListener(component)) ports[component.name] = component.port
+        if (isAdapter(component)) Object.assign(ports, component.ports())
       }
       started[role] = components.map((c) => c.name)
     }
@@ -121,7 +139,7 @@ export async function startTributary(options: StartOptions): Promise<Running> {
     log,
     bus: bus!,
     registry: registryParts!.service,
-    ports: { management: managementPort, api: ports['api'] ?? 0 },
+    ports: { ...ports, management: managementPort, api: ports['api'] ?? 0 },
     stop() {
       stopping ??= (async () => {
         log.info({ deadlineMs: config.shutdownTimeoutMs }, 'tributary stopping')

@@ -35,6 +35,12 @@ export function startProcess(args: string[], env: Record<string, string> = {}): 
       TRIBUTARY_DATA_DIR: mkdtempSync(join(tmpdir(), 'tributary-e2e-')),
       TRIBUTARY_MANAGEMENT_PORT: '0',
       TRIBUTARY_API_PORT: '0',
+      // Mosquitto holds 1883 on the development machines: every listener takes a free port.
+      TRIBUTARY_MQTT_PORT: '0',
+      TRIBUTARY_MQTTS_PORT: '0',
+      TRIBUTARY_MQTT_WS_PORT: '0',
+      TRIBUTARY_COAP_PORT: '0',
+      TRIBUTARY_HTTP_PORT: '0',
       TRIBUTARY_HOST: '127.0.0.1',
       ...env,
     },

@@ -1,0 +1,114 @@
+// The aedes hooks (STYLE.md 7, 8): CONNECT is answered after authentication and the connected
+// event; a PUBLISH is produced to the bus inside authorizePublish, because aedes writes the PUBACK
+// before its `published` hook runs; subscriptions are refused; nothing is forwarded to devices.
+// Every hook bridges its promise to aedes's callback, never passing an async function.
+import type { Aedes, Client, ConnectPacket, PublishPacket, Subscription } from 'aedes'
+import { holdsQos2 } from './broker.ts'
+import type { Hooks } from './broker.ts'
+import type { ConnectHandler } from './connect.ts'
+import type { Connection, ConnectionTable } from './connection.ts'
+import type { MqttMetrics } from './metrics.ts'
+import { connackError } from './outcome.ts'
+import type { PublishHandler, PublishResult } from './publish.ts'
+import type { Refusals } from './refusals.ts'
+
+export interface HooksDeps {
+  readonly table: ConnectionTable
+  readonly connect: ConnectHandler
+  readonly publish: PublishHandler
+  readonly refusals: Refusals
+  readonly metrics: MqttMetrics
+  readonly broker: () => Aedes | undefined
+  /** Work of a connection that its disconnected event waits for. */
+  readonly track: <T>(conn: Connection, work: Promise<T>) => Promise<T>
+}
+
+const toBuffer = (payload: Buffer | string | undefined): Buffer =>
+  Buffer.isBuffer(payload) ? payload : Buffer.from(payload ?? '')
+
+export function createHooks(deps: HooksDeps): Hooks {
+  const { table, refusals, metrics, track } = deps
+  const connOf = (client: Client | null): Connection | undefined =>
+    client === null ? undefined : table.of(client.conn)
+
+  return {
+    preConnect(
+      client: Client,
+      packet: ConnectPacket,
+      callback: (error: Error | null, success: boolean) => void,
+    ) {
+      const conn = connOf(client)
+      if (conn === undefined) return callback(new Error('unknown connection'), false)
+      conn.client = client
+      conn.clientId = packet.clientId.slice(0, 256)
+      const will = packet.will
+      if (will !== undefined && will !== null) {
+        conn.will = { topic: will.topic, payload: toBuffer(will.payload), retain: will.retain === true }
+      }
+      callback(null, true)
+    },
+
+    authenticate(client, username, password, callback) {
+      const conn = connOf(client)
+      if (conn === undefined) return callback(connackError('unavailable'), null)
+      track(conn, deps.connect(conn, client, username, password)).then(
+        (refusal) => (refusal === undefined ? callback(null, true) : callback(connackError(refusal), null)),
+        () => callback(connackError('unavailable'), null),
+      )
+    },
+
+    authorizePublish(client, packet: PublishPacket, callback) {
+      const conn = connOf(client)
+      const session = conn?.session
+      // No client: a will of another broker's client (there are none); no session: not ours to take.
+      if (client === null || conn === undefined || session === undefined || !conn.announced)
+        return callback(new Error('publish from an unauthenticated client'))
+      // aedes publishes the will after it started closing the client.
+      if (client.closed && conn.dropWill) return callback(new Error('last will dropped'))
+      const started = performance.now()
+      const receivedAt = new Date()
+      const { topic, qos, retain } = packet
+      const work = async (): Promise<PublishResult> => {
+        const broker = deps.broker()
+        if (qos === 2 && broker !== undefined && (await holdsQos2(broker, client, packet.messageId ?? -1))) {
+          return { action: 'ack' } // a retransmission of a message already on the bus [MQTT-4.3.3-2]
+        }
+        return deps.publish(
+          conn,
+          session,
+          { topic, qos, retain, payload: toBuffer(packet.payload) },
+          receivedAt,
+        )
+      }
+      track(conn, work()).then(
+        (result) => {
+          if (result.action === 'disconnect') {
+            conn.closeReason ??= result.reason
+            return callback(new Error(`publish refused: ${result.reason ?? 'refused'}`))
+          }
+          if (result.action === 'ack' && qos > 0) metrics.ackDuration((performance.now() - started) / 1000)
+          callback(null)
+        },
+        (err: Error) => {
+          conn.closeReason ??= 'unavailable'
+          callback(err)
+        },
+      )
+    },
+
+    authorizeSubscribe(client, subscription: Subscription, callback) {
+      const conn = connOf(client)
+      // Devices read nothing through topic subscriptions: commands and configuration will be
+      // delivered to the device's own client, never through topics another device could match.
+      if (conn !== undefined)
+        refusals.message(
+          conn,
+          'subscribe-refused',
+          `topic ${JSON.stringify(subscription.topic.slice(0, 300))}`,
+        )
+      callback(null, null) // SUBACK 0x80 for this topic [MQTT-3.9.3]
+    },
+
+    authorizeForward: () => null,
+  }
+}
