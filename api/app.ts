@@ -15,6 +15,7 @@ import { credentialRoutes } from './routes/credentials.ts'
 import { deviceRoutes } from './routes/devices.ts'
 import { tenantRoutes } from './routes/tenants.ts'
 import { tokenRoutes } from './routes/tokens.ts'
+import { ttnSecretRoutes } from './routes/ttn-secret.ts'
 
 export interface ApiAppOptions {
   readonly registry: RegistryService
@@ -86,6 +87,7 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
   deviceRoutes(app, options.registry)
   credentialRoutes(app, options.registry)
   tokenRoutes(app, options.registry)
+  ttnSecretRoutes(app, options.registry)
 
   const document = app.getOpenAPI31Document({
     openapi: '3.1.0',

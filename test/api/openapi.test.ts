@@ -61,6 +61,7 @@ describe('OpenAPI document', () => {
         'POST /api/v1/tenants/{tenant}/tokens',
         'GET /api/v1/tenants/{tenant}/tokens/{id}',
         'DELETE /api/v1/tenants/{tenant}/tokens/{id}',
+        'PUT /api/v1/tenants/{tenant}/ttn-secret',
         'GET /api/v1/whoami',
       ].sort(),
     )
@@ -95,6 +96,7 @@ describe('OpenAPI document', () => {
       'CredentialPatch',
       'PasswordInput',
       'ApiTokenCreate',
+      'TtnSecretInput',
     ]) {
       expect(schemas[name]?.additionalProperties, name).toBe(false)
     }

@@ -24,6 +24,7 @@ const BODIES: Record<string, unknown> = {
   createCredential: { type: 'token' },
   updateCredential: { enabled: false },
   createApiToken: { name: 'backdoor', role: 'admin' },
+  setTtnWebhookSecret: { secret: 'attacker-chosen-secret-0123456789abcdef' },
 }
 
 interface Operation {

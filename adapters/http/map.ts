@@ -1,0 +1,146 @@
+// HTTP ⇄ device message: the channel from `POST /v1/<channel>`, the credentials from Authorization
+// (Basic `<device>@<tenant>:<password>` or Bearer `tdt_...`), `?as=` and `?ct=` from the query, and
+// the body with its Content-Type as the event's data and datacontenttype.
+import type { DeviceMessage } from '../adapter.ts'
+import { isChannel, isDeviceId } from '../../core/events/ids.ts'
+import { MAX_COMMAND_WAIT_SECONDS } from './config.ts'
+
+/** First channel levels a device may not use: Tributary's own topics (DESIGN.md; as MQTT does). */
+export const RESERVED_LEVELS: ReadonlySet<string> = new Set(['command', 'config', 'files', 'gw'])
+
+export const INGEST_PREFIX = '/v1/'
+
+export type Parsed<T> =
+  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly detail: string }
+
+const fail = (detail: string): { ok: false; detail: string } => ({ ok: false, detail })
+
+/**
+ * The channel of a request path. The path is taken as sent, not decoded: a channel is unreserved
+ * URI characters only, so anything percent-encoded is not a channel.
+ */
+export function channelOf(path: string): Parsed<string> & { readonly reserved?: boolean } {
+  const channel = path.startsWith(INGEST_PREFIX) ? path.slice(INGEST_PREFIX.length) : ''
+  if (!isChannel(channel)) {
+    return fail(
+      'the channel (POST /v1/<channel>) is 1-8 levels of A-Z a-z 0-9 . _ ~ - separated by /, at most 256 characters',
+    )
+  }
+  const first = channel.split('/', 1)[0]!
+  if (RESERVED_LEVELS.has(first))
+    return { ...fail(`the first channel level "${first}" is reserved`), reserved: true }
+  return { ok: true, value: channel }
+}
+
+export type Credentials =
+  | { readonly kind: 'password'; readonly username: string; readonly password: string }
+  | { readonly kind: 'token'; readonly token: string }
+  | { readonly kind: 'none' }
+  | { readonly kind: 'malformed' }
+
+/** A header longer than this is not a credential we issue (usernames ≤ 200, passwords ≤ 256, tokens ~90). */
+const MAX_AUTHORIZATION_LENGTH = 1024
+
+/** Authorization: Basic (RFC 7617) or Bearer (RFC 6750); schemes are case-insensitive (RFC 9110 §11.1). */
+export function credentialsOf(header: string | undefined): Credentials {
+  if (header === undefined || header.trim() === '') return { kind: 'none' }
+  if (header.length > MAX_AUTHORIZATION_LENGTH) return { kind: 'malformed' }
+  const space = header.indexOf(' ')
+  const scheme = (space < 0 ? header : header.slice(0, space)).toLowerCase()
+  const rest = space < 0 ? '' : header.slice(space + 1).trim()
+  if (rest === '') return { kind: 'malformed' }
+  if (scheme === 'bearer') return { kind: 'token', token: rest }
+  if (scheme !== 'basic' || !/^[A-Za-z0-9+/]+={0,2}$/.test(rest)) return { kind: 'malformed' }
+  const decoded = Buffer.from(rest, 'base64').toString('utf8')
+  // RFC 7617 §2: the user-id cannot contain a colon, so the first one ends it.
+  const colon = decoded.indexOf(':')
+  if (colon <= 0) return { kind: 'malformed' }
+  return { kind: 'password', username: decoded.slice(0, colon), password: decoded.slice(colon + 1) }
+}
+
+/** `?as=<device>`: the device a gateway sends for; undefined when absent. */
+export function onBehalfOf(value: string | undefined): Parsed<string | undefined> {
+  if (value === undefined) return { ok: true, value: undefined }
+  return isDeviceId(value)
+    ? { ok: true, value }
+    : fail('as= must be a device id (1-128 of A-Z a-z 0-9 . _ : ~ -)')
+}
+
+/** `?ct=<seconds>`: how long to wait for a command after the message was accepted. */
+export function commandWait(value: string | undefined): Parsed<number | undefined> {
+  if (value === undefined) return { ok: true, value: undefined }
+  if (!/^\d{1,3}$/.test(value) || Number(value) > MAX_COMMAND_WAIT_SECONDS) {
+    return fail(`ct= must be a whole number of seconds from 0 to ${MAX_COMMAND_WAIT_SECONDS}`)
+  }
+  return { ok: true, value: Number(value) }
+}
+
+// RFC 9110 §8.3.1: type "/" subtype *( OWS ";" OWS parameter ), tokens of tchar.
+const TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+const MEDIA_TYPE = new RegExp(`^${TOKEN}/${TOKEN}(?:\\s*;\\s*${TOKEN}=(?:${TOKEN}|"[^"\\\\]*"))*$`)
+const MAX_CONTENT_TYPE_LENGTH = 256
+
+/** The body's media type as datacontenttype; application/octet-stream when a body comes without one. */
+export function contentTypeOf(header: string | undefined, bodyBytes: number): Parsed<string | undefined> {
+  if (header === undefined || header.trim() === '') {
+    return { ok: true, value: bodyBytes > 0 ? 'application/octet-stream' : undefined }
+  }
+  const value = header.trim()
+  if (value.length > MAX_CONTENT_TYPE_LENGTH || !MEDIA_TYPE.test(value)) {
+    return fail('Content-Type is not a media type (type/subtype with optional parameters)')
+  }
+  return { ok: true, value }
+}
+
+/** application/json or any `+json` structured syntax suffix (RFC 6839 §3.1). */
+export function isJsonType(contentType: string | undefined): boolean {
+  if (contentType === undefined) return false
+  const semicolon = contentType.indexOf(';')
+  const essence = (semicolon < 0 ? contentType : contentType.slice(0, semicolon)).trim().toLowerCase()
+  return essence === 'application/json' || essence.endsWith('+json')
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
+/** A body declared JSON must be one UTF-8 JSON text (RFC 8259 §8.1). */
+export function checkJson(body: Buffer): Parsed<undefined> {
+  try {
+    JSON.parse(utf8.decode(body))
+    return { ok: true, value: undefined }
+  } catch {
+    return fail('the body is declared JSON (Content-Type) but is not valid UTF-8 JSON')
+  }
+}
+
+/** The device message of an authenticated, checked request from `sender`. */
+export function deviceMessage(input: {
+  readonly tenant: string
+  readonly sender: string
+  readonly device: string | undefined
+  readonly channel: string
+  readonly body: Buffer
+  readonly contentType: string | undefined
+  readonly traceparent: string | undefined
+  readonly time: Date
+}): DeviceMessage {
+  const device = input.device ?? input.sender
+  return {
+    tenant: input.tenant,
+    device,
+    sender: device === input.sender ? undefined : input.sender,
+    protocol: 'http',
+    channel: input.channel,
+    payload: input.body,
+    contentType: input.body.length === 0 ? undefined : input.contentType,
+    traceparent: input.traceparent,
+    time: input.time,
+  }
+}
+
+// W3C Trace Context §3.2: version 00 with a 16-byte trace id and an 8-byte parent id, not all zero.
+const TRACEPARENT = /^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$/
+
+/** A well-formed traceparent header is carried on the event; anything else is dropped, not refused. */
+export function traceparentOf(header: string | undefined): string | undefined {
+  return header !== undefined && TRACEPARENT.test(header) ? header : undefined
+}
