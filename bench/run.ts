@@ -10,10 +10,22 @@ import { DEFAULT_PORT, startDaemon } from '../scripts/kafka/daemon.ts'
 import type { Scenario, ScenarioContext, ScenarioResult } from './harness.ts'
 import { BenchError, machine, progress, renderTable } from './harness.ts'
 import { busEmbeddedVsKafka } from './scenarios/bus-embedded-vs-kafka.ts'
+import { coapIngest } from './scenarios/coap-ingest.ts'
 import { credentialLookups } from './scenarios/credential-lookups.ts'
+import { httpIngest } from './scenarios/http-ingest.ts'
 import { kafkaClient } from './scenarios/kafka-client.ts'
+import { mqttIdleMemory } from './scenarios/mqtt-idle-memory.ts'
+import { mqttIngest } from './scenarios/mqtt-ingest.ts'
 
-const SCENARIOS: readonly Scenario[] = [busEmbeddedVsKafka, kafkaClient, credentialLookups]
+const SCENARIOS: readonly Scenario[] = [
+  busEmbeddedVsKafka,
+  kafkaClient,
+  credentialLookups,
+  mqttIngest,
+  mqttIdleMemory,
+  httpIngest,
+  coapIngest,
+]
 const RESULTS_DIR = fileURLToPath(new URL('results/', import.meta.url))
 
 const USAGE = `usage: npm run bench -- [options]
@@ -21,7 +33,8 @@ const USAGE = `usage: npm run bench -- [options]
   --scenario <name>   run only this scenario (repeat or comma-separate for several)
   --quick             small record counts: the whole bench in about a minute
   --rounds <n>        interleaved rounds per scenario (kafka-client runs at least 3)
-  --records <n>       records per run
+  --records <n>       records per run (mqtt-ingest: messages; mqtt-idle-memory: connections;
+                      http-ingest, coap-ingest: requests)
   --help              this text
 
 scenarios:

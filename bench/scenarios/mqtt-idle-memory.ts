@@ -1,0 +1,296 @@
+// Resident memory per idle MQTT connection: Tributary's MQTT adapter against Debian's Mosquitto,
+// each a fresh process per round, measured as (VmRSS with N idle authenticated connections − VmRSS
+// before them) / N. Each device has its own token, so no connection takes another's session over.
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Contender, Ratio, Scenario, ScenarioContext, ScenarioResult } from '../harness.ts'
+import {
+  BenchError,
+  MiB,
+  formatNumber,
+  formatRatio,
+  formatRatioRange,
+  ratioOf,
+  sideBySide,
+} from '../harness.ts'
+import type { RemoteMemory } from '../inspector.ts'
+import type { MqttConnection, MqttIdentity } from '../mqtt-load.ts'
+import { closeConnections, openConnections } from '../mqtt-load.ts'
+import type { BenchKafka, ServerProcess } from '../mqtt-servers.ts'
+import { openFileLimit, processStats } from '../server-process.ts'
+import {
+  benchTopicPrefix,
+  openBenchKafka,
+  registerDevices,
+  startMosquitto,
+  startTributary,
+} from '../mqtt-servers.ts'
+
+interface Params {
+  readonly connections: number
+  /** Connections opened and closed before the baseline (JIT, pools, caches). */
+  readonly warmupConnections: number
+  readonly rounds: number
+}
+
+const FULL: Params = { connections: 10_000, warmupConnections: 200, rounds: 2 }
+const QUICK: Params = { connections: 1_000, warmupConnections: 100, rounds: 1 }
+
+const TENANT = 'bench'
+// Longer than a round: idle clients never have to ping.
+const KEEPALIVE_SECONDS = 600
+const CONNECT_CONCURRENCY = 100
+const CONNECT_TIMEOUT_MS = 30_000
+// Sockets the bench process needs besides the MQTT connections (Kafka, API, pipes).
+const SPARE_FILES = 200
+const SETTLE = { intervalMs: 500, stableSamples: 3, tolerance: 0.005, maxMs: 10_000 }
+
+export interface IdleSample {
+  readonly wanted: number
+  /** Connections open when RSS was read (fewer than wanted only when one failed). */
+  readonly open: number
+  /** Why not every connection opened. */
+  readonly failure: string | undefined
+  readonly rssBeforeBytes: number
+  readonly rssIdleBytes: number
+  readonly bytesPerConnection: number
+  readonly connectMs: number
+  readonly serverCpuUsPerConnect: number
+  /**
+   * Tributary only (its inspector): the same two points after a full garbage collection, per open
+   * connection, bytes; tells live data from garbage not yet collected.
+   */
+  readonly afterGc:
+    | {
+        readonly before: RemoteMemory
+        readonly idle: RemoteMemory
+        readonly rssPerConnection: number
+        readonly heapUsedPerConnection: number
+        readonly externalPerConnection: number
+      }
+    | undefined
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * VmRSS once it has stopped moving (allocation after the last CONNACK, lazily freed buffers):
+ * `stableSamples` readings in a row within `tolerance` of each other, or the last one at `maxMs`.
+ */
+async function settledRss(pid: number): Promise<number> {
+  const readings: number[] = []
+  const start = performance.now()
+  for (;;) {
+    readings.push((await processStats(pid)).rssBytes)
+    const recent = readings.slice(-SETTLE.stableSamples)
+    const spread = (Math.max(...recent) - Math.min(...recent)) / Math.max(...recent)
+    if (recent.length === SETTLE.stableSamples && spread <= SETTLE.tolerance) return recent.at(-1)!
+    if (performance.now() - start > SETTLE.maxMs) return readings.at(-1)!
+    await sleep(SETTLE.intervalMs)
+  }
+}
+
+async function runOnce(
+  start: () => Promise<ServerProcess>,
+  identities: readonly MqttIdentity[],
+  params: Params,
+): Promise<IdleSample> {
+  const server = await start()
+  const endpoint = { host: '127.0.0.1', port: server.mqttPort }
+  const options = { keepaliveSeconds: KEEPALIVE_SECONDS, timeoutMs: CONNECT_TIMEOUT_MS }
+  let connections: MqttConnection[] = []
+  try {
+    const warm = await openConnections(endpoint, identities.slice(-params.warmupConnections), {
+      ...options,
+      concurrency: CONNECT_CONCURRENCY,
+    })
+    await closeConnections(warm.connections)
+    if (warm.failure !== undefined) {
+      throw new BenchError(
+        `${server.label}: warmup connection failed: ${warm.failure.reason}\n${server.tail()}`,
+      )
+    }
+    // The forced collection comes before both VmRSS readings, never between them: the raw figure is
+    // what the OS sees, garbage left by the connects included; the after-GC one is live data only.
+    const gcBefore = await server.memoryAfterGc?.()
+    const rssBefore = await settledRss(server.pid)
+    const cpuBefore = (await processStats(server.pid)).cpuMs
+    const opened = await openConnections(endpoint, identities.slice(0, params.connections), {
+      ...options,
+      concurrency: CONNECT_CONCURRENCY,
+    })
+    connections = opened.connections
+    const cpuAfter = (await processStats(server.pid)).cpuMs
+    const rssIdle = await settledRss(server.pid)
+    const gcIdle = await server.memoryAfterGc?.()
+    const open = connections.filter((c) => c.closedReason === undefined).length
+    const failure = opened.failure?.reason
+    const perConnection = (field: keyof RemoteMemory): number =>
+      open === 0 ? Number.NaN : (gcIdle![field] - gcBefore![field]) / open
+    return {
+      wanted: params.connections,
+      open,
+      failure,
+      rssBeforeBytes: rssBefore,
+      rssIdleBytes: rssIdle,
+      bytesPerConnection: open === 0 ? Number.NaN : (rssIdle - rssBefore) / open,
+      connectMs: opened.ms,
+      serverCpuUsPerConnect: ((cpuAfter - cpuBefore) * 1000) / Math.max(1, connections.length),
+      afterGc:
+        gcBefore === undefined || gcIdle === undefined
+          ? undefined
+          : {
+              before: gcBefore,
+              idle: gcIdle,
+              rssPerConnection: perConnection('rss'),
+              heapUsedPerConnection: perConnection('heapUsed'),
+              externalPerConnection: perConnection('external'),
+            },
+    }
+  } finally {
+    await closeConnections(connections)
+    await server.stop()
+  }
+}
+
+function describe(s: IdleSample): string {
+  return (
+    `${s.open}/${s.wanted} open, RSS ${formatNumber(s.rssBeforeBytes / MiB)} → ${formatNumber(s.rssIdleBytes / MiB)} MiB, ` +
+    `${formatNumber(s.bytesPerConnection / 1024)} KiB per connection, connect ${formatNumber(s.connectMs)} ms` +
+    (s.failure === undefined ? '' : `; stopped: ${s.failure}`)
+  )
+}
+
+async function run(context: ScenarioContext): Promise<ScenarioResult> {
+  if (context.brokers === undefined) {
+    throw new BenchError(`needs Kafka, and there is none: ${context.kafkaProblem ?? 'unknown reason'}`)
+  }
+  const brokers = context.brokers
+  const base = context.quick ? QUICK : FULL
+  const wanted = context.records ?? base.connections
+  // This process holds the client end of every connection: its own open-file limit bounds N.
+  const limit = await openFileLimit()
+  const connections = Math.min(wanted, limit - SPARE_FILES)
+  if (connections < wanted) {
+    context.progress(
+      `open-file limit ${limit} of the bench process: ${connections} connections instead of ${wanted}`,
+    )
+  }
+  const params: Params = { ...base, connections, rounds: context.rounds ?? base.rounds }
+  const prefix = benchTopicPrefix('mqtt-idle')
+  const dataDir = await mkdtemp(join(tmpdir(), 'tributary-bench-mqtt-idle-'))
+  const adminToken = randomBytes(24).toString('base64url')
+  let kafka: BenchKafka | undefined
+  const tributaryOptions = {
+    brokers,
+    dataDir,
+    topicPrefix: prefix,
+    adminToken,
+    env: {
+      TRIBUTARY_MQTT_MAX_CONNECTIONS_PER_TENANT: String(connections + params.warmupConnections + 1_000),
+    },
+  }
+  try {
+    kafka = await openBenchKafka(brokers)
+    // The devices are registered once, by a first process; each round's fresh process reads them
+    // from the same data dir.
+    const registrar = await startTributary(tributaryOptions)
+    let identities: MqttIdentity[]
+    try {
+      context.progress(`registering ${connections} devices with a device token each (pid ${registrar.pid})`)
+      const started = performance.now()
+      identities = await registerDevices(registrar.api, TENANT, {
+        count: connections,
+        prefix: 'idle-',
+        secret: 'token',
+        concurrency: 16,
+      })
+      context.progress(`registered in ${formatNumber((performance.now() - started) / 1000)} s`)
+    } finally {
+      await registrar.stop()
+    }
+    const contender = (label: string, start: () => Promise<ServerProcess>): Contender<IdleSample> => ({
+      label,
+      run: () => runOnce(start, identities, params),
+    })
+    const result = await sideBySide({
+      candidate: contender('tributary', () => startTributary({ ...tributaryOptions, inspect: true })),
+      baseline: contender('mosquitto', startMosquitto),
+      rounds: params.rounds,
+      warmupRounds: 0,
+      onRun: (label, round, sample) =>
+        context.progress(`round ${round + 1}/${params.rounds} ${label}: ${describe(sample)}`),
+    })
+    const ratios = {
+      bytesPerConnection: ratioOf(result, (s) => s.bytesPerConnection),
+      rssBeforeBytes: ratioOf(result, (s) => s.rssBeforeBytes),
+      rssIdleBytes: ratioOf(result, (s) => s.rssIdleBytes),
+      connectMs: ratioOf(result, (s) => s.connectMs),
+      serverCpuUsPerConnect: ratioOf(result, (s) => s.serverCpuUsPerConnect),
+      gcRssPerConnection: ratioOf(result, (s) => s.afterGc?.rssPerConnection ?? Number.NaN),
+      gcHeapPerConnection: ratioOf(result, (s) => s.afterGc?.heapUsedPerConnection ?? Number.NaN),
+      gcExternalPerConnection: ratioOf(result, (s) => s.afterGc?.externalPerConnection ?? Number.NaN),
+    }
+    const row = (label: string, r: Ratio, scale = 1): string[] => [
+      label,
+      formatNumber(r.candidate.median / scale),
+      formatNumber(r.baseline.median / scale),
+      formatRatio(r.ratio),
+      formatRatioRange(r),
+    ]
+    const samples = [...result.candidate.samples, ...result.baseline.samples]
+    const short = samples.filter((s) => s.open < s.wanted)
+    return {
+      table: {
+        title:
+          `mqtt-idle-memory: RSS per idle connection at ${formatNumber(connections)} authenticated connections, ` +
+          `median of ${params.rounds} interleaved round${params.rounds === 1 ? '' : 's'} (a fresh server process each)`,
+        columns: ['metric', 'tributary', 'mosquitto', 'ratio t/m', 'per-round ratios'],
+        rows: [
+          row('KiB per idle connection ((idle − before) / N)', ratios.bytesPerConnection, 1024),
+          row('  after a full GC: KiB RSS per connection', ratios.gcRssPerConnection, 1024),
+          row('  after a full GC: KiB V8 heap used per connection', ratios.gcHeapPerConnection, 1024),
+          row(
+            '  after a full GC: KiB external (Buffers, WASM) per conn.',
+            ratios.gcExternalPerConnection,
+            1024,
+          ),
+          row('VmRSS before MiB (after warmup connections)', ratios.rssBeforeBytes, MiB),
+          row(`VmRSS with ${formatNumber(connections)} idle connections MiB`, ratios.rssIdleBytes, MiB),
+          row(`connect ms (${formatNumber(connections)}, ${CONNECT_CONCURRENCY} at once)`, ratios.connectMs),
+          row('server CPU µs per connect', ratios.serverCpuUsPerConnect),
+        ],
+        notes: [
+          `tributary: device tokens as passwords, one device per connection; MQTT 3.1.1, clean session, keepalive ${KEEPALIVE_SECONDS} s.`,
+          'after a full GC: the tributary process is started with --inspect on loopback, and the bench runs ' +
+            'HeapProfiler.collectGarbage in it at both points (Mosquitto has no garbage collector: n/a).',
+          ...(connections < wanted
+            ? [
+                `${formatNumber(wanted)} wanted: the bench process may open ${limit} files (ulimit -n), so ${connections}.`,
+              ]
+            : []),
+          ...short.map(
+            (s) =>
+              `a run reached ${s.open} of ${s.wanted} connections: ${s.failure ?? 'closed by the server'}`,
+          ),
+        ],
+      },
+      data: { params, wanted, openFileLimit: limit, order: result.order, ratios, samples: result },
+    }
+  } finally {
+    await kafka
+      ?.deleteTopics(prefix)
+      .catch((err: unknown) => context.progress(`topic cleanup failed: ${String(err)}`))
+    await kafka?.close()
+    await rm(dataDir, { recursive: true, force: true })
+  }
+}
+
+export const mqttIdleMemory: Scenario = {
+  name: 'mqtt-idle-memory',
+  description: 'RSS per idle MQTT connection at 10k connections: Tributary adapter vs Mosquitto',
+  needsKafka: true,
+  run,
+}
