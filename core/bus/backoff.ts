@@ -1,4 +1,6 @@
-// Waiting helpers shared by the bus implementations: interruptible sleep and redelivery backoff.
+// Waiting helpers shared by the bus implementations: interruptible sleep, redelivery backoff and
+// the at-least-once delivery of one batch to a handler.
+import type { BusMessage } from './bus.ts'
 import { DEFAULT_RETRY_BACKOFF_MS, MAX_RETRY_BACKOFF_MS } from './bus.ts'
 
 /** Resolves after `ms`, or early when `signal` aborts (never rejects). */
@@ -42,5 +44,48 @@ export function createWakeup(): { readonly signal: AbortSignal; fire(): void } {
       controller = new AbortController()
       fired.abort()
     },
+  }
+}
+
+/** Resolves when any of the signals aborts (never rejects). */
+export function waitAny(...signals: AbortSignal[]): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      for (const s of signals) s.removeEventListener('abort', done)
+      resolve()
+    }
+    for (const s of signals) {
+      if (s.aborted) return done()
+      s.addEventListener('abort', done, { once: true })
+    }
+  })
+}
+
+export interface DeliverOptions {
+  readonly handler: (batch: readonly BusMessage[]) => Promise<void>
+  readonly onError: (err: unknown, batch: readonly BusMessage[]) => void
+  readonly backoff: { next(): number; reset(): void }
+  /** True when the partition was stopped or moved (seek): the batch is no longer wanted. */
+  readonly interrupted: () => boolean
+  /** What cuts a backoff wait short. */
+  readonly wakeup: () => AbortSignal
+}
+
+/**
+ * Hands `batch` to the handler until it resolves (true), backing off between failures, or until
+ * `interrupted()` says to give up (false). The caller commits only after true: at-least-once.
+ */
+export async function deliver(batch: readonly BusMessage[], options: DeliverOptions): Promise<boolean> {
+  for (;;) {
+    try {
+      await options.handler(batch)
+      options.backoff.reset()
+      return true
+    } catch (err) {
+      options.onError(err, batch)
+      if (options.interrupted()) return false
+      await sleep(options.backoff.next(), options.wakeup())
+      if (options.interrupted()) return false
+    }
   }
 }

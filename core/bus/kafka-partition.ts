@@ -3,7 +3,7 @@
 // delivering a failed batch again after a backoff.
 import type { BusMessage, SubscribeOptions } from './bus.ts'
 import { DEFAULT_MAX_BATCH } from './bus.ts'
-import { createBackoff, createWakeup, sleep } from './backoff.ts'
+import { createBackoff, createWakeup, deliver, sleep, waitAny } from './backoff.ts'
 
 /** Fetched bytes a partition may hold beyond one batch before it stops being fetched. */
 const MAX_BUFFERED_BYTES = 1024 * 1024
@@ -145,35 +145,19 @@ export class PartitionWorker {
         await sleep(60_000, this.#wakeup.signal)
         continue
       }
-      for (;;) {
-        try {
-          await handler(batch)
-          this.#position = batch.at(-1)!.offset + 1
-          this.#commit(this.#position)
-          // A seek during the handler already replaced the buffer; only take what was delivered.
-          if (this.#buffer[0] === batch[0]) this.#take(batch.length)
-          backoff.reset()
-          break
-        } catch (err) {
-          onError(err, batch)
-          if (this.#stopped || this.#seekTo !== undefined) break
-          await sleep(backoff.next(), this.#wakeup.signal)
-          if (this.#stopped || this.#seekTo !== undefined) break
-        }
+      const delivered = await deliver(batch, {
+        handler,
+        onError,
+        backoff,
+        interrupted: () => this.#stopped || this.#seekTo !== undefined,
+        wakeup: () => this.#wakeup.signal,
+      })
+      if (delivered) {
+        this.#position = batch.at(-1)!.offset + 1
+        this.#commit(this.#position)
+        // A seek during the handler already replaced the buffer; only take what was delivered.
+        if (this.#buffer[0] === batch[0]) this.#take(batch.length)
       }
     }
   }
-}
-
-function waitAny(...signals: AbortSignal[]): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      for (const s of signals) s.removeEventListener('abort', done)
-      resolve()
-    }
-    for (const s of signals) {
-      if (s.aborted) return done()
-      s.addEventListener('abort', done, { once: true })
-    }
-  })
 }

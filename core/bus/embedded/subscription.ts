@@ -3,7 +3,7 @@
 // after a growing backoff.
 import type { BusMessage, StartPosition, SubscribeOptions, Subscription } from '../bus.ts'
 import { DEFAULT_MAX_BATCH } from '../bus.ts'
-import { createBackoff, createWakeup, sleep } from '../backoff.ts'
+import { createBackoff, createWakeup, deliver, sleep, waitAny } from '../backoff.ts'
 import type { OffsetStore } from './offsets.ts'
 import type { PartitionLog } from './partition-log.ts'
 
@@ -183,33 +183,17 @@ export class PartitionWorker {
         await this.log.waitFor(position, this.#wakeup.signal)
         continue
       }
-      for (;;) {
-        try {
-          await handler(batch)
-          position = batch.at(-1)!.offset + 1
-          this.#commit(position)
-          backoff.reset()
-          break
-        } catch (err) {
-          onError(err, batch)
-          if (this.#stopped || this.#seekTo !== undefined) break
-          await sleep(backoff.next(), this.#wakeup.signal)
-          if (this.#stopped || this.#seekTo !== undefined) break
-        }
+      const delivered = await deliver(batch, {
+        handler,
+        onError,
+        backoff,
+        interrupted: () => this.#stopped || this.#seekTo !== undefined,
+        wakeup: () => this.#wakeup.signal,
+      })
+      if (delivered) {
+        position = batch.at(-1)!.offset + 1
+        this.#commit(position)
       }
     }
   }
-}
-
-function waitAny(...signals: AbortSignal[]): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      for (const s of signals) s.removeEventListener('abort', done)
-      resolve()
-    }
-    for (const s of signals) {
-      if (s.aborted) return done()
-      s.addEventListener('abort', done, { once: true })
-    }
-  })
 }
