@@ -1,0 +1,69 @@
+// The JSON Schemas of event data in schemas/ describe what the code writes: each event the ingest
+// builds is validated against its type's schema, and a broken document fails.
+import { readFileSync } from 'node:fs'
+import { Ajv2020 } from 'ajv/dist/2020.js'
+import { describe, expect, it } from 'vitest'
+import { createIngest } from '../../adapters/adapter.ts'
+import type { OutgoingRecord } from '../../core/bus/bus.ts'
+import { decode } from '../../core/events/kafka-codec.ts'
+import { topicNames } from '../../core/events/topics.ts'
+import { silentLogger } from '../../core/log.ts'
+
+const schema = (name: string): object =>
+  JSON.parse(readFileSync(new URL(`../../schemas/${name}`, import.meta.url), 'utf8')) as object
+
+/** An ingest whose bus (a double at the port) keeps what it is given. */
+function recordingIngest() {
+  const records: OutgoingRecord[] = []
+  const ingest = createIngest({
+    bus: {
+      publish: async (batch) => (
+        records.push(...batch),
+        batch.map((r, i) => ({ topic: r.topic, partition: 0, offset: i }))
+      ),
+    },
+    topics: topicNames('tributary'),
+    log: silentLogger,
+  })
+  return { ingest, records }
+}
+
+describe('schemas/io.tributary.connection.v1.json', () => {
+  const validate = new Ajv2020({ strict: true, allErrors: true }).compile(
+    schema('io.tributary.connection.v1.json'),
+  )
+
+  it('accepts the connection events the ingest writes', async () => {
+    const { ingest, records } = recordingIngest()
+    await ingest.connection({
+      tenant: 'acme',
+      device: 'd1',
+      protocol: 'mqtt',
+      status: 'connected',
+      listener: 'mqtts',
+      remote: '10.0.0.7:53211',
+    })
+    await ingest.connection({
+      tenant: 'acme',
+      device: 'd1',
+      protocol: 'mqtt',
+      status: 'disconnected',
+      listener: 'mqtt-ws',
+      reason: 'takeover',
+    })
+    expect(records).toHaveLength(2)
+    for (const record of records) {
+      const event = decode({ key: Buffer.from(record.key!), value: record.value, headers: record.headers! })
+      expect(event.attributes.type).toBe('io.tributary.connection.v1')
+      const data: unknown = JSON.parse(event.data!.toString())
+      expect(validate(data), JSON.stringify(validate.errors)).toBe(true)
+    }
+  })
+
+  it('refuses data that breaks it', () => {
+    expect(validate({ status: 'connected' })).toBe(false)
+    expect(validate({ status: 'online', listener: 'mqtt' })).toBe(false)
+    expect(validate({ status: 'disconnected', listener: 'mqtt', reason: 'Bad Reason' })).toBe(false)
+    expect(validate({ status: 'connected', listener: 'mqtt', extra: 1 })).toBe(false)
+  })
+})
