@@ -40,12 +40,33 @@ export interface Scenario {
   run(context: ScenarioContext): Promise<ScenarioResult>
 }
 
+/**
+ * A scenario's parameters: `full` or, with --quick, `quick`, then --records (as `recordsKey`, the
+ * scenario's unit of work) and --rounds from the command line.
+ */
+export function scenarioParams<K extends string, P extends { readonly rounds: number } & Record<K, number>>(
+  context: ScenarioContext,
+  sizes: { readonly full: P; readonly quick: P },
+  recordsKey: K,
+): P {
+  const base = context.quick ? sizes.quick : sizes.full
+  return { ...base, [recordsKey]: context.records ?? base[recordsKey], rounds: context.rounds ?? base.rounds }
+}
+
 /** A failure the user can act on: printed as its message, without a stack. */
 export class BenchError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options)
     this.name = 'BenchError'
   }
+}
+
+/** The Kafka brokers of a scenario that needs them; a BenchError saying why when there are none. */
+export function requireKafka(context: ScenarioContext): string[] {
+  if (context.brokers === undefined) {
+    throw new BenchError(`needs Kafka, and there is none: ${context.kafkaProblem ?? 'unknown reason'}`)
+  }
+  return context.brokers
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -337,6 +358,50 @@ export function ratioOf<S>(result: SideBySide<S>, metric: (sample: S) => number)
     perRoundMin: Math.min(...perRound),
     perRoundMax: Math.max(...perRound),
   }
+}
+
+/** One row of a results table: a metric of the samples, its medians shown divided by `scale`. */
+export interface Metric<S> {
+  readonly label: string
+  readonly of: (sample: S) => number
+  readonly scale?: number | undefined
+}
+
+/**
+ * The ratio of every metric, and the table rows (label, candidate and baseline medians, ratio,
+ * per-round ratios) in the order the metrics are given.
+ */
+export function compareMetrics<S, K extends string>(
+  result: SideBySide<S>,
+  metrics: Record<K, Metric<S>>,
+): { ratios: Record<K, Ratio>; rows: string[][] } {
+  const entries = Object.entries(metrics) as Array<[K, Metric<S>]>
+  const ratios = Object.fromEntries(entries.map(([key, m]) => [key, ratioOf(result, m.of)])) as Record<
+    K,
+    Ratio
+  >
+  const rows = entries.map(([key, m]) => {
+    const r = ratios[key]
+    const scale = m.scale ?? 1
+    return [
+      m.label,
+      formatNumber(r.candidate.median / scale),
+      formatNumber(r.baseline.median / scale),
+      formatRatio(r.ratio),
+      formatRatioRange(r),
+    ]
+  })
+  return { ratios, rows }
+}
+
+/** An onRun for sideBySide(): a progress line per run, `warmup` or `round i/n`, label, `describe`. */
+export function reportRuns<S>(
+  context: ScenarioContext,
+  rounds: number,
+  describe: (sample: S) => string,
+): (label: string, round: number, sample: S) => void {
+  return (label, round, sample) =>
+    context.progress(`${round < 0 ? 'warmup' : `round ${round + 1}/${rounds}`} ${label}: ${describe(sample)}`)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,11 +6,25 @@ import { readFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { createInterface } from 'node:readline'
 import { BenchError, withTimeout } from './harness.ts'
+import type { RemoteMemory } from './inspector.ts'
 
-const START_TIMEOUT_MS = 60_000
+const START_TIMEOUT_MS = 90_000
 const STOP_TIMEOUT_MS = 20_000
 // /proc/<pid>/stat counts CPU time in clock ticks of 1/100 s on Linux (getconf CLK_TCK).
 const TICK_MS = 10
+
+/** A server under measurement, running as a child process of the bench. */
+export interface ServerProcess {
+  readonly label: string
+  readonly pid: number
+  /** The port of the listener under test. */
+  readonly port: number
+  /** The last lines the process wrote, for error messages. */
+  tail(): string
+  /** A Node server started with its inspector: memory after a full garbage collection. */
+  readonly memoryAfterGc?: (() => Promise<RemoteMemory>) | undefined
+  stop(): Promise<void>
+}
 
 export interface ProcessStats {
   /** VmRSS of /proc/<pid>/status, bytes. */
@@ -54,9 +68,11 @@ export interface Spawned {
   readonly child: ChildProcess
   readonly lines: string[]
   readonly exited: Promise<void>
+  /** The last lines it wrote, for error messages. */
+  readonly tail: () => string
   /** Resolves with the first line (stdout or stderr) that matches. */
   waitForLine(match: (line: string) => boolean, what: string): Promise<string>
-  stop(): Promise<void>
+  readonly stop: () => Promise<void>
 }
 
 /**
@@ -82,6 +98,7 @@ export function spawnWithLimit(label: string, command: string[], env: Record<str
     child,
     lines,
     exited,
+    tail: () => lines.slice(-15).join('\n'),
     waitForLine(match, what) {
       const found = lines.find(match)
       if (found !== undefined) return Promise.resolve(found)
@@ -113,6 +130,22 @@ export function spawnWithLimit(label: string, command: string[], env: Record<str
   }
 }
 
+/** spawnWithLimit(), then waits for its line saying it is ready; stops it again when that fails. */
+export async function spawnReady(
+  label: string,
+  command: string[],
+  env: Record<string, string>,
+  ready: { readonly match: (line: string) => boolean; readonly what: string },
+): Promise<{ proc: Spawned; line: string }> {
+  const proc = spawnWithLimit(label, command, env)
+  try {
+    return { proc, line: await proc.waitForLine(ready.match, ready.what) }
+  } catch (err) {
+    await proc.stop()
+    throw err
+  }
+}
+
 /** Busy and total CPU time of the whole machine so far (/proc/stat), ms. */
 export async function machineCpu(): Promise<{ busyMs: number; totalMs: number }> {
   const first = (await readFile('/proc/stat', 'utf8')).split('\n', 1)[0] ?? ''
@@ -121,4 +154,43 @@ export async function machineCpu(): Promise<{ busyMs: number; totalMs: number }>
   const total = ticks.reduce((sum, t) => sum + t, 0)
   const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0)
   return { busyMs: (total - idle) * TICK_MS, totalMs: total * TICK_MS }
+}
+
+export interface CpuUse<K extends string> {
+  /** CPU time each watched process used, ms (NaN for a process whose pid is not known). */
+  readonly ms: Record<K, number>
+  /** Busy share of every CPU of the machine, %. */
+  readonly machineBusyPercent: number
+}
+
+/**
+ * Reads the CPU time of `pids` and of the machine now; `stop()` reads them again and returns what
+ * was used in between.
+ */
+export async function startCpuMeter<K extends string>(
+  pids: Record<K, number | undefined>,
+): Promise<{ stop(): Promise<CpuUse<K>> }> {
+  const names = Object.keys(pids) as K[]
+  const read = (): Promise<[number[], { busyMs: number; totalMs: number }]> =>
+    Promise.all([
+      Promise.all(
+        names.map(async (name) => {
+          const pid = pids[name]
+          return pid === undefined ? Number.NaN : (await processStats(pid)).cpuMs
+        }),
+      ),
+      machineCpu(),
+    ])
+  const [before, machineBefore] = await read()
+  return {
+    async stop() {
+      const [after, machineAfter] = await read()
+      return {
+        ms: Object.fromEntries(names.map((name, i) => [name, after[i]! - before[i]!])) as Record<K, number>,
+        machineBusyPercent:
+          (100 * (machineAfter.busyMs - machineBefore.busyMs)) /
+          (machineAfter.totalMs - machineBefore.totalMs),
+      }
+    },
+  }
 }

@@ -7,16 +7,18 @@ import { join } from 'node:path'
 import type { EventBus, OutgoingRecord } from '../../core/bus/bus.ts'
 import { createEmbeddedBus } from '../../core/bus/embedded/index.ts'
 import { createKafkaBus } from '../../core/bus/kafka.ts'
-import type { Ratio, Scenario, ScenarioContext, ScenarioResult, Stats } from '../harness.ts'
+import type { Scenario, ScenarioContext, ScenarioResult, Stats } from '../harness.ts'
 import {
   BenchError,
+  compareMetrics,
   formatNumber,
-  formatRatio,
-  formatRatioRange,
   opsPerSecond,
   ratioOf,
   repeat,
+  reportRuns,
+  requireKafka,
   runConcurrently,
+  scenarioParams,
   sideBySide,
   timed,
   withTimeout,
@@ -174,22 +176,15 @@ function describeSample(s: BusSample): string {
 }
 
 async function run(context: ScenarioContext): Promise<ScenarioResult> {
-  if (context.brokers === undefined) {
-    throw new BenchError(`needs Kafka, and there is none: ${context.kafkaProblem ?? 'unknown reason'}`)
-  }
-  const base = context.quick ? QUICK : FULL
-  const params: Params = {
-    ...base,
-    records: context.records ?? base.records,
-    rounds: context.rounds ?? base.rounds,
-  }
+  const brokers = requireKafka(context)
+  const params = scenarioParams(context, { full: FULL, quick: QUICK }, 'records')
   const pool = buildRecords()
   const dataDir = await mkdtemp(join(tmpdir(), 'tributary-bench-'))
   let embedded: EventBus | undefined
   let kafka: EventBus | undefined
   try {
     embedded = await createEmbeddedBus({ dataDir })
-    kafka = await createKafkaBus({ brokers: context.brokers, clientId: 'tributary-bench' })
+    kafka = await createKafkaBus({ brokers, clientId: 'tributary-bench' })
     const contender = (bus: EventBus) => ({
       label: bus.kind,
       run: (round: number) =>
@@ -202,31 +197,37 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
       baseline: contender(kafka),
       rounds: params.rounds,
       warmupRounds: 1,
-      onRun: (label, round, sample) =>
-        context.progress(
-          `${round < 0 ? 'warmup' : `round ${round + 1}/${params.rounds}`} ${label}: ${describeSample(sample)}`,
-        ),
+      onRun: reportRuns(context, params.rounds, describeSample),
     })
-    const ratios = {
-      publishRecordsPerSec: ratioOf(result, (s) => s.publish.recordsPerSec),
-      consumeRecordsPerSec: ratioOf(result, (s) => s.consume.recordsPerSec),
-      consumeAfterJoinRecordsPerSec: ratioOf(result, (s) => s.consume.afterJoinRecordsPerSec),
-      joinMs: ratioOf(result, (s) => s.consume.joinMs),
-      firstBatchMs: ratioOf(result, (s) => s.consume.firstBatchMs),
-      publishLatencyP50Ms: ratioOf(result, (s) => s.latency.p50),
-      publishLatencyP99Ms: ratioOf(result, (s) => s.latency.p99),
-    }
+    const { ratios, rows } = compareMetrics(result, {
+      publishRecordsPerSec: {
+        label: `publish rec/s (${params.recordsPerCall}/call, ${params.concurrency} in flight)`,
+        of: (s) => s.publish.recordsPerSec,
+      },
+      consumeRecordsPerSec: {
+        label: 'consume rec/s, end to end (join included)',
+        of: (s) => s.consume.recordsPerSec,
+      },
+      joinMs: { label: 'group join ms (subscribe() resolved)', of: (s) => s.consume.joinMs },
+      firstBatchMs: {
+        label: 'first records ms (subscribe() → first batch)',
+        of: (s) => s.consume.firstBatchMs,
+      },
+      publishLatencyP50Ms: {
+        label: `single-record publish p50 ms (n=${params.latencySamples})`,
+        of: (s) => s.latency.p50,
+      },
+      publishLatencyP99Ms: {
+        label: `single-record publish p99 ms (n=${params.latencySamples})`,
+        of: (s) => s.latency.p99,
+      },
+    })
+    // In the JSON file only: the table's consume row is end to end.
+    const consumeAfterJoinRecordsPerSec = ratioOf(result, (s) => s.consume.afterJoinRecordsPerSec)
     const duplicates = [...result.candidate.samples, ...result.baseline.samples].reduce(
       (sum, s) => sum + s.consume.duplicates,
       0,
     )
-    const row = (label: string, r: Ratio): string[] => [
-      label,
-      formatNumber(r.candidate.median),
-      formatNumber(r.baseline.median),
-      formatRatio(r.ratio),
-      formatRatioRange(r),
-    ]
     const sample = pool[0]!
     return {
       table: {
@@ -235,23 +236,18 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
           `(+${headerBytes(sample)} B of CloudEvent headers), ${PARTITIONS} partitions, ` +
           `median of ${params.rounds} interleaved rounds`,
         columns: ['metric', 'embedded', 'kafka', 'ratio e/k', 'per-round ratios'],
-        rows: [
-          row(
-            `publish rec/s (${params.recordsPerCall}/call, ${params.concurrency} in flight)`,
-            ratios.publishRecordsPerSec,
-          ),
-          row('consume rec/s, end to end (join included)', ratios.consumeRecordsPerSec),
-          row('group join ms (subscribe() resolved)', ratios.joinMs),
-          row('first records ms (subscribe() → first batch)', ratios.firstBatchMs),
-          row(`single-record publish p50 ms (n=${params.latencySamples})`, ratios.publishLatencyP50Ms),
-          row(`single-record publish p99 ms (n=${params.latencySamples})`, ratios.publishLatencyP99Ms),
-        ],
+        rows,
         notes: [
           'ratio = median(embedded) / median(kafka); for ms rows lower is better, for rec/s higher is better.',
           ...(duplicates > 0 ? [`${duplicates} records were delivered more than once`] : []),
         ],
       },
-      data: { params, order: result.order, ratios, samples: result },
+      data: {
+        params,
+        order: result.order,
+        ratios: { ...ratios, consumeAfterJoinRecordsPerSec },
+        samples: result,
+      },
     }
   } finally {
     await Promise.allSettled([embedded?.close(), kafka?.close()])

@@ -4,21 +4,22 @@
 // JIT state and sockets never weigh on the other's, and RSS is the client's own.
 import { fileURLToPath } from 'node:url'
 import type { EventBus } from '../../core/bus/bus.ts'
-import type { Ratio, Scenario, ScenarioContext, ScenarioResult } from '../harness.ts'
+import type { Scenario, ScenarioContext, ScenarioResult } from '../harness.ts'
 import {
   BenchError,
   MiB,
   collectGarbage,
+  compareMetrics,
   formatNumber,
-  formatRatio,
-  formatRatioRange,
   isWorker,
   memory,
   opsPerSecond,
-  ratioOf,
+  reportRuns,
+  requireKafka,
   runConcurrently,
   runInWorker,
   sampleMemory,
+  scenarioParams,
   serveWorker,
   sideBySide,
   timed,
@@ -205,16 +206,9 @@ async function runClient(
 }
 
 async function run(context: ScenarioContext): Promise<ScenarioResult> {
-  if (context.brokers === undefined) {
-    throw new BenchError(`needs Kafka, and there is none: ${context.kafkaProblem ?? 'unknown reason'}`)
-  }
-  const brokers = context.brokers
-  const base = context.quick ? QUICK : FULL
-  const params: Params = {
-    ...base,
-    records: context.records ?? base.records,
-    rounds: Math.max(3, context.rounds ?? base.rounds),
-  }
+  const brokers = requireKafka(context)
+  const sized = scenarioParams(context, { full: FULL, quick: QUICK }, 'records')
+  const params: Params = { ...sized, rounds: Math.max(3, sized.rounds) }
   // The bus's admin creates topics (waiting for their leaders), counts what landed and cleans up.
   // Imported here, not at the top: workers load this file too and must load no client before
   // their memory baseline.
@@ -236,25 +230,30 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
       baseline: contender('kafkajs'),
       rounds: params.rounds,
       warmupRounds: 1,
-      onRun: (label, round, s) =>
-        context.progress(
-          `${round < 0 ? 'warmup' : `round ${round + 1}/${params.rounds}`} ${label}: ` +
-            `${formatNumber(s.recordsPerSec)} rec/s, RSS +${formatNumber(s.rssDeltaBytes / MiB)} MiB`,
-        ),
+      onRun: reportRuns(
+        context,
+        params.rounds,
+        (s) => `${formatNumber(s.recordsPerSec)} rec/s, RSS +${formatNumber(s.rssDeltaBytes / MiB)} MiB`,
+      ),
     })
-    const ratios = {
-      recordsPerSec: ratioOf(result, (s) => s.recordsPerSec),
-      rssDeltaMiB: ratioOf(result, (s) => s.rssDeltaBytes / MiB),
-      heapDeltaMiB: ratioOf(result, (s) => s.heapDeltaBytes / MiB),
-      heapRetainedMiB: ratioOf(result, (s) => s.heapRetainedBytes / MiB),
-    }
-    const row = (label: string, r: Ratio): string[] => [
-      label,
-      formatNumber(r.candidate.median),
-      formatNumber(r.baseline.median),
-      formatRatio(r.ratio),
-      formatRatioRange(r),
-    ]
+    const { ratios, rows } = compareMetrics(result, {
+      recordsPerSec: {
+        label: `records/s (${params.recordsPerSend}/send, ${params.concurrency} in flight, acks=all, idempotent)`,
+        of: (s) => s.recordsPerSec,
+      },
+      rssDeltaMiB: {
+        label: 'RSS delta MiB (peak − before loading the client)',
+        of: (s) => s.rssDeltaBytes / MiB,
+      },
+      heapDeltaMiB: {
+        label: 'heap delta MiB (peak − before loading the client)',
+        of: (s) => s.heapDeltaBytes / MiB,
+      },
+      heapRetainedMiB: {
+        label: 'heap retained MiB (after the run and a full GC)',
+        of: (s) => s.heapRetainedBytes / MiB,
+      },
+    })
     const sample = buildRecords(1)[0]!
     return {
       table: {
@@ -263,15 +262,7 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
           `(+${headerBytes(sample)} B of CloudEvent headers), ${PARTITIONS} partitions, ` +
           `median of ${params.rounds} interleaved rounds`,
         columns: ['metric', 'platformatic', 'kafkajs', 'ratio p/k', 'per-round ratios'],
-        rows: [
-          row(
-            `records/s (${params.recordsPerSend}/send, ${params.concurrency} in flight, acks=all, idempotent)`,
-            ratios.recordsPerSec,
-          ),
-          row('RSS delta MiB (peak − before loading the client)', ratios.rssDeltaMiB),
-          row('heap delta MiB (peak − before loading the client)', ratios.heapDeltaMiB),
-          row('heap retained MiB (after the run and a full GC)', ratios.heapRetainedMiB),
-        ],
+        rows,
         notes: [
           'ratio = median(platformatic) / median(kafkajs); each run is a fresh Node process.',
           `every run first sends ${formatNumber(params.warmupRecords)} untimed records; memory covers them too.`,

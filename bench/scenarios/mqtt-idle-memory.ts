@@ -2,31 +2,17 @@
 // each a fresh process per round, measured as (VmRSS with N idle authenticated connections − VmRSS
 // before them) / N. Each device has its own token, so no connection takes another's session over.
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import type { Contender, Ratio, Scenario, ScenarioContext, ScenarioResult } from '../harness.ts'
-import {
-  BenchError,
-  MiB,
-  formatNumber,
-  formatRatio,
-  formatRatioRange,
-  ratioOf,
-  sideBySide,
-} from '../harness.ts'
+import type { Contender, Scenario, ScenarioContext, ScenarioResult } from '../harness.ts'
+import { BenchError, MiB, compareMetrics, formatNumber, sideBySide } from '../harness.ts'
 import type { RemoteMemory } from '../inspector.ts'
 import type { MqttConnection, MqttIdentity } from '../mqtt-load.ts'
 import { closeConnections, openConnections } from '../mqtt-load.ts'
-import type { BenchKafka, ServerProcess } from '../mqtt-servers.ts'
+import { startMosquitto, startMqttTributary } from '../mqtt-servers.ts'
+import { withServerBench } from '../server-bench.ts'
+import type { ServerProcess } from '../server-process.ts'
 import { openFileLimit, processStats } from '../server-process.ts'
-import {
-  benchTopicPrefix,
-  openBenchKafka,
-  registerDevices,
-  startMosquitto,
-  startTributary,
-} from '../mqtt-servers.ts'
+import type { TributaryOptions } from '../tributary-process.ts'
+import { registerDevices } from '../tributary-process.ts'
 
 interface Params {
   readonly connections: number
@@ -98,7 +84,7 @@ async function runOnce(
   params: Params,
 ): Promise<IdleSample> {
   const server = await start()
-  const endpoint = { host: '127.0.0.1', port: server.mqttPort }
+  const endpoint = { host: '127.0.0.1', port: server.port }
   const options = { keepaliveSeconds: KEEPALIVE_SECONDS, timeoutMs: CONNECT_TIMEOUT_MS }
   let connections: MqttConnection[] = []
   try {
@@ -164,10 +150,6 @@ function describe(s: IdleSample): string {
 }
 
 async function run(context: ScenarioContext): Promise<ScenarioResult> {
-  if (context.brokers === undefined) {
-    throw new BenchError(`needs Kafka, and there is none: ${context.kafkaProblem ?? 'unknown reason'}`)
-  }
-  const brokers = context.brokers
   const base = context.quick ? QUICK : FULL
   const wanted = context.records ?? base.connections
   // This process holds the client end of every connection: its own open-file limit bounds N.
@@ -179,67 +161,65 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
     )
   }
   const params: Params = { ...base, connections, rounds: context.rounds ?? base.rounds }
-  const prefix = benchTopicPrefix('mqtt-idle')
-  const dataDir = await mkdtemp(join(tmpdir(), 'tributary-bench-mqtt-idle-'))
-  const adminToken = randomBytes(24).toString('base64url')
-  let kafka: BenchKafka | undefined
-  const tributaryOptions = {
-    brokers,
-    dataDir,
-    topicPrefix: prefix,
-    adminToken,
-    env: {
-      TRIBUTARY_MQTT_MAX_CONNECTIONS_PER_TENANT: String(connections + params.warmupConnections + 1_000),
-    },
-  }
-  try {
-    kafka = await openBenchKafka(brokers)
-    // The devices are registered once, by a first process; each round's fresh process reads them
-    // from the same data dir.
-    const registrar = await startTributary(tributaryOptions)
-    let identities: MqttIdentity[]
-    try {
-      context.progress(`registering ${connections} devices with a device token each (pid ${registrar.pid})`)
-      const started = performance.now()
-      identities = await registerDevices(registrar.api, TENANT, {
-        count: connections,
-        prefix: 'idle-',
-        secret: 'token',
-        concurrency: 16,
-      })
-      context.progress(`registered in ${formatNumber((performance.now() - started) / 1000)} s`)
-    } finally {
-      await registrar.stop()
+  return withServerBench(context, 'mqtt-idle', async (bench) => {
+    const tributaryOptions = {
+      ...bench.tributaryOptions,
+      // One for every process of the run (the registrar and each round's).
+      adminToken: randomBytes(24).toString('base64url'),
+      env: {
+        TRIBUTARY_MQTT_MAX_CONNECTIONS_PER_TENANT: String(connections + params.warmupConnections + 1_000),
+      },
     }
+    const identities = await registerOnce(context, tributaryOptions, connections)
     const contender = (label: string, start: () => Promise<ServerProcess>): Contender<IdleSample> => ({
       label,
       run: () => runOnce(start, identities, params),
     })
     const result = await sideBySide({
-      candidate: contender('tributary', () => startTributary({ ...tributaryOptions, inspect: true })),
+      candidate: contender('tributary', () => startMqttTributary({ ...tributaryOptions, inspect: true })),
       baseline: contender('mosquitto', startMosquitto),
       rounds: params.rounds,
       warmupRounds: 0,
       onRun: (label, round, sample) =>
         context.progress(`round ${round + 1}/${params.rounds} ${label}: ${describe(sample)}`),
     })
-    const ratios = {
-      bytesPerConnection: ratioOf(result, (s) => s.bytesPerConnection),
-      rssBeforeBytes: ratioOf(result, (s) => s.rssBeforeBytes),
-      rssIdleBytes: ratioOf(result, (s) => s.rssIdleBytes),
-      connectMs: ratioOf(result, (s) => s.connectMs),
-      serverCpuUsPerConnect: ratioOf(result, (s) => s.serverCpuUsPerConnect),
-      gcRssPerConnection: ratioOf(result, (s) => s.afterGc?.rssPerConnection ?? Number.NaN),
-      gcHeapPerConnection: ratioOf(result, (s) => s.afterGc?.heapUsedPerConnection ?? Number.NaN),
-      gcExternalPerConnection: ratioOf(result, (s) => s.afterGc?.externalPerConnection ?? Number.NaN),
-    }
-    const row = (label: string, r: Ratio, scale = 1): string[] => [
-      label,
-      formatNumber(r.candidate.median / scale),
-      formatNumber(r.baseline.median / scale),
-      formatRatio(r.ratio),
-      formatRatioRange(r),
-    ]
+    const { ratios, rows } = compareMetrics(result, {
+      bytesPerConnection: {
+        label: 'KiB per idle connection ((idle − before) / N)',
+        of: (s) => s.bytesPerConnection,
+        scale: 1024,
+      },
+      gcRssPerConnection: {
+        label: '  after a full GC: KiB RSS per connection',
+        of: (s) => s.afterGc?.rssPerConnection ?? Number.NaN,
+        scale: 1024,
+      },
+      gcHeapPerConnection: {
+        label: '  after a full GC: KiB V8 heap used per connection',
+        of: (s) => s.afterGc?.heapUsedPerConnection ?? Number.NaN,
+        scale: 1024,
+      },
+      gcExternalPerConnection: {
+        label: '  after a full GC: KiB external (Buffers, WASM) per conn.',
+        of: (s) => s.afterGc?.externalPerConnection ?? Number.NaN,
+        scale: 1024,
+      },
+      rssBeforeBytes: {
+        label: 'VmRSS before MiB (after warmup connections)',
+        of: (s) => s.rssBeforeBytes,
+        scale: MiB,
+      },
+      rssIdleBytes: {
+        label: `VmRSS with ${formatNumber(connections)} idle connections MiB`,
+        of: (s) => s.rssIdleBytes,
+        scale: MiB,
+      },
+      connectMs: {
+        label: `connect ms (${formatNumber(connections)}, ${CONNECT_CONCURRENCY} at once)`,
+        of: (s) => s.connectMs,
+      },
+      serverCpuUsPerConnect: { label: 'server CPU µs per connect', of: (s) => s.serverCpuUsPerConnect },
+    })
     const samples = [...result.candidate.samples, ...result.baseline.samples]
     const short = samples.filter((s) => s.open < s.wanted)
     return {
@@ -248,20 +228,7 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
           `mqtt-idle-memory: RSS per idle connection at ${formatNumber(connections)} authenticated connections, ` +
           `median of ${params.rounds} interleaved round${params.rounds === 1 ? '' : 's'} (a fresh server process each)`,
         columns: ['metric', 'tributary', 'mosquitto', 'ratio t/m', 'per-round ratios'],
-        rows: [
-          row('KiB per idle connection ((idle − before) / N)', ratios.bytesPerConnection, 1024),
-          row('  after a full GC: KiB RSS per connection', ratios.gcRssPerConnection, 1024),
-          row('  after a full GC: KiB V8 heap used per connection', ratios.gcHeapPerConnection, 1024),
-          row(
-            '  after a full GC: KiB external (Buffers, WASM) per conn.',
-            ratios.gcExternalPerConnection,
-            1024,
-          ),
-          row('VmRSS before MiB (after warmup connections)', ratios.rssBeforeBytes, MiB),
-          row(`VmRSS with ${formatNumber(connections)} idle connections MiB`, ratios.rssIdleBytes, MiB),
-          row(`connect ms (${formatNumber(connections)}, ${CONNECT_CONCURRENCY} at once)`, ratios.connectMs),
-          row('server CPU µs per connect', ratios.serverCpuUsPerConnect),
-        ],
+        rows,
         notes: [
           `tributary: device tokens as passwords, one device per connection; MQTT 3.1.1, clean session, keepalive ${KEEPALIVE_SECONDS} s.`,
           'after a full GC: the tributary process is started with --inspect on loopback, and the bench runs ' +
@@ -279,12 +246,32 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
       },
       data: { params, wanted, openFileLimit: limit, order: result.order, ratios, samples: result },
     }
+  })
+}
+
+/**
+ * Registers the devices once, through a first process; each round's fresh process reads them from
+ * the same data dir.
+ */
+async function registerOnce(
+  context: ScenarioContext,
+  options: Omit<TributaryOptions, 'listener'>,
+  connections: number,
+): Promise<MqttIdentity[]> {
+  const registrar = await startMqttTributary(options)
+  try {
+    context.progress(`registering ${connections} devices with a device token each (pid ${registrar.pid})`)
+    const started = performance.now()
+    const identities = await registerDevices(registrar.api, TENANT, {
+      count: connections,
+      prefix: 'idle-',
+      secret: 'token',
+      concurrency: 16,
+    })
+    context.progress(`registered in ${formatNumber((performance.now() - started) / 1000)} s`)
+    return identities
   } finally {
-    await kafka
-      ?.deleteTopics(prefix)
-      .catch((err: unknown) => context.progress(`topic cleanup failed: ${String(err)}`))
-    await kafka?.close()
-    await rm(dataDir, { recursive: true, force: true })
+    await registrar.stop()
   }
 }
 
