@@ -14,6 +14,7 @@ import { topicNames } from '../core/events/topics.ts'
 import type { Component } from '../core/lifecycle.ts'
 import type { Logger } from '../core/log.ts'
 import type { Registry } from '../core/metrics.ts'
+import { createProcessor } from '../processors/index.ts'
 import type { RegistryParts } from './registry.ts'
 
 export const ROLES = ['processors', 'consumers', 'api', 'adapters'] as const
@@ -92,7 +93,12 @@ function adapters({ config, log, registry, bus, registryParts, cluster }: RoleDe
 
 /** Components of each role; a role with none yet starts nothing and says so in the start log. */
 export const roleComponents: Record<Role, (deps: RoleDeps) => Component[]> = {
-  processors: () => [],
+  processors: ({ config, log, bus, registryParts }) => [
+    createProcessor(
+      { topics: topicNames(config.topicPrefix), topicPartitions: config.topicPartitions },
+      { bus, auth: registryParts.auth, log: log.child({ component: 'processors' }) },
+    ),
+  ],
   consumers: () => [],
   api: ({ config, log, registryParts }) => [
     createApiServer(

@@ -1,0 +1,24 @@
+// Dead-letter records: the original ingress record unchanged (key, value, headers) on the
+// dead-letter topic, plus three headers saying which step refused it, why, and when it first failed.
+import type { BusMessage, OutgoingRecord } from '../core/bus/bus.ts'
+
+/** The step that refused the event (`decode` when the record was not a CloudEvent). */
+export const STEP_HEADER = 'tributary_step'
+/** A stable reason, e.g. `device-disabled`, `quota`. */
+export const REASON_HEADER = 'tributary_reason'
+/** ISO 8601 time of the first failure; kept when a dead letter is replayed and refused again. */
+export const FIRST_FAILURE_HEADER = 'tributary_first_failure'
+
+export function deadLetter(
+  topic: string,
+  message: BusMessage,
+  step: string,
+  reason: string,
+  now: Date,
+): OutgoingRecord {
+  const headers = new Map(message.headers)
+  headers.set(STEP_HEADER, Buffer.from(step))
+  headers.set(REASON_HEADER, Buffer.from(reason))
+  if (!headers.has(FIRST_FAILURE_HEADER)) headers.set(FIRST_FAILURE_HEADER, Buffer.from(now.toISOString()))
+  return { topic, key: message.key, value: message.value, headers }
+}

@@ -1,0 +1,22 @@
+// Connection and registry events are Tributary's own statements about a device, not device data:
+// they go to the tenant topic without authorization or quotas (a disconnect caused by disabling the
+// device must still reach applications). The tenant must exist, or there is no topic to go to.
+import { eventTypes } from '../../core/events/build.ts'
+import type { Tenant } from '../../core/registry/model.ts'
+import type { Step } from '../step.ts'
+import { accept, next, reject } from '../step.ts'
+
+export interface PassthroughDeps {
+  tenant(id: string): Promise<Tenant | undefined>
+}
+
+const PASSING: ReadonlySet<string> = new Set([eventTypes.connection, eventTypes.registry])
+
+export function createPassthrough(deps: PassthroughDeps): Step {
+  return async (event) => {
+    if (!PASSING.has(event.attributes.type)) return next
+    const tenant = event.attributes.tenant
+    if (tenant === undefined || (await deps.tenant(tenant)) === undefined) return reject('tenant-unknown')
+    return accept
+  }
+}

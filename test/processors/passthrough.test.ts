@@ -1,0 +1,25 @@
+// The passthrough step: connection and registry events go to the tenant topic unchecked.
+import { describe, expect, it } from 'vitest'
+import { buildEvent, buildRegistryEvent } from '../../core/events/build.ts'
+import { createPassthrough } from '../../processors/steps/passthrough.ts'
+import { ctx, lookups, telemetry, tenantRow } from './fixtures.ts'
+
+const passthrough = createPassthrough(lookups([tenantRow('acme')], []))
+const connection = (tenant: string) =>
+  buildEvent({ kind: 'connection', tenant, device: 'd1', protocol: 'mqtt', subject: 'disconnected' })
+
+describe('passthrough', () => {
+  it('accepts connection and registry events of a known tenant', async () => {
+    expect(await passthrough(connection('acme'), ctx)).toEqual({ kind: 'accept' })
+    const registry = buildRegistryEvent({ tenant: 'acme', subject: 'device', data: Buffer.from('{}') })
+    expect(await passthrough(registry, ctx)).toEqual({ kind: 'accept' })
+  })
+
+  it('lets every other event continue to the next step', async () => {
+    expect(await passthrough(telemetry('acme', 'd1'), ctx)).toEqual({ kind: 'continue' })
+  })
+
+  it('rejects a connection event of an unknown tenant (there is no topic for it)', async () => {
+    expect(await passthrough(connection('ghost'), ctx)).toEqual({ kind: 'reject', reason: 'tenant-unknown' })
+  })
+})
