@@ -1,0 +1,44 @@
+// `npm run bench` keeps working: the first two scenarios run end to end on tiny record counts
+// against the test broker, print their side-by-side tables and write a results file. The figures
+// are not asserted (benchmarks measure, tests do not time).
+import { execFile } from 'node:child_process'
+import { readFileSync, readdirSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { expect, inject, it } from 'vitest'
+
+const run = promisify(execFile)
+const RUN = fileURLToPath(new URL('../../bench/run.ts', import.meta.url))
+const RESULTS = fileURLToPath(new URL('../../bench/results/', import.meta.url))
+
+it('prints the bus and Kafka-client scenarios side by side and writes JSON results', async () => {
+  const before = new Set(readdirSync(RESULTS))
+  const { stdout } = await run(
+    process.execPath,
+    [
+      RUN,
+      '--quick',
+      '--scenario',
+      'bus-embedded-vs-kafka,kafka-client',
+      '--records',
+      '2000',
+      '--rounds',
+      '1',
+    ],
+    {
+      env: { ...process.env, KAFKA_BROKERS: inject('kafkaBrokers') },
+      timeout: 240_000,
+      maxBuffer: 16 * 1024 * 1024,
+    },
+  )
+  expect(stdout).toMatch(/^bus-embedded-vs-kafka: /m)
+  expect(stdout).toMatch(/^metric\s+embedded\s+kafka\s+ratio e\/k/m)
+  expect(stdout).toMatch(/^publish rec\/s .*\d+\.\d+x/m)
+  expect(stdout).toMatch(/^kafka-client: /m)
+  expect(stdout).toMatch(/^metric\s+platformatic\s+kafkajs\s+ratio p\/k/m)
+  const written = readdirSync(RESULTS).filter((f) => f.endsWith('.json') && !before.has(f))
+  expect(written).toHaveLength(1)
+  const results = JSON.parse(readFileSync(`${RESULTS}${written[0]}`, 'utf8')) as unknown
+  expect(JSON.stringify(results)).toContain('bus-embedded-vs-kafka')
+  expect(JSON.stringify(results)).toContain('kafka-client')
+})
