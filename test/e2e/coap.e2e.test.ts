@@ -8,12 +8,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ADMIN_TOKEN, createApi, readTopic, waitForRecords } from '../helpers/mqtt.ts'
+import { readTopic, waitForRecords } from '../helpers/mqtt.ts'
 import type { Api, KafkaRecord } from '../helpers/mqtt.ts'
-import { startProcess } from '../helpers/process.ts'
 import type { TributaryProcess } from '../helpers/process.ts'
 import { uniqueName, waitUntil } from '../helpers/wait.ts'
-import { kafkaBrokers } from '../setup/kafka-env.ts'
+import { startOnKafka } from '../helpers/kafka-process.ts'
 
 const COAP_CLIENT = 'coap-client-notls'
 const MAX_PAYLOAD = 4_096
@@ -28,20 +27,10 @@ let coapPort = 0
 let files = ''
 
 beforeAll(async () => {
-  brokers = kafkaBrokers()
-  const prefix = uniqueName('e2e_coap').replaceAll('-', '_')
-  ingress = `${prefix}.ingress`
   files = mkdtempSync(join(tmpdir(), 'tributary-coap-e2e-'))
-  proc = startProcess(['start'], {
-    TRIBUTARY_KAFKA_BROKERS: brokers,
-    TRIBUTARY_TOPIC_PREFIX: prefix,
-    TRIBUTARY_ADMIN_TOKEN: ADMIN_TOKEN,
-    TRIBUTARY_COAP_MAX_PAYLOAD_BYTES: String(MAX_PAYLOAD),
-  })
-  const started = await proc.waitForLog((l) => l.msg === 'tributary started')
-  const ports = started['ports'] as Record<string, number>
-  coapPort = ports['coap']!
-  api = createApi(`http://127.0.0.1:${ports['api']!}`)
+  const t = await startOnKafka('e2e_coap', { TRIBUTARY_COAP_MAX_PAYLOAD_BYTES: String(MAX_PAYLOAD) })
+  ;({ brokers, ingress, proc, api } = t)
+  coapPort = t.ports['coap']!
 })
 
 afterAll(async () => {

@@ -4,11 +4,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { curl, topicEnd } from '../helpers/curl.ts'
 import type { Api, KafkaRecord } from '../helpers/mqtt.ts'
-import { ADMIN_TOKEN, createApi, waitForRecords } from '../helpers/mqtt.ts'
+import { waitForRecords } from '../helpers/mqtt.ts'
 import type { TributaryProcess } from '../helpers/process.ts'
-import { startProcess } from '../helpers/process.ts'
 import { uniqueName, waitUntil } from '../helpers/wait.ts'
-import { kafkaBrokers } from '../setup/kafka-env.ts'
+import { startOnKafka } from '../helpers/kafka-process.ts'
 
 const MAX_BODY = 1024
 const PASSWORD = 'correct horse battery'
@@ -22,21 +21,10 @@ let base = ''
 let management = ''
 
 beforeAll(async () => {
-  brokers = kafkaBrokers()
-  const prefix = uniqueName('e2e_http').replaceAll('-', '_')
-  ingress = `${prefix}.ingress`
-  proc = startProcess(['start'], {
-    TRIBUTARY_ADMIN_TOKEN: ADMIN_TOKEN,
-    TRIBUTARY_KAFKA_BROKERS: brokers,
-    TRIBUTARY_TOPIC_PREFIX: prefix,
-    TRIBUTARY_TOPIC_PARTITIONS: '2',
-    TRIBUTARY_HTTP_MAX_BODY_BYTES: String(MAX_BODY),
-  })
-  const started = await proc.waitForLog((l) => l.msg === 'tributary started')
-  const ports = started['ports'] as { http: number; api: number; management: number }
-  base = `http://127.0.0.1:${ports.http}`
-  management = `http://127.0.0.1:${ports.management}`
-  api = createApi(`http://127.0.0.1:${ports.api}`)
+  const t = await startOnKafka('e2e_http', { TRIBUTARY_HTTP_MAX_BODY_BYTES: String(MAX_BODY) })
+  ;({ brokers, ingress, proc, api } = t)
+  base = t.url('http')
+  management = t.url('management')
 })
 
 afterAll(async () => {

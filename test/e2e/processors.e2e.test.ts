@@ -3,11 +3,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { curl } from '../helpers/curl.ts'
 import type { Api } from '../helpers/mqtt.ts'
-import { ADMIN_TOKEN, createApi, waitForRecords } from '../helpers/mqtt.ts'
+import { waitForRecords } from '../helpers/mqtt.ts'
 import type { TributaryProcess } from '../helpers/process.ts'
-import { startProcess } from '../helpers/process.ts'
 import { uniqueName } from '../helpers/wait.ts'
-import { kafkaBrokers } from '../setup/kafka-env.ts'
+import { startOnKafka } from '../helpers/kafka-process.ts'
 
 const PASSWORD = 'processors e2e secret'
 
@@ -18,18 +17,9 @@ let api: Api
 let base = ''
 
 beforeAll(async () => {
-  brokers = kafkaBrokers()
-  prefix = uniqueName('e2e_proc').replaceAll('-', '_')
-  proc = startProcess(['start'], {
-    TRIBUTARY_ADMIN_TOKEN: ADMIN_TOKEN,
-    TRIBUTARY_KAFKA_BROKERS: brokers,
-    TRIBUTARY_TOPIC_PREFIX: prefix,
-    TRIBUTARY_TOPIC_PARTITIONS: '2',
-  })
-  const started = await proc.waitForLog((l) => l.msg === 'tributary started')
-  const ports = started['ports'] as { http: number; api: number }
-  base = `http://127.0.0.1:${ports.http}`
-  api = createApi(`http://127.0.0.1:${ports.api}`)
+  const t = await startOnKafka('e2e_proc')
+  ;({ brokers, prefix, proc, api } = t)
+  base = t.url('http')
 })
 
 afterAll(async () => {

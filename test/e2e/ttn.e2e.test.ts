@@ -8,11 +8,10 @@ import { FIXTURES, TYPES, fixtureFor } from '../adapters/ttn/fixtures.ts'
 import type { FixtureName } from '../adapters/ttn/fixtures.ts'
 import { curl, topicEnd } from '../helpers/curl.ts'
 import type { Api, KafkaRecord } from '../helpers/mqtt.ts'
-import { ADMIN_TOKEN, createApi, waitForRecords } from '../helpers/mqtt.ts'
+import { ADMIN_TOKEN, waitForRecords } from '../helpers/mqtt.ts'
 import type { TributaryProcess } from '../helpers/process.ts'
-import { startProcess } from '../helpers/process.ts'
 import { uniqueName } from '../helpers/wait.ts'
-import { kafkaBrokers } from '../setup/kafka-env.ts'
+import { startOnKafka } from '../helpers/kafka-process.ts'
 
 const API_KEY = 'NNSXS.E2ETESTKEY4TRIBUTARY.K33PTH1SN3V3RL0GG3D'
 
@@ -24,22 +23,11 @@ let base = ''
 let apiBase = ''
 
 beforeAll(async () => {
-  brokers = kafkaBrokers()
-  const prefix = uniqueName('e2e_ttn').replaceAll('-', '_')
-  ingress = `${prefix}.ingress`
-  proc = startProcess(['start'], {
-    TRIBUTARY_ADMIN_TOKEN: ADMIN_TOKEN,
-    TRIBUTARY_KAFKA_BROKERS: brokers,
-    TRIBUTARY_TOPIC_PREFIX: prefix,
-    TRIBUTARY_TOPIC_PARTITIONS: '2',
-    // Debug lines include every refusal: the API key must not be in any of them either.
-    TRIBUTARY_LOG_LEVEL: 'debug',
-  })
-  const started = await proc.waitForLog((l) => l.msg === 'tributary started')
-  const ports = started['ports'] as { http: number; api: number }
-  base = `http://127.0.0.1:${ports.http}`
-  apiBase = `http://127.0.0.1:${ports.api}`
-  api = createApi(apiBase)
+  // Debug lines include every refusal: the API key must not be in any of them either.
+  const t = await startOnKafka('e2e_ttn', { TRIBUTARY_LOG_LEVEL: 'debug' })
+  ;({ brokers, ingress, proc, api } = t)
+  base = t.url('http')
+  apiBase = t.url('api')
 })
 
 afterAll(async () => {
