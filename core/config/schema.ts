@@ -29,6 +29,31 @@ export const variables = {
       description: 'Partitions of the pipeline topics when Tributary creates them.',
     },
   ),
+  topicRetentionMs: integer(
+    'TRIBUTARY_TOPIC_RETENTION_MS',
+    7 * 24 * 3_600_000,
+    { min: -1, max: 10 * 365 * 86_400_000 },
+    {
+      description:
+        'Retention of tenant event topics unless the tenant sets `settings.topicRetentionMs` (-1: keep forever).',
+    },
+  ),
+  tenantTopicGraceMs: integer(
+    'TRIBUTARY_TENANT_TOPIC_GRACE_MS',
+    7 * 24 * 3_600_000,
+    { min: 0, max: 365 * 86_400_000 },
+    {
+      description: 'How long the topics of a deleted tenant are kept before the processors delete them.',
+    },
+  ),
+  deadLetterKeep: integer(
+    'TRIBUTARY_DEADLETTER_KEEP',
+    10_000,
+    { min: 0, max: 1_000_000 },
+    {
+      description: 'Dead letters kept per tenant for listing through the API (the topic keeps them all).',
+    },
+  ),
   managementPort: port('TRIBUTARY_MANAGEMENT_PORT', 9400, {
     description: 'Management listener: /livez, /readyz, /health, /metrics. 0 picks a free port.',
   }),

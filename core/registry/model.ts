@@ -36,6 +36,12 @@ export interface TenantQuotas {
   readonly maxDevices: number | null
   /** Messages per second per device the adapters accept (null: no limit). */
   readonly maxMessagesPerSecond: number | null
+  /** Events per second of the whole tenant the processors accept, across processes (null: no limit). */
+  readonly maxEventsPerSecond: number | null
+  /** Payload bytes per second of the whole tenant the processors accept (null: no limit). */
+  readonly maxBytesPerSecond: number | null
+  /** Largest payload of one event the processors accept, in bytes (null: no limit). */
+  readonly maxPayloadBytes: number | null
 }
 
 export interface TrustAnchor {
@@ -147,14 +153,86 @@ export interface DeviceListOptions extends ListOptions {
   readonly labels?: Readonly<Record<string, string>> | undefined
 }
 
+/** A JSON Schema (draft 2020-12) that the data of a tenant's events on one channel must satisfy. */
+export interface ChannelSchema extends Versioned {
+  readonly tenant: string
+  readonly channel: string
+  readonly schema: Readonly<Record<string, unknown>>
+}
+
+/**
+ * What a route rule matches; every given field must match. `channel` is a channel or an MQTT-style
+ * filter (`+` one level, `#` the rest); `labels` must all be on the device.
+ */
+export interface RouteMatch {
+  readonly channel?: string | undefined
+  readonly type?: string | undefined
+  readonly labels?: Readonly<Record<string, string>> | undefined
+}
+
+export type RouteAction =
+  | { readonly action: 'drop' }
+  | { readonly action: 'reject'; readonly reason: string }
+  | { readonly action: 'set-extension'; readonly name: string; readonly value: string }
+  | { readonly action: 'remove-extension'; readonly name: string }
+  | { readonly action: 'set-type'; readonly type: string }
+  | { readonly action: 'set-subject'; readonly subject: string }
+  /** Also publish the event to `<prefix>.events.<tenant>.<topic>`. */
+  | { readonly action: 'copy'; readonly topic: string }
+
+export interface RouteRule {
+  /** Unique within the table; names the rule in dead letters and metrics. */
+  readonly name: string
+  readonly match: RouteMatch
+  readonly actions: readonly RouteAction[]
+}
+
+/** A tenant's route rules, applied in order to every accepted event (all matching rules apply). */
+export interface RouteTable extends Versioned {
+  readonly tenant: string
+  readonly rules: readonly RouteRule[]
+}
+
+/** A dead-letter record of one tenant as the API lists it. */
+export interface DeadLetter {
+  readonly tenant: string
+  /** The event id, or `<partition>-<offset>` when the record was not a CloudEvent. */
+  readonly id: string
+  readonly partition: number
+  readonly offset: number
+  readonly device: string | null
+  readonly type: string | null
+  readonly subject: string | null
+  readonly step: string
+  readonly reason: string
+  /** Validation errors and the like, when the step gave them. */
+  readonly detail: string | null
+  readonly firstFailure: string
+  readonly deadLetteredAt: string
+  readonly contentType: string | null
+  /** The record's value, base64 (at most 64 KiB kept). */
+  readonly data: string | null
+}
+
+export interface DeadLetterListOptions extends ListOptions {
+  readonly device?: string | undefined
+  readonly reason?: string | undefined
+}
+
+/** A deleted tenant whose topics are removed once the grace period has passed. */
+export interface TenantTombstone {
+  readonly tenant: string
+  readonly deletedAt: string
+}
+
 /** What a registry change event says; consumers invalidate caches and end sessions on it. */
 export interface RegistryChange {
   readonly op: 'created' | 'updated' | 'deleted'
-  readonly resource: 'tenant' | 'device' | 'credential' | 'api-token'
+  readonly resource: 'tenant' | 'device' | 'credential' | 'api-token' | 'schema' | 'routes'
   readonly tenant: string
   /** Set for device and credential changes. */
   readonly device?: string | undefined
-  /** Set for credential and API token changes. */
+  /** Set for credential and API token changes, and the channel of schema changes. */
   readonly id?: string | undefined
   /** The version after the change (the last version for deletes). */
   readonly version: number

@@ -3,6 +3,9 @@
 // RegistryChange in an outbox, so no change is committed without its event.
 import type {
   ApiToken,
+  ChannelSchema,
+  DeadLetter,
+  DeadLetterListOptions,
   Credential,
   Device,
   DeviceListOptions,
@@ -10,8 +13,11 @@ import type {
   ListOptions,
   Page,
   RegistryChange,
+  RouteRule,
+  RouteTable,
   Tenant,
   TenantSpec,
+  TenantTombstone,
 } from './model.ts'
 
 /** A write that must see this version, else it fails with REGISTRY_VERSION_MISMATCH (412). */
@@ -74,6 +80,33 @@ export interface RegistryStore {
   findApiToken(id: string): Promise<ApiToken | undefined>
   listApiTokens(tenant: string, options?: ListOptions): Promise<Page<ApiToken>>
   deleteApiToken(tenant: string, id: string, pre?: Precondition): Promise<void>
+
+  /** Creates or replaces the tenant's schema of a channel (ifVersion 0: only if there is none). */
+  putChannelSchema(
+    tenant: string,
+    channel: string,
+    schema: Readonly<Record<string, unknown>>,
+    pre?: Precondition,
+  ): Promise<ChannelSchema>
+  getChannelSchema(tenant: string, channel: string): Promise<ChannelSchema | undefined>
+  listChannelSchemas(tenant: string, options?: ListOptions): Promise<Page<ChannelSchema>>
+  deleteChannelSchema(tenant: string, channel: string, pre?: Precondition): Promise<void>
+
+  /** The tenant's route rules (version 0 and no rules when never written). */
+  getRouteTable(tenant: string): Promise<RouteTable>
+  putRouteTable(tenant: string, rules: readonly RouteRule[], pre?: Precondition): Promise<RouteTable>
+
+  /** Tenants deleted at or before `before` whose topics still wait for removal. */
+  tenantTombstones(before: Date, limit: number): Promise<TenantTombstone[]>
+  /** Forgets a tombstone once the tenant's topics are gone. */
+  dropTenantTombstone(tenant: string): Promise<void>
+
+  /** Records dead letters of existing tenants (others are skipped); a known (partition, offset) is kept once. */
+  recordDeadLetters(letters: readonly DeadLetter[]): Promise<void>
+  /** Newest first; cursor pagination. */
+  listDeadLetters(tenant: string, options?: DeadLetterListOptions): Promise<Page<DeadLetter>>
+  /** Keeps only the newest `keep` dead letters of the tenant. */
+  trimDeadLetters(tenant: string, keep: number): Promise<void>
 
   /** Outbox entries not yet published, oldest first. */
   pendingChanges(limit: number): Promise<OutboxEntry[]>

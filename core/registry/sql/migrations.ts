@@ -102,4 +102,56 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'processing',
+    sql: `
+      CREATE TABLE channel_schemas (
+        tenant     text COLLATE "C" NOT NULL
+                   CONSTRAINT channel_schemas_tenant_fkey REFERENCES tenants (id) ON DELETE CASCADE,
+        channel    text COLLATE "C" NOT NULL,
+        schema     jsonb NOT NULL,
+        version    integer NOT NULL,
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL,
+        PRIMARY KEY (tenant, channel)
+      );
+
+      CREATE TABLE route_tables (
+        tenant     text COLLATE "C" PRIMARY KEY
+                   CONSTRAINT route_tables_tenant_fkey REFERENCES tenants (id) ON DELETE CASCADE,
+        rules      jsonb NOT NULL,
+        version    integer NOT NULL,
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL
+      );
+
+      -- Filled from the dead-letter topic by the processors; trimmed per tenant.
+      CREATE TABLE dead_letters (
+        tenant           text COLLATE "C" NOT NULL
+                         CONSTRAINT dead_letters_tenant_fkey REFERENCES tenants (id) ON DELETE CASCADE,
+        partition        integer NOT NULL,
+        "offset"         bigint NOT NULL,
+        id               text NOT NULL,
+        device           text,
+        type             text,
+        subject          text,
+        step             text NOT NULL,
+        reason           text NOT NULL,
+        detail           text,
+        first_failure    timestamptz NOT NULL,
+        dead_lettered_at timestamptz NOT NULL,
+        content_type     text,
+        data             bytea,
+        PRIMARY KEY (tenant, partition, "offset")
+      );
+      CREATE INDEX dead_letters_by_time ON dead_letters (tenant, dead_lettered_at, partition, "offset");
+
+      -- A tenant's topics outlive it by a grace period; written in the deleting transaction.
+      CREATE TABLE tenant_tombstones (
+        tenant     text COLLATE "C" PRIMARY KEY,
+        deleted_at timestamptz NOT NULL
+      );
+    `,
+  },
 ]
