@@ -1,8 +1,10 @@
-// Hot-path authentication of devices (password, certificate, PSK, token) and API tokens, served
-// from an in-process cache that every registry change event on the bus invalidates, so a change
-// reaches every process within a second. Clear passwords are never kept, not even in the cache.
+// Hot-path authentication of devices (password, certificate, PSK, token) and API tokens, and the
+// processors' lookups (channel schemas, route tables), served from in-process caches that every
+// registry change event on the bus invalidates, so a change reaches every process within a second.
+// Clear passwords are never kept, not even in the cache.
 import type { EventBus, Subscription } from '../bus/bus.ts'
-import { isDeviceId, isTenantId, uuidv7 } from '../events/ids.ts'
+import { isTributaryError } from '../errors.ts'
+import { isChannel, isDeviceId, isTenantId, uuidv7 } from '../events/ids.ts'
 import type { Component } from '../lifecycle.ts'
 import type { Logger } from '../log.ts'
 import { createAuthCache, found } from './auth-cache.ts'
@@ -10,7 +12,7 @@ import type { AuthCache } from './auth-cache.ts'
 import type { DeviceAuthenticator } from './auth-device.ts'
 import { createDeviceAuthenticator } from './auth-device.ts'
 import { decodeChange } from './changes.ts'
-import type { ApiToken, Device, RegistryChange, Role, Tenant } from './model.ts'
+import type { ApiToken, ChannelSchema, Device, RegistryChange, Role, RouteTable, Tenant } from './model.ts'
 import type { Secrets } from './secrets.ts'
 import type { RegistryStore } from './store.ts'
 
@@ -34,6 +36,10 @@ export interface RegistryAuth extends Component {
   tenant(id: string): Promise<Tenant | undefined>
   /** The device's row (cached like tenant()): gateway rules and revocation re-checks read it. */
   findDevice(tenant: string, id: string): Promise<Device | undefined>
+  /** The schema of a tenant's channel, if it has one (cached; a schema change drops it). */
+  channelSchema(tenant: string, channel: string): Promise<ChannelSchema | undefined>
+  /** The tenant's route table (cached; a route change drops it); no rules for an unknown tenant. */
+  routeTable(tenant: string): Promise<RouteTable>
   /** Registry changes applied to the cache so far. */
   readonly invalidations: number
   readonly cache: Pick<AuthCache, 'size' | 'hits' | 'misses'>
@@ -52,20 +58,43 @@ export interface RegistryAuthOptions {
   readonly now?: (() => Date) | undefined
 }
 
-/** The cache tags a change drops: a tenant change drops everything of that tenant. */
+/**
+ * The cache tags a change drops: a tenant change drops everything of that tenant; a schema or route
+ * change only the tenant's schema or route entries.
+ */
 export function invalidatedTags(change: RegistryChange): string[] {
   const t = change.tenant
   if (change.resource === 'api-token' && change.id !== undefined) return [`a:${t}/${change.id}`]
+  if (change.resource === 'schema') return [change.id === undefined ? `s:${t}` : `s:${t}/${change.id}`]
+  if (change.resource === 'routes') return [`r:${t}`]
   if (change.resource === 'tenant' || change.device === undefined) return [`t:${t}`]
   // Negative lookups by certificate are tagged by tenant only (no device was found): drop them too.
   return [`d:${t}/${change.device}`, `n:${t}`]
 }
+
+const EPOCH = new Date(0).toISOString()
+const noRoutes = (tenant: string): RouteTable => ({
+  tenant,
+  rules: [],
+  version: 0,
+  createdAt: EPOCH,
+  updatedAt: EPOCH,
+})
 
 export function createRegistryAuth(options: RegistryAuthOptions): RegistryAuth {
   const { store, secrets, log } = options
   const now = options.now ?? (() => new Date())
   const cache = createAuthCache({
     maxEntries: options.maxEntries ?? 10_000,
+    ttlMs: options.cacheTtlMs,
+    negativeTtlMs: Math.min(1_000, options.cacheTtlMs),
+    now: () => now().getTime(),
+  })
+  // The processors' lookups get a cache of their own: events on ever new channels must not push
+  // credentials out of the authentication cache.
+  // Bounded lower than the credential cache: a schema may be 64 KiB (1,000 × 64 KiB = 64 MiB at worst).
+  const lookups = createAuthCache({
+    maxEntries: Math.min(options.maxEntries ?? 1_000, 1_000),
     ttlMs: options.cacheTtlMs,
     negativeTtlMs: Math.min(1_000, options.cacheTtlMs),
     now: () => now().getTime(),
@@ -78,6 +107,25 @@ export function createRegistryAuth(options: RegistryAuthOptions): RegistryAuth {
     cache.get(`t:${t}`, async () => found(await store.getTenant(t), [`t:${t}`]))
   const deviceRow = (t: string, d: string): Promise<Device | undefined> =>
     cache.get(`d:${t}/${d}`, async () => found(await store.getDevice(t, d), [`t:${t}`, `d:${t}/${d}`]))
+
+  // Most channels have no schema: that answer is kept as long as a schema (a change event drops it
+  // when one is created), not only for the brief negative TTL.
+  const schemaRow = (t: string, c: string): Promise<ChannelSchema | undefined> =>
+    lookups.get(`s:${t}/${c}`, async () => ({
+      value: await store.getChannelSchema(t, c),
+      tags: [`t:${t}`, `s:${t}`, `s:${t}/${c}`],
+    }))
+  const routeRow = (t: string): Promise<RouteTable> =>
+    lookups.get(`r:${t}`, async () => {
+      const tags = [`t:${t}`, `r:${t}`]
+      try {
+        return { value: await store.getRouteTable(t), tags }
+      } catch (err) {
+        // The tenant is gone (deleted while its events were in flight): it has no rules.
+        if (!isTributaryError(err, 'REGISTRY_NOT_FOUND')) throw err
+        return { value: noRoutes(t), tags, negative: true }
+      }
+    })
 
   const device = createDeviceAuthenticator({ store, secrets, cache, log, now, tenantRow, deviceRow })
 
@@ -98,7 +146,9 @@ export function createRegistryAuth(options: RegistryAuthOptions): RegistryAuth {
   }
 
   function apply(change: RegistryChange): void {
-    cache.invalidate(invalidatedTags(change))
+    const tags = invalidatedTags(change)
+    cache.invalidate(tags)
+    lookups.invalidate(tags)
     invalidations++
     for (const listener of listeners) {
       try {
@@ -125,6 +175,14 @@ export function createRegistryAuth(options: RegistryAuthOptions): RegistryAuth {
         ? deviceRow(t, d)
         : undefined
     },
+    async channelSchema(t, c) {
+      return typeof t === 'string' && isTenantId(t) && typeof c === 'string' && isChannel(c)
+        ? schemaRow(t, c)
+        : undefined
+    },
+    async routeTable(t) {
+      return typeof t === 'string' && isTenantId(t) ? routeRow(t) : noRoutes(String(t))
+    },
     onChange(listener) {
       listeners.add(listener)
       return () => listeners.delete(listener)
@@ -147,6 +205,7 @@ export function createRegistryAuth(options: RegistryAuthOptions): RegistryAuth {
                 'unreadable registry event; clearing the credential cache',
               )
               cache.clear()
+              lookups.clear()
               continue
             }
             apply(change)
@@ -158,6 +217,7 @@ export function createRegistryAuth(options: RegistryAuthOptions): RegistryAuth {
       await subscription?.close()
       subscription = undefined
       cache.clear()
+      lookups.clear()
     },
   }
   return api

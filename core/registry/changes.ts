@@ -8,7 +8,16 @@ import { decode, encodeBinary } from '../events/kafka-codec.ts'
 import type { RegistryChange } from './model.ts'
 
 const OPS: ReadonlyArray<RegistryChange['op']> = ['created', 'updated', 'deleted']
-const RESOURCES: ReadonlyArray<RegistryChange['resource']> = ['tenant', 'device', 'credential', 'api-token']
+const RESOURCES: ReadonlyArray<RegistryChange['resource']> = [
+  'tenant',
+  'device',
+  'credential',
+  'api-token',
+  'schema',
+  'routes',
+]
+/** Ids are generated (credentials, API tokens) or channels (schemas): 256 characters at most. */
+const MAX_ID_LENGTH = 256
 
 export function encodeChange(change: RegistryChange, topic: string, time?: Date): OutgoingRecord {
   const data: RegistryChange = {
@@ -55,7 +64,8 @@ export function decodeChange(message: Pick<BusMessage, 'key' | 'value' | 'header
     throw problem(`resource ${String(resource)}`)
   if (typeof tenant !== 'string' || !isTenantId(tenant)) throw problem('tenant')
   if (device !== undefined && (typeof device !== 'string' || !isDeviceId(device))) throw problem('device')
-  if (id !== undefined && (typeof id !== 'string' || id.length > 128)) throw problem('id')
+  if (id !== undefined && (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID_LENGTH))
+    throw problem('id')
   if (typeof version !== 'number' || !Number.isSafeInteger(version)) throw problem('version')
   return {
     op: op as RegistryChange['op'],

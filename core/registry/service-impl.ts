@@ -6,6 +6,7 @@ import type { Secrets } from './secrets.ts'
 import type { ApiTokenView, RegistryService } from './service.ts'
 import type { Precondition, RegistryStore } from './store.ts'
 import { MERGE_ATTEMPTS, credentialOperations, notFound } from './service-credentials.ts'
+import { processingOperations } from './service-processing.ts'
 import {
   DEFAULT_DEVICE_SPEC,
   LIMITS,
@@ -138,6 +139,7 @@ export function createRegistryService(deps: RegistryServiceDeps): RegistryServic
     },
 
     ...credentialOperations({ store, secrets, now, changed, requireDevice, update }),
+    ...processingOperations({ store, changed, requireTenant }),
 
     async createApiToken(tenant, input) {
       checkTenantId(tenant)

@@ -4,6 +4,7 @@
 import type {
   ApiToken,
   AuthMethod,
+  ChannelSchema,
   Credential,
   Device,
   DeviceListOptions,
@@ -11,6 +12,8 @@ import type {
   OidcSettings,
   Page,
   Role,
+  RouteRule,
+  RouteTable,
   Tenant,
   TenantQuotas,
 } from './model.ts'
@@ -108,4 +111,23 @@ export interface RegistryService {
   getApiToken(tenant: string, id: string): Promise<ApiTokenView>
   listApiTokens(tenant: string, options?: ListOptions): Promise<Page<ApiTokenView>>
   deleteApiToken(tenant: string, id: string, pre?: Precondition): Promise<void>
+
+  /**
+   * Creates (version 1) or replaces the JSON Schema a channel's event data must satisfy; the schema
+   * must compile (json-schema.ts). ifVersion 0: only if the channel has none yet.
+   */
+  putChannelSchema(
+    tenant: string,
+    channel: string,
+    schema: Readonly<Record<string, unknown>>,
+    pre?: Precondition,
+  ): Promise<ChannelSchema>
+  getChannelSchema(tenant: string, channel: string): Promise<ChannelSchema>
+  listChannelSchemas(tenant: string, options?: ListOptions): Promise<Page<ChannelSchema>>
+  deleteChannelSchema(tenant: string, channel: string, pre?: Precondition): Promise<void>
+
+  /** The tenant's route rules; version 0 and no rules until they are first written. */
+  getRouteTable(tenant: string): Promise<RouteTable>
+  /** Replaces every rule (validate-routes.ts); ifVersion 0: only if never written. */
+  putRouteTable(tenant: string, rules: readonly RouteRule[], pre?: Precondition): Promise<RouteTable>
 }

@@ -4,11 +4,15 @@ import type { Logger } from '../log.ts'
 import type { SqlDatabase } from './sql/client.ts'
 import { apiTokenStatements } from './sql/api-tokens.ts'
 import { credentialStatements } from './sql/credentials.ts'
+import { deadLetterStatements } from './sql/dead-letters.ts'
 import { deviceStatements } from './sql/devices.ts'
 import { migrate } from './sql/migrate.ts'
 import { read } from './sql/write.ts'
 import { outboxStatements } from './sql/outbox.ts'
+import { routeTableStatements } from './sql/routes.ts'
+import { channelSchemaStatements } from './sql/schemas.ts'
 import { tenantStatements } from './sql/tenants.ts'
+import { tombstoneStatements } from './sql/tombstones.ts'
 import type { RegistryStore } from './store.ts'
 
 export interface SqlStoreOptions {
@@ -35,6 +39,10 @@ export async function createSqlStore(options: SqlStoreOptions): Promise<Registry
     ...deviceStatements(db),
     ...credentialStatements(db),
     ...apiTokenStatements(db),
+    ...channelSchemaStatements(db),
+    ...routeTableStatements(db),
+    ...tombstoneStatements(db),
+    ...deadLetterStatements(db),
     ...outboxStatements(db),
     close: () => (closed ??= db.close()),
   }

@@ -1,10 +1,65 @@
 // Input checks of tenants: OIDC issuer settings, quotas, device authentication methods, trust
-// anchors and free-form settings. Failures are REGISTRY_INVALID like every check in validate.ts.
+// anchors and settings (free-form but for the few keys Tributary reads). Failures are
+// REGISTRY_INVALID like every check in validate.ts.
+import { DEFAULT_MAX_MESSAGE_BYTES } from '../bus/bus.ts'
 import type { AuthMethod, OidcSettings, TenantQuotas, TenantSpec, TrustAnchor } from './model.ts'
 import { AUTH_METHODS } from './model.ts'
 import type { TenantInput } from './service.ts'
 import { LIMITS, checkBoolean, checkText, invalid, isRecord, onlyKeys } from './validate.ts'
 import { CertificateProblem, trustAnchorFrom } from './x509.ts'
+
+/** Bounds of the tenant-wide quotas the processors enforce. */
+export const QUOTA_LIMITS = {
+  maxEventsPerSecond: 100_000_000,
+  maxBytesPerSecond: 2 ** 40,
+  /** The bus refuses larger records, so a larger payload could never be accepted anyway. */
+  maxPayloadBytes: DEFAULT_MAX_MESSAGE_BYTES,
+} as const
+
+/** Bounds of the tenant topic settings (`settings.topicPartitions`, `settings.topicRetentionMs`). */
+export const TOPIC_SETTING_LIMITS = {
+  partitions: { min: 1, max: 1000 },
+  /** -1 keeps events forever; otherwise one minute to ten years, as TRIBUTARY_TOPIC_RETENTION_MS. */
+  retentionMs: { min: 60_000, max: 10 * 365 * 86_400_000 },
+} as const
+
+/** Settings that size the tenant's topics: like quotas, only the operator (admin token) may change them. */
+export const OPERATOR_SETTINGS: readonly string[] = ['topicPartitions', 'topicRetentionMs']
+
+const isWhole = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value)
+
+/** The settings keys Tributary itself reads; every other key is left to the features that own it. */
+function checkKnownSettings(value: Record<string, unknown>, field: string): void {
+  const minLength = value['passwordMinLength']
+  if (minLength !== undefined && !(isWhole(minLength) && minLength >= 1 && minLength <= LIMITS.passwordMax)) {
+    throw invalid(`${field}.passwordMinLength`, `must be a whole number from 1 to ${LIMITS.passwordMax}`)
+  }
+  const { partitions, retentionMs } = TOPIC_SETTING_LIMITS
+  const topicPartitions = value['topicPartitions']
+  if (
+    topicPartitions !== undefined &&
+    !(isWhole(topicPartitions) && topicPartitions >= partitions.min && topicPartitions <= partitions.max)
+  ) {
+    throw invalid(
+      `${field}.topicPartitions`,
+      `must be a whole number from ${partitions.min} to ${partitions.max}`,
+    )
+  }
+  const topicRetentionMs = value['topicRetentionMs']
+  if (
+    topicRetentionMs !== undefined &&
+    !(
+      isWhole(topicRetentionMs) &&
+      (topicRetentionMs === -1 ||
+        (topicRetentionMs >= retentionMs.min && topicRetentionMs <= retentionMs.max))
+    )
+  ) {
+    throw invalid(
+      `${field}.topicRetentionMs`,
+      `must be -1 (keep forever) or a whole number of milliseconds from ${retentionMs.min} (one minute) to ${retentionMs.max} (ten years)`,
+    )
+  }
+}
 
 export function checkSettings(value: unknown, field = 'settings'): Record<string, unknown> {
   if (!isRecord(value)) throw invalid(field, 'must be a JSON object')
@@ -25,17 +80,7 @@ export function checkSettings(value: unknown, field = 'settings'): Record<string
     throw invalid(field, 'must hold only JSON values')
   }
   walk(value, 1)
-  const minLength = value['passwordMinLength']
-  if (
-    minLength !== undefined &&
-    !(
-      Number.isInteger(minLength) &&
-      (minLength as number) >= 1 &&
-      (minLength as number) <= LIMITS.passwordMax
-    )
-  ) {
-    throw invalid(`${field}.passwordMinLength`, `must be a whole number from 1 to ${LIMITS.passwordMax}`)
-  }
+  checkKnownSettings(value, field)
   if (Buffer.byteLength(JSON.stringify(value)) > LIMITS.settingsBytes) {
     throw invalid(field, `larger than ${LIMITS.settingsBytes} bytes as JSON`)
   }
@@ -100,17 +145,33 @@ function checkQuota(value: unknown, field: string): number | null {
   return value
 }
 
+/** A tenant-wide processor quota: 1 to `max`, or null. Zero would refuse everything: disable the tenant instead. */
+function checkRate(value: unknown, field: string, max: number): number | null {
+  if (value === null) return null
+  if (!isWhole(value) || value < 1 || value > max) {
+    throw invalid(field, `must be a whole number from 1 to ${max}, or null for no limit`)
+  }
+  return value
+}
+
 export function checkQuotas(value: unknown, base: TenantQuotas, field = 'quotas'): TenantQuotas {
-  const input = onlyKeys(value, ['maxDevices', 'maxMessagesPerSecond'], field)
+  const input = onlyKeys(
+    value,
+    ['maxDevices', 'maxMessagesPerSecond', 'maxEventsPerSecond', 'maxBytesPerSecond', 'maxPayloadBytes'],
+    field,
+  )
+  const pick = <K extends keyof TenantQuotas>(
+    name: K,
+    check: (value: unknown, field: string) => TenantQuotas[K],
+  ): TenantQuotas[K] => (input[name] === undefined ? base[name] : check(input[name], `${field}.${name}`))
   return {
-    maxDevices:
-      input['maxDevices'] === undefined
-        ? base.maxDevices
-        : checkQuota(input['maxDevices'], `${field}.maxDevices`),
-    maxMessagesPerSecond:
-      input['maxMessagesPerSecond'] === undefined
-        ? base.maxMessagesPerSecond
-        : checkQuota(input['maxMessagesPerSecond'], `${field}.maxMessagesPerSecond`),
+    maxDevices: pick('maxDevices', checkQuota),
+    maxMessagesPerSecond: pick('maxMessagesPerSecond', checkQuota),
+    maxEventsPerSecond: pick('maxEventsPerSecond', (v, f) =>
+      checkRate(v, f, QUOTA_LIMITS.maxEventsPerSecond),
+    ),
+    maxBytesPerSecond: pick('maxBytesPerSecond', (v, f) => checkRate(v, f, QUOTA_LIMITS.maxBytesPerSecond)),
+    maxPayloadBytes: pick('maxPayloadBytes', (v, f) => checkRate(v, f, QUOTA_LIMITS.maxPayloadBytes)),
   }
 }
 
@@ -149,7 +210,13 @@ export function checkTrustAnchors(value: unknown, now: Date, field = 'trustAncho
 export const DEFAULT_TENANT_SPEC: TenantSpec = {
   enabled: true,
   oidc: null,
-  quotas: { maxDevices: null, maxMessagesPerSecond: null },
+  quotas: {
+    maxDevices: null,
+    maxMessagesPerSecond: null,
+    maxEventsPerSecond: null,
+    maxBytesPerSecond: null,
+    maxPayloadBytes: null,
+  },
   authMethods: [...AUTH_METHODS],
   trustAnchors: [],
   settings: {},

@@ -3,17 +3,20 @@
 import type {
   ApiToken,
   AuthMethod,
+  ChannelSchema,
   Credential,
   Device,
   OidcSettings,
   Role,
+  RouteRule,
+  RouteTable,
   Tenant,
   TenantQuotas,
   TrustAnchor,
 } from '../model.ts'
 import type { NewCredential } from '../store.ts'
 
-type Timestamp = Date | string
+export type Timestamp = Date | string
 
 interface VersionedRow {
   version: number
@@ -25,7 +28,8 @@ export interface TenantRow extends VersionedRow {
   id: string
   enabled: boolean
   oidc: OidcSettings | null
-  quotas: TenantQuotas
+  /** Rows written before a quota existed lack its key (see toQuotas). */
+  quotas: Partial<TenantQuotas>
   auth_methods: AuthMethod[]
   trust_anchors: TrustAnchor[]
   settings: Record<string, unknown>
@@ -56,6 +60,17 @@ export interface CredentialRow extends VersionedRow {
   token_hash: string | null
 }
 
+export interface ChannelSchemaRow extends VersionedRow {
+  tenant: string
+  channel: string
+  schema: Record<string, unknown>
+}
+
+export interface RouteTableRow extends VersionedRow {
+  tenant: string
+  rules: RouteRule[]
+}
+
 export interface ApiTokenRow extends VersionedRow {
   id: string
   tenant: string
@@ -75,12 +90,21 @@ const versioned = (row: VersionedRow) => ({
   updatedAt: iso(row.updated_at),
 })
 
+/** Quotas added after a tenant was stored read as null (no limit), the default of new tenants too. */
+const toQuotas = (q: Partial<TenantQuotas>): TenantQuotas => ({
+  maxDevices: q.maxDevices ?? null,
+  maxMessagesPerSecond: q.maxMessagesPerSecond ?? null,
+  maxEventsPerSecond: q.maxEventsPerSecond ?? null,
+  maxBytesPerSecond: q.maxBytesPerSecond ?? null,
+  maxPayloadBytes: q.maxPayloadBytes ?? null,
+})
+
 export function toTenant(row: TenantRow): Tenant {
   return {
     id: row.id,
     enabled: row.enabled,
     oidc: row.oidc,
-    quotas: row.quotas,
+    quotas: toQuotas(row.quotas),
     authMethods: row.auth_methods,
     trustAnchors: row.trust_anchors,
     settings: row.settings,
@@ -138,6 +162,14 @@ export function toApiToken(row: ApiTokenRow): ApiToken {
     expiresAt: isoOrNull(row.expires_at),
     ...versioned(row),
   }
+}
+
+export function toChannelSchema(row: ChannelSchemaRow): ChannelSchema {
+  return { tenant: row.tenant, channel: row.channel, schema: row.schema, ...versioned(row) }
+}
+
+export function toRouteTable(row: RouteTableRow): RouteTable {
+  return { tenant: row.tenant, rules: row.rules, ...versioned(row) }
 }
 
 /** The type-specific columns of a credential, in the order the INSERT and UPDATE statements use. */

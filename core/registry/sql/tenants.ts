@@ -1,4 +1,5 @@
-// Tenant statements: create, read, list, update and delete (which cascades to everything it owns).
+// Tenant statements: create, read, list, update and delete (which cascades to everything it owns
+// and leaves a tombstone, so the tenant's topics are removed after a grace period).
 import type { ListOptions, Page, Tenant, TenantSpec } from '../model.ts'
 import type { Precondition } from '../store.ts'
 import type { SqlDatabase } from './client.ts'
@@ -28,6 +29,8 @@ export function tenantStatements(db: SqlDatabase) {
            VALUES ($1, $2, $3::jsonb, $4::jsonb, $5::jsonb, $6::jsonb, $7::jsonb, 1, $8, $8) RETURNING *`,
           [id, ...specParams(spec), at],
         )
+        // A tenant created again under a deleted one's id takes over its topics: they must stay.
+        await tx.query('DELETE FROM tenant_tombstones WHERE tenant = $1', [id])
         const tenant = toTenant(inserted(rows))
         return { result: tenant, change: { op: 'created', resource: 'tenant', tenant: id, version: 1 } }
       }),
@@ -77,6 +80,11 @@ export function tenantStatements(db: SqlDatabase) {
           [id, ifVersion],
         )
         const row = rows[0] ?? (await noRowWritten(tx, currentVersion(id), tenantName(id), pre?.ifVersion))
+        await tx.query(
+          `INSERT INTO tenant_tombstones (tenant, deleted_at) VALUES ($1, $2)
+           ON CONFLICT (tenant) DO UPDATE SET deleted_at = EXCLUDED.deleted_at`,
+          [id, now()],
+        )
         return {
           result: undefined,
           change: { op: 'deleted', resource: 'tenant', tenant: id, version: row.version },

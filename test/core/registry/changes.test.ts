@@ -46,6 +46,29 @@ describe('registry change events', () => {
     })
   })
 
+  it('round-trip schema changes (the id is the channel, up to 256 characters) and route changes', () => {
+    const channel = `${'c'.repeat(127)}/${'d'.repeat(128)}`
+    for (const change of [
+      { op: 'created', resource: 'schema', tenant: 'acme', id: channel, version: 1 },
+      { op: 'deleted', resource: 'schema', tenant: 'acme', id: 'telemetry/temp', version: 4 },
+      { op: 'updated', resource: 'routes', tenant: 'acme', version: 2 },
+    ] satisfies RegistryChange[]) {
+      const record = encodeChange(change, 't')
+      expect(record.key).toBe('acme')
+      expect(headersOf(record).get('ce_subject')?.toString()).toBe(change.resource)
+      expect(decodeChange({ key: record.key, value: record.value, headers: headersOf(record) })).toEqual(
+        change,
+      )
+    }
+    const tooLong = encodeChange(
+      { op: 'created', resource: 'schema', tenant: 'acme', id: `${channel}x`, version: 1 },
+      't',
+    )
+    expect(() =>
+      decodeChange({ key: tooLong.key, value: tooLong.value, headers: headersOf(tooLong) }),
+    ).toThrow(/id/)
+  })
+
   it('is a valid CloudEvent to the CloudEvents SDK', () => {
     const record = encodeChange(
       { op: 'created', resource: 'device', tenant: 'acme', device: 'd1', version: 1 },

@@ -9,9 +9,13 @@ import { afterAll, describe, expect, inject, it } from 'vitest'
 import { silentLogger } from '../../../core/log.ts'
 import { createPgliteStore } from '../../../core/registry/pglite.ts'
 import { createPostgresStore } from '../../../core/registry/postgres.ts'
+import { migrations } from '../../../core/registry/sql/migrations.ts'
 import { createRegistryStore } from '../../../core/registry/store-factory.ts'
 import { postgresEngine, randomSchema } from './store-implementations.ts'
 import { deviceSpec, failsWith, password, tenantId, tenantSpec } from './store-fixtures.ts'
+
+/** Every migration applied exactly once. */
+const ALL_VERSIONS = migrations.map((m) => ({ version: m.version }))
 
 const dirs: string[] = []
 const tempDir = (): string => {
@@ -105,7 +109,7 @@ describe('PostgreSQL registry store', () => {
       await stores[0]?.createTenant(tenant, tenantSpec())
       expect((await stores[2]?.getTenant(tenant))?.id).toBe(tenant)
       await Promise.all(stores.map((s) => s.close()))
-      expect(await engine.sql('SELECT version FROM schema_migrations')).toEqual([{ version: 1 }])
+      expect(await engine.sql('SELECT version FROM schema_migrations ORDER BY version')).toEqual(ALL_VERSIONS)
     } finally {
       await engine.destroy()
     }
@@ -140,7 +144,7 @@ describe('createRegistryStore', () => {
       const store = await createRegistryStore({ dataDir: tempDir(), databaseUrl: withSchema }, silentLogger)
       await store.close()
       expect(store.kind).toBe('postgres')
-      expect(await engine.sql('SELECT version FROM schema_migrations')).toEqual([{ version: 1 }])
+      expect(await engine.sql('SELECT version FROM schema_migrations ORDER BY version')).toEqual(ALL_VERSIONS)
     } finally {
       await engine.destroy()
     }

@@ -2,11 +2,21 @@
 import { expect } from 'vitest'
 import type { ErrorCode } from '../../../core/errors.ts'
 import { isTributaryError } from '../../../core/errors.ts'
-import type { DeviceSpec, TenantSpec } from '../../../core/registry/model.ts'
+import type { DeviceSpec, TenantQuotas, TenantSpec } from '../../../core/registry/model.ts'
 import type { NewCredential } from '../../../core/registry/store.ts'
 import { uniqueName } from '../../helpers/wait.ts'
 
 export const tenantId = (): string => uniqueName('t').toLowerCase().slice(0, 63)
+
+/** Quotas with no limits but the ones given. */
+export const quotas = (overrides: Partial<TenantQuotas> = {}): TenantQuotas => ({
+  maxDevices: null,
+  maxMessagesPerSecond: null,
+  maxEventsPerSecond: null,
+  maxBytesPerSecond: null,
+  maxPayloadBytes: null,
+  ...overrides,
+})
 
 export function tenantSpec(overrides: Partial<TenantSpec> = {}): TenantSpec {
   return {
@@ -17,7 +27,7 @@ export function tenantSpec(overrides: Partial<TenantSpec> = {}): TenantSpec {
       jwksUri: 'https://issuer.example/jwks',
       rolesClaim: 'roles',
     },
-    quotas: { maxDevices: null, maxMessagesPerSecond: 50 },
+    quotas: quotas({ maxMessagesPerSecond: 50, maxEventsPerSecond: 200, maxPayloadBytes: 65_536 }),
     authMethods: ['password', 'x509', 'psk', 'token'],
     trustAnchors: [
       {

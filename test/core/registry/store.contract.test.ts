@@ -3,9 +3,21 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { isTributaryError } from '../../../core/errors.ts'
 import type { Credential, RegistryChange } from '../../../core/registry/model.ts'
 import type { RegistryStore } from '../../../core/registry/store.ts'
+import { processingContract } from './store-processing-cases.ts'
+import { tombstoneContract } from './store-tombstone-cases.ts'
 import type { Engine } from './store-implementations.ts'
 import { pgliteEngine, postgresEngine } from './store-implementations.ts'
-import { deviceSpec, failsWith, password, psk, tenantId, tenantSpec, token, x509 } from './store-fixtures.ts'
+import {
+  deviceSpec,
+  failsWith,
+  password,
+  psk,
+  quotas,
+  tenantId,
+  tenantSpec,
+  token,
+  x509,
+} from './store-fixtures.ts'
 
 const engines: Array<{ name: string; make: () => Engine }> = [
   { name: 'pglite', make: pgliteEngine },
@@ -46,6 +58,21 @@ describe.each(engines)('RegistryStore contract: $name', ({ make }) => {
   const changes = async (): Promise<RegistryChange[]> =>
     (await store.pendingChanges(1000)).map((e) => e.change)
 
+  processingContract({
+    store: () => store,
+    sql: async (statement) => {
+      await store.close()
+      try {
+        await engine.sql(statement)
+      } finally {
+        store = await engine.open()
+      }
+    },
+    drainOutbox,
+    changes,
+  })
+  tombstoneContract({ store: () => store })
+
   describe('tenants', () => {
     it('creates a tenant at version 1 and reads back every field', async () => {
       const id = tenantId()
@@ -71,7 +98,7 @@ describe.each(engines)('RegistryStore contract: $name', ({ make }) => {
       expect(v2).toMatchObject({ version: 2, enabled: false, oidc: null })
       const v3 = await store.updateTenant(
         id,
-        tenantSpec({ quotas: { maxDevices: 3, maxMessagesPerSecond: null } }),
+        tenantSpec({ quotas: quotas({ maxDevices: 3, maxMessagesPerSecond: null }) }),
       )
       expect(v3.version).toBe(3)
       expect(v3.updatedAt >= v3.createdAt).toBe(true)
@@ -232,7 +259,10 @@ describe.each(engines)('RegistryStore contract: $name', ({ make }) => {
 
     it('refuses devices past the tenant quota, and counts again after a delete', async () => {
       const tenant = tenantId()
-      await store.createTenant(tenant, tenantSpec({ quotas: { maxDevices: 2, maxMessagesPerSecond: null } }))
+      await store.createTenant(
+        tenant,
+        tenantSpec({ quotas: quotas({ maxDevices: 2, maxMessagesPerSecond: null }) }),
+      )
       await store.createDevice(tenant, 'a', deviceSpec())
       await store.createDevice(tenant, 'b', deviceSpec())
       const err = await failsWith(store.createDevice(tenant, 'c', deviceSpec()), 'REGISTRY_QUOTA_EXCEEDED')
@@ -243,7 +273,7 @@ describe.each(engines)('RegistryStore contract: $name', ({ make }) => {
       // Raising the quota takes effect at once.
       await store.updateTenant(
         tenant,
-        tenantSpec({ quotas: { maxDevices: null, maxMessagesPerSecond: null } }),
+        tenantSpec({ quotas: quotas({ maxDevices: null, maxMessagesPerSecond: null }) }),
       )
       await store.createDevice(tenant, 'd', deviceSpec())
       expect((await store.listDevices(tenant)).items.map((d) => d.id)).toEqual(['b', 'c', 'd'])
@@ -251,7 +281,10 @@ describe.each(engines)('RegistryStore contract: $name', ({ make }) => {
 
     it('lets exactly one of several concurrent creations take the last quota slot', async () => {
       const tenant = tenantId()
-      await store.createTenant(tenant, tenantSpec({ quotas: { maxDevices: 3, maxMessagesPerSecond: null } }))
+      await store.createTenant(
+        tenant,
+        tenantSpec({ quotas: quotas({ maxDevices: 3, maxMessagesPerSecond: null }) }),
+      )
       await store.createDevice(tenant, 'first', deviceSpec())
       await store.createDevice(tenant, 'second', deviceSpec())
       const results = await Promise.allSettled(
@@ -573,7 +606,10 @@ describe.each(engines)('RegistryStore contract: $name', ({ make }) => {
 
     it('leaves no change and no partial data behind a failed write', async () => {
       const tenant = tenantId()
-      await store.createTenant(tenant, tenantSpec({ quotas: { maxDevices: 1, maxMessagesPerSecond: null } }))
+      await store.createTenant(
+        tenant,
+        tenantSpec({ quotas: quotas({ maxDevices: 1, maxMessagesPerSecond: null }) }),
+      )
       await store.createDevice(tenant, 'd1', deviceSpec())
       const cred = await store.createCredential(password(tenant, 'd1'))
       const before = {
@@ -629,9 +665,32 @@ describe.each(engines)('RegistryStore contract: $name', ({ make }) => {
       const migrations = await engine.sql<{ version: number; name: string }>(
         'SELECT version, name FROM schema_migrations ORDER BY version',
       )
-      expect(migrations).toEqual([{ version: 1, name: 'registry' }])
+      expect(migrations).toEqual([
+        { version: 1, name: 'registry' },
+        { version: 2, name: 'processing' },
+      ])
       store = await engine.open()
       expect(store.kind).toBe(engine.name)
+    })
+
+    it('reads quotas stored before the processor quotas existed as null (no limit)', async () => {
+      const tenant = tenantId()
+      await store.createTenant(tenant, tenantSpec())
+      await store.close()
+      await engine.sql(
+        `UPDATE tenants SET quotas = '{"maxDevices": 7, "maxMessagesPerSecond": 3}'::jsonb WHERE id = '${tenant}'`,
+      )
+      store = await engine.open()
+      const old = await store.getTenant(tenant)
+      expect(old?.quotas).toEqual(quotas({ maxDevices: 7, maxMessagesPerSecond: 3 }))
+      expect((await store.listTenants({ limit: 1000 })).items.find((t) => t.id === tenant)?.quotas).toEqual(
+        old?.quotas,
+      )
+      const updated = await store.updateTenant(tenant, {
+        ...tenantSpec(),
+        quotas: { ...old!.quotas, maxBytesPerSecond: 9 },
+      })
+      expect(updated.quotas).toEqual(quotas({ maxDevices: 7, maxMessagesPerSecond: 3, maxBytesPerSecond: 9 }))
     })
 
     it('answers REGISTRY_UNAVAILABLE (retryable) once closed', async () => {

@@ -48,7 +48,7 @@ describe('tenant input', () => {
     const base = tenant({ enabled: false, quotas: { maxDevices: 5 } })
     const next = tenantSpec({ quotas: { maxMessagesPerSecond: 10 } }, base, now)
     expect(next.enabled).toBe(false)
-    expect(next.quotas).toEqual({ maxDevices: 5, maxMessagesPerSecond: 10 })
+    expect(next.quotas).toEqual({ ...DEFAULT_TENANT_SPEC.quotas, maxDevices: 5, maxMessagesPerSecond: 10 })
   })
 
   it('rejects unknown fields and wrong types', () => {
@@ -58,6 +58,7 @@ describe('tenant input', () => {
     expect(invalidField(() => tenant({ quotas: { maxDevices: 1.5 } }))).toBe('quotas.maxDevices')
     expect(invalidField(() => tenant({ quotas: { max: 1 } }))).toBe('quotas.max')
     expect(tenant({ quotas: { maxDevices: null, maxMessagesPerSecond: 0 } }).quotas).toEqual({
+      ...DEFAULT_TENANT_SPEC.quotas,
       maxDevices: null,
       maxMessagesPerSecond: 0,
     })
