@@ -12,7 +12,11 @@ import { renderReference } from './docs-page.ts'
 import type { ApiEnv } from './env.ts'
 import { problemResponse, validationError } from './problem.ts'
 import { credentialRoutes } from './routes/credentials.ts'
+import type { DeadLetterReader } from './routes/dead-letters.ts'
+import { deadLetterRoutes } from './routes/dead-letters.ts'
 import { deviceRoutes } from './routes/devices.ts'
+import { routeRoutes } from './routes/routes.ts'
+import { schemaRoutes } from './routes/schemas.ts'
 import { tenantRoutes } from './routes/tenants.ts'
 import { tokenRoutes } from './routes/tokens.ts'
 import { ttnSecretRoutes } from './routes/ttn-secret.ts'
@@ -21,6 +25,8 @@ export interface ApiAppOptions {
   readonly registry: RegistryService
   readonly auth: BearerAuthenticator
   readonly lookups: CallerLookups
+  /** The dead-letter index (the registry store); without it the dead-letter route answers 503. */
+  readonly deadLetters?: DeadLetterReader | undefined
   /** TRIBUTARY_API_MAX_BODY_BYTES. */
   readonly maxBodyBytes: number
   readonly log: Logger
@@ -88,6 +94,9 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
   credentialRoutes(app, options.registry)
   tokenRoutes(app, options.registry)
   ttnSecretRoutes(app, options.registry)
+  schemaRoutes(app, options.registry)
+  routeRoutes(app, options.registry)
+  deadLetterRoutes(app, options.registry, options.deadLetters)
 
   const document = app.getOpenAPI31Document({
     openapi: '3.1.0',
@@ -95,7 +104,7 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
       title: 'Tributary management API',
       version: options.version ?? '1',
       description:
-        'Tenants, devices, device credentials and API tokens. Errors are RFC 9457 problem documents; changes honour If-Match.',
+        'Tenants, devices, device credentials, API tokens, channel schemas and route rules. Errors are RFC 9457 problem documents; changes honour If-Match.',
     },
     security: [{ bearer: [] }],
     tags: [
@@ -104,6 +113,9 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
       { name: 'credentials' },
       { name: 'tokens' },
       { name: 'identity' },
+      { name: 'schemas' },
+      { name: 'routes' },
+      { name: 'dead-letters' },
     ],
   }) as unknown as Record<string, unknown>
   const body = JSON.stringify(document)

@@ -32,3 +32,24 @@ export function precondition(header: string | undefined): Precondition | undefin
   }
   return { ifVersion: Number(tag) }
 }
+
+/**
+ * The precondition of a create-or-replace (PUT): `If-None-Match: *` creates only (ifVersion 0),
+ * `If-Match: "<n>"` replaces version n only, `If-Match: *` replaces only what exists ('exists').
+ */
+export function putPrecondition(
+  ifMatch: string | undefined,
+  ifNoneMatch: string | undefined,
+): Precondition | 'exists' | undefined {
+  if (ifNoneMatch !== undefined) {
+    if (ifNoneMatch.trim() !== '*') {
+      throw new TributaryError('REQUEST_INVALID', 'If-None-Match takes only * here (create only)')
+    }
+    if (ifMatch !== undefined) {
+      throw new TributaryError('REQUEST_INVALID', 'send either If-Match or If-None-Match, not both')
+    }
+    return { ifVersion: 0 }
+  }
+  if (ifMatch?.trim() === '*') return 'exists'
+  return precondition(ifMatch)
+}

@@ -10,6 +10,7 @@ import type { Logger } from '../core/log.ts'
 import { listen } from '../core/net.ts'
 import type { RegistryService } from '../core/registry/service.ts'
 import { createApiApp } from './app.ts'
+import type { DeadLetterReader } from './routes/dead-letters.ts'
 
 export interface ApiServerConfig {
   readonly host: string
@@ -28,6 +29,8 @@ export interface ApiServerConfig {
 export interface ApiServerDeps {
   readonly registry: RegistryService
   readonly lookups: CallerLookups
+  /** The dead-letter index the API lists (the registry store). */
+  readonly deadLetters?: DeadLetterReader | undefined
   readonly log: Logger
 }
 
@@ -46,6 +49,7 @@ export function createApiServer(config: ApiServerConfig, deps: ApiServerDeps): A
     registry: deps.registry,
     auth,
     lookups: deps.lookups,
+    deadLetters: deps.deadLetters,
     maxBodyBytes: config.maxBodyBytes,
     log,
     version: config.version,

@@ -2,5 +2,7 @@
 export * from './schemas/common.ts'
 export * from './schemas/credentials.ts'
 export * from './schemas/devices.ts'
+export * from './schemas/routes.ts'
+export * from './schemas/schemas.ts'
 export * from './schemas/tenants.ts'
 export * from './schemas/tokens.ts'

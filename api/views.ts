@@ -1,6 +1,6 @@
 // Resources as the API returns them: each field picked by name, so that nothing the registry may
 // add later (a hash, an encrypted key) reaches a response by accident.
-import type { Device, Tenant } from '../core/registry/model.ts'
+import type { ChannelSchema, Device, RouteRule, RouteTable, Tenant } from '../core/registry/model.ts'
 import type { ApiTokenView, CredentialView } from '../core/registry/service.ts'
 
 const versioned = (r: { version: number; createdAt: string; updatedAt: string }) => ({
@@ -23,7 +23,13 @@ export function tenantView(t: Tenant) {
             ...(t.oidc.jwks === undefined ? {} : { jwks: t.oidc.jwks.map((k) => ({ ...k }) as never) }),
             rolesClaim: t.oidc.rolesClaim,
           },
-    quotas: { maxDevices: t.quotas.maxDevices, maxMessagesPerSecond: t.quotas.maxMessagesPerSecond },
+    quotas: {
+      maxDevices: t.quotas.maxDevices,
+      maxMessagesPerSecond: t.quotas.maxMessagesPerSecond,
+      maxEventsPerSecond: t.quotas.maxEventsPerSecond,
+      maxBytesPerSecond: t.quotas.maxBytesPerSecond,
+      maxPayloadBytes: t.quotas.maxPayloadBytes,
+    },
     authMethods: [...t.authMethods],
     trustAnchors: t.trustAnchors.map((a) => ({
       certificate: a.certificate,
@@ -84,4 +90,25 @@ export function apiTokenView(t: ApiTokenView) {
     expiresAt: t.expiresAt,
     ...versioned(t),
   }
+}
+
+export function channelSchemaView(s: ChannelSchema) {
+  return { tenant: s.tenant, channel: s.channel, schema: structuredClone(s.schema), ...versioned(s) }
+}
+
+function routeRuleView(r: RouteRule) {
+  const { channel, type, labels } = r.match
+  return {
+    name: r.name,
+    match: {
+      ...(channel === undefined ? {} : { channel }),
+      ...(type === undefined ? {} : { type }),
+      ...(labels === undefined ? {} : { labels: { ...labels } }),
+    },
+    actions: r.actions.map((a) => ({ ...a })),
+  }
+}
+
+export function routeTableView(t: RouteTable) {
+  return { tenant: t.tenant, rules: t.rules.map(routeRuleView), ...versioned(t) }
 }

@@ -1,9 +1,11 @@
 // Tenant routes: only the admin token creates, lists all and deletes tenants; a tenant's own callers
 // read it, and its admins change its OIDC issuer, authentication methods, trust anchors and settings.
+import { isDeepStrictEqual } from 'node:util'
 import type { OpenAPIHono } from '@hono/zod-openapi'
 import { createRoute } from '@hono/zod-openapi'
 import { TributaryError } from '../../core/errors.ts'
 import type { RegistryService, TenantInput } from '../../core/registry/service.ts'
+import { OPERATOR_SETTINGS } from '../../core/registry/validate-tenant.ts'
 import type { z } from 'zod'
 import { API_PREFIX, requireJson, requires } from '../auth.ts'
 import type { ApiEnv } from '../env.ts'
@@ -72,7 +74,7 @@ const patch = createRoute({
   tags,
   summary: 'Change a tenant',
   description:
-    'Fields left out keep their value. `enabled` and `quotas` only the admin token may change; the tenant admin role may change the rest.',
+    'Fields left out keep their value. `enabled`, `quotas` and the topic settings (`settings.topicPartitions`, `settings.topicRetentionMs`) only the admin token may change; the tenant admin role may change the rest.',
   middleware: [requires('admin'), requireJson],
   request: {
     params: TenantParams,
@@ -95,6 +97,13 @@ const remove = createRoute({
 
 type TenantFields = z.infer<typeof TenantPatch>
 
+/** The fields a body gives (a quota left out keeps its value; null is a value: no limit). */
+function definedOnly<T extends object>(fields: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) as {
+    [K in keyof T]?: Exclude<T[K], undefined>
+  }
+}
+
 function toInput(body: TenantFields): TenantInput {
   return {
     enabled: body.enabled,
@@ -108,18 +117,24 @@ function toInput(body: TenantFields): TenantInput {
             jwks: body.oidc.jwks,
             rolesClaim: body.oidc.rolesClaim ?? 'roles',
           },
-    quotas:
-      body.quotas === undefined
-        ? undefined
-        : {
-            ...(body.quotas.maxDevices === undefined ? {} : { maxDevices: body.quotas.maxDevices }),
-            ...(body.quotas.maxMessagesPerSecond === undefined
-              ? {}
-              : { maxMessagesPerSecond: body.quotas.maxMessagesPerSecond }),
-          },
+    quotas: body.quotas === undefined ? undefined : definedOnly(body.quotas),
     authMethods: body.authMethods,
     trustAnchors: body.trustAnchors,
     settings: body.settings,
+  }
+}
+
+/** Refuses a settings object that changes (or drops) a setting only the operator may change. */
+async function keepOperatorSettings(
+  registry: RegistryService,
+  id: string,
+  settings: Readonly<Record<string, unknown>>,
+): Promise<void> {
+  const current = (await registry.getTenant(id)).settings
+  for (const key of OPERATOR_SETTINGS) {
+    if (!isDeepStrictEqual(settings[key], current[key])) {
+      throw new TributaryError('AUTH_FORBIDDEN', `only the admin token may change settings.${key}`)
+    }
   }
 }
 
@@ -153,9 +168,12 @@ export function tenantRoutes(app: OpenAPIHono<ApiEnv>, registry: RegistryService
     const { tenant: id } = c.req.valid('param')
     const body = c.req.valid('json')
     const pre = precondition(c.req.valid('header')['if-match'])
-    // A tenant's own admin may not lift its quotas or re-enable itself.
-    if (c.get('principal').kind !== 'admin' && (body.quotas !== undefined || body.enabled !== undefined)) {
-      throw new TributaryError('AUTH_FORBIDDEN', 'only the admin token may change enabled or quotas')
+    // A tenant's own admin may not lift its quotas, size its topics or re-enable itself.
+    if (c.get('principal').kind !== 'admin') {
+      if (body.quotas !== undefined || body.enabled !== undefined) {
+        throw new TributaryError('AUTH_FORBIDDEN', 'only the admin token may change enabled or quotas')
+      }
+      if (body.settings !== undefined) await keepOperatorSettings(registry, id, body.settings)
     }
     const tenant = await registry.updateTenant(id, toInput(body), pre)
     c.header('ETag', etag(tenant.version))

@@ -2,6 +2,7 @@
 import { z } from '@hono/zod-openapi'
 import { AUTH_METHODS } from '../../core/registry/model.ts'
 import { LIMITS } from '../../core/registry/validate.ts'
+import { QUOTA_LIMITS, TOPIC_SETTING_LIMITS } from '../../core/registry/validate-tenant.ts'
 import { TenantId, versioned } from './common.ts'
 
 const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']
@@ -64,16 +65,45 @@ export const OidcSettingsInput = z
   })
   .openapi('OidcSettingsInput')
 
+const PER_DEVICE =
+  'Per device, enforced by the device adapters (MQTT, HTTP, CoAP) with a token bucket shared across protocols and processes'
+const TENANT_WIDE =
+  'Tenant-wide, over all its devices, enforced by the processors (counted in the cluster state so it holds across processes); events over it go to the dead letter'
+
+const quotaDescriptions = {
+  maxDevices: 'Most devices the tenant may register; null: no limit.',
+  maxMessagesPerSecond: `Messages per second: ${PER_DEVICE}; null: the adapter default (TRIBUTARY_MQTT_PUBLISH_RATE).`,
+  maxEventsPerSecond: `Events per second: ${TENANT_WIDE} (reason quota-events); null: no limit.`,
+  maxBytesPerSecond: `Payload bytes per second: ${TENANT_WIDE} (reason quota-bytes); null: no limit.`,
+  maxPayloadBytes: `Largest payload of one event in bytes, at most ${QUOTA_LIMITS.maxPayloadBytes} (the bus's record limit): ${TENANT_WIDE}; null: no limit.`,
+} as const
+
 const Quotas = z
   .object({
-    maxDevices: z.int().nullable().openapi({ description: 'null: no limit.' }),
-    maxMessagesPerSecond: z.number().nullable().openapi({ description: 'Per device; null: no limit.' }),
+    maxDevices: z.int().nullable().openapi({ description: quotaDescriptions.maxDevices }),
+    maxMessagesPerSecond: z
+      .number()
+      .nullable()
+      .openapi({ description: quotaDescriptions.maxMessagesPerSecond }),
+    maxEventsPerSecond: z.int().nullable().openapi({ description: quotaDescriptions.maxEventsPerSecond }),
+    maxBytesPerSecond: z.int().nullable().openapi({ description: quotaDescriptions.maxBytesPerSecond }),
+    maxPayloadBytes: z.int().nullable().openapi({ description: quotaDescriptions.maxPayloadBytes }),
   })
   .openapi('TenantQuotas')
 
+const rate = (max: number, description: string) =>
+  z.int().min(1).max(max).nullable().optional().openapi({ description })
+
 const QuotasInput = z.strictObject({
-  maxDevices: z.int().min(0).max(100_000_000).nullable().optional(),
-  maxMessagesPerSecond: z.number().positive().max(1_000_000).nullable().optional(),
+  maxDevices: z.int().min(0).max(100_000_000).nullable().optional().openapi({
+    description: quotaDescriptions.maxDevices,
+  }),
+  maxMessagesPerSecond: z.number().positive().max(1_000_000).nullable().optional().openapi({
+    description: quotaDescriptions.maxMessagesPerSecond,
+  }),
+  maxEventsPerSecond: rate(QUOTA_LIMITS.maxEventsPerSecond, quotaDescriptions.maxEventsPerSecond),
+  maxBytesPerSecond: rate(QUOTA_LIMITS.maxBytesPerSecond, quotaDescriptions.maxBytesPerSecond),
+  maxPayloadBytes: rate(QUOTA_LIMITS.maxPayloadBytes, quotaDescriptions.maxPayloadBytes),
 })
 
 const TrustAnchor = z
@@ -93,7 +123,10 @@ const AuthMethods = z
 const Settings = z
   .record(z.string().min(1).max(64), z.unknown())
   .refine((s) => Object.keys(s).length <= 64, { error: 'at most 64 settings' })
-  .openapi({ description: 'Per-tenant settings that features read (validated by them).' })
+  .openapi({
+    description: `Per-tenant settings that features read (validated by them). Tributary reads \`topicPartitions\` (${TOPIC_SETTING_LIMITS.partitions.min}-${TOPIC_SETTING_LIMITS.partitions.max}: partitions of the tenant's event topic when it is created) and \`topicRetentionMs\` (-1 to keep forever, or ${TOPIC_SETTING_LIMITS.retentionMs.min}-${TOPIC_SETTING_LIMITS.retentionMs.max}: retention of that topic), defaults TRIBUTARY_TOPIC_PARTITIONS and TRIBUTARY_TOPIC_RETENTION_MS; and \`passwordMinLength\` (1-${LIMITS.passwordMax}).`,
+    example: { topicPartitions: 6, topicRetentionMs: 604_800_000 },
+  })
 
 export const Tenant = z
   .object({

@@ -91,6 +91,7 @@ export async function startApi(options: HarnessOptions = {}): Promise<ApiHarness
     {
       registry,
       lookups: { apiToken: (t) => auth.apiTokens.byToken(t), tenant: (id) => auth.tenant(id) },
+      deadLetters: store,
       log,
     },
   )

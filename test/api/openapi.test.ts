@@ -62,6 +62,13 @@ describe('OpenAPI document', () => {
         'GET /api/v1/tenants/{tenant}/tokens/{id}',
         'DELETE /api/v1/tenants/{tenant}/tokens/{id}',
         'PUT /api/v1/tenants/{tenant}/ttn-secret',
+        'GET /api/v1/tenants/{tenant}/schemas',
+        'GET /api/v1/tenants/{tenant}/schemas/{channel}',
+        'PUT /api/v1/tenants/{tenant}/schemas/{channel}',
+        'DELETE /api/v1/tenants/{tenant}/schemas/{channel}',
+        'GET /api/v1/tenants/{tenant}/routes',
+        'PUT /api/v1/tenants/{tenant}/routes',
+        'GET /api/v1/tenants/{tenant}/dead-letters',
         'GET /api/v1/whoami',
       ].sort(),
     )
@@ -97,6 +104,10 @@ describe('OpenAPI document', () => {
       'PasswordInput',
       'ApiTokenCreate',
       'TtnSecretInput',
+      'ChannelSchemaInput',
+      'RouteTableInput',
+      'RouteRule',
+      'RouteMatch',
     ]) {
       expect(schemas[name]?.additionalProperties, name).toBe(false)
     }

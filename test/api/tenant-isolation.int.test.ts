@@ -12,7 +12,7 @@ let api: ApiHarness
 let issuerA: TestIssuer
 let issuerB: TestIssuer
 const attackers: Record<string, string> = {}
-const target = { tenant: 'alpha', device: 'a-device', credential: '', token: '' }
+const target = { tenant: 'alpha', device: 'a-device', credential: '', token: '', channel: 'alpha/private' }
 
 /** A valid body for each operation that takes one, so validation is never why an attack fails. */
 const BODIES: Record<string, unknown> = {
@@ -25,6 +25,8 @@ const BODIES: Record<string, unknown> = {
   updateCredential: { enabled: false },
   createApiToken: { name: 'backdoor', role: 'admin' },
   setTtnWebhookSecret: { secret: 'attacker-chosen-secret-0123456789abcdef' },
+  putChannelSchema: { schema: { type: 'object' } },
+  putRouteTable: { rules: [] },
 }
 
 interface Operation {
@@ -52,6 +54,32 @@ beforeAll(async () => {
   ).credential.id
   target.token = (await registry.createApiToken('alpha', { name: 'alpha-admin', role: 'admin' })).token.id
   await registry.createDevice('bravo', 'b-device', {})
+  // A's schema and rules carry its private marker; B has a schema of the same channel.
+  await registry.putChannelSchema('alpha', target.channel, { title: 'alpha-private' })
+  await registry.putRouteTable('alpha', [
+    { name: 'alpha-private', match: {}, actions: [{ action: 'reject', reason: 'alpha-private' }] },
+  ])
+  await registry.putChannelSchema('bravo', target.channel, { title: 'bravo' })
+  // A dead letter of A whose detail an attack must never show.
+  const at = '2026-01-01T00:00:00.000Z'
+  await api.store.recordDeadLetters([
+    {
+      tenant: 'alpha',
+      id: 'alpha-letter',
+      partition: 0,
+      offset: 0,
+      device: target.device,
+      type: null,
+      subject: null,
+      step: 'validate',
+      reason: 'schema-invalid',
+      detail: 'alpha-private',
+      firstFailure: at,
+      deadLetteredAt: at,
+      contentType: null,
+      data: null,
+    },
+  ])
   // The same resource names exist in B, so that a mix-up of tenants would find something.
   await registry.createApiToken('bravo', { name: 'alpha-admin', role: 'admin' })
 
@@ -89,6 +117,9 @@ async function snapshotOfA(): Promise<unknown> {
     devices: await get('/devices'),
     credentials: await get(`/devices/${target.device}/credentials`),
     tokens: await get('/tokens'),
+    schemas: await get('/schemas'),
+    routes: await get('/routes'),
+    deadLetters: await get('/dead-letters'),
     tenants: ((await api.call('GET', '/api/v1/tenants')).body as { items: Array<{ id: string }> }).items.map(
       (t) => t.id,
     ),
@@ -99,6 +130,7 @@ function concrete(path: string, tenant: string): string {
   return path
     .replace('{tenant}', tenant)
     .replace('{device}', target.device)
+    .replace('{channel}', encodeURIComponent(target.channel))
     .replace('{id}', path.includes('/tokens/') ? target.token : target.credential)
 }
 

@@ -1,0 +1,75 @@
+// Dead-letter route: a tenant's refused events as the dead-letter index holds them (newest first,
+// paged, filtered by device and reason). Readers and up.
+import type { OpenAPIHono } from '@hono/zod-openapi'
+import { createRoute } from '@hono/zod-openapi'
+import { TributaryError } from '../../core/errors.ts'
+import type { DeadLetter as DeadLetterModel } from '../../core/registry/model.ts'
+import type { RegistryService } from '../../core/registry/service.ts'
+import type { RegistryStore } from '../../core/registry/store.ts'
+import { API_PREFIX, requires } from '../auth.ts'
+import type { ApiEnv } from '../env.ts'
+import { TenantParams, page } from '../schemas/common.ts'
+import { DeadLetter, DeadLetterListQuery } from '../schemas/dead-letters.ts'
+import { READ_PROBLEMS, jsonResponse, problems } from './common.ts'
+
+/** Where the route reads letters from: the registry store, which the processors' index fills. */
+export type DeadLetterReader = Pick<RegistryStore, 'listDeadLetters'>
+
+const DeadLetterPage = page(DeadLetter, 'DeadLetterPage')
+
+const list = createRoute({
+  method: 'get',
+  path: `${API_PREFIX}/tenants/{tenant}/dead-letters`,
+  operationId: 'listDeadLetters',
+  tags: ['dead-letters'],
+  summary: 'List dead letters',
+  description:
+    'Events the processors refused, newest first, paged; `device` and `reason` narrow the list. ' +
+    'The index keeps the newest TRIBUTARY_DEADLETTER_KEEP letters per tenant; the dead-letter topic keeps them all.',
+  middleware: [requires('reader')],
+  request: { params: TenantParams, query: DeadLetterListQuery },
+  responses: { 200: jsonResponse(DeadLetterPage, 'A page of dead letters.'), ...problems(...READ_PROBLEMS) },
+})
+
+/** Each field picked by name, so that nothing the store may add later reaches a response. */
+function deadLetterView(l: DeadLetterModel) {
+  return {
+    tenant: l.tenant,
+    id: l.id,
+    partition: l.partition,
+    offset: l.offset,
+    device: l.device,
+    type: l.type,
+    subject: l.subject,
+    step: l.step,
+    reason: l.reason,
+    detail: l.detail,
+    firstFailure: l.firstFailure,
+    deadLetteredAt: l.deadLetteredAt,
+    contentType: l.contentType,
+    data: l.data,
+  }
+}
+
+export function deadLetterRoutes(
+  app: OpenAPIHono<ApiEnv>,
+  registry: RegistryService,
+  deadLetters: DeadLetterReader | undefined,
+): void {
+  app.openapi(list, async (c) => {
+    const { tenant } = c.req.valid('param')
+    const query = c.req.valid('query')
+    // A tenant that does not exist is a 404, as on every tenant route, not an empty list.
+    await registry.getTenant(tenant)
+    if (deadLetters === undefined) {
+      throw new TributaryError('REGISTRY_UNAVAILABLE', 'this process serves no dead-letter index')
+    }
+    const result = await deadLetters.listDeadLetters(tenant, {
+      limit: query.limit,
+      after: query.after,
+      device: query.device,
+      reason: query.reason,
+    })
+    return c.json({ items: result.items.map(deadLetterView), next: result.next }, 200)
+  })
+}
