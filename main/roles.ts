@@ -14,7 +14,9 @@ import { topicNames } from '../core/events/topics.ts'
 import type { Component } from '../core/lifecycle.ts'
 import type { Logger } from '../core/log.ts'
 import type { Registry } from '../core/metrics.ts'
+import { createDeadLetterIndex } from '../processors/deadletter-index.ts'
 import { createProcessor } from '../processors/index.ts'
+import { createTopicRetirement } from '../processors/retirement.ts'
 import type { RegistryParts } from './registry.ts'
 
 export const ROLES = ['processors', 'consumers', 'api', 'adapters'] as const
@@ -93,10 +95,29 @@ function adapters({ config, log, registry, bus, registryParts, cluster }: RoleDe
 
 /** Components of each role; a role with none yet starts nothing and says so in the start log. */
 export const roleComponents: Record<Role, (deps: RoleDeps) => Component[]> = {
-  processors: ({ config, log, bus, registryParts }) => [
+  processors: ({ config, log, bus, registry, registryParts, cluster }) => [
     createProcessor(
       { topics: topicNames(config.topicPrefix), topicPartitions: config.topicPartitions },
-      { bus, auth: registryParts.auth, log: log.child({ component: 'processors' }) },
+      {
+        bus,
+        auth: registryParts.auth,
+        cluster,
+        metrics: registry,
+        log: log.child({ component: 'processors' }),
+      },
+    ),
+    createTopicRetirement(
+      { topics: topicNames(config.topicPrefix), graceMs: config.tenantTopicGraceMs },
+      { admin: bus.admin, store: registryParts.store, log: log.child({ component: 'processors' }) },
+    ),
+    createDeadLetterIndex(
+      { topic: topicNames(config.topicPrefix).deadletter, keep: config.deadLetterKeep },
+      {
+        bus,
+        store: registryParts.store,
+        metrics: registry,
+        log: log.child({ component: 'deadletter-index' }),
+      },
     ),
   ],
   consumers: () => [],
@@ -110,7 +131,12 @@ export const roleComponents: Record<Role, (deps: RoleDeps) => Component[]> = {
         oidcJwksCacheMs: config.oidcJwksCacheMs,
         drainTimeoutMs: config.shutdownTimeoutMs,
       },
-      { registry: registryParts.service, lookups: registryParts.lookups, log },
+      {
+        registry: registryParts.service,
+        lookups: registryParts.lookups,
+        deadLetters: registryParts.store,
+        log,
+      },
     ),
   ],
   adapters,

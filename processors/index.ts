@@ -2,18 +2,24 @@
 // the steps on each event, and publishes accepted events to their tenant topic and refused ones to
 // the dead letter — in one publish per batch, before the handler resolves and the bus commits.
 import type { BusMessage, EventBus, OutgoingRecord, Subscription } from '../core/bus/bus.ts'
+import type { ClusterState } from '../core/cluster/cluster.ts'
 import type { CloudEvent } from '../core/events/cloudevent.ts'
 import { isTenantId } from '../core/events/ids.ts'
 import { decode, encodeBinary } from '../core/events/kafka-codec.ts'
 import type { TopicNames } from '../core/events/topics.ts'
 import type { Component } from '../core/lifecycle.ts'
 import type { Logger } from '../core/log.ts'
+import type { Registry } from '../core/metrics.ts'
 import type { RegistryAuth } from '../core/registry/auth.ts'
 import { deadLetter } from './deadletter.ts'
+import { createProcessorMetrics } from './metrics.ts'
 import type { NamedStep } from './step.ts'
 import { runSteps } from './step.ts'
 import { createAuthorize } from './steps/authorize.ts'
 import { createPassthrough } from './steps/passthrough.ts'
+import { createRoute } from './steps/route.ts'
+import { createTenancy } from './steps/tenancy.ts'
+import { createValidate } from './steps/validate.ts'
 import { createTenantTopics } from './topics.ts'
 
 export const PROCESSOR_GROUP = 'tributary-processors'
@@ -26,12 +32,17 @@ export interface ProcessorConfig {
   readonly maxBatch?: number | undefined
   /** First redelivery delay after a failed batch (default: the bus default). */
   readonly retryBackoffMs?: number | undefined
+  /** How often the consumer lag of the owned partitions is sampled for the metrics (default 5 s). */
+  readonly lagSampleMs?: number | undefined
 }
 
 export interface ProcessorDeps {
   readonly bus: Pick<EventBus, 'subscribe' | 'publish' | 'admin'>
-  readonly auth: Pick<RegistryAuth, 'tenant' | 'findDevice' | 'onChange'>
+  readonly auth: Pick<RegistryAuth, 'tenant' | 'findDevice' | 'onChange' | 'channelSchema' | 'routeTable'>
+  /** Tenant quotas are counted here (Redis when configured), so they hold across processes. */
+  readonly cluster: Pick<ClusterState, 'take'>
   readonly log: Logger
+  readonly metrics?: Registry | undefined
   readonly now?: (() => Date) | undefined
 }
 
@@ -41,12 +52,16 @@ export interface Processor extends Component {
 }
 
 /** The steps in their order; the first terminal result wins. */
-export function defaultSteps(deps: Pick<ProcessorDeps, 'auth'>): NamedStep[] {
-  const tenant = (id: string) => deps.auth.tenant(id)
-  const findDevice = (t: string, d: string) => deps.auth.findDevice(t, d)
+export function defaultSteps(deps: Pick<ProcessorDeps, 'auth' | 'cluster'>): NamedStep[] {
+  const { auth, cluster } = deps
+  const tenant = (id: string) => auth.tenant(id)
+  const findDevice = (t: string, d: string) => auth.findDevice(t, d)
   return [
     { name: 'passthrough', run: createPassthrough({ tenant }) },
     { name: 'authorize', run: createAuthorize({ tenant, findDevice }) },
+    { name: 'tenancy', run: createTenancy({ tenant, take: (k, r, b, c) => cluster.take(k, r, b, c) }) },
+    { name: 'validate', run: createValidate({ channelSchema: (t, c) => auth.channelSchema(t, c) }) },
+    { name: 'route', run: createRoute({ routeTable: (t) => auth.routeTable(t), findDevice }) },
   ]
 }
 
@@ -63,17 +78,36 @@ export function createProcessor(config: ProcessorConfig, deps: ProcessorDeps): P
   const topics = config.topics
   const now = deps.now ?? (() => new Date())
   const steps = defaultSteps(deps)
+  const metrics = createProcessorMetrics(deps.metrics)
   const tenantTopics = createTenantTopics(
     { topics, partitions: config.topicPartitions },
-    { admin: bus.admin, log },
+    { admin: bus.admin, tenant: (id) => deps.auth.tenant(id), log },
   )
   let subscription: Subscription | undefined
   let unsubscribe: (() => void) | undefined
+  let lagTimer: NodeJS.Timeout | undefined
   let batches = 0
 
+  // Lag of the partitions this member owns: end offset minus the group's committed offset.
+  async function sampleLag(): Promise<void> {
+    const owned = subscription?.assignments() ?? []
+    metrics.partitions(owned.length)
+    if (owned.length === 0) return
+    const [ends, committed] = await Promise.all([
+      bus.admin.offsets(topics.ingress),
+      bus.admin.committed(PROCESSOR_GROUP, topics.ingress),
+    ])
+    for (const { partition, earliest, next } of ends) {
+      if (!owned.includes(`${topics.ingress}:${partition}`)) continue
+      metrics.lag(partition, Math.max(0, next - (committed.get(partition) ?? earliest)))
+    }
+  }
+
   async function handle(batch: readonly BusMessage[]): Promise<void> {
+    const begin = performance.now()
     const out: OutgoingRecord[] = []
-    const tenants = new Set<string>()
+    // The topics this batch writes to: a tenant's events topic, or [tenant, copy] for a copy topic.
+    const ensure = new Map<string, string | readonly [string, string]>()
     for (const message of batch) {
       const at = now()
       let event: CloudEvent
@@ -85,31 +119,50 @@ export function createProcessor(config: ProcessorConfig, deps: ProcessorDeps): P
           'ingress record is not a CloudEvent',
         )
         out.push(deadLetter(topics.deadletter, message, 'decode', 'event-invalid', at))
+        metrics.event('rejected', 'decode', 'event-invalid')
         continue
       }
       const verdict = await runSteps(steps, event, { bytes: message.value?.length ?? 0, now: at })
-      const tenant = event.attributes.tenant
-      if (verdict.kind === 'drop') continue
-      if (verdict.kind === 'reject') {
-        out.push(deadLetter(topics.deadletter, message, verdict.step, verdict.reason, at))
-      } else if (tenant === undefined || !isTenantId(tenant)) {
-        out.push(deadLetter(topics.deadletter, message, 'route', 'tenant-invalid', at))
-      } else {
-        const encoded = encodeBinary(event)
-        tenants.add(tenant)
-        out.push({
-          topic: topics.events(tenant),
-          key: encoded.key?.toString() ?? message.key,
-          value: encoded.value,
-          headers: encoded.headers,
-        })
+      if (verdict.kind === 'drop') {
+        metrics.event('dropped', verdict.step)
+        continue
       }
+      if (verdict.kind === 'reject') {
+        out.push(deadLetter(topics.deadletter, message, verdict.step, verdict.reason, at, verdict.detail))
+        metrics.event('rejected', verdict.step, verdict.reason)
+        continue
+      }
+      // Route rules may change type, subject and extensions, never the tenant or the device.
+      const tenant = verdict.event.attributes.tenant
+      if (tenant === undefined || !isTenantId(tenant)) {
+        out.push(deadLetter(topics.deadletter, message, 'route', 'tenant-invalid', at))
+        metrics.event('rejected', 'route', 'tenant-invalid')
+        continue
+      }
+      const encoded = encodeBinary(verdict.event)
+      const record = {
+        key: encoded.key?.toString() ?? message.key,
+        value: encoded.value,
+        headers: encoded.headers,
+      }
+      ensure.set(tenant, tenant)
+      out.push({ topic: topics.events(tenant), ...record })
+      for (const copy of verdict.copies) {
+        ensure.set(`${tenant}.${copy}`, [tenant, copy])
+        out.push({ topic: topics.tenantCopy(tenant, copy), ...record })
+      }
+      metrics.event('accepted', verdict.step ?? 'none')
+      if (verdict.copies.length > 0) metrics.copied(verdict.copies.length)
     }
-    for (const tenant of tenants) await tenantTopics.ensure(tenant)
+    for (const target of ensure.values()) {
+      await (typeof target === 'string' ? tenantTopics.ensure(target) : tenantTopics.ensure(...target))
+    }
     // One publish keeps the batch's order per key; it resolves only when every record is durable,
     // and only then may the bus commit the input offsets (at-least-once).
     if (out.length > 0) await bus.publish(out)
     batches++
+    metrics.partitions(subscription?.assignments().length ?? 0)
+    metrics.batch(batch.length, (performance.now() - begin) / 1000)
   }
 
   return {
@@ -133,8 +186,23 @@ export function createProcessor(config: ProcessorConfig, deps: ProcessorDeps): P
             'processing failed; the batch will be redelivered',
           ),
       })
+      metrics.partitions(subscription.assignments().length)
+      const every = config.lagSampleMs ?? 5_000
+      const sample = (): void => {
+        lagTimer = setTimeout(() => {
+          sampleLag()
+            .catch((err: unknown) => log.debug({ err }, 'sampling the ingress lag failed'))
+            .finally(() => {
+              if (lagTimer !== undefined) sample()
+            })
+        }, every)
+        lagTimer.unref()
+      }
+      sample()
     },
     async stop() {
+      clearTimeout(lagTimer)
+      lagTimer = undefined
       unsubscribe?.()
       unsubscribe = undefined
       await subscription?.close()

@@ -29,15 +29,6 @@ export const variables = {
       description: 'Partitions of the pipeline topics when Tributary creates them.',
     },
   ),
-  topicRetentionMs: integer(
-    'TRIBUTARY_TOPIC_RETENTION_MS',
-    7 * 24 * 3_600_000,
-    { min: -1, max: 10 * 365 * 86_400_000 },
-    {
-      description:
-        'Retention of tenant event topics unless the tenant sets `settings.topicRetentionMs` (-1: keep forever).',
-    },
-  ),
   tenantTopicGraceMs: integer(
     'TRIBUTARY_TENANT_TOPIC_GRACE_MS',
     7 * 24 * 3_600_000,

@@ -1,7 +1,9 @@
 // Kafka topic names of the pipeline: the only place that spells them.
-import { assertTenantId } from './ids.ts'
+import { assertTenantId, isTenantId } from './ids.ts'
 
 const TOPIC_PREFIX = /^[A-Za-z0-9._-]{1,100}$/
+/** Names of a tenant's copy topics (route rules' `copy` action). */
+export const COPY_NAME = /^[a-z0-9-]{1,32}$/
 
 export interface TopicNames {
   readonly prefix: string
@@ -11,7 +13,9 @@ export interface TopicNames {
   readonly deadletter: string
   /** Processed events of one tenant. Tenant ids are topic-safe by construction (see ids.ts). */
   events(tenant: string): string
-  /** Inverse of events(): the tenant of a tenant topic, or undefined. */
+  /** An extra topic of one tenant that route rules copy events to: `<prefix>.events.<tenant>.<name>`. */
+  tenantCopy(tenant: string, name: string): string
+  /** The tenant of a tenant topic or of one of its copy topics (tenant ids hold no dots), or undefined. */
   tenantOf(topic: string): string | undefined
 }
 
@@ -27,6 +31,16 @@ export function topicNames(prefix = 'tributary'): TopicNames {
     registry: `${prefix}.registry`,
     deadletter: `${prefix}.deadletter`,
     events: (tenant) => `${eventsPrefix}${assertTenantId(tenant)}`,
-    tenantOf: (topic) => (topic.startsWith(eventsPrefix) ? topic.slice(eventsPrefix.length) : undefined),
+    tenantCopy: (tenant, name) => {
+      if (!COPY_NAME.test(name)) {
+        throw new RangeError(`copy topic name ${JSON.stringify(name)} must be 1-32 of a-z 0-9 -`)
+      }
+      return `${eventsPrefix}${assertTenantId(tenant)}.${name}`
+    },
+    tenantOf: (topic) => {
+      if (!topic.startsWith(eventsPrefix)) return undefined
+      const tenant = topic.slice(eventsPrefix.length).split('.', 1)[0]
+      return tenant === undefined || !isTenantId(tenant) ? undefined : tenant
+    },
   }
 }

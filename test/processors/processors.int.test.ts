@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { BusMessage, EventBus, OutgoingRecord } from '../../core/bus/bus.ts'
 import type { EmbeddedBus } from '../../core/bus/embedded/index.ts'
 import { createEmbeddedBus } from '../../core/bus/embedded/index.ts'
+import { createMemoryCluster } from '../../core/cluster/memory.ts'
 import { buildEvent } from '../../core/events/build.ts'
 import { encodeBinary } from '../../core/events/kafka-codec.ts'
 import { topicNames } from '../../core/events/topics.ts'
@@ -20,7 +21,7 @@ import { createSecrets } from '../../core/registry/secrets.ts'
 import type { RegistryService } from '../../core/registry/service.ts'
 import { createRegistryService } from '../../core/registry/service-impl.ts'
 import type { RegistryStore } from '../../core/registry/store.ts'
-import { REASON_HEADER, STEP_HEADER } from '../../processors/deadletter.ts'
+import { DETAIL_HEADER, REASON_HEADER, STEP_HEADER } from '../../processors/deadletter.ts'
 import type { Processor } from '../../processors/index.ts'
 import { PROCESSOR_GROUP, createProcessor } from '../../processors/index.ts'
 import { deferred, uniqueName, waitUntil } from '../helpers/wait.ts'
@@ -47,6 +48,10 @@ function ingress(tenant: string, device: string, seq: number, sender?: string): 
 /** Every record of a topic so far, read by a throwaway group from the start. */
 async function readAll(bus: EventBus, topic: string, count: number): Promise<BusMessage[]> {
   const got: BusMessage[] = []
+  // Tenant and copy topics appear with the first event the processor publishes to them.
+  await waitUntil(async () => (await bus.admin.listTopics()).includes(topic), {
+    message: () => `${topic} exists`,
+  })
   const sub = await bus.subscribe({
     group: uniqueName('reader'),
     topics: [topic],
@@ -113,7 +118,7 @@ describe('processors on the embedded bus and PGlite', () => {
     })
     processor = createProcessor(
       { topics, topicPartitions: 2, retryBackoffMs: 20 },
-      { bus: faulty, auth, log: silentLogger },
+      { bus: faulty, auth, cluster: createMemoryCluster({ log: silentLogger }), log: silentLogger },
     )
     await processor.start()
   })
@@ -215,5 +220,75 @@ describe('processors on the embedded bus and PGlite', () => {
     const dead = await readAll(bus, topics.deadletter, 5)
     const last = dead.find((m) => m.value !== undefined && m.value.toString().includes('700'))
     expect(last?.headers.get(REASON_HEADER)?.toString()).toBe('device-disabled')
+  })
+
+  it('applies the tenant’s quotas, channel schema and route rules from the registry, and their changes', async () => {
+    const t2 = `${tenant.slice(0, 36)}-cfg`
+    await registry.createTenant(t2, { quotas: { maxPayloadBytes: 64 } })
+    await registry.createDevice(t2, 'm', { labels: { zone: 'a' } })
+    await registry.putChannelSchema(t2, 'power', {
+      type: 'object',
+      required: ['w'],
+      properties: { w: { type: 'number' } },
+    })
+    await registry.putRouteTable(t2, [
+      {
+        name: 'zone-a',
+        match: { labels: { zone: 'a' }, channel: 'power' },
+        actions: [
+          { action: 'set-extension', name: 'zone', value: 'a' },
+          { action: 'copy', topic: 'zone-a' },
+        ],
+      },
+      { name: 'quiet', match: { channel: 'debug/#' }, actions: [{ action: 'drop' }] },
+    ])
+    const send = (channel: string, data: string) => {
+      const { key, value, headers } = encodeBinary(
+        buildEvent({
+          kind: 'telemetry',
+          tenant: t2,
+          device: 'm',
+          protocol: 'http',
+          subject: channel,
+          data: Buffer.from(data),
+          datacontenttype: 'application/json',
+        }),
+      )
+      return { topic: topics.ingress, key: key?.toString(), value, headers }
+    }
+    await bus.publish([
+      send('power', '{"w":1}'),
+      send('power', '{"w":"high"}'),
+      send('debug/x', '{}'),
+      send('power', JSON.stringify({ w: 2, pad: 'x'.repeat(80) })),
+      send('other', '{"w":3}'),
+    ])
+    const events = await readAll(bus, topics.events(t2), 2)
+    expect(events.map((m) => [m.value?.toString(), m.headers.get('ce_zone')?.toString()])).toEqual([
+      ['{"w":1}', 'a'],
+      ['{"w":3}', undefined],
+    ])
+    const copies = await readAll(bus, topics.tenantCopy(t2, 'zone-a'), 1)
+    expect(copies.map((m) => m.value?.toString())).toEqual(['{"w":1}'])
+    const mine = async (count: number) =>
+      (await readAll(bus, topics.deadletter, 5 + count)).filter(
+        (m) => m.headers.get('ce_tenant')?.toString() === t2,
+      )
+    const dead = await mine(2)
+    expect(
+      dead.map(
+        (m) => `${m.headers.get(STEP_HEADER)?.toString()}:${m.headers.get(REASON_HEADER)?.toString()}`,
+      ),
+    ).toEqual(['validate:schema-invalid', 'tenancy:payload-too-large'])
+    expect(JSON.parse(dead[0]!.headers.get(DETAIL_HEADER)?.toString() ?? '[]')).toEqual([
+      { path: '/w', message: 'must be number' },
+    ])
+
+    // The registry's change events reach the processor's caches: a deleted schema no longer applies.
+    await registry.deleteChannelSchema(t2, 'power')
+    await waitUntil(async () => (await auth.channelSchema(t2, 'power')) === undefined)
+    await bus.publish([send('power', '{"w":"now fine"}')])
+    const later = await readAll(bus, topics.events(t2), 3)
+    expect(later.map((m) => m.value?.toString())).toContain('{"w":"now fine"}')
   })
 })

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest'
 import type { TopicSpec } from '../../core/bus/bus.ts'
 import { topicNames } from '../../core/events/topics.ts'
 import { silentLogger } from '../../core/log.ts'
-import { createTenantTopics } from '../../processors/topics.ts'
+import type { Tenant } from '../../core/registry/model.ts'
+import { createTenantTopics, tenantTopicSpec } from '../../processors/topics.ts'
 import { waitUntil } from '../helpers/wait.ts'
 
 function admin() {
@@ -57,4 +58,71 @@ describe('tenant topics', () => {
     await topics.ensure('acme')
     expect(created).toEqual(['tb.events.acme'])
   })
+
+  it('takes partitions and retention from the tenant settings, and names copy topics after the tenant', async () => {
+    const a = admin()
+    const tenants: Record<string, Tenant> = {
+      big: tenantFixture('big', { topicPartitions: 12, topicRetentionMs: 86_400_000 }),
+      plain: tenantFixture('plain', {}),
+    }
+    const topics = createTenantTopics(
+      { topics: topicNames('tb'), partitions: 3 },
+      { admin: a, tenant: async (id) => tenants[id], log: silentLogger },
+    )
+    await topics.ensure('big')
+    await topics.ensure('big', 'alerts')
+    await topics.ensure('plain')
+    await topics.ensure('big', 'alerts')
+    expect(a.created).toEqual([
+      { name: 'tb.events.big', partitions: 12, config: { retentionMs: 86_400_000 } },
+      { name: 'tb.events.big.alerts', partitions: 12, config: { retentionMs: 86_400_000 } },
+      { name: 'tb.events.plain', partitions: 3 },
+    ])
+  })
+
+  it('forgets a deleted tenant’s copy topics too, so they are ensured again', async () => {
+    const a = admin()
+    const topics = createTenantTopics(
+      { topics: topicNames('tb'), partitions: 1 },
+      { admin: a, log: silentLogger },
+    )
+    await topics.ensure('acme', 'alerts')
+    await topics.ensure('other', 'alerts')
+    topics.onChange({ op: 'deleted', resource: 'tenant', tenant: 'acme', version: 3 })
+    await topics.ensure('acme', 'alerts')
+    await topics.ensure('other', 'alerts')
+    expect(a.created.map((s) => s.name)).toEqual([
+      'tb.events.acme.alerts',
+      'tb.events.other.alerts',
+      'tb.events.acme.alerts',
+    ])
+  })
 })
+
+describe('tenant topic specs', () => {
+  it('ignores settings that are not whole numbers', () => {
+    const spec = tenantTopicSpec('t', tenantFixture('t', { topicPartitions: '4', topicRetentionMs: 1.5 }), 2)
+    expect(spec).toEqual({ name: 't', partitions: 2 })
+  })
+})
+
+function tenantFixture(id: string, settings: Record<string, unknown>): Tenant {
+  return {
+    id,
+    enabled: true,
+    oidc: null,
+    quotas: {
+      maxDevices: null,
+      maxMessagesPerSecond: null,
+      maxEventsPerSecond: null,
+      maxBytesPerSecond: null,
+      maxPayloadBytes: null,
+    },
+    authMethods: ['password'],
+    trustAnchors: [],
+    settings,
+    version: 1,
+    createdAt: '2026-01-01T00:00:00.000Z',
+    updatedAt: '2026-01-01T00:00:00.000Z',
+  }
+}
