@@ -38,11 +38,13 @@ describe('schemas/asyncapi.yaml', () => {
     // The tenant topic is a parameterized channel; check a concrete tenant maps onto it.
     expect(addresses).toContain(`${topics.prefix}.events.{tenant}`)
     expect(topics.events('acme')).toBe(`${topics.prefix}.events.acme`)
+    expect(topics.tenantCopy('acme', 'alerts')).toBe(`${topics.prefix}.events.acme.alerts`)
     expect(addresses.sort()).toEqual(
       [
         topics.commands,
         topics.deadletter,
         `${topics.prefix}.events.{tenant}`,
+        `${topics.prefix}.events.{tenant}.{copy}`,
         topics.ingress,
         topics.registry,
       ].sort(),
