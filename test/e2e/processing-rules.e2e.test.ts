@@ -38,7 +38,8 @@ afterAll(async () => {
 /** The management API through curl with the admin token. */
 function manage(method: string, path: string, body?: unknown): Promise<CurlReply> {
   const args = ['-X', method, '-H', `Authorization: Bearer ${ADMIN_TOKEN}`]
-  if (body !== undefined) args.push('-H', 'Content-Type: application/json', '--data-binary', JSON.stringify(body))
+  if (body !== undefined)
+    args.push('-H', 'Content-Type: application/json', '--data-binary', JSON.stringify(body))
   return curl([...args, `${management}${path}`])
 }
 
@@ -74,7 +75,9 @@ function topicPartitions(topic: string): Promise<number | undefined> {
   return new Promise((resolve, reject) =>
     execFile('kcat', ['-L', '-J', '-b', brokers, '-t', topic], { timeout: 20_000 }, (err, out, stderr) => {
       if (err !== null) return reject(new Error(`kcat -L: ${stderr}`, { cause: err }))
-      const meta = JSON.parse(out) as { topics: Array<{ topic: string; partitions?: unknown[]; error?: string }> }
+      const meta = JSON.parse(out) as {
+        topics: Array<{ topic: string; partitions?: unknown[]; error?: string }>
+      }
       const entry = meta.topics.find((t) => t.topic === topic)
       resolve(entry === undefined || entry.error !== undefined ? undefined : (entry.partitions?.length ?? 0))
     }),
@@ -91,7 +94,9 @@ describe('processing rules (e2e: curl → processors → kcat)', () => {
     }
     const put = await manage('PUT', `/tenants/${tenant}/schemas/power`, { schema })
     expect(put.status).toBe(201)
-    expect((await manage('PUT', `/tenants/${tenant}/schemas/power`, { schema: { type: 'nope' } })).status).toBe(400)
+    expect(
+      (await manage('PUT', `/tenants/${tenant}/schemas/power`, { schema: { type: 'nope' } })).status,
+    ).toBe(400)
 
     await postAll(tenant, [
       ['power', JSON.stringify({ seq: 1, watts: 12.5 })],
@@ -144,13 +149,23 @@ describe('processing rules (e2e: curl → processors → kcat)', () => {
         ],
       },
       { name: 'noise', match: { channel: 'debug/#' }, actions: [{ action: 'drop' }] },
-      { name: 'north', match: { channel: 'legacy', labels: { site: 'north' } }, actions: [{ action: 'reject', reason: 'legacy-retired' }] },
-      { name: 'retype', match: { channel: 'meter' }, actions: [{ action: 'set-type', type: 'com.example.meter.v2' }] },
+      {
+        name: 'north',
+        match: { channel: 'legacy', labels: { site: 'north' } },
+        actions: [{ action: 'reject', reason: 'legacy-retired' }],
+      },
+      {
+        name: 'retype',
+        match: { channel: 'meter' },
+        actions: [{ action: 'set-type', type: 'com.example.meter.v2' }],
+      },
     ]
     const put = await manage('PUT', `/tenants/${tenant}/routes`, { rules })
     expect(put.status).toBe(200)
     const bad = await manage('PUT', `/tenants/${tenant}/routes`, {
-      rules: [{ name: 'x', match: {}, actions: [{ action: 'set-extension', name: 'tenant', value: 'other' }] }],
+      rules: [
+        { name: 'x', match: {}, actions: [{ action: 'set-extension', name: 'tenant', value: 'other' }] },
+      ],
     })
     expect(bad.status).toBe(400)
 
