@@ -81,10 +81,7 @@ const quotaDescriptions = {
 const Quotas = z
   .object({
     maxDevices: z.int().nullable().openapi({ description: quotaDescriptions.maxDevices }),
-    maxMessagesPerSecond: z
-      .number()
-      .nullable()
-      .openapi({ description: quotaDescriptions.maxMessagesPerSecond }),
+    maxMessagesPerSecond: z.int().nullable().openapi({ description: quotaDescriptions.maxMessagesPerSecond }),
     maxEventsPerSecond: z.int().nullable().openapi({ description: quotaDescriptions.maxEventsPerSecond }),
     maxBytesPerSecond: z.int().nullable().openapi({ description: quotaDescriptions.maxBytesPerSecond }),
     maxPayloadBytes: z.int().nullable().openapi({ description: quotaDescriptions.maxPayloadBytes }),
@@ -98,7 +95,7 @@ const QuotasInput = z.strictObject({
   maxDevices: z.int().min(0).max(100_000_000).nullable().optional().openapi({
     description: quotaDescriptions.maxDevices,
   }),
-  maxMessagesPerSecond: z.number().positive().max(1_000_000).nullable().optional().openapi({
+  maxMessagesPerSecond: z.int().min(0).max(1_000_000).nullable().optional().openapi({
     description: quotaDescriptions.maxMessagesPerSecond,
   }),
   maxEventsPerSecond: rate(QUOTA_LIMITS.maxEventsPerSecond, quotaDescriptions.maxEventsPerSecond),

@@ -53,11 +53,22 @@ describe('tenant quotas and topic settings', () => {
     ['maxBytesPerSecond', -1],
     ['maxPayloadBytes', 1024 * 1024 + 1],
     ['maxPayloadBytes', '1000'],
+    ['maxMessagesPerSecond', 1.5],
+    ['maxMessagesPerSecond', -1],
   ])('refuses quotas.%s = %j with 400 naming the field', async (name, value) => {
     const reply = await api.call('PATCH', T, { body: { quotas: { [name]: value } } })
     expect(reply.status).toBe(400)
     expect(reply.body.code).toBe('REQUEST_INVALID')
     expect((reply.body.errors as Array<{ path: string }>).map((e) => e.path)).toContain(`body.quotas.${name}`)
+  })
+
+  it('takes a per-device rate of 0, which stops the tenant’s devices at the adapters', async () => {
+    const reply = await api.call('PATCH', T, { body: { quotas: { maxMessagesPerSecond: 0 } } })
+    expect(reply.status).toBe(200)
+    expect(reply.body.quotas.maxMessagesPerSecond).toBe(0)
+    expect((await api.call('PATCH', T, { body: { quotas: { maxMessagesPerSecond: null } } })).status).toBe(
+      200,
+    )
   })
 
   it.each([
