@@ -111,7 +111,11 @@ export const roleComponents: Record<Role, (deps: RoleDeps) => Component[]> = {
       { admin: bus.admin, store: registryParts.store, log: log.child({ component: 'processors' }) },
     ),
     createDeadLetterIndex(
-      { topic: topicNames(config.topicPrefix).deadletter, keep: config.deadLetterKeep },
+      {
+        topic: topicNames(config.topicPrefix).deadletter,
+        group: topicNames(config.topicPrefix).groups.deadLetterIndex,
+        keep: config.deadLetterKeep,
+      },
       {
         bus,
         store: registryParts.store,

@@ -11,7 +11,6 @@ import { DEAD_LETTER_DATA_MAX_BYTES } from '../core/registry/sql/dead-letters.ts
 import type { RegistryStore } from '../core/registry/store.ts'
 import { DETAIL_HEADER, FIRST_FAILURE_HEADER, REASON_HEADER, STEP_HEADER } from './deadletter.ts'
 
-export const DEADLETTER_INDEX_GROUP = 'tributary-deadletter-index'
 /** How often each tenant's letters are trimmed to the newest `keep`, at most. */
 export const TRIM_INTERVAL_MS = 60_000
 // Longest event id taken from `ce_id`; a longer one is not an id we made, so the position stands in.
@@ -23,6 +22,8 @@ const MAX_REMEMBERED_TENANTS = 10_000
 export interface DeadLetterIndexConfig {
   /** `<prefix>.deadletter`. */
   readonly topic: string
+  /** The consumer group (`<prefix>-deadletter-index`, see core/events/topics.ts). */
+  readonly group: string
   /** Letters kept per tenant (TRIBUTARY_DEADLETTER_KEEP); 0 records none. */
   readonly keep: number
   readonly trimIntervalMs?: number | undefined
@@ -168,7 +169,7 @@ export function createDeadLetterIndex(
     },
     async start() {
       subscription = await bus.subscribe({
-        group: DEADLETTER_INDEX_GROUP,
+        group: config.group,
         topics: [config.topic],
         // A new deployment indexes the letters written before it started.
         from: 'earliest',

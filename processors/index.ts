@@ -22,8 +22,6 @@ import { createTenancy } from './steps/tenancy.ts'
 import { createValidate } from './steps/validate.ts'
 import { createTenantTopics } from './topics.ts'
 
-export const PROCESSOR_GROUP = 'tributary-processors'
-
 export interface ProcessorConfig {
   readonly topics: TopicNames
   /** Partitions of tenant topics created here. */
@@ -95,7 +93,7 @@ export function createProcessor(config: ProcessorConfig, deps: ProcessorDeps): P
     if (owned.length === 0) return
     const [ends, committed] = await Promise.all([
       bus.admin.offsets(topics.ingress),
-      bus.admin.committed(PROCESSOR_GROUP, topics.ingress),
+      bus.admin.committed(topics.groups.processors, topics.ingress),
     ])
     for (const { partition, earliest, next } of ends) {
       if (!owned.includes(`${topics.ingress}:${partition}`)) continue
@@ -173,7 +171,7 @@ export function createProcessor(config: ProcessorConfig, deps: ProcessorDeps): P
     async start() {
       unsubscribe = deps.auth.onChange((change) => tenantTopics.onChange(change))
       subscription = await bus.subscribe({
-        group: PROCESSOR_GROUP,
+        group: topics.groups.processors,
         topics: [topics.ingress],
         // A new deployment processes what the adapters published before the processors started.
         from: 'earliest',

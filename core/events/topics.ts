@@ -15,6 +15,11 @@ export interface TopicNames {
   events(tenant: string): string
   /** An extra topic of one tenant that route rules copy events to: `<prefix>.events.<tenant>.<name>`. */
   tenantCopy(tenant: string, name: string): string
+  /**
+   * Consumer groups of the pipeline's own readers, named after the prefix so that deployments
+   * sharing a Kafka cluster never share a group (the default prefix gives `tributary-processors`).
+   */
+  readonly groups: { readonly processors: string; readonly deadLetterIndex: string }
   /** The tenant of a tenant topic or of one of its copy topics (tenant ids hold no dots), or undefined. */
   tenantOf(topic: string): string | undefined
 }
@@ -30,6 +35,7 @@ export function topicNames(prefix = 'tributary'): TopicNames {
     commands: `${prefix}.commands`,
     registry: `${prefix}.registry`,
     deadletter: `${prefix}.deadletter`,
+    groups: { processors: `${prefix}-processors`, deadLetterIndex: `${prefix}-deadletter-index` },
     events: (tenant) => `${eventsPrefix}${assertTenantId(tenant)}`,
     tenantCopy: (tenant, name) => {
       if (!COPY_NAME.test(name)) {

@@ -13,7 +13,7 @@ import type { DeadLetter } from '../../core/registry/model.ts'
 import type { RegistryStore } from '../../core/registry/store.ts'
 import { deadLetter } from '../../processors/deadletter.ts'
 import type { DeadLetterIndex } from '../../processors/deadletter-index.ts'
-import { DEADLETTER_INDEX_GROUP, createDeadLetterIndex } from '../../processors/deadletter-index.ts'
+import { createDeadLetterIndex } from '../../processors/deadletter-index.ts'
 import type { BusDescription } from '../core/bus/implementations.ts'
 import { embeddedDescription, kafkaDescription, openBus } from '../core/bus/implementations.ts'
 import type { Engine } from '../core/registry/store-implementations.ts'
@@ -95,7 +95,13 @@ describe.each(buses)('dead-letter index on the $name bus', ({ describe: describe
       },
     })
     index = createDeadLetterIndex(
-      { topic: topics.deadletter, keep, trimIntervalMs: 0, retryBackoffMs: 20 },
+      {
+        topic: topics.deadletter,
+        group: topics.groups.deadLetterIndex,
+        keep,
+        trimIntervalMs: 0,
+        retryBackoffMs: 20,
+      },
       { bus, store: faulty, log: silentLogger },
     )
     return index.start()
@@ -196,7 +202,7 @@ describe.each(buses)('dead-letter index on the $name bus', ({ describe: describe
 
   it('commits what it stored: a restarted index goes on where it stopped', async () => {
     await waitUntil(async () => {
-      const committed = await bus.admin.committed(DEADLETTER_INDEX_GROUP, topics.deadletter)
+      const committed = await bus.admin.committed(topics.groups.deadLetterIndex, topics.deadletter)
       const ends = await bus.admin.offsets(topics.deadletter)
       return ends.every((p) => (committed.get(p.partition) ?? 0) === p.next)
     })

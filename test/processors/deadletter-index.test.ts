@@ -10,12 +10,7 @@ import { createMetricsRegistry } from '../../core/metrics.ts'
 import type { DeadLetter } from '../../core/registry/model.ts'
 import { DEAD_LETTER_DATA_MAX_BYTES } from '../../core/registry/sql/dead-letters.ts'
 import { deadLetter } from '../../processors/deadletter.ts'
-import {
-  DEADLETTER_INDEX_GROUP,
-  TRIM_INTERVAL_MS,
-  createDeadLetterIndex,
-  toDeadLetter,
-} from '../../processors/deadletter-index.ts'
+import { TRIM_INTERVAL_MS, createDeadLetterIndex, toDeadLetter } from '../../processors/deadletter-index.ts'
 
 const failedAt = new Date('2026-02-03T04:05:06.000Z')
 const recordTime = Date.parse('2026-02-03T04:05:07.000Z')
@@ -160,7 +155,7 @@ function harness(keep = 100) {
   let failRecord = false
   const metrics = createMetricsRegistry()
   const index = createDeadLetterIndex(
-    { topic: 'tb.deadletter', keep },
+    { topic: 'tb.deadletter', group: 'tb-deadletter-index', keep },
     {
       bus: {
         subscribe: async (o) => {
@@ -200,7 +195,7 @@ describe('createDeadLetterIndex', () => {
     const h = harness()
     await h.index.start()
     expect(h.options()).toMatchObject({
-      group: DEADLETTER_INDEX_GROUP,
+      group: 'tb-deadletter-index',
       topics: ['tb.deadletter'],
       from: 'earliest',
     })

@@ -23,7 +23,7 @@ import { createRegistryService } from '../../core/registry/service-impl.ts'
 import type { RegistryStore } from '../../core/registry/store.ts'
 import { DETAIL_HEADER, REASON_HEADER, STEP_HEADER } from '../../processors/deadletter.ts'
 import type { Processor } from '../../processors/index.ts'
-import { PROCESSOR_GROUP, createProcessor } from '../../processors/index.ts'
+import { createProcessor } from '../../processors/index.ts'
 import { deferred, uniqueName, waitUntil } from '../helpers/wait.ts'
 import type { Engine } from '../core/registry/store-implementations.ts'
 import { pgliteEngine } from '../core/registry/store-implementations.ts'
@@ -181,18 +181,19 @@ describe('processors on the embedded bus and PGlite', () => {
     const held = deferred()
     gate = held.promise
     const before = publishes
-    const committedBefore = await bus.admin.committed(PROCESSOR_GROUP, topics.ingress)
+    const committedBefore = await bus.admin.committed(topics.groups.processors, topics.ingress)
     const [ack] = await bus.publish([ingress(tenant, 'd2', 500)])
     await waitUntil(() => publishes > before)
     // The handler is stuck in publish: its input offset must not be committed yet.
-    expect((await bus.admin.committed(PROCESSOR_GROUP, topics.ingress)).get(ack!.partition)).toBe(
+    expect((await bus.admin.committed(topics.groups.processors, topics.ingress)).get(ack!.partition)).toBe(
       committedBefore.get(ack!.partition),
     )
     gate = undefined
     held.resolve()
     await waitUntil(
       async () =>
-        (await bus.admin.committed(PROCESSOR_GROUP, topics.ingress)).get(ack!.partition) === ack!.offset + 1,
+        (await bus.admin.committed(topics.groups.processors, topics.ingress)).get(ack!.partition) ===
+        ack!.offset + 1,
     )
     const events = await readAll(bus, topics.events(tenant), 61)
     expect(events.filter((m) => seqOf(m) === 500)).toHaveLength(1)
@@ -204,7 +205,8 @@ describe('processors on the embedded bus and PGlite', () => {
     const [ack] = await bus.publish([ingress(tenant, 'd1', 600), ingress(tenant, 'd1', 601)])
     await waitUntil(
       async () =>
-        (await bus.admin.committed(PROCESSOR_GROUP, topics.ingress)).get(ack!.partition) === ack!.offset + 2,
+        (await bus.admin.committed(topics.groups.processors, topics.ingress)).get(ack!.partition) ===
+        ack!.offset + 2,
     )
     expect(failNext).toBe(0)
     expect(publishes - before).toBeGreaterThanOrEqual(2)
