@@ -16,11 +16,13 @@ import { httpIngest } from './scenarios/http-ingest.ts'
 import { kafkaClient } from './scenarios/kafka-client.ts'
 import { mqttIdleMemory } from './scenarios/mqtt-idle-memory.ts'
 import { mqttIngest } from './scenarios/mqtt-ingest.ts'
+import { processors } from './scenarios/processors.ts'
 
 const SCENARIOS: readonly Scenario[] = [
   busEmbeddedVsKafka,
   kafkaClient,
   credentialLookups,
+  processors,
   mqttIngest,
   mqttIdleMemory,
   httpIngest,

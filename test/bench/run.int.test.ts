@@ -1,6 +1,6 @@
-// `npm run bench` keeps working: the first two scenarios run end to end on tiny record counts
-// against the test broker, print their side-by-side tables and write a results file. The figures
-// are not asserted (benchmarks measure, tests do not time).
+// `npm run bench` keeps working: the first two scenarios, and the processors scenario, run end to
+// end on tiny record counts against the test broker, print their side-by-side tables and write a
+// results file. The figures are not asserted (benchmarks measure, tests do not time).
 import { execFile } from 'node:child_process'
 import { readFileSync, readdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
@@ -42,3 +42,22 @@ it('prints the bus and Kafka-client scenarios side by side and writes JSON resul
   expect(JSON.stringify(results)).toContain('bus-embedded-vs-kafka')
   expect(JSON.stringify(results)).toContain('kafka-client')
 })
+
+it('prints the processors scenario: processor and passthrough side by side on both buses', async () => {
+  const { stdout } = await run(
+    process.execPath,
+    [RUN, '--quick', '--scenario', 'processors', '--records', '1000', '--rounds', '1'],
+    {
+      env: { ...process.env, KAFKA_BROKERS: inject('kafkaBrokers') },
+      timeout: 240_000,
+      maxBuffer: 16 * 1024 * 1024,
+    },
+  )
+  expect(stdout).toMatch(/^processors: /m)
+  expect(stdout).toMatch(/^metric\s+processor\s+passthrough\s+ratio p\/b/m)
+  for (const bus of ['embedded', 'kafka']) {
+    expect(stdout).toMatch(new RegExp(`^${bus}: rec/s after join .*\\d+\\.\\d+x`, 'm'))
+    expect(stdout).toMatch(new RegExp(`^${bus}: lag max at `, 'm'))
+    expect(stdout).toMatch(new RegExp(`^  ${bus}: lag back to 0 within `, 'm'))
+  }
+}, 120_000)
