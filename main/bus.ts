@@ -28,6 +28,8 @@ export async function createBus(config: Config, log: Logger, registry: Registry)
           compression: config.kafkaCompression,
           lingerMs: config.kafkaLingerMs,
           batchMaxBytes: config.kafkaBatchMaxBytes,
+          sessionTimeoutMs: config.kafkaSessionTimeoutMs,
+          heartbeatIntervalMs: Math.min(3_000, Math.floor(config.kafkaSessionTimeoutMs / 10)),
           maxMessageBytes: config.busMaxMessageBytes,
           drainTimeoutMs: config.shutdownTimeoutMs,
           defaultTopicConfig: topicDefaults,

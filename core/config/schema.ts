@@ -63,6 +63,15 @@ export const variables = {
   kafkaCompression: oneOf('TRIBUTARY_KAFKA_COMPRESSION', ['none', 'gzip', 'snappy', 'lz4', 'zstd'], 'none', {
     description: 'Compression of produced record batches.',
   }),
+  kafkaSessionTimeoutMs: integer(
+    'TRIBUTARY_KAFKA_SESSION_TIMEOUT_MS',
+    30_000,
+    { min: 6_000, max: 300_000 },
+    {
+      description:
+        'Consumer group session timeout: how long a crashed process holds its partitions before another takes them over (heartbeats every tenth of it, at most 3 s). The broker bounds it (group.min/max.session.timeout.ms).',
+    },
+  ),
   kafkaLingerMs: integer(
     'TRIBUTARY_KAFKA_LINGER_MS',
     2,

@@ -101,6 +101,8 @@ beforeAll(async () => {
     TRIBUTARY_DATABASE_URL: `${inject('databaseUrl')}?options=${encodeURIComponent(`-c search_path=${schema}`)}`,
     TRIBUTARY_REGISTRY_KEY: randomBytes(32).toString('base64'),
     TRIBUTARY_ADMIN_TOKEN: ADMIN_TOKEN,
+    // A killed process's partitions are taken over once its session lapses: the broker's minimum.
+    TRIBUTARY_KAFKA_SESSION_TIMEOUT_MS: '6000',
   }
   const registry = await start('api')
   api = createApi(`http://127.0.0.1:${registry.api}`)
@@ -156,7 +158,7 @@ describe('processor guarantees (e2e: kcat → Kafka → tributary --roles proces
         const [onA, onB] = await Promise.all([owned(a), owned(b)])
         return onA > 0 && onB > 0 && onA + onB === PARTITIONS
       },
-      // A member killed earlier on this broker holds a rebalance up to its session timeout (30 s).
+      // A member killed earlier in this suite holds a rebalance up to its session timeout (6 s).
       { timeoutMs: 90_000, intervalMs: 250, message: () => 'both processors to own ingress partitions' },
     )
 
@@ -174,7 +176,7 @@ describe('processor guarantees (e2e: kcat → Kafka → tributary --roles proces
     // Produced while B's partitions have no live owner: they wait for A to take them over.
     const later = telemetryEvents(tenant, devices, 100, 100)
     await produceWithKcat(brokers, `${prefix}.ingress`, later)
-    // B's session times out (30 s), then A rejoins; a rebalance under way may take up to 60 s more.
+    // B's session times out (6 s), then A rejoins; a rebalance under way may take up to 12 s more.
     await waitUntil(async () => (await owned(a)) === PARTITIONS, {
       timeoutMs: 150_000,
       intervalMs: 250,
