@@ -73,7 +73,7 @@ export interface EventInput {
 }
 
 /** Attributes buildEvent sets itself, which an extension may not replace. */
-const OWN_ATTRIBUTES: ReadonlySet<string> = new Set([
+export const OWN_ATTRIBUTE_NAMES: readonly string[] = [
   'specversion',
   'id',
   'source',
@@ -89,8 +89,10 @@ const OWN_ATTRIBUTES: ReadonlySet<string> = new Set([
   'protocol',
   'partitionkey',
   'traceparent',
-])
-const EXTENSION_NAME = /^[a-z0-9]{1,20}$/
+]
+const OWN_ATTRIBUTES: ReadonlySet<string> = new Set(OWN_ATTRIBUTE_NAMES)
+/** CloudEvents 1.0 §3.1.1: attribute names are lowercase letters and digits, at most 20 characters. */
+export const EXTENSION_NAME = /^[a-z0-9]{1,20}$/
 
 function checkExtensions(extensions: Readonly<Record<string, string>>): void {
   for (const [name, value] of Object.entries(extensions)) {

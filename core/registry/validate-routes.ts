@@ -1,7 +1,9 @@
 // Input checks of route tables: bounded rules with unique names, what each matches (a channel or an
 // MQTT-style filter, a type, device labels) and what each does. Failures are REGISTRY_INVALID
 // naming the JSON path of the bad field (`rules[2].actions[0].name`).
+import { EXTENSION_NAME, OWN_ATTRIBUTE_NAMES } from '../events/build.ts'
 import { CHANNEL_MAX_LENGTH, isChannel } from '../events/ids.ts'
+import { COPY_NAME } from '../events/topics.ts'
 import type { RouteAction, RouteMatch, RouteRule } from './model.ts'
 import { checkLabels, invalid, isRecord, onlyKeys } from './validate.ts'
 
@@ -15,9 +17,8 @@ export const ROUTE_LIMITS = {
 
 export const RULE_NAME_PATTERN = /^[a-z0-9-]{1,64}$/
 export const REASON_PATTERN = /^[a-z0-9-]{1,64}$/
-/** CloudEvents §3.1.1: attribute names are lowercase letters and digits, at most 20 characters. */
-export const EXTENSION_NAME_PATTERN = /^[a-z0-9]{1,20}$/
-export const COPY_TOPIC_PATTERN = /^[a-z0-9-]{1,32}$/
+export const EXTENSION_NAME_PATTERN = EXTENSION_NAME
+export const COPY_TOPIC_PATTERN = COPY_NAME
 /** Printable ASCII, as CloudEvents producers write types (`com.example.reading.v1`). */
 export const TYPE_PATTERN = /^[\x20-\x7e]{1,256}$/
 // eslint-disable-next-line no-control-regex
@@ -27,24 +28,7 @@ const CONTROL = /[\u0000-\u001f\u007f]/
  * Attributes a rule may not set or remove: the CloudEvents context attributes (spec §3.1) and the
  * ones Tributary derives from authentication and uses to key and trace events.
  */
-export const PROTECTED_ATTRIBUTES: readonly string[] = [
-  'id',
-  'source',
-  'specversion',
-  'type',
-  'subject',
-  'time',
-  'datacontenttype',
-  'dataschema',
-  'data',
-  'tenant',
-  'device',
-  'sender',
-  'protocol',
-  'partitionkey',
-  'traceparent',
-  'tracestate',
-]
+export const PROTECTED_ATTRIBUTES: readonly string[] = [...OWN_ATTRIBUTE_NAMES, 'tracestate']
 
 export const ROUTE_ACTIONS = [
   'drop',

@@ -6,6 +6,7 @@ import { silentLogger } from '../../core/log.ts'
 import type { Tenant } from '../../core/registry/model.ts'
 import { createTenantTopics, tenantTopicSpec } from '../../processors/topics.ts'
 import { waitUntil } from '../helpers/wait.ts'
+import { tenantRow } from './fixtures.ts'
 
 function admin() {
   const created: TopicSpec[] = []
@@ -62,8 +63,8 @@ describe('tenant topics', () => {
   it('takes partitions and retention from the tenant settings, and names copy topics after the tenant', async () => {
     const a = admin()
     const tenants: Record<string, Tenant> = {
-      big: tenantFixture('big', { topicPartitions: 12, topicRetentionMs: 86_400_000 }),
-      plain: tenantFixture('plain', {}),
+      big: tenantRow('big', { settings: { topicPartitions: 12, topicRetentionMs: 86_400_000 } }),
+      plain: tenantRow('plain', { settings: {} }),
     }
     const topics = createTenantTopics(
       { topics: topicNames('tb'), partitions: 3 },
@@ -101,28 +102,11 @@ describe('tenant topics', () => {
 
 describe('tenant topic specs', () => {
   it('ignores settings that are not whole numbers', () => {
-    const spec = tenantTopicSpec('t', tenantFixture('t', { topicPartitions: '4', topicRetentionMs: 1.5 }), 2)
+    const spec = tenantTopicSpec(
+      't',
+      tenantRow('t', { settings: { topicPartitions: '4', topicRetentionMs: 1.5 } }),
+      2,
+    )
     expect(spec).toEqual({ name: 't', partitions: 2 })
   })
 })
-
-function tenantFixture(id: string, settings: Record<string, unknown>): Tenant {
-  return {
-    id,
-    enabled: true,
-    oidc: null,
-    quotas: {
-      maxDevices: null,
-      maxMessagesPerSecond: null,
-      maxEventsPerSecond: null,
-      maxBytesPerSecond: null,
-      maxPayloadBytes: null,
-    },
-    authMethods: ['password'],
-    trustAnchors: [],
-    settings,
-    version: 1,
-    createdAt: '2026-01-01T00:00:00.000Z',
-    updatedAt: '2026-01-01T00:00:00.000Z',
-  }
-}
