@@ -38,6 +38,8 @@ export interface DeviceMessage {
   readonly payload: Buffer
   readonly contentType?: string | undefined
   readonly traceparent?: string | undefined
+  /** The credential that authenticated the sender (the processors re-check it; ingress only). */
+  readonly credential?: string | undefined
   /** Receipt time; defaults to now. */
   readonly time?: Date | undefined
 }
@@ -121,6 +123,7 @@ export function createIngest(deps: IngestDeps): Ingest {
         data: m.payload,
         datacontenttype: m.contentType,
         traceparent: m.traceparent,
+        credential: m.credential,
         time: m.time,
       }),
     connection: (c) => {

@@ -36,7 +36,10 @@ export interface ProcessorConfig {
 
 export interface ProcessorDeps {
   readonly bus: Pick<EventBus, 'subscribe' | 'publish' | 'admin'>
-  readonly auth: Pick<RegistryAuth, 'tenant' | 'findDevice' | 'onChange' | 'channelSchema' | 'routeTable'>
+  readonly auth: Pick<
+    RegistryAuth,
+    'tenant' | 'findDevice' | 'findCredential' | 'onChange' | 'channelSchema' | 'routeTable'
+  >
   /** Tenant quotas are counted here (Redis when configured), so they hold across processes. */
   readonly cluster: Pick<ClusterState, 'take'>
   readonly log: Logger
@@ -56,11 +59,25 @@ export function defaultSteps(deps: Pick<ProcessorDeps, 'auth' | 'cluster'>): Nam
   const findDevice = (t: string, d: string) => auth.findDevice(t, d)
   return [
     { name: 'passthrough', run: createPassthrough({ tenant }) },
-    { name: 'authorize', run: createAuthorize({ tenant, findDevice }) },
+    {
+      name: 'authorize',
+      run: createAuthorize({
+        tenant,
+        findDevice,
+        findCredential: (t, d, id) => auth.findCredential(t, d, id),
+      }),
+    },
     { name: 'tenancy', run: createTenancy({ tenant, take: (k, r, b, c) => cluster.take(k, r, b, c) }) },
     { name: 'validate', run: createValidate({ channelSchema: (t, c) => auth.channelSchema(t, c) }) },
     { name: 'route', run: createRoute({ routeTable: (t) => auth.routeTable(t), findDevice }) },
   ]
+}
+
+/** The `credential` attribute is for the processors' authorization only: it never reaches a tenant topic. */
+function withoutIngressAttributes(event: CloudEvent): CloudEvent {
+  if (event.attributes['credential'] === undefined) return event
+  const { credential: _credential, ...attributes } = event.attributes
+  return { attributes: attributes as CloudEvent['attributes'], data: event.data }
 }
 
 function decodeMessage(message: BusMessage): CloudEvent {
@@ -137,7 +154,7 @@ export function createProcessor(config: ProcessorConfig, deps: ProcessorDeps): P
         metrics.event('rejected', 'route', 'tenant-invalid')
         continue
       }
-      const encoded = encodeBinary(verdict.event)
+      const encoded = encodeBinary(withoutIngressAttributes(verdict.event))
       const record = {
         key: encoded.key?.toString() ?? message.key,
         value: encoded.value,

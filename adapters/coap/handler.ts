@@ -103,7 +103,7 @@ export function createRequestHandler(deps: HandlerDeps): RequestHandler {
           : rejected('unauthenticated', 'the credentials are not valid'),
       )
     }
-    const { tenant, device: sender } = auth
+    const { tenant, device: sender, credentialId } = auth
     const device = query.query.as ?? sender
     if (device !== sender) {
       const target = await deps.findDevice(tenant, device)
@@ -132,6 +132,7 @@ export function createRequestHandler(deps: HandlerDeps): RequestHandler {
       channel: path.channel,
       payload: request.payload,
       contentType: type.type,
+      credential: credentialId,
       time,
     })
     return answer(await deps.ingest.publish(message))

@@ -184,6 +184,7 @@ export function deviceMessage(init: {
   channel: string
   payload: Buffer
   contentType: string | undefined
+  credential?: string | undefined
   time: Date
 }): DeviceMessage {
   return {
@@ -194,6 +195,7 @@ export function deviceMessage(init: {
     channel: init.channel,
     payload: init.payload,
     contentType: init.contentType,
+    credential: init.credential,
     time: init.time,
   }
 }

@@ -99,7 +99,7 @@ export function createDeviceRoute(deps: DeviceRouteDeps): (c: Context) => Promis
       const refusal = authRefusal(who.reason)
       return refuse(refusal.kind, refusal.detail)
     }
-    const { tenant, device: sender } = who
+    const { tenant, device: sender, credentialId } = who
 
     const channel = channelOf(instance)
     if (!channel.ok) return refuse(channel.reserved === true ? 'forbidden' : 'invalid', channel.detail)
@@ -141,6 +141,7 @@ export function createDeviceRoute(deps: DeviceRouteDeps): (c: Context) => Promis
         body,
         contentType: contentType.value,
         traceparent: traceparentOf(request.header('traceparent')),
+        credential: credentialId,
         time,
       }),
     )

@@ -121,6 +121,7 @@ export function deviceMessage(input: {
   readonly body: Buffer
   readonly contentType: string | undefined
   readonly traceparent: string | undefined
+  readonly credential?: string | undefined
   readonly time: Date
 }): DeviceMessage {
   const device = input.device ?? input.sender
@@ -133,6 +134,7 @@ export function deviceMessage(input: {
     payload: input.body,
     contentType: input.body.length === 0 ? undefined : input.contentType,
     traceparent: input.traceparent,
+    credential: input.credential,
     time: input.time,
   }
 }

@@ -51,6 +51,7 @@ export function deviceMessage(
   route: { readonly device: string | undefined; readonly channel: string },
   payload: Buffer,
   time: Date,
+  credential?: string,
 ): DeviceMessage {
   const device = route.device ?? sender
   return {
@@ -61,6 +62,7 @@ export function deviceMessage(
     channel: route.channel,
     // MQTT 3.1.1 carries no content type (MQTT 5 would: docs/mqtt.md); the data stays opaque bytes.
     payload,
+    credential,
     time,
   }
 }

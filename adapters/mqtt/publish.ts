@@ -91,7 +91,7 @@ export function createPublishHandler(deps: PublishDeps) {
     at: Date,
   ): Promise<Refusal | undefined> {
     const outcome = await deps.ingest.publish(
-      deviceMessage(session.tenant, session.device, route, packet.payload, at),
+      deviceMessage(session.tenant, session.device, route, packet.payload, at, session.credentialId),
     )
     if (outcome.kind === 'accepted') {
       deps.metrics.message(session.tenant, packet.payload.length)

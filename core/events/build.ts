@@ -64,6 +64,11 @@ export interface EventInput {
   /** Receipt time; defaults to now. */
   readonly time?: Date | undefined
   readonly traceparent?: string | undefined
+  /**
+   * The id of the credential that authenticated the sender: ingress only, so that the processors can
+   * refuse events of a credential revoked after the adapter accepted them; never on tenant topics.
+   */
+  readonly credential?: string | undefined
   readonly id?: string | undefined
   /**
    * More extension attributes (e.g. LoRaWAN metadata): names of 1-20 lowercase letters and digits
@@ -89,6 +94,7 @@ export const OWN_ATTRIBUTE_NAMES: readonly string[] = [
   'protocol',
   'partitionkey',
   'traceparent',
+  'credential',
 ]
 const OWN_ATTRIBUTES: ReadonlySet<string> = new Set(OWN_ATTRIBUTE_NAMES)
 /** CloudEvents 1.0 §3.1.1: attribute names are lowercase letters and digits, at most 20 characters. */
@@ -128,6 +134,7 @@ export function buildEvent(input: EventInput): CloudEvent {
   if (input.datacontenttype !== undefined) attributes['datacontenttype'] = input.datacontenttype
   if (input.sender !== undefined && input.sender !== input.device) attributes['sender'] = input.sender
   if (input.traceparent !== undefined) attributes['traceparent'] = input.traceparent
+  if (input.credential !== undefined) attributes['credential'] = input.credential
   return { attributes: attributes as unknown as CloudEventAttributes, data: input.data }
 }
 

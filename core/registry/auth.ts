@@ -12,7 +12,16 @@ import type { AuthCache } from './auth-cache.ts'
 import type { DeviceAuthenticator } from './auth-device.ts'
 import { createDeviceAuthenticator } from './auth-device.ts'
 import { decodeChange } from './changes.ts'
-import type { ApiToken, ChannelSchema, Device, RegistryChange, Role, RouteTable, Tenant } from './model.ts'
+import type {
+  ApiToken,
+  ChannelSchema,
+  Credential,
+  Device,
+  RegistryChange,
+  Role,
+  RouteTable,
+  Tenant,
+} from './model.ts'
 import type { Secrets } from './secrets.ts'
 import type { RegistryStore } from './store.ts'
 
@@ -36,6 +45,11 @@ export interface RegistryAuth extends Component {
   tenant(id: string): Promise<Tenant | undefined>
   /** The device's row (cached like tenant()): gateway rules and revocation re-checks read it. */
   findDevice(tenant: string, id: string): Promise<Device | undefined>
+  /**
+   * A device's credential by id (cached like findDevice; any change of the device's credentials drops
+   * it): the processors re-check the credential that authenticated an event.
+   */
+  findCredential(tenant: string, device: string, id: string): Promise<Credential | undefined>
   /** The schema of a tenant's channel, if it has one (cached; a schema change drops it). */
   channelSchema(tenant: string, channel: string): Promise<ChannelSchema | undefined>
   /** The tenant's route table (cached; a route change drops it); no rules for an unknown tenant. */
@@ -127,6 +141,11 @@ export function createRegistryAuth(options: RegistryAuthOptions): RegistryAuth {
       }
     })
 
+  const credentialRow = (t: string, d: string, id: string): Promise<Credential | undefined> =>
+    cache.get(`c:${t}/${d}/${id}`, async () =>
+      found(await store.getCredential(t, d, id), [`t:${t}`, `d:${t}/${d}`]),
+    )
+
   const device = createDeviceAuthenticator({ store, secrets, cache, log, now, tenantRow, deviceRow })
 
   const apiTokens: ApiTokenAuthenticator = {
@@ -173,6 +192,16 @@ export function createRegistryAuth(options: RegistryAuthOptions): RegistryAuth {
     async findDevice(t, d) {
       return typeof t === 'string' && isTenantId(t) && typeof d === 'string' && isDeviceId(d)
         ? deviceRow(t, d)
+        : undefined
+    },
+    async findCredential(t, d, id) {
+      return typeof t === 'string' &&
+        isTenantId(t) &&
+        typeof d === 'string' &&
+        isDeviceId(d) &&
+        typeof id === 'string' &&
+        id.length <= 128
+        ? credentialRow(t, d, id)
         : undefined
     },
     async channelSchema(t, c) {

@@ -1,12 +1,15 @@
 // Authorization at processing time: the tenant and the device exist and are enabled now (not only
-// when the adapter accepted the event), and a sender other than the device is one of its gateways.
-import type { Device, Tenant } from '../../core/registry/model.ts'
+// when the adapter accepted the event), a sender other than the device is one of its gateways, and
+// the credential that authenticated the sender (the event's `credential` attribute) still exists and
+// is enabled: revoking a credential also refuses what it got accepted but not yet processed.
+import type { Credential, Device, Tenant } from '../../core/registry/model.ts'
 import type { Step } from '../step.ts'
 import { next, reject } from '../step.ts'
 
 export interface AuthorizeDeps {
   tenant(id: string): Promise<Tenant | undefined>
   findDevice(tenant: string, device: string): Promise<Device | undefined>
+  findCredential(tenant: string, device: string, id: string): Promise<Credential | undefined>
 }
 
 /** Dead-letter reasons this step gives. */
@@ -19,6 +22,8 @@ export const authorizeReasons = [
   'gateway-not-allowed',
   'gateway-unknown',
   'gateway-disabled',
+  'credential-revoked',
+  'credential-disabled',
 ] as const
 
 export function createAuthorize(deps: AuthorizeDeps): Step {
@@ -37,6 +42,13 @@ export function createAuthorize(deps: AuthorizeDeps): Step {
       const gateway = await deps.findDevice(tenantId, sender)
       if (gateway === undefined) return reject('gateway-unknown')
       if (!gateway.enabled) return reject('gateway-disabled')
+    }
+    const credentialId = event.attributes['credential']
+    if (credentialId !== undefined) {
+      // The credential belongs to whoever authenticated: the gateway when one sent the event.
+      const credential = await deps.findCredential(tenantId, sender ?? deviceId, credentialId)
+      if (credential === undefined) return reject('credential-revoked')
+      if (!credential.enabled) return reject('credential-disabled')
     }
     return next
   }

@@ -293,4 +293,39 @@ describe('processors on the embedded bus and PGlite', () => {
     const later = await readAll(bus, topics.events(t2), 3)
     expect(later.map((m) => m.value?.toString())).toContain('{"w":"now fine"}')
   })
+
+  it('dead-letters events whose credential was revoked after acceptance, and keeps credentials off tenant topics', async () => {
+    const t3 = `${tenant.slice(0, 36)}-cred`
+    await registry.createTenant(t3, {})
+    await registry.createDevice(t3, 'p', {})
+    const live = await registry.createCredential(t3, 'p', { type: 'token' })
+    const revoked = await registry.createCredential(t3, 'p', { type: 'token' })
+    await registry.deleteCredential(t3, 'p', revoked.credential.id)
+    await waitUntil(async () => (await auth.findCredential(t3, 'p', revoked.credential.id)) === undefined)
+    const send = (credential: string, seq: number) => {
+      const { key, value, headers } = encodeBinary(
+        buildEvent({
+          kind: 'telemetry',
+          tenant: t3,
+          device: 'p',
+          protocol: 'http',
+          subject: 'seq',
+          data: Buffer.from(JSON.stringify({ seq })),
+          datacontenttype: 'application/json',
+          credential,
+        }),
+      )
+      return { topic: topics.ingress, key: key?.toString(), value, headers }
+    }
+    await bus.publish([send(live.credential.id, 1), send(revoked.credential.id, 2)])
+    const events = await readAll(bus, topics.events(t3), 1)
+    expect(events.map(seqOf)).toEqual([1])
+    expect(events[0]!.headers.has('ce_credential')).toBe(false)
+    const dead = (await readAll(bus, topics.deadletter, 8)).filter(
+      (m) => m.headers.get('ce_tenant')?.toString() === t3,
+    )
+    expect(dead.map((m) => [seqOf(m), m.headers.get(REASON_HEADER)?.toString()])).toEqual([
+      [2, 'credential-revoked'],
+    ])
+  })
 })

@@ -95,6 +95,8 @@ describe('CoAP request handler', () => {
         channel: 'sensors/temp',
         payload: Buffer.from('{"t":21.5}'),
         contentType: 'application/json',
+        // The credential that authenticated the request, for the processors to re-check.
+        credential: 'c1',
         time: new Date('2026-11-29T00:00:00Z'),
       },
     ])

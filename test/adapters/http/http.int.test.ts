@@ -60,6 +60,9 @@ describe('device HTTP adapter (integration)', () => {
       'content-type': 'application/json; charset=utf-8',
     })
     expect(headersOf(record)['ce_sender']).toBeUndefined()
+    // The password credential that authenticated the request rides along for the processors.
+    const [password] = await h.store.listCredentials(tenant, 'meter-1')
+    expect(headersOf(record)['ce_credential']).toBe(password!.id)
     // Last seen is written in the background, once.
     await waitUntil(async () => (await h.store.getDevice(tenant, 'meter-1'))?.lastSeen !== null)
   })

@@ -61,6 +61,8 @@ describe('createPublishHandler', () => {
         protocol: 'mqtt',
         channel: 'sensors/t',
         payload: Buffer.from('21.5'),
+        // The session's credential, for the processors to re-check.
+        credential: 'c1',
         time: at,
       },
     ])
