@@ -77,7 +77,7 @@ export function defaultSteps(deps: Pick<ProcessorDeps, 'auth' | 'cluster'>): Nam
 function withoutIngressAttributes(event: CloudEvent): CloudEvent {
   if (event.attributes['credential'] === undefined) return event
   const { credential: _credential, ...attributes } = event.attributes
-  return { attributes: attributes, data: event.data }
+  return { attributes, data: event.data }
 }
 
 function decodeMessage(message: BusMessage): CloudEvent {
