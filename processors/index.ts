@@ -103,9 +103,13 @@ export function createProcessor(config: ProcessorConfig, deps: ProcessorDeps): P
   let lagTimer: NodeJS.Timeout | undefined
   let batches = 0
 
+  /** The ingress partitions this member owns (`topic:partition`; registry partitions left out). */
+  const ownedIngress = (): string[] =>
+    (subscription?.assignments() ?? []).filter((a) => a.startsWith(`${topics.ingress}:`))
+
   // Lag of the partitions this member owns: end offset minus the group's committed offset.
   async function sampleLag(): Promise<void> {
-    const owned = subscription?.assignments() ?? []
+    const owned = ownedIngress()
     metrics.partitions(owned.length)
     if (owned.length === 0) return
     const [ends, committed] = await Promise.all([
@@ -176,7 +180,7 @@ export function createProcessor(config: ProcessorConfig, deps: ProcessorDeps): P
     // and only then may the bus commit the input offsets (at-least-once).
     if (out.length > 0) await bus.publish(out)
     batches++
-    metrics.partitions(subscription?.assignments().length ?? 0)
+    metrics.partitions(ownedIngress().length)
     metrics.batch(batch.length, (performance.now() - begin) / 1000)
   }
 
@@ -189,7 +193,8 @@ export function createProcessor(config: ProcessorConfig, deps: ProcessorDeps): P
       unsubscribe = deps.auth.onChange((change) => tenantTopics.onChange(change))
       subscription = await bus.subscribe({
         group: topics.groups.processors,
-        topics: [topics.ingress],
+        // Registry changes pass through to the tenant topics too (step passthrough).
+        topics: [topics.ingress, topics.registry],
         // A new deployment processes what the adapters published before the processors started.
         from: 'earliest',
         handler: handle,
@@ -201,7 +206,7 @@ export function createProcessor(config: ProcessorConfig, deps: ProcessorDeps): P
             'processing failed; the batch will be redelivered',
           ),
       })
-      metrics.partitions(subscription.assignments().length)
+      metrics.partitions(ownedIngress().length)
       const every = config.lagSampleMs ?? 5_000
       const sample = (): void => {
         lagTimer = setTimeout(() => {

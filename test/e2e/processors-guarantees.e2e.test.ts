@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import type { IngressEvent } from '../helpers/ingress.ts'
 import { idCounts, produceWithKcat, telemetryEvents } from '../helpers/ingress.ts'
 import type { Api } from '../helpers/mqtt.ts'
-import { ADMIN_TOKEN, createApi } from '../helpers/mqtt.ts'
+import { ADMIN_TOKEN, createApi, isTelemetry } from '../helpers/mqtt.ts'
 import type { TributaryProcess } from '../helpers/process.ts'
 import { startProcess } from '../helpers/process.ts'
 import { uniqueName, waitUntil } from '../helpers/wait.ts'
@@ -70,7 +70,7 @@ async function arrived(tenant: string, events: readonly IngressEvent[]): Promise
   await waitUntil(
     async () => {
       // The tenant topic appears with the first event a processor takes up.
-      counts = await idCounts(brokers, `${prefix}.events.${tenant}`).catch(() => counts)
+      counts = await idCounts(brokers, `${prefix}.events.${tenant}`, isTelemetry).catch(() => counts)
       return events.every((e) => counts.has(e.id))
     },
     { timeoutMs: 90_000, intervalMs: 1_000 },
@@ -125,7 +125,7 @@ describe('processor guarantees (e2e: kcat → Kafka → tributary --roles proces
     const first = await start('processors')
     await waitUntil(async () => (await accepted(first)) >= 2_000, { timeoutMs: 60_000, intervalMs: 10 })
     expect(await first.proc.stop('SIGKILL')).toBe('SIGKILL')
-    const beforeRestart = await idCounts(brokers, `${prefix}.events.${tenant}`)
+    const beforeRestart = await idCounts(brokers, `${prefix}.events.${tenant}`, isTelemetry)
     // Killed part way: some output is durable, not all of it.
     expect(beforeRestart.size).toBeGreaterThan(0)
     expect(beforeRestart.size).toBeLessThan(events.length)

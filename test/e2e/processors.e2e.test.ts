@@ -55,6 +55,20 @@ describe('processors (e2e: curl → Kafka → kcat)', () => {
       { count: 5, timeoutMs: 30_000 },
     )
     expect(records.map((r) => r.payload)).toEqual(sent)
+    // The tenant's registry changes pass through to its topic as well.
+    const changes = await waitForRecords(
+      brokers,
+      `${prefix}.events.${tenant}`,
+      (r) => r.headers['ce_type'] === 'io.tributary.registry.v1',
+      { count: 3 },
+    )
+    expect(changes.map((r) => JSON.parse(r.payload ?? '{}') as { resource: string; op: string })).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ resource: 'tenant', op: 'created' }),
+        expect.objectContaining({ resource: 'device', op: 'created', device: 'meter-1' }),
+        expect.objectContaining({ resource: 'credential', op: 'created', device: 'meter-1' }),
+      ]),
+    )
     expect(new Set(records.map((r) => r.partition)).size).toBe(1)
     expect(records[0]!.key).toBe(`${tenant}/meter-1`)
     expect(records[0]!.headers).toMatchObject({

@@ -22,4 +22,9 @@ describe('passthrough', () => {
   it('rejects a connection event of an unknown tenant (there is no topic for it)', async () => {
     expect(await passthrough(connection('ghost'), ctx)).toEqual({ kind: 'reject', reason: 'tenant-unknown' })
   })
+
+  it('drops a registry event of a tenant that is gone (its own delete, or a change after it)', async () => {
+    const deleted = buildRegistryEvent({ tenant: 'ghost', subject: 'tenant', data: Buffer.from('{}') })
+    expect(await passthrough(deleted, ctx)).toEqual({ kind: 'drop' })
+  })
 })

@@ -9,7 +9,7 @@ import type { BusMessage, EventBus, OutgoingRecord } from '../../core/bus/bus.ts
 import type { EmbeddedBus } from '../../core/bus/embedded/index.ts'
 import { createEmbeddedBus } from '../../core/bus/embedded/index.ts'
 import { createMemoryCluster } from '../../core/cluster/memory.ts'
-import { buildEvent } from '../../core/events/build.ts'
+import { buildEvent, eventTypes } from '../../core/events/build.ts'
 import { encodeBinary } from '../../core/events/kafka-codec.ts'
 import { topicNames } from '../../core/events/topics.ts'
 import { silentLogger } from '../../core/log.ts'
@@ -46,7 +46,12 @@ function ingress(tenant: string, device: string, seq: number, sender?: string): 
 }
 
 /** Every record of a topic so far, read by a throwaway group from the start. */
-async function readAll(bus: EventBus, topic: string, count: number): Promise<BusMessage[]> {
+async function readAll(
+  bus: EventBus,
+  topic: string,
+  count: number,
+  match: (m: BusMessage) => boolean = () => true,
+): Promise<BusMessage[]> {
   const got: BusMessage[] = []
   // Tenant and copy topics appear with the first event the processor publishes to them.
   await waitUntil(async () => (await bus.admin.listTopics()).includes(topic), {
@@ -56,7 +61,7 @@ async function readAll(bus: EventBus, topic: string, count: number): Promise<Bus
     group: uniqueName('reader'),
     topics: [topic],
     from: 'earliest',
-    handler: async (batch) => void got.push(...batch),
+    handler: async (batch) => void got.push(...batch.filter(match)),
   })
   try {
     await waitUntil(() => got.length >= count, { message: () => `${got.length}/${count} on ${topic}` })
@@ -66,6 +71,8 @@ async function readAll(bus: EventBus, topic: string, count: number): Promise<Bus
   return got
 }
 
+/** Tenant topics also carry the tenant's registry changes; most checks look at telemetry only. */
+const isTelemetry = (m: BusMessage): boolean => m.headers.get('ce_type')?.toString() === eventTypes.telemetry
 const seqOf = (m: BusMessage): number => (JSON.parse(m.value!.toString()) as { seq: number }).seq
 
 describe('processors on the embedded bus and PGlite', () => {
@@ -139,6 +146,20 @@ describe('processors on the embedded bus and PGlite', () => {
     await registry.createDevice(tenant, 'd1', { gateways: ['gw'] })
     await registry.createDevice(tenant, 'd2', {})
     await registry.createDevice(tenant, 'off', { enabled: false })
+    // The registry's changes of the tenant reach its topic too, keyed by device.
+    const changes = await readAll(bus, topics.events(tenant), 5, (m) => !isTelemetry(m))
+    // Keyed by device, so spread over partitions: compare as sets.
+    expect(changes.map((m) => `${m.headers.get('ce_type')?.toString()} ${m.key}`).sort()).toEqual(
+      [tenant, ...['gw', 'd1', 'd2', 'off'].map((d) => `${tenant}/${d}`)]
+        .map((k) => `${eventTypes.registry} ${k}`)
+        .sort(),
+    )
+    const gw = changes.find((m) => m.key === `${tenant}/gw`)!
+    expect(JSON.parse(gw.value!.toString())).toMatchObject({
+      op: 'created',
+      resource: 'device',
+      device: 'gw',
+    })
   })
 
   it('routes accepted events to the tenant topic in order and refused ones to the dead letter', async () => {
@@ -150,7 +171,7 @@ describe('processors on the embedded bus and PGlite', () => {
     records.push({ topic: topics.ingress, key: `${tenant}/d1`, value: Buffer.from('not an event') })
     await bus.publish(records)
 
-    const events = await readAll(bus, topics.events(tenant), 60)
+    const events = await readAll(bus, topics.events(tenant), 60, isTelemetry)
     expect(events).toHaveLength(60)
     for (const device of ['d1', 'd2']) {
       const mine = events.filter((m) => m.headers.get('ce_device')?.toString() === device)
@@ -195,7 +216,7 @@ describe('processors on the embedded bus and PGlite', () => {
         (await bus.admin.committed(topics.groups.processors, topics.ingress)).get(ack!.partition) ===
         ack!.offset + 1,
     )
-    const events = await readAll(bus, topics.events(tenant), 61)
+    const events = await readAll(bus, topics.events(tenant), 61, isTelemetry)
     expect(events.filter((m) => seqOf(m) === 500)).toHaveLength(1)
   })
 
@@ -210,7 +231,7 @@ describe('processors on the embedded bus and PGlite', () => {
     )
     expect(failNext).toBe(0)
     expect(publishes - before).toBeGreaterThanOrEqual(2)
-    const events = await readAll(bus, topics.events(tenant), 63)
+    const events = await readAll(bus, topics.events(tenant), 63, isTelemetry)
     const d1 = events.filter((m) => m.headers.get('ce_device')?.toString() === 'd1').map(seqOf)
     expect(d1.slice(-2)).toEqual([600, 601])
   })
@@ -265,7 +286,7 @@ describe('processors on the embedded bus and PGlite', () => {
       send('power', JSON.stringify({ w: 2, pad: 'x'.repeat(80) })),
       send('other', '{"w":3}'),
     ])
-    const events = await readAll(bus, topics.events(t2), 2)
+    const events = await readAll(bus, topics.events(t2), 2, isTelemetry)
     expect(events.map((m) => [m.value?.toString(), m.headers.get('ce_zone')?.toString()])).toEqual([
       ['{"w":1}', 'a'],
       ['{"w":3}', undefined],
@@ -290,7 +311,7 @@ describe('processors on the embedded bus and PGlite', () => {
     await registry.deleteChannelSchema(t2, 'power')
     await waitUntil(async () => (await auth.channelSchema(t2, 'power')) === undefined)
     await bus.publish([send('power', '{"w":"now fine"}')])
-    const later = await readAll(bus, topics.events(t2), 3)
+    const later = await readAll(bus, topics.events(t2), 3, isTelemetry)
     expect(later.map((m) => m.value?.toString())).toContain('{"w":"now fine"}')
   })
 
@@ -318,7 +339,7 @@ describe('processors on the embedded bus and PGlite', () => {
       return { topic: topics.ingress, key: key?.toString(), value, headers }
     }
     await bus.publish([send(live.credential.id, 1), send(revoked.credential.id, 2)])
-    const events = await readAll(bus, topics.events(t3), 1)
+    const events = await readAll(bus, topics.events(t3), 1, isTelemetry)
     expect(events.map(seqOf)).toEqual([1])
     expect(events[0]!.headers.has('ce_credential')).toBe(false)
     const dead = (await readAll(bus, topics.deadletter, 8)).filter(
