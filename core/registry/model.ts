@@ -219,6 +219,45 @@ export interface DeadLetterListOptions extends ListOptions {
   readonly reason?: string | undefined
 }
 
+/** Which events a webhook subscription delivers; every given field must match (lists: any of). */
+export interface SubscriptionFilter {
+  /** Event types, exact. */
+  readonly types?: readonly string[] | undefined
+  /** Channels or MQTT-style filters (`+`, `#`) matched against the event's subject. */
+  readonly channels?: readonly string[] | undefined
+  readonly devices?: readonly string[] | undefined
+  /** Every pair must be among the device's labels. */
+  readonly labels?: Readonly<Record<string, string>> | undefined
+}
+
+export interface RetryPolicy {
+  /** Attempts in all, the first included (1-50). */
+  readonly maxAttempts: number
+  /** First backoff; doubled per attempt, with full jitter, up to maxBackoffMs. */
+  readonly initialBackoffMs: number
+  readonly maxBackoffMs: number
+}
+
+/** A tenant's webhook: where and how its events are pushed. */
+export interface WebhookSubscription extends Versioned {
+  readonly tenant: string
+  /** Opaque id (UUIDv7). */
+  readonly id: string
+  readonly url: string
+  readonly filter: SubscriptionFilter
+  /** CloudEvents HTTP binding: binary (ce- headers) or structured (application/cloudevents+json). */
+  readonly mode: 'binary' | 'structured'
+  /** Batch mode: up to `batchSize` events per request as application/cloudevents-batch+json (null: one per request). */
+  readonly batchSize: number | null
+  /** Standard Webhooks signing secret (`whsec_<base64>`), encrypted at rest with the registry key. */
+  readonly secretEncrypted: string
+  readonly headers: Readonly<Record<string, string>>
+  readonly timeoutMs: number
+  readonly retry: RetryPolicy
+  /** `active`, `paused` (by the API), or `disabled` (the endpoint answered 410 Gone). */
+  readonly state: 'active' | 'paused' | 'disabled'
+}
+
 /** A deleted tenant whose topics are removed once the grace period has passed. */
 export interface TenantTombstone {
   readonly tenant: string
