@@ -31,8 +31,8 @@ let seen = 0
 for await (const message of stream) {
   const ce = (name: string): string | undefined => message.headers.get(`ce_${name}`)
   // type is io.tributary.telemetry.v1, .connection.v1, .registry.v1 ... (README: Topics and events)
-  console.log(
-    JSON.stringify({
+  process.stdout.write(
+    `${JSON.stringify({
       id: ce('id'),
       type: ce('type'),
       device: ce('device'),
@@ -40,7 +40,7 @@ for await (const message of stream) {
       time: ce('time'),
       contentType: message.headers.get('content-type'),
       data: message.value,
-    }),
+    })}\n`,
   )
   await message.commit()
   if (limit > 0 && ++seen >= limit) break
