@@ -76,7 +76,8 @@ async function freshTopics(bus: EventBus, kind: Kind) {
   const prefix = uniqueName(`proc-${bus.kind}`)
   const topics = topicNames(prefix)
   const out = kind === 'processor' ? topics.events(BENCH_TENANT) : `${prefix}.passthrough`
-  const names = [topics.ingress, topics.deadletter, out]
+  // The processor also reads the registry topic (changes pass through to tenant topics); it stays empty here.
+  const names = [topics.ingress, topics.registry, topics.deadletter, out]
   await bus.admin.createTopics(names.map((name) => ({ name, partitions: PARTITIONS })))
   return { topics, out, remove: () => bus.admin.deleteTopics(names) }
 }
