@@ -58,6 +58,11 @@ export interface SubscribeOptions {
   readonly from?: StartPosition | undefined
   /** Ignore committed offsets and start at `from` (replay). */
   readonly reset?: boolean | undefined
+  /**
+   * Commit offsets (default true). False: a throwaway reader (a live tail) that keeps its place in
+   * memory only and leaves no committed offsets behind for its group.
+   */
+  readonly commit?: boolean | undefined
   /** Most records in one batch (default 100). */
   readonly maxBatch?: number | undefined
   /** First redelivery delay after a handler failure, doubled up to 30 s (default 200 ms). */

@@ -81,7 +81,9 @@ export async function openSubscription(
   function worker(topic: string, partition: number, start: number): PartitionWorker {
     return new PartitionWorker(topic, partition, start, {
       options,
-      commit: (offset) => committer.set(topic, partition, offset),
+      commit: (offset) => {
+        if (options.commit !== false) committer.set(topic, partition, offset)
+      },
       // A member that is rejoining may be about to lose the partition: start no batch until it knows.
       isPaused: () => paused || !consumer.isActive(),
       resumed: () => resumed.signal,
@@ -146,7 +148,7 @@ export async function openSubscription(
         const w = worker(topic, partition, offset)
         owned.set(w.key, w)
         // Record where we start, so the next owner of this partition continues from here.
-        if (!fromCommit) committer.set(topic, partition, offset)
+        if (!fromCommit && options.commit !== false) committer.set(topic, partition, offset)
         w.start()
       }
     }

@@ -73,7 +73,7 @@ export function createMember(options: SubscribeOptions, offsets: OffsetStore, ho
           if (committed !== undefined) return committed
           // Record where we start, so the next owner of this partition continues from here.
           const position = await resolvePosition(log, from)
-          offsets.commit(options.group, log.topic, log.partition, position)
+          if (options.commit !== false) offsets.commit(options.group, log.topic, log.partition, position)
           return position
         },
         isPaused: () => paused,
@@ -144,6 +144,7 @@ export class PartitionWorker {
   }
 
   #commit(offset: number): void {
+    if (this.#options.commit === false) return
     this.#offsets.commit(this.#options.group, this.log.topic, this.log.partition, offset)
   }
 

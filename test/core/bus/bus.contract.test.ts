@@ -44,6 +44,7 @@ describe.each(implementations)('EventBus contract: $name', ({ describe: describe
       topic: string
       group?: string
       from?: Parameters<EventBus['subscribe']>[0]['from']
+      commit?: boolean
       onBatch?: (batch: readonly BusMessage[]) => Promise<void> | void
     },
     on: EventBus = bus,
@@ -53,6 +54,7 @@ describe.each(implementations)('EventBus contract: $name', ({ describe: describe
       group: options.group ?? uniqueName('group'),
       topics: [options.topic],
       from: options.from ?? 'earliest',
+      commit: options.commit,
       retryBackoffMs: 20,
       handler: async (batch) => {
         await options.onBatch?.(batch)
@@ -167,6 +169,20 @@ describe.each(implementations)('EventBus contract: $name', ({ describe: describe
     await waitUntil(async () => (await bus.admin.committed(group, name)).get(0) === 4, {
       message: () => `committed ${JSON.stringify([...committed])}`,
     })
+  })
+
+  it('leaves no committed offsets behind for a reader that does not commit', async () => {
+    const name = await topic()
+    const group = uniqueName('tail')
+    await bus.publish(['a', 'b'].map((v) => ({ topic: name, value: Buffer.from(v) })))
+    const tail = await collect({ topic: name, group, commit: false })
+    await waitUntil(() => tail.messages.length === 2)
+    await bus.publish([{ topic: name, value: Buffer.from('c') }])
+    // Its place is kept in memory: it goes on reading without redelivering.
+    await waitUntil(() => tail.messages.length === 3)
+    expect(values(tail.messages)).toEqual(['a', 'b', 'c'])
+    await tail.subscription.close()
+    expect([...(await bus.admin.committed(group, name))]).toEqual([])
   })
 
   it('splits partitions between two members of one group', async () => {
