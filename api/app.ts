@@ -17,6 +17,8 @@ import { deadLetterRoutes } from './routes/dead-letters.ts'
 import { deviceRoutes } from './routes/devices.ts'
 import { routeRoutes } from './routes/routes.ts'
 import { schemaRoutes } from './routes/schemas.ts'
+import { subscriptionOperationRoutes } from './routes/subscription-operations.ts'
+import { subscriptionRoutes } from './routes/subscriptions.ts'
 import { tenantRoutes } from './routes/tenants.ts'
 import { tokenRoutes } from './routes/tokens.ts'
 import { ttnSecretRoutes } from './routes/ttn-secret.ts'
@@ -96,6 +98,8 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
   ttnSecretRoutes(app, options.registry)
   schemaRoutes(app, options.registry)
   routeRoutes(app, options.registry)
+  subscriptionRoutes(app, options.registry)
+  subscriptionOperationRoutes(app, options.registry)
   deadLetterRoutes(app, options.registry, options.deadLetters)
 
   const document = app.getOpenAPI31Document({
@@ -104,7 +108,7 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
       title: 'Tributary management API',
       version: options.version ?? '1',
       description:
-        'Tenants, devices, device credentials, API tokens, channel schemas and route rules. Errors are RFC 9457 problem documents; changes honour If-Match.',
+        'Tenants, devices, device credentials, API tokens, channel schemas, route rules and webhook subscriptions. Errors are RFC 9457 problem documents; changes honour If-Match.',
     },
     security: [{ bearer: [] }],
     tags: [
@@ -115,6 +119,7 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
       { name: 'identity' },
       { name: 'schemas' },
       { name: 'routes' },
+      { name: 'subscriptions' },
       { name: 'dead-letters' },
     ],
   }) as unknown as Record<string, unknown>

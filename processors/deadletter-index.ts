@@ -9,7 +9,13 @@ import { Counter } from '../core/metrics.ts'
 import type { DeadLetter } from '../core/registry/model.ts'
 import { DEAD_LETTER_DATA_MAX_BYTES } from '../core/registry/sql/dead-letters.ts'
 import type { RegistryStore } from '../core/registry/store.ts'
-import { DETAIL_HEADER, FIRST_FAILURE_HEADER, REASON_HEADER, STEP_HEADER } from './deadletter.ts'
+import {
+  DETAIL_HEADER,
+  FIRST_FAILURE_HEADER,
+  REASON_HEADER,
+  STEP_HEADER,
+  SUBSCRIPTION_HEADER,
+} from './deadletter.ts'
 
 /** How often each tenant's letters are trimmed to the newest `keep`, at most. */
 export const TRIM_INTERVAL_MS = 60_000
@@ -105,6 +111,7 @@ export function toDeadLetter(
     contentType: text(message, 'content-type') ?? null,
     // The topic keeps the whole record; the index keeps values up to 64 KiB.
     data: value === undefined || value.length > DEAD_LETTER_DATA_MAX_BYTES ? null : value.toString('base64'),
+    subscription: text(message, SUBSCRIPTION_HEADER) || null,
   }
 }
 

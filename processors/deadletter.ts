@@ -12,6 +12,8 @@ export const REASON_HEADER = 'tributary_reason'
 export const FIRST_FAILURE_HEADER = 'tributary_first_failure'
 /** What the step said beyond the reason (e.g. validation errors as JSON), at most 4 KiB. */
 export const DETAIL_HEADER = 'tributary_detail'
+/** The webhook subscription whose deliveries failed, on letters of step `webhook`. */
+export const SUBSCRIPTION_HEADER = 'tributary_subscription'
 
 export function deadLetter(
   topic: string,

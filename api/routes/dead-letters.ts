@@ -1,5 +1,6 @@
-// Dead-letter route: a tenant's refused events as the dead-letter index holds them (newest first,
-// paged, filtered by device and reason). Readers and up.
+// Dead-letter routes: a tenant's refused events as the dead-letter index holds them (newest first,
+// paged, filtered by device, reason and webhook subscription), and one subscription's letters.
+// Readers and up.
 import type { OpenAPIHono } from '@hono/zod-openapi'
 import { createRoute } from '@hono/zod-openapi'
 import { TributaryError } from '../../core/errors.ts'
@@ -9,7 +10,8 @@ import type { RegistryStore } from '../../core/registry/store.ts'
 import { API_PREFIX, requires } from '../auth.ts'
 import type { ApiEnv } from '../env.ts'
 import { TenantParams, page } from '../schemas/common.ts'
-import { DeadLetter, DeadLetterListQuery } from '../schemas/dead-letters.ts'
+import { DeadLetter, DeadLetterListQuery, SubscriptionDeadLetterQuery } from '../schemas/dead-letters.ts'
+import { SubscriptionParams } from '../schemas/subscriptions.ts'
 import { READ_PROBLEMS, jsonResponse, problems } from './common.ts'
 
 /** Where the route reads letters from: the registry store, which the processors' index fills. */
@@ -24,10 +26,25 @@ const list = createRoute({
   tags: ['dead-letters'],
   summary: 'List dead letters',
   description:
-    'Events the processors refused, newest first, paged; `device` and `reason` narrow the list. ' +
+    'Events the processors refused and webhook deliveries that failed, newest first, paged; ' +
+    '`device`, `reason` and `subscription` narrow the list. ' +
     'The index keeps the newest TRIBUTARY_DEADLETTER_KEEP letters per tenant; the dead-letter topic keeps them all.',
   middleware: [requires('reader')],
   request: { params: TenantParams, query: DeadLetterListQuery },
+  responses: { 200: jsonResponse(DeadLetterPage, 'A page of dead letters.'), ...problems(...READ_PROBLEMS) },
+})
+
+const listOfSubscription = createRoute({
+  method: 'get',
+  path: `${API_PREFIX}/tenants/{tenant}/subscriptions/{id}/dead-letters`,
+  operationId: 'listSubscriptionDeadLetters',
+  tags: ['subscriptions'],
+  summary: 'List the dead letters of a webhook subscription',
+  description:
+    'Events whose delivery to this subscription failed for good (step `webhook`, reason ' +
+    '`retries-exhausted` or `rejected`), newest first, paged; `device` and `reason` narrow the list.',
+  middleware: [requires('reader')],
+  request: { params: SubscriptionParams, query: SubscriptionDeadLetterQuery },
   responses: { 200: jsonResponse(DeadLetterPage, 'A page of dead letters.'), ...problems(...READ_PROBLEMS) },
 })
 
@@ -48,6 +65,7 @@ function deadLetterView(l: DeadLetterModel) {
     deadLetteredAt: l.deadLetteredAt,
     contentType: l.contentType,
     data: l.data,
+    subscription: l.subscription,
   }
 }
 
@@ -69,6 +87,25 @@ export function deadLetterRoutes(
       after: query.after,
       device: query.device,
       reason: query.reason,
+      subscription: query.subscription,
+    })
+    return c.json({ items: result.items.map(deadLetterView), next: result.next }, 200)
+  })
+
+  app.openapi(listOfSubscription, async (c) => {
+    const { tenant, id } = c.req.valid('param')
+    const query = c.req.valid('query')
+    // 404 for an unknown tenant or subscription, as on every subscription route.
+    await registry.getSubscription(tenant, id)
+    if (deadLetters === undefined) {
+      throw new TributaryError('REGISTRY_UNAVAILABLE', 'this process serves no dead-letter index')
+    }
+    const result = await deadLetters.listDeadLetters(tenant, {
+      limit: query.limit,
+      after: query.after,
+      device: query.device,
+      reason: query.reason,
+      subscription: id,
     })
     return c.json({ items: result.items.map(deadLetterView), next: result.next }, 200)
   })

@@ -1,6 +1,6 @@
 // Dead-letter schemas: one indexed letter as the API lists it, and the list filters.
 import { z } from '@hono/zod-openapi'
-import { DeviceId, ListQuery, TenantId, Timestamp } from './common.ts'
+import { DeviceId, ListQuery, ResourceId, TenantId, Timestamp } from './common.ts'
 
 /** Reasons are stable slugs: the processors' own and route rules' `reject` reasons. */
 export const REASON_PATTERN = /^[a-z0-9-]{1,64}$/
@@ -32,6 +32,9 @@ export const DeadLetter = z
       description:
         'The record value, base64. null when there is none or it is larger than 64 KiB (the topic keeps it whole).',
     }),
+    subscription: optionalText(
+      'The webhook subscription whose deliveries failed (step `webhook`); null for the processors’ letters.',
+    ),
   })
   .openapi('DeadLetter')
 
@@ -42,4 +45,8 @@ export const DeadLetterListQuery = ListQuery.extend({
     .regex(REASON_PATTERN, { error: 'use 1-64 of a-z 0-9 -' })
     .optional()
     .openapi({ description: 'Only letters with this reason.', example: 'device-disabled' }),
+  subscription: ResourceId.optional().openapi({ description: 'Only letters of this webhook subscription.' }),
 })
+
+/** The filters of one subscription's letters: the subscription is in the path. */
+export const SubscriptionDeadLetterQuery = DeadLetterListQuery.omit({ subscription: true })

@@ -1,5 +1,6 @@
 // Turns a management API bearer token into a Principal: the admin token from configuration, a
 // tenant's API token (`tat_...`), or a JWT from the OIDC issuer of the tenant the request is for.
+import { decodeJwt } from 'jose'
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { Tenant } from '../registry/model.ts'
 import type { Role } from '../registry/model.ts'
@@ -10,9 +11,16 @@ import type { Principal } from './principal.ts'
 /** The registry lookups authentication needs (served from the registry's cache). */
 export interface CallerLookups {
   /** The API token's tenant, role and id; undefined when unknown, revoked or expired. */
-  apiToken(
-    token: string,
-  ): Promise<{ readonly tenant: string; readonly role: Role; readonly id: string } | undefined>
+  apiToken(token: string): Promise<
+    | {
+        readonly tenant: string
+        readonly role: Role
+        readonly id: string
+        /** ms since the epoch; undefined when the token never expires. */
+        readonly expiresAt?: number | undefined
+      }
+    | undefined
+  >
   tenant(id: string): Promise<Tenant | undefined>
 }
 
@@ -63,7 +71,13 @@ export function createBearerAuthenticator(options: BearerAuthOptions): BearerAut
         if (found === undefined) return rejected('the API token is unknown, revoked or expired')
         return {
           kind: 'authenticated',
-          principal: { kind: 'api-token', subject: found.id, tenant: found.tenant, roles: [found.role] },
+          principal: {
+            kind: 'api-token',
+            subject: found.id,
+            tenant: found.tenant,
+            roles: [found.role],
+            expiresAt: found.expiresAt,
+          },
         }
       }
       if (!looksLikeJwt(token))
@@ -81,10 +95,22 @@ export function createBearerAuthenticator(options: BearerAuthOptions): BearerAut
       if (outcome.kind === 'invalid') return rejected(outcome.reason)
       return {
         kind: 'authenticated',
-        principal: { kind: 'oidc', subject: outcome.subject, tenant, roles: outcome.roles },
+        principal: {
+          kind: 'oidc',
+          subject: outcome.subject,
+          tenant,
+          roles: outcome.roles,
+          expiresAt: jwtExpiry(token),
+        },
       }
     },
   }
+}
+
+/** The verified JWT's `exp` in ms (oidc.ts requires the claim); undefined if absent. */
+function jwtExpiry(token: string): number | undefined {
+  const exp = decodeJwt(token).exp
+  return typeof exp === 'number' ? exp * 1000 : undefined
 }
 
 const digest = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest()

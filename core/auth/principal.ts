@@ -16,6 +16,8 @@ export type Principal =
       readonly subject: string
       readonly tenant: string
       readonly roles: readonly Role[]
+      /** When the credential stops being valid (ms since the epoch): JWT `exp`, API token expiry. */
+      readonly expiresAt?: number | undefined
     }
 
 /** Each role includes the ones after it: admin ⊇ manager ⊇ reader. */

@@ -150,6 +150,29 @@ export const variables = {
     { min: 1_024, max: 16 * 1_048_576 },
     { description: 'Largest request body the management API reads; larger ones get 413.' },
   ),
+  wsMaxConnections: integer(
+    'TRIBUTARY_WS_MAX_CONNECTIONS',
+    1_000,
+    { min: 1, max: 100_000 },
+    {
+      description: 'Event WebSockets (`/api/v1/tenants/{t}/events`) open at once per process; more get 429.',
+    },
+  ),
+  wsMaxConnectionsPerTenant: integer(
+    'TRIBUTARY_WS_MAX_CONNECTIONS_PER_TENANT',
+    50,
+    { min: 1, max: 100_000 },
+    { description: 'Event WebSockets one tenant may have open at once per process; more get 429.' },
+  ),
+  wsMaxBufferedBytes: integer(
+    'TRIBUTARY_WS_MAX_BUFFERED_BYTES',
+    4 * 1_048_576,
+    { min: 65_536, max: 256 * 1_048_576 },
+    {
+      description:
+        'Send buffer bound of one event WebSocket: past half of it the stream pauses until the client has read it down to a quarter; a client that takes over 30 s to do so is closed (1008).',
+    },
+  ),
   adminToken: optionalSecret('TRIBUTARY_ADMIN_TOKEN', 16, {
     description:
       'Bearer token with the admin role on every tenant, for bootstrap. At least 16 characters. Unset: none.',
@@ -236,6 +259,52 @@ export const variables = {
     65_536,
     { min: 16, max: 1_048_576 },
     { description: 'Largest CoAP request payload (after block-wise reassembly); larger ones get 4.13.' },
+  ),
+  webhookAllowPrivate: flag('TRIBUTARY_WEBHOOK_ALLOW_PRIVATE', false, {
+    description:
+      'Let webhook subscriptions target loopback, link-local and private addresses (and `localhost`). Off, such URLs are refused.',
+  }),
+  appMqttEnabled: flag('TRIBUTARY_APP_MQTT_ENABLED', true, {
+    description: 'Application MQTT broker (consumers role): subscribe `app/<tenant>[/<channel>]` for events.',
+  }),
+  appMqttPort: port('TRIBUTARY_APP_MQTT_PORT', 1884, {
+    description: 'Application MQTT broker over TCP. 0 picks a free port.',
+  }),
+  appMqttMaxConnections: integer(
+    'TRIBUTARY_APP_MQTT_MAX_CONNECTIONS',
+    10_000,
+    { min: 1, max: 1_000_000 },
+    { description: 'Most connections the application MQTT broker of one process holds open.' },
+  ),
+  appMqttMaxConnectionsPerTenant: integer(
+    'TRIBUTARY_APP_MQTT_MAX_CONNECTIONS_PER_TENANT',
+    1_000,
+    { min: 1, max: 1_000_000 },
+    {
+      description:
+        'Most application MQTT connections one tenant holds open on one process (CONNACK 5 past it).',
+    },
+  ),
+  appMqttMaxSubscriptions: integer(
+    'TRIBUTARY_APP_MQTT_MAX_SUBSCRIPTIONS',
+    32,
+    { min: 1, max: 10_000 },
+    { description: 'Most topic filters one application MQTT connection may hold (SUBACK 0x80 past it).' },
+  ),
+  appMqttMaxQueueBytes: integer(
+    'TRIBUTARY_APP_MQTT_MAX_QUEUE_BYTES',
+    1_048_576,
+    { min: 1_024, max: 1_073_741_824 },
+    {
+      description:
+        'Bytes of events waiting for one slow application MQTT client; past it the client is dropped.',
+    },
+  ),
+  appMqttMaxKeepaliveSeconds: integer(
+    'TRIBUTARY_APP_MQTT_MAX_KEEPALIVE_S',
+    300,
+    { min: 5, max: 65_535 },
+    { description: 'Keepalive an application MQTT client gets when it asks for none or for more (seconds).' },
   ),
 } as const
 

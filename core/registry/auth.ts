@@ -34,9 +34,16 @@ export type {
 
 export interface ApiTokenAuthenticator {
   /** `tat_<id>_<secret>`; undefined when unknown, wrong, expired or deleted. */
-  byToken(
-    token: string,
-  ): Promise<{ readonly tenant: string; readonly role: Role; readonly id: string } | undefined>
+  byToken(token: string): Promise<
+    | {
+        readonly tenant: string
+        readonly role: Role
+        readonly id: string
+        /** ms since the epoch; undefined when the token never expires. */
+        readonly expiresAt?: number | undefined
+      }
+    | undefined
+  >
 }
 
 export interface RegistryAuth extends Component {
@@ -81,6 +88,8 @@ export function invalidatedTags(change: RegistryChange): string[] {
   if (change.resource === 'api-token' && change.id !== undefined) return [`a:${t}/${change.id}`]
   if (change.resource === 'schema') return [change.id === undefined ? `s:${t}` : `s:${t}/${change.id}`]
   if (change.resource === 'routes') return [`r:${t}`]
+  // Nothing cached here depends on webhook subscriptions (the delivery engine reloads its own).
+  if (change.resource === 'subscription') return []
   if (change.resource === 'tenant' || change.device === undefined) return [`t:${t}`]
   // Negative lookups by certificate are tagged by tenant only (no device was found): drop them too.
   return [`d:${t}/${change.device}`, `n:${t}`]
@@ -160,7 +169,8 @@ export function createRegistryAuth(options: RegistryAuthOptions): RegistryAuth {
       if (row.expiresAt !== null && Date.parse(row.expiresAt) <= now().getTime()) return undefined
       // A disabled tenant keeps its API access (so it can be managed and re-enabled); `enabled` governs devices.
       if ((await tenantRow(row.tenant)) === undefined) return undefined
-      return { tenant: row.tenant, role: row.role, id: row.id }
+      const expiresAt = row.expiresAt === null ? undefined : Date.parse(row.expiresAt)
+      return { tenant: row.tenant, role: row.role, id: row.id, expiresAt }
     },
   }
 

@@ -15,8 +15,9 @@ const RESOURCES: ReadonlyArray<RegistryChange['resource']> = [
   'api-token',
   'schema',
   'routes',
+  'subscription',
 ]
-/** Ids are generated (credentials, API tokens) or channels (schemas): 256 characters at most. */
+/** Ids are generated (credentials, API tokens, subscriptions) or channels (schemas): 256 characters at most. */
 const MAX_ID_LENGTH = 256
 
 export function encodeChange(change: RegistryChange, topic: string, time?: Date): OutgoingRecord {

@@ -212,11 +212,14 @@ export interface DeadLetter {
   readonly contentType: string | null
   /** The record's value, base64 (at most 64 KiB kept). */
   readonly data: string | null
+  /** The webhook subscription whose deliveries failed (step `webhook`); null for other letters. */
+  readonly subscription: string | null
 }
 
 export interface DeadLetterListOptions extends ListOptions {
   readonly device?: string | undefined
   readonly reason?: string | undefined
+  readonly subscription?: string | undefined
 }
 
 /** Which events a webhook subscription delivers; every given field must match (lists: any of). */
@@ -238,6 +241,9 @@ export interface RetryPolicy {
   readonly maxBackoffMs: number
 }
 
+/** Most webhook subscriptions one tenant may have. */
+export const MAX_SUBSCRIPTIONS_PER_TENANT = 100
+
 /** A tenant's webhook: where and how its events are pushed. */
 export interface WebhookSubscription extends Versioned {
   readonly tenant: string
@@ -256,7 +262,27 @@ export interface WebhookSubscription extends Versioned {
   readonly retry: RetryPolicy
   /** `active`, `paused` (by the API), or `disabled` (the endpoint answered 410 Gone). */
   readonly state: 'active' | 'paused' | 'disabled'
+  /** Where the last replay request restarted delivery (null: never replayed). */
+  readonly replayFrom: string | null
+  /** Counts replay requests; each one restarts delivery at replayFrom. */
+  readonly replayGeneration: number
 }
+
+/** One failed delivery attempt of a webhook subscription. */
+export interface WebhookError {
+  readonly tenant: string
+  readonly subscription: string
+  readonly at: string
+  /** The webhook-id of the request. */
+  readonly webhookId: string
+  readonly attempt: number
+  /** The HTTP status, when the endpoint answered. */
+  readonly status: number | null
+  readonly error: string
+}
+
+/** Failed attempts kept per subscription; older ones are dropped. */
+export const WEBHOOK_ERRORS_KEPT = 20
 
 /** A deleted tenant whose topics are removed once the grace period has passed. */
 export interface TenantTombstone {
@@ -267,11 +293,11 @@ export interface TenantTombstone {
 /** What a registry change event says; consumers invalidate caches and end sessions on it. */
 export interface RegistryChange {
   readonly op: 'created' | 'updated' | 'deleted'
-  readonly resource: 'tenant' | 'device' | 'credential' | 'api-token' | 'schema' | 'routes'
+  readonly resource: 'tenant' | 'device' | 'credential' | 'api-token' | 'schema' | 'routes' | 'subscription'
   readonly tenant: string
   /** Set for device and credential changes. */
   readonly device?: string | undefined
-  /** Set for credential and API token changes, and the channel of schema changes. */
+  /** Set for credential, API token and subscription changes, and the channel of schema changes. */
   readonly id?: string | undefined
   /** The version after the change (the last version for deletes). */
   readonly version: number

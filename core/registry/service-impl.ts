@@ -7,6 +7,7 @@ import type { ApiTokenView, RegistryService } from './service.ts'
 import type { Precondition, RegistryStore } from './store.ts'
 import { MERGE_ATTEMPTS, credentialOperations, notFound } from './service-credentials.ts'
 import { processingOperations } from './service-processing.ts'
+import { subscriptionOperations } from './service-subscriptions.ts'
 import {
   DEFAULT_DEVICE_SPEC,
   LIMITS,
@@ -24,6 +25,11 @@ import {
 import { DEFAULT_TENANT_SPEC, tenantSpec } from './validate-tenant.ts'
 
 export { credentialView, pskIdentity } from './service-credentials.ts'
+export {
+  decryptSubscriptionSecret,
+  subscriptionSecretContext,
+  subscriptionView,
+} from './service-subscriptions.ts'
 
 export interface RegistryServiceDeps {
   readonly store: RegistryStore
@@ -31,6 +37,8 @@ export interface RegistryServiceDeps {
   /** Called after every successful write (nudges the outbox relay). */
   readonly onChange?: (() => void) | undefined
   readonly now?: (() => Date) | undefined
+  /** Let webhook URLs name loopback, link-local and private hosts (default false). */
+  readonly allowPrivateWebhooks?: boolean | undefined
 }
 
 export function apiTokenView(token: ApiToken): ApiTokenView {
@@ -140,6 +148,14 @@ export function createRegistryService(deps: RegistryServiceDeps): RegistryServic
 
     ...credentialOperations({ store, secrets, now, changed, requireDevice, update }),
     ...processingOperations({ store, changed, requireTenant }),
+    ...subscriptionOperations({
+      store,
+      secrets,
+      changed,
+      requireTenant,
+      update,
+      allowPrivate: deps.allowPrivateWebhooks ?? false,
+    }),
 
     async createApiToken(tenant, input) {
       checkTenantId(tenant)

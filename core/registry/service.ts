@@ -16,6 +16,8 @@ import type {
   RouteTable,
   Tenant,
   TenantQuotas,
+  WebhookError,
+  WebhookSubscription,
 } from './model.ts'
 import type { Precondition } from './store.ts'
 
@@ -75,6 +77,39 @@ export interface ApiTokenInput {
   readonly expiresAt?: string | undefined
 }
 
+/** Webhook subscription fields a caller may set; omitted ones keep their value (update) or default (create). */
+export interface SubscriptionPatch {
+  readonly url?: string | undefined
+  readonly filter?: WebhookSubscription['filter'] | undefined
+  readonly mode?: WebhookSubscription['mode'] | undefined
+  readonly batchSize?: number | null | undefined
+  readonly headers?: Readonly<Record<string, string>> | undefined
+  readonly timeoutMs?: number | undefined
+  /** Omitted keys keep their value (update) or default (create). */
+  readonly retry?:
+    | {
+        readonly maxAttempts?: number | undefined
+        readonly initialBackoffMs?: number | undefined
+        readonly maxBackoffMs?: number | undefined
+      }
+    | undefined
+}
+
+export interface SubscriptionInput extends SubscriptionPatch {
+  readonly url: string
+  /** The caller's own signing secret (`whsec_<base64>`); generated when omitted. */
+  readonly secret?: string | undefined
+}
+
+/** A subscription as the API shows it: never its secret. */
+export type SubscriptionView = Omit<WebhookSubscription, 'secretEncrypted'>
+
+export interface CreatedSubscription {
+  readonly subscription: SubscriptionView
+  /** The signing secret, shown this once. */
+  readonly secret: string
+}
+
 /**
  * Errors are TributaryError: REGISTRY_INVALID (400) for bad identifiers, limits or fields,
  * REGISTRY_NOT_FOUND, REGISTRY_CONFLICT, REGISTRY_VERSION_MISMATCH, REGISTRY_QUOTA_EXCEEDED,
@@ -130,4 +165,26 @@ export interface RegistryService {
   getRouteTable(tenant: string): Promise<RouteTable>
   /** Replaces every rule (validate-routes.ts); ifVersion 0: only if never written. */
   putRouteTable(tenant: string, rules: readonly RouteRule[], pre?: Precondition): Promise<RouteTable>
+
+  /** At most 100 per tenant; the signing secret is returned once, encrypted at rest. */
+  createSubscription(tenant: string, input: SubscriptionInput): Promise<CreatedSubscription>
+  getSubscription(tenant: string, id: string): Promise<SubscriptionView>
+  listSubscriptions(tenant: string, options?: ListOptions): Promise<Page<SubscriptionView>>
+  updateSubscription(
+    tenant: string,
+    id: string,
+    input: SubscriptionPatch,
+    pre?: Precondition,
+  ): Promise<SubscriptionView>
+  deleteSubscription(tenant: string, id: string, pre?: Precondition): Promise<void>
+  /** Stops deliveries until it is resumed. */
+  pauseSubscription(tenant: string, id: string, pre?: Precondition): Promise<SubscriptionView>
+  /** Makes a paused or disabled subscription active again. */
+  resumeSubscription(tenant: string, id: string, pre?: Precondition): Promise<SubscriptionView>
+  /** A new signing secret, returned once; the old one stops signing at once. */
+  rotateSubscriptionSecret(tenant: string, id: string, pre?: Precondition): Promise<CreatedSubscription>
+  /** The subscription's newest failed delivery attempts (at most 20), newest first. */
+  listSubscriptionErrors(tenant: string, id: string): Promise<WebhookError[]>
+  /** Delivers again every event from `from` (an ISO time, not in the future) on. */
+  replaySubscription(tenant: string, id: string, from: string, pre?: Precondition): Promise<SubscriptionView>
 }

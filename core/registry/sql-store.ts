@@ -11,8 +11,10 @@ import { read } from './sql/write.ts'
 import { outboxStatements } from './sql/outbox.ts'
 import { routeTableStatements } from './sql/routes.ts'
 import { channelSchemaStatements } from './sql/schemas.ts'
+import { subscriptionStatements } from './sql/subscriptions.ts'
 import { tenantStatements } from './sql/tenants.ts'
 import { tombstoneStatements } from './sql/tombstones.ts'
+import { webhookErrorStatements } from './sql/webhook-errors.ts'
 import type { RegistryStore } from './store.ts'
 
 export interface SqlStoreOptions {
@@ -41,8 +43,10 @@ export async function createSqlStore(options: SqlStoreOptions): Promise<Registry
     ...apiTokenStatements(db),
     ...channelSchemaStatements(db),
     ...routeTableStatements(db),
+    ...subscriptionStatements(db),
     ...tombstoneStatements(db),
     ...deadLetterStatements(db),
+    ...webhookErrorStatements(db),
     ...outboxStatements(db),
     close: () => (closed ??= db.close()),
   }

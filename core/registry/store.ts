@@ -18,6 +18,8 @@ import type {
   Tenant,
   TenantSpec,
   TenantTombstone,
+  WebhookError,
+  WebhookSubscription,
 } from './model.ts'
 
 /** A write that must see this version, else it fails with REGISTRY_VERSION_MISMATCH (412). */
@@ -28,6 +30,10 @@ export interface Precondition {
 /** What a new credential carries; the store sets id, version and timestamps. */
 export type NewCredential = DistributiveOmit<Credential, 'id' | 'version' | 'createdAt' | 'updatedAt'>
 export type NewApiToken = Omit<ApiToken, 'id' | 'version' | 'createdAt' | 'updatedAt'>
+export type NewSubscription = Omit<
+  WebhookSubscription,
+  'version' | 'createdAt' | 'updatedAt' | 'replayFrom' | 'replayGeneration'
+>
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never
 
 export interface OutboxEntry {
@@ -96,6 +102,29 @@ export interface RegistryStore {
   getRouteTable(tenant: string): Promise<RouteTable>
   putRouteTable(tenant: string, rules: readonly RouteRule[], pre?: Precondition): Promise<RouteTable>
 
+  /** Refuses past MAX_SUBSCRIPTIONS_PER_TENANT (REGISTRY_QUOTA_EXCEEDED). */
+  createSubscription(subscription: NewSubscription): Promise<WebhookSubscription>
+  getSubscription(tenant: string, id: string): Promise<WebhookSubscription | undefined>
+  listSubscriptions(tenant: string, options?: ListOptions): Promise<Page<WebhookSubscription>>
+  /** Every tenant's subscriptions, ordered by (tenant, id): what a delivery engine loads at start. */
+  listAllSubscriptions(options?: ListOptions): Promise<Page<WebhookSubscription>>
+  /** Replaces the mutable fields (everything but tenant, id and timestamps). */
+  updateSubscription(subscription: WebhookSubscription, pre?: Precondition): Promise<WebhookSubscription>
+  setSubscriptionState(
+    tenant: string,
+    id: string,
+    state: WebhookSubscription['state'],
+    pre?: Precondition,
+  ): Promise<WebhookSubscription>
+  deleteSubscription(tenant: string, id: string, pre?: Precondition): Promise<void>
+  /** Sets replayFrom (an ISO time) and counts replayGeneration up: a change the engines act on. */
+  replaySubscription(
+    tenant: string,
+    id: string,
+    from: string,
+    pre?: Precondition,
+  ): Promise<WebhookSubscription>
+
   /** Tenants deleted at or before `before` whose topics still wait for removal. */
   tenantTombstones(before: Date, limit: number): Promise<TenantTombstone[]>
   /** Forgets a tombstone once the tenant's topics are gone. */
@@ -107,6 +136,11 @@ export interface RegistryStore {
   listDeadLetters(tenant: string, options?: DeadLetterListOptions): Promise<Page<DeadLetter>>
   /** Keeps only the newest `keep` dead letters of the tenant. */
   trimDeadLetters(tenant: string, keep: number): Promise<void>
+
+  /** Records failed attempts of existing subscriptions (others are skipped), keeping the newest 20 of each. */
+  recordWebhookErrors(errors: readonly WebhookError[]): Promise<void>
+  /** The subscription's kept failed attempts, newest first. */
+  listWebhookErrors(tenant: string, subscription: string): Promise<WebhookError[]>
 
   /** Outbox entries not yet published, oldest first. */
   pendingChanges(limit: number): Promise<OutboxEntry[]>

@@ -29,6 +29,7 @@ function letter(tenant: string, offset: number, over: Partial<DeadLetter> = {}):
     deadLetteredAt: new Date(base + offset * 1000).toISOString(),
     contentType: 'application/json',
     data: Buffer.from(`{"kw":"${offset}"}`).toString('base64'),
+    subscription: null,
     ...over,
   }
 }
@@ -67,6 +68,7 @@ describe('dead letters', () => {
       deadLetteredAt: '2026-03-01T10:00:12.000Z',
       contentType: 'application/json',
       data: Buffer.from('{"kw":"12"}').toString('base64'),
+      subscription: null,
     })
   })
 
@@ -141,5 +143,99 @@ describe('dead letters', () => {
       expect(JSON.stringify(reply.body), query).toContain(field)
     }
     expect((await api.call('GET', T, { token: null })).status).toBe(401)
+  })
+})
+
+describe('dead letters of a webhook subscription', () => {
+  const H = '/api/v1/tenants/works'
+  let hook = ''
+  let sibling = ''
+  let otherHook = ''
+  let worksReader = ''
+
+  beforeAll(async () => {
+    await api.registry.createTenant('works', {})
+    const subscribe = async (tenant: string, url: string) =>
+      (await api.registry.createSubscription(tenant, { url })).subscription.id
+    hook = await subscribe('works', 'https://hooks.example.com/a')
+    sibling = await subscribe('works', 'https://hooks.example.com/b')
+    otherHook = await subscribe('other', 'https://hooks.example.com/c')
+    worksReader = (await api.registry.createApiToken('works', { name: 'dash', role: 'reader' })).secret
+    const letters: DeadLetter[] = []
+    for (let offset = 1; offset <= 5; offset++) {
+      letters.push(
+        letter('works', offset, {
+          id: `hook-${offset}`,
+          step: 'webhook',
+          reason: offset % 2 === 0 ? 'rejected' : 'retries-exhausted',
+          subscription: hook,
+        }),
+      )
+    }
+    letters.push(letter('works', 6, { id: 'sibling-6', step: 'webhook', subscription: sibling }))
+    letters.push(letter('works', 7, { id: 'processors-7' }))
+    letters.push(letter('other', 30, { id: 'other-hook-secret', step: 'webhook', subscription: otherHook }))
+    await api.store.recordDeadLetters(letters)
+  })
+
+  it("lists only that subscription's letters, newest first, with the subscription on each", async () => {
+    const reply = await api.call('GET', `${H}/subscriptions/${hook}/dead-letters`, { token: worksReader })
+    expect(reply.status).toBe(200)
+    expect(itemIds(reply)).toEqual(['hook-5', 'hook-4', 'hook-3', 'hook-2', 'hook-1'])
+    expect(reply.body.items[0]).toMatchObject({ tenant: 'works', step: 'webhook', subscription: hook })
+    const others = await api.call('GET', `${H}/subscriptions/${sibling}/dead-letters`)
+    expect(itemIds(others)).toEqual(['sibling-6'])
+  })
+
+  it('pages and narrows by reason and device', async () => {
+    const first = await api.call('GET', `${H}/subscriptions/${hook}/dead-letters?limit=2`)
+    expect(itemIds(first)).toEqual(['hook-5', 'hook-4'])
+    const next = encodeURIComponent(first.body.next as string)
+    const second = await api.call('GET', `${H}/subscriptions/${hook}/dead-letters?limit=2&after=${next}`)
+    expect(itemIds(second)).toEqual(['hook-3', 'hook-2'])
+    const rejected = await api.call('GET', `${H}/subscriptions/${hook}/dead-letters?reason=rejected`)
+    expect(itemIds(rejected)).toEqual(['hook-4', 'hook-2'])
+    const device = await api.call('GET', `${H}/subscriptions/${hook}/dead-letters?device=meter:3`)
+    expect(itemIds(device)).toEqual(['hook-3'])
+  })
+
+  it('filters the tenant-wide list by subscription, and shows null on the processors’ letters', async () => {
+    const reply = await api.call('GET', `${H}/dead-letters?subscription=${sibling}`)
+    expect(itemIds(reply)).toEqual(['sibling-6'])
+    const all = await api.call('GET', `${H}/dead-letters?limit=1`)
+    expect(all.body.items[0]).toMatchObject({ id: 'processors-7', subscription: null })
+    const foreign = await api.call('GET', `${H}/dead-letters?subscription=${otherHook}`)
+    expect(itemIds(foreign)).toEqual([])
+  })
+
+  it("answers an unknown subscription, another tenant's subscription and another tenant's token with 404", async () => {
+    const cases: Array<[string, string | undefined]> = [
+      [`${H}/subscriptions/no-such-hook/dead-letters`, undefined],
+      [`${H}/subscriptions/${otherHook}/dead-letters`, undefined],
+      [`${H}/subscriptions/${hook}/dead-letters`, otherAdmin],
+      ['/api/v1/tenants/ghost/subscriptions/x/dead-letters', undefined],
+    ]
+    for (const [path, token] of cases) {
+      const reply = await api.call('GET', path, token === undefined ? {} : { token })
+      expect(reply.status, path).toBe(404)
+      expect(reply.body.code, path).toBe('REGISTRY_NOT_FOUND')
+      expect(reply.text, path).not.toContain('hook-')
+      expect(reply.text, path).not.toContain('other-hook-secret')
+    }
+  })
+
+  it('refuses bad query parameters with 400 naming them', async () => {
+    for (const [query, field] of [
+      ['subscription=x', 'subscription'],
+      ['reason=Nope', 'reason'],
+      ['limit=0', 'limit'],
+    ] as const) {
+      const reply = await api.call('GET', `${H}/subscriptions/${hook}/dead-letters?${query}`)
+      expect(reply.status, query).toBe(400)
+      expect(JSON.stringify(reply.body), query).toContain(field)
+    }
+    const bad = await api.call('GET', `${H}/dead-letters?subscription=a%2Fb`)
+    expect(bad.status).toBe(400)
+    expect(JSON.stringify(bad.body)).toContain('subscription')
   })
 })

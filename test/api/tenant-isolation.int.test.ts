@@ -12,7 +12,14 @@ let api: ApiHarness
 let issuerA: TestIssuer
 let issuerB: TestIssuer
 const attackers: Record<string, string> = {}
-const target = { tenant: 'alpha', device: 'a-device', credential: '', token: '', channel: 'alpha/private' }
+const target = {
+  tenant: 'alpha',
+  device: 'a-device',
+  credential: '',
+  token: '',
+  subscription: '',
+  channel: 'alpha/private',
+}
 
 /** A valid body for each operation that takes one, so validation is never why an attack fails. */
 const BODIES: Record<string, unknown> = {
@@ -27,6 +34,12 @@ const BODIES: Record<string, unknown> = {
   setTtnWebhookSecret: { secret: 'attacker-chosen-secret-0123456789abcdef' },
   putChannelSchema: { schema: { type: 'object' } },
   putRouteTable: { rules: [] },
+  createSubscription: { url: 'https://attacker.example.com/hook' },
+  updateSubscription: { url: 'https://attacker.example.com/hook' },
+  pauseSubscription: {},
+  resumeSubscription: {},
+  rotateSubscriptionSecret: {},
+  replaySubscription: { from: '2026-01-01T00:00:00.000Z' },
 }
 
 interface Operation {
@@ -60,6 +73,10 @@ beforeAll(async () => {
     { name: 'alpha-private', match: {}, actions: [{ action: 'reject', reason: 'alpha-private' }] },
   ])
   await registry.putChannelSchema('bravo', target.channel, { title: 'bravo' })
+  target.subscription = (
+    await registry.createSubscription('alpha', { url: 'https://alpha-private.example.com/hook' })
+  ).subscription.id
+  await registry.createSubscription('bravo', { url: 'https://bravo.example.com/hook' })
   // A dead letter of A whose detail an attack must never show.
   const at = '2026-01-01T00:00:00.000Z'
   await api.store.recordDeadLetters([
@@ -78,6 +95,7 @@ beforeAll(async () => {
       deadLetteredAt: at,
       contentType: null,
       data: null,
+      subscription: target.subscription,
     },
   ])
   // The same resource names exist in B, so that a mix-up of tenants would find something.
@@ -119,7 +137,9 @@ async function snapshotOfA(): Promise<unknown> {
     tokens: await get('/tokens'),
     schemas: await get('/schemas'),
     routes: await get('/routes'),
+    subscriptions: await get('/subscriptions'),
     deadLetters: await get('/dead-letters'),
+    subscriptionDeadLetters: await get(`/subscriptions/${target.subscription}/dead-letters`),
     tenants: ((await api.call('GET', '/api/v1/tenants')).body as { items: Array<{ id: string }> }).items.map(
       (t) => t.id,
     ),
@@ -131,7 +151,14 @@ function concrete(path: string, tenant: string): string {
     .replace('{tenant}', tenant)
     .replace('{device}', target.device)
     .replace('{channel}', encodeURIComponent(target.channel))
-    .replace('{id}', path.includes('/tokens/') ? target.token : target.credential)
+    .replace(
+      '{id}',
+      path.includes('/tokens/')
+        ? target.token
+        : path.includes('/subscriptions/')
+          ? target.subscription
+          : target.credential,
+    )
 }
 
 describe('tenant isolation', () => {

@@ -9,7 +9,7 @@ import type { Registry } from '../../core/metrics.ts'
 import { createMetricsRegistry } from '../../core/metrics.ts'
 import type { DeadLetter } from '../../core/registry/model.ts'
 import { DEAD_LETTER_DATA_MAX_BYTES } from '../../core/registry/sql/dead-letters.ts'
-import { deadLetter } from '../../processors/deadletter.ts'
+import { SUBSCRIPTION_HEADER, deadLetter } from '../../processors/deadletter.ts'
 import { TRIM_INTERVAL_MS, createDeadLetterIndex, toDeadLetter } from '../../processors/deadletter-index.ts'
 
 const failedAt = new Date('2026-02-03T04:05:06.000Z')
@@ -76,6 +76,7 @@ describe('toDeadLetter', () => {
       deadLetteredAt: new Date(recordTime).toISOString(),
       contentType: 'application/json',
       data: Buffer.from('{"t":"hot"}').toString('base64'),
+      subscription: null,
     } satisfies DeadLetter)
   })
 
@@ -100,6 +101,22 @@ describe('toDeadLetter', () => {
     })
     const tenantOnly = toDeadLetter(onTopic({ key: 'acme', value: undefined, headers: new Map() }))
     expect(tenantOnly).toMatchObject({ tenant: 'acme', device: null, data: null })
+  })
+
+  it('reads the subscription of a webhook letter from its header, null on other letters', () => {
+    const { record } = event('acme', 'd1')
+    const headers = new Map(record.headers)
+    headers.set(SUBSCRIPTION_HEADER, Buffer.from('sub-7'))
+    const webhook = toDeadLetter(onTopic({ ...record, headers }, {}, { step: 'webhook', reason: 'rejected' }))
+    expect(webhook).toMatchObject({
+      tenant: 'acme',
+      step: 'webhook',
+      reason: 'rejected',
+      subscription: 'sub-7',
+    })
+    headers.set(SUBSCRIPTION_HEADER, Buffer.from(''))
+    expect(toDeadLetter(onTopic({ ...record, headers }))?.subscription).toBeNull()
+    expect(toDeadLetter(onTopic(record))?.subscription).toBeNull()
   })
 
   it('prefers ce_tenant to the key', () => {

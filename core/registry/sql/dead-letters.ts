@@ -20,6 +20,7 @@ export const DEAD_LETTER_FIELD_MAX = {
   reason: 64,
   detail: 4096,
   contentType: 256,
+  subscription: 256,
 } as const
 
 type Timestamp = Date | string
@@ -39,6 +40,7 @@ interface DeadLetterRow {
   dead_lettered_at: Timestamp
   content_type: string | null
   data: Uint8Array | null
+  subscription: string | null
 }
 
 function toDeadLetter(row: DeadLetterRow): DeadLetter {
@@ -61,6 +63,7 @@ function toDeadLetter(row: DeadLetterRow): DeadLetter {
       row.data === null
         ? null
         : Buffer.from(row.data.buffer, row.data.byteOffset, row.data.byteLength).toString('base64'),
+    subscription: row.subscription,
   }
 }
 
@@ -112,6 +115,7 @@ function toRecord(letter: DeadLetter): Record<string, unknown> {
     dead_lettered_at: instant(letter.deadLetteredAt, 'deadLetteredAt'),
     content_type: cleanOrNull(letter.contentType, max.contentType),
     data: data === null || data.length > DEAD_LETTER_DATA_MAX_BYTES ? null : data.toString('base64'),
+    subscription: cleanOrNull(letter.subscription, max.subscription),
   }
 }
 
@@ -150,12 +154,14 @@ export function deadLetterStatements(db: SqlDatabase) {
       await read(() =>
         db.query(
           `INSERT INTO dead_letters (tenant, partition, "offset", id, device, type, subject, step, reason,
-             detail, first_failure, dead_lettered_at, content_type, data)
+             detail, first_failure, dead_lettered_at, content_type, data, subscription)
            SELECT l.tenant, l.partition, l."offset", l.id, l.device, l.type, l.subject, l.step, l.reason,
-             l.detail, l.first_failure, l.dead_lettered_at, l.content_type, decode(l.data, 'base64')
+             l.detail, l.first_failure, l.dead_lettered_at, l.content_type, decode(l.data, 'base64'),
+             l.subscription
            FROM jsonb_to_recordset($1::jsonb) AS l(tenant text, partition integer, "offset" bigint, id text,
              device text, type text, subject text, step text, reason text, detail text,
-             first_failure timestamptz, dead_lettered_at timestamptz, content_type text, data text)
+             first_failure timestamptz, dead_lettered_at timestamptz, content_type text, data text,
+             subscription text)
            WHERE EXISTS (SELECT 1 FROM tenants t WHERE t.id = l.tenant)
            ON CONFLICT (tenant, partition, "offset") DO NOTHING`,
           [records],
@@ -174,8 +180,18 @@ export function deadLetterStatements(db: SqlDatabase) {
                OR (dead_lettered_at, partition, "offset") < ($2::timestamptz, $3::integer, $4::bigint))
              AND ($5::text IS NULL OR device = $5)
              AND ($6::text IS NULL OR reason = $6)
-           ${NEWEST_FIRST} LIMIT $7`,
-          [tenant, at, partition, offset, options?.device ?? null, options?.reason ?? null, limit + 1],
+             AND ($7::text IS NULL OR subscription = $7)
+           ${NEWEST_FIRST} LIMIT $8`,
+          [
+            tenant,
+            at,
+            partition,
+            offset,
+            options?.device ?? null,
+            options?.reason ?? null,
+            options?.subscription ?? null,
+            limit + 1,
+          ],
         )
         return toPage(rows, limit, toDeadLetter, cursorOf)
       })

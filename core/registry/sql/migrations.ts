@@ -154,4 +154,58 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    name: 'webhook subscriptions',
+    sql: `
+      CREATE TABLE webhook_subscriptions (
+        tenant           text COLLATE "C" NOT NULL
+                         CONSTRAINT webhook_subscriptions_tenant_fkey REFERENCES tenants (id) ON DELETE CASCADE,
+        id               text COLLATE "C" NOT NULL,
+        url              text NOT NULL,
+        filter           jsonb NOT NULL,
+        mode             text NOT NULL,
+        batch_size       integer,
+        secret_encrypted text NOT NULL,
+        headers          jsonb NOT NULL,
+        timeout_ms       integer NOT NULL,
+        retry            jsonb NOT NULL,
+        state            text NOT NULL,
+        version          integer NOT NULL,
+        created_at       timestamptz NOT NULL,
+        updated_at       timestamptz NOT NULL,
+        PRIMARY KEY (tenant, id)
+      );
+    `,
+  },
+  {
+    version: 4,
+    name: 'webhook operations',
+    sql: `
+      -- The subscription of a webhook dead letter (header tributary_subscription); null for others.
+      ALTER TABLE dead_letters ADD COLUMN subscription text COLLATE "C";
+      CREATE INDEX dead_letters_by_subscription
+        ON dead_letters (tenant, subscription, dead_lettered_at, partition, "offset");
+
+      -- A replay request: the delivery engine restarts the subscription's group at replay_from
+      -- whenever replay_generation changes.
+      ALTER TABLE webhook_subscriptions ADD COLUMN replay_from timestamptz;
+      ALTER TABLE webhook_subscriptions ADD COLUMN replay_generation integer NOT NULL DEFAULT 0;
+
+      -- Failed delivery attempts, the newest few per subscription, for the API.
+      CREATE TABLE webhook_errors (
+        seq          bigserial PRIMARY KEY,
+        tenant       text COLLATE "C" NOT NULL,
+        subscription text COLLATE "C" NOT NULL,
+        at           timestamptz NOT NULL,
+        webhook_id   text NOT NULL,
+        attempt      integer NOT NULL,
+        status       integer,
+        error        text NOT NULL,
+        CONSTRAINT webhook_errors_subscription_fkey FOREIGN KEY (tenant, subscription)
+          REFERENCES webhook_subscriptions (tenant, id) ON DELETE CASCADE
+      );
+      CREATE INDEX webhook_errors_by_subscription ON webhook_errors (tenant, subscription, seq);
+    `,
+  },
 ]

@@ -1,5 +1,5 @@
 // The bearer authenticator: the admin token, API tokens, and OIDC tokens in a tenant's context.
-import { SignJWT, exportJWK, generateKeyPair } from 'jose'
+import { SignJWT, decodeJwt, exportJWK, generateKeyPair } from 'jose'
 import { describe, expect, it } from 'vitest'
 import type { CallerLookups } from '../../../core/auth/bearer.ts'
 import { MAX_TOKEN_LENGTH, createBearerAuthenticator } from '../../../core/auth/bearer.ts'
@@ -81,7 +81,14 @@ describe('bearer authentication', () => {
     const { auth, jwt } = await setup()
     expect(await auth.authenticate(jwt, 'acme')).toEqual({
       kind: 'authenticated',
-      principal: { kind: 'oidc', subject: 'bob', tenant: 'acme', roles: ['reader'] },
+      principal: {
+        kind: 'oidc',
+        subject: 'bob',
+        tenant: 'acme',
+        roles: ['reader'],
+        // The JWT's `exp` in ms, so that a stream can end when the token does.
+        expiresAt: decodeJwt(jwt).exp! * 1000,
+      },
     })
     expect((await auth.authenticate(jwt, undefined)).kind).toBe('rejected')
     // A tenant without an issuer, or no tenant at all, answers like a tenant the caller may not see.

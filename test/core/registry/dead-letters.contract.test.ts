@@ -38,6 +38,7 @@ function letter(
     deadLetteredAt: at(offset),
     contentType: 'application/json',
     data: Buffer.from(JSON.stringify({ offset })).toString('base64'),
+    subscription: null,
     ...over,
   }
 }
@@ -46,7 +47,7 @@ function letter(
 async function walk(
   store: RegistryStore,
   tenant: string,
-  options: { limit: number; device?: string; reason?: string },
+  options: { limit: number; device?: string; reason?: string; subscription?: string },
 ): Promise<{ letters: DeadLetter[]; pages: number }> {
   const letters: DeadLetter[] = []
   let after: string | undefined
@@ -204,6 +205,31 @@ describe.each(engines)('RegistryStore dead letters: $name', ({ make }) => {
     expect((await store.listDeadLetters(tenant, { device: 'nobody' })).items).toEqual([])
   })
 
+  it("keeps a webhook letter's subscription and filters by it, alone, with others and across pages", async () => {
+    const [tenant, other] = [await newTenant(), await newTenant()]
+    const letters: DeadLetter[] = []
+    for (let i = 0; i < 9; i++) {
+      letters.push(
+        letter(tenant, 0, i, {
+          step: i % 3 === 2 ? 'validate' : 'webhook',
+          reason: i % 2 === 0 ? 'retries-exhausted' : 'rejected',
+          subscription: i % 3 === 0 ? 'sub-a' : i % 3 === 1 ? 'sub-b' : null,
+        }),
+      )
+    }
+    letters.push(letter(other, 0, 0, { step: 'webhook', subscription: 'sub-a' }))
+    await store.recordDeadLetters(letters)
+    const a = await walk(store, tenant, { limit: 2, subscription: 'sub-a' })
+    expect(a.letters.map((l) => l.offset)).toEqual([6, 3, 0])
+    expect(a.letters.every((l) => l.tenant === tenant && l.subscription === 'sub-a')).toBe(true)
+    const b = await store.listDeadLetters(tenant, { subscription: 'sub-b', reason: 'rejected' })
+    expect(b.items.map((l) => l.offset)).toEqual([7, 1])
+    expect((await store.listDeadLetters(tenant, { subscription: 'sub-c' })).items).toEqual([])
+    const all = await store.listDeadLetters(tenant)
+    expect(all.items.filter((l) => l.subscription === null).map((l) => l.offset)).toEqual([8, 5, 2])
+    expect((await store.listDeadLetters(other, { subscription: 'sub-a' })).items).toHaveLength(1)
+  })
+
   it('trims to the newest N of one tenant, leaving other tenants alone', async () => {
     const [tenant, other] = [await newTenant(), await newTenant()]
     const letters: DeadLetter[] = []
@@ -249,6 +275,7 @@ describe.each(engines)('RegistryStore dead letters: $name', ({ make }) => {
         reason: long(max.reason),
         detail: long(max.detail),
         contentType: long(max.contentType),
+        subscription: long(max.subscription),
         data: Buffer.alloc(DEAD_LETTER_DATA_MAX_BYTES, 7).toString('base64'),
       }),
       letter(tenant, 0, 2, { data: Buffer.alloc(DEAD_LETTER_DATA_MAX_BYTES + 1).toString('base64') }),
@@ -265,6 +292,7 @@ describe.each(engines)('RegistryStore dead letters: $name', ({ make }) => {
       reason: 'x'.repeat(max.reason),
       detail: 'x'.repeat(max.detail),
       contentType: 'x'.repeat(max.contentType),
+      subscription: 'x'.repeat(max.subscription),
     })
     expect(Buffer.from(full!.data!, 'base64')).toEqual(Buffer.alloc(DEAD_LETTER_DATA_MAX_BYTES, 7))
     expect(tooBig?.data).toBeNull()

@@ -212,6 +212,7 @@ describe.each(engines)('registry service, relay and cached auth on $name', ({ ma
       tenant,
       role: 'manager',
       id: created.token.id,
+      expiresAt: Date.parse(created.token.expiresAt!),
     })
     expect(await a.apiTokens.byToken(created.secret.slice(0, -1) + 'x')).toBeUndefined()
     const afterExpiry = authInstance(() => new Date(Date.parse(created.token.expiresAt!) + 1))

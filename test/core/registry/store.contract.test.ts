@@ -4,6 +4,7 @@ import { isTributaryError } from '../../../core/errors.ts'
 import type { Credential, RegistryChange } from '../../../core/registry/model.ts'
 import type { RegistryStore } from '../../../core/registry/store.ts'
 import { processingContract } from './store-processing-cases.ts'
+import { subscriptionContract } from './store-subscription-cases.ts'
 import { tombstoneContract } from './store-tombstone-cases.ts'
 import type { Engine } from './store-implementations.ts'
 import { pgliteEngine, postgresEngine } from './store-implementations.ts'
@@ -72,6 +73,19 @@ describe.each(engines)('RegistryStore contract: $name', ({ make }) => {
     changes,
   })
   tombstoneContract({ store: () => store })
+  subscriptionContract({
+    store: () => store,
+    sql: async (statement) => {
+      await store.close()
+      try {
+        await engine.sql(statement)
+      } finally {
+        store = await engine.open()
+      }
+    },
+    drainOutbox,
+    changes,
+  })
 
   describe('tenants', () => {
     it('creates a tenant at version 1 and reads back every field', async () => {
@@ -668,6 +682,8 @@ describe.each(engines)('RegistryStore contract: $name', ({ make }) => {
       expect(migrations).toEqual([
         { version: 1, name: 'registry' },
         { version: 2, name: 'processing' },
+        { version: 3, name: 'webhook subscriptions' },
+        { version: 4, name: 'webhook operations' },
       ])
       store = await engine.open()
       expect(store.kind).toBe(engine.name)
