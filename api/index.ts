@@ -2,9 +2,12 @@
 // stopped as a lifecycle component.
 import { createAdaptorServer } from '@hono/node-server'
 import type { Server } from 'node:http'
+import type { EventSocketConfig, EventSockets } from '../consumers/websocket/index.ts'
+import { createEventSockets } from '../consumers/websocket/index.ts'
 import type { CallerLookups } from '../core/auth/bearer.ts'
 import { createBearerAuthenticator } from '../core/auth/bearer.ts'
 import { createOidcVerifier } from '../core/auth/oidc.ts'
+import type { EventBus } from '../core/bus/bus.ts'
 import type { Component } from '../core/lifecycle.ts'
 import type { Logger } from '../core/log.ts'
 import { listen } from '../core/net.ts'
@@ -31,6 +34,8 @@ export interface ApiServerDeps {
   readonly lookups: CallerLookups
   /** The dead-letter index the API lists (the registry store). */
   readonly deadLetters?: DeadLetterReader | undefined
+  /** The WebSocket event stream (`GET /api/v1/tenants/{t}/events`); off when undefined. */
+  readonly events?: { readonly bus: EventBus; readonly config: EventSocketConfig } | undefined
   readonly log: Logger
 }
 
@@ -39,6 +44,8 @@ export interface ApiServer extends Component {
   readonly port: number
   /** The OpenAPI 3.1 document the server serves. */
   readonly document: Record<string, unknown>
+  /** The WebSocket event stream, when configured. */
+  readonly events: EventSockets | undefined
 }
 
 export function createApiServer(config: ApiServerConfig, deps: ApiServerDeps): ApiServer {
@@ -58,11 +65,23 @@ export function createApiServer(config: ApiServerConfig, deps: ApiServerDeps): A
   // Bounds on slow clients: a request has 30 s to arrive whole, its headers 10 s.
   server.requestTimeout = 30_000
   server.headersTimeout = 10_000
+  const events =
+    deps.events === undefined
+      ? undefined
+      : createEventSockets(deps.events.config, {
+          bus: deps.events.bus,
+          auth,
+          lookups: deps.lookups,
+          log: log.child({ component: 'websocket' }),
+        })
+  if (events !== undefined)
+    server.on('upgrade', (req, socket, head) => events.handleUpgrade(req, socket, head))
   let port = 0
 
   return {
     name: 'api',
     document,
+    events,
     get port() {
       return port
     },
@@ -75,8 +94,10 @@ export function createApiServer(config: ApiServerConfig, deps: ApiServerDeps): A
       })
       log.info({ port, host: config.host }, 'management API listening')
     },
-    stop: () =>
-      new Promise<void>((resolve) => {
+    stop: async () => {
+      // Upgraded sockets keep the server open: they close first, with 1001.
+      await events?.close()
+      await new Promise<void>((resolve) => {
         if (!server.listening) return resolve()
         const force = setTimeout(() => server.closeAllConnections(), config.drainTimeoutMs)
         server.close(() => {
@@ -84,6 +105,7 @@ export function createApiServer(config: ApiServerConfig, deps: ApiServerDeps): A
           resolve()
         })
         server.closeIdleConnections()
-      }),
+      })
+    },
   }
 }

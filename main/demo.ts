@@ -19,6 +19,7 @@ const DEMO_PORTS: Record<string, number> = {
   TRIBUTARY_MQTTS_PORT: 8883,
   TRIBUTARY_MQTT_WS_PORT: 8083,
   TRIBUTARY_HTTP_PORT: 8088,
+  TRIBUTARY_APP_MQTT_PORT: 1884,
 }
 
 /** UDP listener ports, checked with a UDP bind. */

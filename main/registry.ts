@@ -12,6 +12,7 @@ import { createRegistryAuth } from '../core/registry/auth.ts'
 import type { OutboxRelay } from '../core/registry/outbox.ts'
 import { createOutboxRelay } from '../core/registry/outbox.ts'
 import { createSecrets, loadRegistryKey } from '../core/registry/secrets.ts'
+import type { Secrets } from '../core/registry/secrets.ts'
 import { createRegistryService } from '../core/registry/service-impl.ts'
 import type { RegistryService } from '../core/registry/service.ts'
 import { createRegistryStore } from '../core/registry/store-factory.ts'
@@ -19,6 +20,8 @@ import type { RegistryStore } from '../core/registry/store.ts'
 
 export interface RegistryParts {
   readonly store: RegistryStore
+  /** The registry key's operations (decrypting webhook secrets for the delivery engine). */
+  readonly secrets: Secrets
   readonly service: RegistryService
   readonly relay: OutboxRelay
   readonly auth: RegistryAuth
@@ -48,7 +51,12 @@ export async function openRegistry(config: Config, bus: EventBus, log: Logger): 
     log: log.child({ component: 'registry-outbox' }),
     drainMs: Math.min(5_000, config.shutdownTimeoutMs),
   })
-  const service = createRegistryService({ store, secrets, onChange: () => relay.nudge() })
+  const service = createRegistryService({
+    store,
+    secrets,
+    onChange: () => relay.nudge(),
+    allowPrivateWebhooks: config.webhookAllowPrivate,
+  })
   const auth = createRegistryAuth({
     store,
     bus,
@@ -59,6 +67,7 @@ export async function openRegistry(config: Config, bus: EventBus, log: Logger): 
   })
   return {
     store,
+    secrets,
     service,
     relay,
     auth,

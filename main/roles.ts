@@ -6,7 +6,10 @@ import { coapConfig, createCoapAdapter } from '../adapters/coap/index.ts'
 import { httpConfig } from '../adapters/http/config.ts'
 import { createHttpAdapter } from '../adapters/http/index.ts'
 import { createMqttAdapter, mqttConfig } from '../adapters/mqtt/index.ts'
+import { appMqttConfig, createAppMqttBroker } from '../consumers/mqtt/index.ts'
 import { createApiServer } from '../api/index.ts'
+import { createBearerAuthenticator } from '../core/auth/bearer.ts'
+import { createOidcVerifier } from '../core/auth/oidc.ts'
 import type { EventBus } from '../core/bus/bus.ts'
 import type { ClusterState } from '../core/cluster/cluster.ts'
 import type { Config } from '../core/config/index.ts'
@@ -18,6 +21,7 @@ import { createDeadLetterIndex } from '../processors/deadletter-index.ts'
 import { createProcessor } from '../processors/index.ts'
 import { createTopicRetirement } from '../processors/retirement.ts'
 import type { RegistryParts } from './registry.ts'
+import { webhookDelivery } from './webhooks.ts'
 
 export const ROLES = ['processors', 'consumers', 'api', 'adapters'] as const
 export type Role = (typeof ROLES)[number]
@@ -93,6 +97,27 @@ function adapters({ config, log, registry, bus, registryParts, cluster }: RoleDe
   return out
 }
 
+/** The application MQTT broker (its own aedes instance and port), when enabled. */
+function appMqtt({ config, log, registry, bus, registryParts }: RoleDeps): Component[] {
+  const settings = appMqttConfig(config)
+  if (!settings.enabled) return []
+  const appLog = log.child({ component: 'app-mqtt' })
+  const bearer = createBearerAuthenticator({
+    adminToken: config.adminToken,
+    lookups: registryParts.lookups,
+    oidc: createOidcVerifier({ jwksCacheMs: config.oidcJwksCacheMs, log: appLog }),
+  })
+  return [
+    createAppMqttBroker(settings, {
+      bus,
+      bearer,
+      tenant: (id) => registryParts.auth.tenant(id),
+      metrics: registry,
+      log: appLog,
+    }),
+  ]
+}
+
 /** Components of each role; a role with none yet starts nothing and says so in the start log. */
 export const roleComponents: Record<Role, (deps: RoleDeps) => Component[]> = {
   processors: ({ config, log, bus, registry, registryParts, cluster }) => [
@@ -124,8 +149,8 @@ export const roleComponents: Record<Role, (deps: RoleDeps) => Component[]> = {
       },
     ),
   ],
-  consumers: () => [],
-  api: ({ config, log, registryParts }) => [
+  consumers: (deps) => [...appMqtt(deps), webhookDelivery(deps)],
+  api: ({ config, log, bus, registryParts }) => [
     createApiServer(
       {
         host: config.host,
@@ -139,6 +164,18 @@ export const roleComponents: Record<Role, (deps: RoleDeps) => Component[]> = {
         registry: registryParts.service,
         lookups: registryParts.lookups,
         deadLetters: registryParts.store,
+        events: {
+          bus,
+          config: {
+            topics: topicNames(config.topicPrefix),
+            topicPartitions: config.topicPartitions,
+            maxConnections: config.wsMaxConnections,
+            maxConnectionsPerTenant: config.wsMaxConnectionsPerTenant,
+            maxBufferedBytes: config.wsMaxBufferedBytes,
+            stallTimeoutMs: 30_000,
+            recheckMs: 30_000,
+          },
+        },
         log,
       },
     ),

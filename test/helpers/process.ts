@@ -41,6 +41,7 @@ export function startProcess(args: string[], env: Record<string, string> = {}): 
       TRIBUTARY_MQTT_WS_PORT: '0',
       TRIBUTARY_COAP_PORT: '0',
       TRIBUTARY_HTTP_PORT: '0',
+      TRIBUTARY_APP_MQTT_PORT: '0',
       TRIBUTARY_HOST: '127.0.0.1',
       ...env,
     },

@@ -1,0 +1,49 @@
+// The application MQTT broker's settings, taken from the process configuration (TRIBUTARY_APP_MQTT_*).
+import type { Config } from '../../core/config/index.ts'
+
+export interface AppMqttConfig {
+  readonly enabled: boolean
+  readonly host: string
+  /** 0 picks a free port. */
+  readonly port: number
+  /** Open connections of this process, authenticated or not; more are closed on accept. */
+  readonly maxConnections: number
+  /** Authenticated connections of one tenant on this process; more get CONNACK 5. */
+  readonly maxConnectionsPerTenant: number
+  /** Topic filters one connection may hold; SUBSCRIBEs past it get 0x80. */
+  readonly maxSubscriptions: number
+  /** Bytes written to a connection and not yet taken by its socket; past it the client is dropped. */
+  readonly maxQueueBytes: number
+  /** Keepalive a client gets when it asks for none or for more (seconds). */
+  readonly maxKeepaliveSeconds: number
+  /** How long a new connection may take to send CONNECT. */
+  readonly connectTimeoutMs: number
+  /** A client whose socket stays full this long is disconnected even under maxQueueBytes. */
+  readonly drainTimeoutMs: number
+  /** Events in flight to the clients of one tenant before its bus reader waits. */
+  readonly maxInFlightPerTenant: number
+  readonly shutdownTimeoutMs: number
+  /** `<prefix>` of `<prefix>.events.<tenant>`, and of the broker's consumer groups. */
+  readonly topicPrefix: string
+}
+
+export const DRAIN_TIMEOUT_MS = 10_000
+export const MAX_IN_FLIGHT_PER_TENANT = 1_000
+
+export function appMqttConfig(config: Config): AppMqttConfig {
+  return {
+    enabled: config.appMqttEnabled,
+    host: config.host,
+    port: config.appMqttPort,
+    maxConnections: config.appMqttMaxConnections,
+    maxConnectionsPerTenant: config.appMqttMaxConnectionsPerTenant,
+    maxSubscriptions: config.appMqttMaxSubscriptions,
+    maxQueueBytes: config.appMqttMaxQueueBytes,
+    maxKeepaliveSeconds: config.appMqttMaxKeepaliveSeconds,
+    connectTimeoutMs: config.mqttConnectTimeoutMs,
+    drainTimeoutMs: DRAIN_TIMEOUT_MS,
+    maxInFlightPerTenant: MAX_IN_FLIGHT_PER_TENANT,
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+    topicPrefix: config.topicPrefix,
+  }
+}

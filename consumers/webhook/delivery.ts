@@ -1,0 +1,254 @@
+// One subscription's delivery: its own consumer group on the tenant topic, events filtered and
+// posted in partition order, each request retried by its policy and then dead-lettered; bounded
+// requests in flight, so a slow endpoint only ever slows its own subscription.
+import type { BusMessage, EventBus, Subscription } from '../../core/bus/bus.ts'
+import { createWakeup, waitAny } from '../../core/bus/backoff.ts'
+import type { CloudEvent } from '../../core/events/cloudevent.ts'
+import { decode } from '../../core/events/kafka-codec.ts'
+import type { TopicNames } from '../../core/events/topics.ts'
+import type { Logger } from '../../core/log.ts'
+import type { WebhookSubscription } from '../../core/registry/model.ts'
+import { matchesFilter } from './filter.ts'
+import type { WebhookMetrics } from './metrics.ts'
+import type {
+  Clock,
+  DeadLetterPort,
+  DeadLetterReason,
+  ErrorLog,
+  SubscriptionSource,
+  WebhookSender,
+} from './ports.ts'
+import { buildRequest } from './request.ts'
+import type { RecentError } from './retry.ts'
+import { createRecentErrors, retryDelay } from './retry.ts'
+import { secretKey } from './signing.ts'
+
+export interface DeliveryDeps {
+  readonly bus: Pick<EventBus, 'subscribe'>
+  readonly topics: TopicNames
+  readonly source: Pick<SubscriptionSource, 'setState' | 'deviceLabels' | 'secretOf'>
+  readonly sender: WebhookSender
+  readonly deadLetters: DeadLetterPort
+  readonly clock: Clock
+  readonly metrics: WebhookMetrics
+  readonly log: Logger
+  /** For jitter; Math.random by default. */
+  readonly random?: (() => number) | undefined
+  /** Requests in flight per subscription, across its partitions (default 4). */
+  readonly maxInFlight?: number | undefined
+  /** Recent errors kept per subscription (default 20). */
+  readonly recentErrors?: number | undefined
+  /** Where failed attempts are reported beyond this process (the registry database). */
+  readonly errorLog?: ErrorLog | undefined
+}
+
+export interface SubscriptionRunner {
+  readonly subscription: WebhookSubscription
+  /** Joins the subscription's group; new groups start at the end of the topic. */
+  start(): Promise<void>
+  /** Stops consuming and sending; the position is kept. */
+  pause(): void
+  resume(): void
+  /**
+   * Stops: no new attempts, in-flight requests get `graceMs` and are then aborted; offsets of
+   * undelivered events stay uncommitted, so they are delivered again after a restart.
+   */
+  stop(graceMs?: number): Promise<void>
+  recentErrors(): RecentError[]
+}
+
+/** Thrown inside the handler once the runner stops: the batch stays uncommitted. */
+class Stopped extends Error {}
+
+/**
+ * The subscription's consumer group. Each replay gets a group of its own that starts at the
+ * replay's time: a group reset instead would start over at every rebalance, not once.
+ */
+export const webhookGroup = (prefix: string, id: string, replayGeneration = 0): string =>
+  replayGeneration === 0 ? `${prefix}-webhook-${id}` : `${prefix}-webhook-${id}-replay-${replayGeneration}`
+
+/** Where a new group of the subscription starts: its creation, or the time of its last replay. */
+function startTime(subscription: WebhookSubscription): number {
+  const { replayFrom, replayGeneration, createdAt } = subscription
+  return Date.parse(replayGeneration > 0 && replayFrom !== null ? replayFrom : createdAt)
+}
+
+export function createSubscriptionRunner(
+  subscription: WebhookSubscription,
+  deps: DeliveryDeps,
+  onGone: () => void = () => undefined,
+): SubscriptionRunner {
+  const { tenant, id } = subscription
+  const log = deps.log.child({ tenant, subscription: id })
+  const random = deps.random ?? Math.random
+  const errors = createRecentErrors(deps.recentErrors ?? 20)
+  const stopping = new AbortController()
+  const inFlight = new AbortController()
+  const resumed = createWakeup()
+  const slots = createLimit(deps.maxInFlight ?? 4)
+  let paused = subscription.state === 'paused'
+  let bus: Subscription | undefined
+  let stopped: Promise<void> | undefined
+  // Read per attempt rather than once, so a bad secret fails delivery (retried) and not startup.
+  const key = (): Buffer => secretKey(deps.source.secretOf(subscription))
+
+  async function gate(): Promise<void> {
+    while (paused && !stopping.signal.aborted) await waitAny(resumed.signal, stopping.signal)
+    if (stopping.signal.aborted) throw new Stopped('stopped')
+  }
+
+  async function deadLetter(
+    events: readonly CloudEvent[],
+    reason: DeadLetterReason,
+    attempts: number,
+    lastError: string,
+  ): Promise<void> {
+    for (const event of events)
+      await deps.deadLetters.deadLetter(subscription, event, reason, attempts, lastError)
+    deps.metrics.deadLettered(tenant, reason, events.length)
+    log.warn({ reason, attempts, events: events.length, lastError }, 'webhook events dead-lettered')
+  }
+
+  async function deliverUnit(events: readonly CloudEvent[]): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      await gate()
+      const request = buildRequest({ subscription, events, key: key(), now: deps.clock.now() })
+      const started = performance.now()
+      const outcome = await slots.run(() =>
+        deps.sender.send(request, { timeoutMs: subscription.timeoutMs, signal: inFlight.signal }),
+      )
+      deps.metrics.attempt(tenant, outcome.kind, (performance.now() - started) / 1000)
+      if (outcome.kind === 'delivered') {
+        deps.metrics.delivered(tenant, events.length)
+        return
+      }
+      if (inFlight.signal.aborted) throw new Stopped('stopped')
+      const webhookId = request.headers['webhook-id'] ?? ''
+      const status = outcome.status
+      const error = outcome.kind === 'gone' ? 'HTTP 410' : outcome.error
+      const failed = { at: new Date(deps.clock.now()).toISOString(), id: webhookId, attempt, status, error }
+      errors.add(failed)
+      deps.errorLog?.record(subscription, failed)
+      switch (outcome.kind) {
+        case 'gone':
+          await disable()
+          throw new Stopped('the endpoint answered 410 Gone')
+        case 'rejected':
+          return deadLetter(events, 'rejected', attempt, error)
+        case 'retry': {
+          if (attempt >= subscription.retry.maxAttempts)
+            return deadLetter(events, 'retries-exhausted', attempt, error)
+          await deps.clock.sleep(
+            retryDelay(subscription.retry, attempt, random, outcome.retryAfterMs),
+            stopping.signal,
+          )
+        }
+      }
+    }
+  }
+
+  async function disable(): Promise<void> {
+    // Other partitions may hold a 410 too: the first one disables, and stopping first means no
+    // new request starts while the state is being written.
+    if (stopping.signal.aborted) return
+    log.warn('webhook endpoint answered 410 Gone: disabling the subscription')
+    runner.stop().catch((err: unknown) => log.error({ err }, 'stopping a disabled subscription failed'))
+    onGone()
+    try {
+      await deps.source.setState(tenant, id, 'disabled')
+    } catch (err) {
+      log.error({ err }, 'could not record the subscription as disabled')
+    }
+  }
+
+  async function handle(batch: readonly BusMessage[]): Promise<void> {
+    const events: CloudEvent[] = []
+    for (const message of batch) {
+      let event: CloudEvent
+      try {
+        event = decode({
+          key: message.key === undefined ? undefined : Buffer.from(message.key),
+          value: message.value,
+          headers: message.headers,
+        })
+      } catch (err) {
+        deps.metrics.skipped(tenant)
+        log.warn(
+          { err, partition: message.partition, offset: message.offset },
+          'skipped a record that is not a CloudEvent',
+        )
+        continue
+      }
+      if (await matchesFilter(subscription.filter, event, (t, d) => deps.source.deviceLabels(t, d)))
+        events.push(event)
+    }
+    const size = subscription.batchSize ?? 1
+    for (let i = 0; i < events.length; i += size) await deliverUnit(events.slice(i, i + size))
+  }
+
+  const runner: SubscriptionRunner = {
+    subscription,
+    async start() {
+      bus = await deps.bus.subscribe({
+        group: webhookGroup(deps.topics.prefix, id, subscription.replayGeneration),
+        topics: [deps.topics.events(tenant)],
+        // A new group starts at the subscription's creation, not at the end of the topic when the
+        // runner happens to join: events published between the API's 201 and the join are delivered.
+        // A replay's group starts at its `from`; later joins (restarts, rebalances) go on from its commits.
+        from: { time: startTime(subscription) },
+        handler: handle,
+        maxBatch: Math.max(subscription.batchSize ?? 1, 50),
+        onError: (err) => {
+          if (!(err instanceof Stopped))
+            log.error({ err }, 'webhook batch failed; it will be delivered again')
+        },
+      })
+      if (paused) bus.pause()
+      if (stopping.signal.aborted) await bus.close()
+    },
+    pause() {
+      paused = true
+      bus?.pause()
+    },
+    resume() {
+      paused = false
+      bus?.resume()
+      resumed.fire()
+    },
+    stop(graceMs = 5000) {
+      stopped ??= (async () => {
+        stopping.abort()
+        const timer = setTimeout(() => inFlight.abort(), graceMs)
+        try {
+          await bus?.close()
+        } finally {
+          clearTimeout(timer)
+          inFlight.abort()
+        }
+      })()
+      return stopped
+    },
+    recentErrors: () => errors.list(),
+  }
+  return runner
+}
+
+/** At most `max` calls running at once; the rest wait in order. */
+function createLimit(max: number): { run<T>(task: () => Promise<T>): Promise<T> } {
+  let running = 0
+  const waiting: Array<() => void> = []
+  return {
+    async run(task) {
+      // A finishing call hands its slot straight to the next waiter, so none is ever taken twice.
+      if (running >= max) await new Promise<void>((resolve) => waiting.push(resolve))
+      else running++
+      try {
+        return await task()
+      } finally {
+        const next = waiting.shift()
+        if (next === undefined) running--
+        else next()
+      }
+    },
+  }
+}
