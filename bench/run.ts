@@ -17,12 +17,16 @@ import { kafkaClient } from './scenarios/kafka-client.ts'
 import { mqttIdleMemory } from './scenarios/mqtt-idle-memory.ts'
 import { mqttIngest } from './scenarios/mqtt-ingest.ts'
 import { processors } from './scenarios/processors.ts'
+import { webhooks } from './scenarios/webhooks.ts'
+import { webhooksProcess } from './scenarios/webhooks-process.ts'
 
 const SCENARIOS: readonly Scenario[] = [
   busEmbeddedVsKafka,
   kafkaClient,
   credentialLookups,
   processors,
+  webhooks,
+  webhooksProcess,
   mqttIngest,
   mqttIdleMemory,
   httpIngest,
@@ -36,7 +40,8 @@ const USAGE = `usage: npm run bench -- [options]
   --quick             small record counts: the whole bench in about a minute
   --rounds <n>        interleaved rounds per scenario (kafka-client runs at least 3)
   --records <n>       records per run (mqtt-ingest: messages; mqtt-idle-memory: connections;
-                      http-ingest, coap-ingest: requests)
+                      http-ingest, coap-ingest: requests; webhooks: events per rate run;
+                      webhooks-process: events per second)
   --help              this text
 
 scenarios:

@@ -25,6 +25,8 @@ export interface TributaryOptions {
   readonly env?: Readonly<Record<string, string>> | undefined
   /** Start with the inspector on loopback, to collect garbage and read memory from outside. */
   readonly inspect?: boolean | undefined
+  /** The --roles of the process (default `adapters,api`). */
+  readonly roles?: string | undefined
 }
 
 export interface TributaryProcess extends ServerProcess {
@@ -37,7 +39,7 @@ export async function startTributary(options: TributaryOptions): Promise<Tributa
   const node = [process.execPath, ...(options.inspect === true ? ['--inspect=127.0.0.1:0'] : []), CLI]
   const { proc, line } = await spawnReady(
     'tributary',
-    [...node, 'start', '--roles', 'adapters,api'],
+    [...node, 'start', '--roles', options.roles ?? 'adapters,api'],
     {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '/tmp',

@@ -1,6 +1,7 @@
-// `npm run bench` keeps working: the first two scenarios, and the processors scenario, run end to
-// end on tiny record counts against the test broker, print their side-by-side tables and write a
-// results file. The figures are not asserted (benchmarks measure, tests do not time).
+// `npm run bench` keeps working: the first two scenarios, and the processors and both webhooks
+// scenarios, run end to end on tiny record counts against the test broker, print their
+// side-by-side tables and write a results file. The figures are not asserted (benchmarks measure,
+// tests do not time).
 import { execFile } from 'node:child_process'
 import { readFileSync, readdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
@@ -60,4 +61,39 @@ it('prints the processors scenario: processor and passthrough side by side on bo
     expect(stdout).toMatch(new RegExp(`^${bus}: lag max at `, 'm'))
     expect(stdout).toMatch(new RegExp(`^  ${bus}: lag back to 0 within `, 'm'))
   }
+}, 120_000)
+
+it('prints the webhooks scenario: runner vs undici and webhook vs consume latency on both buses', async () => {
+  const { stdout } = await run(
+    process.execPath,
+    [RUN, '--quick', '--scenario', 'webhooks', '--records', '500', '--rounds', '1'],
+    {
+      env: { ...process.env, KAFKA_BROKERS: inject('kafkaBrokers') },
+      timeout: 240_000,
+      maxBuffer: 16 * 1024 * 1024,
+    },
+  )
+  expect(stdout).toMatch(/^webhooks: /m)
+  expect(stdout).toMatch(/^metric\s+webhooks\s+baseline\s+ratio w\/b/m)
+  for (const bus of ['embedded', 'kafka']) {
+    expect(stdout).toMatch(new RegExp(`^${bus}: events/s delivered .*\\d+\\.\\d+x`, 'm'))
+    expect(stdout).toMatch(new RegExp(`^${bus}: latency p50 at 200 ev/s \\(ms\\) .*\\d+\\.\\d+x`, 'm'))
+    expect(stdout).toMatch(new RegExp(`^${bus}: latency p99 at 200 ev/s \\(ms\\) .*\\d+\\.\\d+x`, 'm'))
+  }
+}, 120_000)
+
+it('prints the webhooks-process scenario: device MQTT → webhook through tributary vs Kafka', async () => {
+  const { stdout } = await run(
+    process.execPath,
+    [RUN, '--quick', '--scenario', 'webhooks-process', '--rounds', '1'],
+    {
+      env: { ...process.env, KAFKA_BROKERS: inject('kafkaBrokers') },
+      timeout: 240_000,
+      maxBuffer: 16 * 1024 * 1024,
+    },
+  )
+  expect(stdout).toMatch(/^webhooks-process: /m)
+  expect(stdout).toMatch(/^metric\s+mqtt → webhook\s+kafka\s+ratio w\/k/m)
+  expect(stdout).toMatch(/^latency p50 at 200 ev\/s \(ms\) .*\d+\.\d+x/m)
+  expect(stdout).toMatch(/^latency p99 at 200 ev\/s \(ms\) .*\d+\.\d+x/m)
 }, 120_000)
