@@ -6,7 +6,7 @@ import { Agent as HttpAgent, request as httpRequest } from 'node:http'
 import type { IncomingMessage } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import { isIP } from 'node:net'
-import { isPrivateAddress } from './address.ts'
+import { isPublicAddress } from '../../core/addresses.ts'
 import type { SendOutcome, WebhookSender } from './ports.ts'
 
 export interface SenderOptions {
@@ -56,7 +56,7 @@ export function createHttpSender(options: SenderOptions = {}): HttpWebhookSender
   const lookup: LookupFunction = (hostname, lookupOptions, callback) => {
     dnsLookup(hostname, { ...lookupOptions, all: true }, (err, addresses) => {
       if (err !== null) return callback(err, '', 0)
-      const refused = allowPrivate ? undefined : addresses.find((a) => isPrivateAddress(a.address))
+      const refused = allowPrivate ? undefined : addresses.find((a) => !isPublicAddress(a.address))
       if (refused !== undefined) {
         return callback(new BlockedAddressError(`${hostname} resolves to a private address`), '', 0)
       }
@@ -84,7 +84,7 @@ export function createHttpSender(options: SenderOptions = {}): HttpWebhookSender
       }
       // Literal addresses are never looked up, so they are checked here.
       const host = url.hostname.replace(/^\[|\]$/g, '')
-      if (!allowPrivate && isIP(host) !== 0 && isPrivateAddress(host)) {
+      if (!allowPrivate && isIP(host) !== 0 && !isPublicAddress(host)) {
         return { kind: 'rejected', status: 0, error: 'the URL is a private address' }
       }
       const started = Date.now()

@@ -1,7 +1,7 @@
 // Input checks of webhook subscriptions: the endpoint URL (and, unless private targets are allowed,
 // that its literal host is not a loopback, link-local or private address), the event filter, extra
 // headers, timeouts, the retry policy and a caller's own signing secret. Failures are REGISTRY_INVALID.
-import { BlockList, isIP } from 'node:net'
+import { isPrivateAddress } from '../addresses.ts'
 import { isDeviceId } from '../events/ids.ts'
 import type { RetryPolicy, SubscriptionFilter, WebhookSubscription } from './model.ts'
 import { TYPE_PATTERN, isChannelFilter } from './validate-routes.ts'
@@ -46,45 +46,6 @@ const RESERVED_HEADERS = new Set([
   'upgrade',
 ])
 const RESERVED_PREFIXES = ['webhook-', 'ce-']
-
-/** Addresses a webhook may not target unless private targets are allowed (TRIBUTARY_WEBHOOK_ALLOW_PRIVATE). */
-const PRIVATE = new BlockList()
-for (const [net, bits] of [
-  ['0.0.0.0', 8],
-  ['10.0.0.0', 8],
-  ['100.64.0.0', 10],
-  ['127.0.0.0', 8],
-  ['169.254.0.0', 16],
-  ['172.16.0.0', 12],
-  ['192.0.0.0', 24],
-  ['192.168.0.0', 16],
-  ['198.18.0.0', 15],
-  ['224.0.0.0', 4],
-  ['240.0.0.0', 4],
-] as const) {
-  PRIVATE.addSubnet(net, bits, 'ipv4')
-}
-for (const [net, bits] of [
-  ['::', 128],
-  ['::1', 128],
-  ['fc00::', 7],
-  ['fe80::', 10],
-  ['fec0::', 10],
-  ['ff00::', 8],
-] as const) {
-  PRIVATE.addSubnet(net, bits, 'ipv6')
-}
-
-/**
- * True for loopback, link-local, private (RFC 1918, unique local), shared, multicast and reserved
- * addresses, IPv4-mapped IPv6 ones included; false for anything that is not an IP address.
- */
-export function isPrivateAddress(address: string): boolean {
-  const bare = address.startsWith('[') && address.endsWith(']') ? address.slice(1, -1) : address
-  const version = isIP(bare)
-  if (version === 0) return false
-  return PRIVATE.check(bare, version === 4 ? 'ipv4' : 'ipv6')
-}
 
 /** The endpoint: absolute http(s), no userinfo or fragment; a literal private host only when allowed. */
 export function checkWebhookUrl(value: unknown, allowPrivate: boolean, field = 'url'): string {

@@ -1,6 +1,6 @@
-// Which addresses count as private for the SSRF guard.
+// Which addresses count as private for the SSRF guard (webhook URLs on write and on delivery).
 import { describe, expect, it } from 'vitest'
-import { isPrivateAddress } from '../../../consumers/webhook/address.ts'
+import { isPrivateAddress, isPublicAddress } from '../../core/addresses.ts'
 
 describe('isPrivateAddress', () => {
   it.each([
@@ -21,15 +21,23 @@ describe('isPrivateAddress', () => {
     'ff02::1',
     '::ffff:127.0.0.1',
     '::ffff:7f00:1',
-    'not-an-address',
+    '[::1]',
+    'fec0::1',
   ])('refuses %s', (address) => {
     expect(isPrivateAddress(address)).toBe(true)
+    expect(isPublicAddress(address)).toBe(false)
+  })
+
+  it('takes a host name for neither: names are resolved and their addresses checked', () => {
+    expect(isPrivateAddress('not-an-address')).toBe(false)
+    expect(isPublicAddress('not-an-address')).toBe(false)
   })
 
   it.each(['93.184.215.14', '8.8.8.8', '172.32.0.1', '2606:4700::1111', '::ffff:8.8.8.8'])(
     'allows %s',
     (address) => {
       expect(isPrivateAddress(address)).toBe(false)
+      expect(isPublicAddress(address)).toBe(true)
     },
   )
 })
