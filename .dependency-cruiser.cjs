@@ -26,6 +26,14 @@ module.exports = {
       to: { path: ['^(adapters|consumers)/', `node_modules/${protocolLibraries}`] },
     },
     {
+      name: 'consumers-read-topics-only',
+      comment:
+        'Consumers deliver what is on the tenant topics: they import no adapter, processor or command code (the WebSocket stream, served on the API listener, may use its auth and problem helpers).',
+      severity: 'error',
+      from: { path: '^consumers/' },
+      to: { path: '^(adapters|processors|commands)/' },
+    },
+    {
       name: 'adapters-stay-apart',
       comment: 'An adapter never imports another adapter; adapters/adapter.ts is the shared seam.',
       severity: 'error',

@@ -3,8 +3,9 @@
 // event of a topic this process has not seen (a change event may have been missed, or the tenant
 // predates this process). Partitions and retention come from the tenant's settings
 // (`topicPartitions`, `topicRetentionMs`) when it has them, else from the deployment's defaults.
-import type { BusAdmin, TopicSpec } from '../core/bus/bus.ts'
+import type { BusAdmin } from '../core/bus/bus.ts'
 import type { TopicNames } from '../core/events/topics.ts'
+import { tenantTopicSpec } from '../core/events/topics.ts'
 import type { Logger } from '../core/log.ts'
 import type { RegistryChange, Tenant } from '../core/registry/model.ts'
 
@@ -31,27 +32,13 @@ export interface TenantTopicsDeps {
 /** Remembered topics are bounded; forgetting one costs only an idempotent createTopics call. */
 const MAX_KNOWN = 100_000
 
-const wholeNumber = (value: unknown): number | undefined =>
-  typeof value === 'number' && Number.isSafeInteger(value) ? value : undefined
-
-/** The topic spec of a tenant's topic from its settings (validated by the registry on write). */
-export function tenantTopicSpec(name: string, tenant: Tenant | undefined, partitions: number): TopicSpec {
-  const settings = tenant?.settings ?? {}
-  const retentionMs = wholeNumber(settings['topicRetentionMs'])
-  return {
-    name,
-    partitions: wholeNumber(settings['topicPartitions']) ?? partitions,
-    ...(retentionMs === undefined ? {} : { config: { retentionMs } }),
-  }
-}
-
 export function createTenantTopics(config: TenantTopicsConfig, deps: TenantTopicsDeps): TenantTopics {
   const known = new Set<string>()
   const pending = new Map<string, Promise<void>>()
 
   async function create(tenant: string, name: string): Promise<void> {
     const row = deps.tenant === undefined ? undefined : await deps.tenant(tenant)
-    await deps.admin.createTopics([tenantTopicSpec(name, row, config.partitions)])
+    await deps.admin.createTopics([tenantTopicSpec(name, row?.settings, config.partitions)])
     if (known.size >= MAX_KNOWN) known.clear()
     known.add(name)
   }

@@ -1,7 +1,7 @@
 // A subscription's filter applied to one event: every given field must match; within a list, any.
 import type { CloudEvent } from '../../core/events/cloudevent.ts'
 import type { SubscriptionFilter } from '../../core/registry/model.ts'
-import { matchesChannel } from '../../processors/steps/channel-filter.ts'
+import { matchesChannel } from '../../core/events/channel-filter.ts'
 
 export type LabelLookup = (
   tenant: string,

@@ -11,8 +11,8 @@ import { TributaryError } from '../../core/errors.ts'
 import { isTenantId } from '../../core/events/ids.ts'
 import { STRUCTURED_JSON_SUBPROTOCOL } from '../../core/events/structured.ts'
 import type { TopicNames } from '../../core/events/topics.ts'
+import { tenantTopicSpec } from '../../core/events/topics.ts'
 import type { Logger } from '../../core/log.ts'
-import { tenantTopicSpec } from '../../processors/topics.ts'
 import { authorize, refuseUpgrade } from './authorize.ts'
 import { parseEventsQuery } from './query.ts'
 import type { EventStream, StreamLimits } from './stream.ts'
@@ -83,7 +83,7 @@ export function createEventSockets(config: EventSocketConfig, deps: EventSocketD
   async function ensureTopic(tenant: string, topic: string): Promise<void> {
     if ((await deps.bus.admin.describeTopic(topic)) !== undefined) return
     const row = await deps.lookups.tenant(tenant)
-    await deps.bus.admin.createTopics([tenantTopicSpec(topic, row, config.topicPartitions)])
+    await deps.bus.admin.createTopics([tenantTopicSpec(topic, row?.settings, config.topicPartitions)])
   }
 
   async function upgrade(request: IncomingMessage, socket: Duplex, head: Buffer, url: URL): Promise<void> {

@@ -3,7 +3,7 @@
 import type { StartPosition } from '../../core/bus/bus.ts'
 import type { CloudEvent } from '../../core/events/cloudevent.ts'
 import { TributaryError } from '../../core/errors.ts'
-import { matchesChannel } from '../../processors/steps/channel-filter.ts'
+import { matchesChannel } from '../../core/events/channel-filter.ts'
 
 export interface EventFilters {
   /** Channels (the event's `subject`) or MQTT-style filters; empty: every channel. */

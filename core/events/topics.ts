@@ -1,4 +1,6 @@
-// Kafka topic names of the pipeline: the only place that spells them.
+// Kafka topic names of the pipeline: the only place that spells them, and the spec of a tenant's
+// topics from its settings.
+import type { TopicSpec } from '../bus/bus.ts'
 import { assertTenantId, isTenantId } from './ids.ts'
 
 const TOPIC_PREFIX = /^[A-Za-z0-9._-]{1,100}$/
@@ -48,5 +50,25 @@ export function topicNames(prefix = 'tributary'): TopicNames {
       const tenant = topic.slice(eventsPrefix.length).split('.', 1)[0]
       return tenant === undefined || !isTenantId(tenant) ? undefined : tenant
     },
+  }
+}
+
+const wholeNumber = (value: unknown): number | undefined =>
+  typeof value === 'number' && Number.isSafeInteger(value) ? value : undefined
+
+/**
+ * The spec of a tenant's topic (events or copy) from the tenant's settings `topicPartitions` and
+ * `topicRetentionMs` (validated by the registry on write), else `partitions` and the bus defaults.
+ */
+export function tenantTopicSpec(
+  name: string,
+  settings: Readonly<Record<string, unknown>> | undefined,
+  partitions: number,
+): TopicSpec {
+  const retentionMs = wholeNumber(settings?.['topicRetentionMs'])
+  return {
+    name,
+    partitions: wholeNumber(settings?.['topicPartitions']) ?? partitions,
+    ...(retentionMs === undefined ? {} : { config: { retentionMs } }),
   }
 }

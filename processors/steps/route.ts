@@ -7,7 +7,7 @@ import type { Device, RouteAction, RouteMatch, RouteTable } from '../../core/reg
 import { EXTENSION_NAME_PATTERN, PROTECTED_ATTRIBUTES } from '../../core/registry/validate-routes.ts'
 import type { Step } from '../step.ts'
 import { drop, next, proceed, reject } from '../step.ts'
-import { matchesChannel } from './channel-filter.ts'
+import { matchesChannel } from '../../core/events/channel-filter.ts'
 
 export interface RouteDeps {
   /** The tenant's table; a tenant without one has no rules. */

@@ -4,7 +4,8 @@ import type { TopicSpec } from '../../core/bus/bus.ts'
 import { topicNames } from '../../core/events/topics.ts'
 import { silentLogger } from '../../core/log.ts'
 import type { Tenant } from '../../core/registry/model.ts'
-import { createTenantTopics, tenantTopicSpec } from '../../processors/topics.ts'
+import { tenantTopicSpec } from '../../core/events/topics.ts'
+import { createTenantTopics } from '../../processors/topics.ts'
 import { waitUntil } from '../helpers/wait.ts'
 import { tenantRow } from './fixtures.ts'
 
@@ -102,11 +103,7 @@ describe('tenant topics', () => {
 
 describe('tenant topic specs', () => {
   it('ignores settings that are not whole numbers', () => {
-    const spec = tenantTopicSpec(
-      't',
-      tenantRow('t', { settings: { topicPartitions: '4', topicRetentionMs: 1.5 } }),
-      2,
-    )
+    const spec = tenantTopicSpec('t', { topicPartitions: '4', topicRetentionMs: 1.5 }, 2)
     expect(spec).toEqual({ name: 't', partitions: 2 })
   })
 })

@@ -1,6 +1,6 @@
 // Channel filters of route rules: exact channels, `+` for one level, a trailing `#` for the rest.
 import { describe, expect, it } from 'vitest'
-import { matchesChannel } from '../../../processors/steps/channel-filter.ts'
+import { matchesChannel } from '../../../core/events/channel-filter.ts'
 
 describe('matchesChannel', () => {
   it.each([
