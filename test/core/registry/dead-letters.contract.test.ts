@@ -1,18 +1,15 @@
 // The dead-letter part of the RegistryStore contract, on PGlite and PostgreSQL: letters of existing
 // tenants only, each (partition, offset) once, newest first with cursors and filters, trimmed to the
 // newest N, gone with their tenant, and every field held to its limit.
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { DeadLetter } from '../../../core/registry/model.ts'
 import { DEAD_LETTER_DATA_MAX_BYTES, DEAD_LETTER_FIELD_MAX } from '../../../core/registry/sql/dead-letters.ts'
 import type { RegistryStore } from '../../../core/registry/store.ts'
 import type { Engine } from './store-implementations.ts'
-import { pgliteEngine, postgresEngine } from './store-implementations.ts'
+import { storeEngines } from './store-implementations.ts'
 import { failsWith, tenantId, tenantSpec } from './store-fixtures.ts'
 
-const engines: Array<{ name: string; make: () => Engine }> = [
-  { name: 'pglite', make: pgliteEngine },
-  { name: 'postgres', make: () => postgresEngine(inject('databaseUrl')) },
-]
+const engines = storeEngines()
 
 const base = Date.parse('2026-03-01T10:00:00.000Z')
 const at = (seconds: number): string => new Date(base + seconds * 1000).toISOString()

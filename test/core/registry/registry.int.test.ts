@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { EmbeddedBus } from '../../../core/bus/embedded/index.ts'
 import { createEmbeddedBus } from '../../../core/bus/embedded/index.ts'
 import { isTributaryError } from '../../../core/errors.ts'
@@ -23,13 +23,10 @@ import type { RegistryStore } from '../../../core/registry/store.ts'
 import { deferred, uniqueName } from '../../helpers/wait.ts'
 import { CA_PEM, DEVICE_FINGERPRINT, DEVICE_PEM } from './certs.ts'
 import type { Engine } from './store-implementations.ts'
-import { pgliteEngine, postgresEngine } from './store-implementations.ts'
+import { storeEngines } from './store-implementations.ts'
 
 const TOPIC = 'tributary.registry'
-const engines: Array<{ name: string; make: () => Engine }> = [
-  { name: 'pglite', make: () => pgliteEngine() },
-  { name: 'postgres', make: () => postgresEngine(inject('databaseUrl')) },
-]
+const engines = storeEngines()
 
 const newTenant = (): string => uniqueName('t').toLowerCase().slice(0, 63)
 

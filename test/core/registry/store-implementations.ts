@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
+import { inject } from 'vitest'
 import { silentLogger } from '../../../core/log.ts'
 import { createPgliteStore } from '../../../core/registry/pglite.ts'
 import { createPostgresStore } from '../../../core/registry/postgres.ts'
@@ -59,4 +60,12 @@ export function postgresEngine(url: string, schema: string = randomSchema()): En
       await admin(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
     },
   }
+}
+
+/** Both engines, for `describe.each`: every store suite runs on PGlite and on PostgreSQL. */
+export function storeEngines(): Array<{ name: RegistryStore['kind']; make: () => Engine }> {
+  return [
+    { name: 'pglite', make: () => pgliteEngine() },
+    { name: 'postgres', make: () => postgresEngine(inject('databaseUrl')) },
+  ]
 }

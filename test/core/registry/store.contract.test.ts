@@ -1,5 +1,5 @@
 // The RegistryStore contract: PGlite and PostgreSQL must pass all of it, each on fresh storage.
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isTributaryError } from '../../../core/errors.ts'
 import type { Credential, RegistryChange } from '../../../core/registry/model.ts'
 import type { RegistryStore } from '../../../core/registry/store.ts'
@@ -7,7 +7,7 @@ import { processingContract } from './store-processing-cases.ts'
 import { subscriptionContract } from './store-subscription-cases.ts'
 import { tombstoneContract } from './store-tombstone-cases.ts'
 import type { Engine } from './store-implementations.ts'
-import { pgliteEngine, postgresEngine } from './store-implementations.ts'
+import { storeEngines } from './store-implementations.ts'
 import {
   deviceSpec,
   failsWith,
@@ -20,10 +20,7 @@ import {
   x509,
 } from './store-fixtures.ts'
 
-const engines: Array<{ name: string; make: () => Engine }> = [
-  { name: 'pglite', make: pgliteEngine },
-  { name: 'postgres', make: () => postgresEngine(inject('databaseUrl')) },
-]
+const engines = storeEngines()
 
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
 

@@ -1,20 +1,17 @@
 // The webhook-error part of the RegistryStore contract, on PGlite and PostgreSQL: failed attempts
 // of existing subscriptions only, newest first, the newest 20 kept per subscription, every field
 // held to its limit, and gone with their subscription.
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { WebhookError } from '../../../core/registry/model.ts'
 import { WEBHOOK_ERRORS_KEPT } from '../../../core/registry/model.ts'
 import { WEBHOOK_ERROR_MAX } from '../../../core/registry/sql/webhook-errors.ts'
 import type { RegistryStore } from '../../../core/registry/store.ts'
 import type { Engine } from './store-implementations.ts'
-import { pgliteEngine, postgresEngine } from './store-implementations.ts'
+import { storeEngines } from './store-implementations.ts'
 import { failsWith, tenantId, tenantSpec } from './store-fixtures.ts'
 import { subscription } from './store-subscription-cases.ts'
 
-const engines: Array<{ name: string; make: () => Engine }> = [
-  { name: 'pglite', make: pgliteEngine },
-  { name: 'postgres', make: () => postgresEngine(inject('databaseUrl')) },
-]
+const engines = storeEngines()
 
 const base = Date.parse('2026-03-01T10:00:00.000Z')
 
