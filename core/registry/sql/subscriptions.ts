@@ -61,6 +61,19 @@ const currentVersion = (tenant: string, id: string) => ({
 /** The cursor of listAllSubscriptions names a (tenant, id) pair; tenant ids hold no newline. */
 const SEPARATOR = '\n'
 
+/** The settable columns url … state, in the order both INSERT and UPDATE bind them. */
+const settingsParams = (s: NewSubscription): unknown[] => [
+  s.url,
+  JSON.stringify(s.filter),
+  s.mode,
+  s.batchSize,
+  s.secretEncrypted,
+  JSON.stringify(s.headers),
+  s.timeoutMs,
+  JSON.stringify(s.retry),
+  s.state,
+]
+
 export function subscriptionStatements(db: SqlDatabase) {
   const guardedUpdate = async (
     tenant: string,
@@ -111,20 +124,7 @@ export function subscriptionStatements(db: SqlDatabase) {
             `INSERT INTO webhook_subscriptions (tenant, id, url, filter, mode, batch_size, secret_encrypted,
              headers, timeout_ms, retry, state, version, created_at, updated_at)
            VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8::jsonb, $9, $10::jsonb, $11, 1, $12, $12) RETURNING *`,
-            [
-              s.tenant,
-              s.id,
-              s.url,
-              JSON.stringify(s.filter),
-              s.mode,
-              s.batchSize,
-              s.secretEncrypted,
-              JSON.stringify(s.headers),
-              s.timeoutMs,
-              JSON.stringify(s.retry),
-              s.state,
-              now(),
-            ],
+            [s.tenant, s.id, ...settingsParams(s), now()],
           )
           return {
             result: toSubscription(inserted(rows)),
@@ -184,17 +184,7 @@ export function subscriptionStatements(db: SqlDatabase) {
         s.id,
         `url = $3, filter = $4::jsonb, mode = $5, batch_size = $6, secret_encrypted = $7, headers = $8::jsonb,
          timeout_ms = $9, retry = $10::jsonb, state = $11`,
-        [
-          s.url,
-          JSON.stringify(s.filter),
-          s.mode,
-          s.batchSize,
-          s.secretEncrypted,
-          JSON.stringify(s.headers),
-          s.timeoutMs,
-          JSON.stringify(s.retry),
-          s.state,
-        ],
+        settingsParams(s),
         pre,
       ),
 
