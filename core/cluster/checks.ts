@@ -3,6 +3,7 @@
 import { TributaryError } from '../errors.ts'
 import { assertDeviceId, assertTenantId } from '../events/ids.ts'
 import type { SessionKey, SessionOwner } from './cluster.ts'
+import { MESSAGE_MAX_BYTES } from './cluster.ts'
 
 /** Instance ids become part of Redis key and channel names, where `:` ends them. */
 export const INSTANCE_PATTERN = /^[A-Za-z0-9._-]{1,64}$/
@@ -73,4 +74,26 @@ export function checkSlot(scope: string, holder: string, limit?: number): void {
   if (limit !== undefined && (!Number.isInteger(limit) || limit < 0 || limit > LIMIT_MAX)) {
     throw invalid(`slot limit must be an integer 0-${LIMIT_MAX}, not ${limit}`)
   }
+}
+
+/** Message topics and value keys: short names without spaces (they become Redis key parts). */
+const TOPIC_PATTERN = /^[A-Za-z0-9._:/@-]{1,256}$/
+
+export function checkTopic(what: string, topic: string): string {
+  if (!TOPIC_PATTERN.test(topic))
+    throw invalid(`cluster ${what} ${JSON.stringify(topic.slice(0, 64))} is invalid`)
+  return topic
+}
+
+export function checkBody(what: string, body: string): string {
+  if (body.length > MESSAGE_MAX_BYTES)
+    throw invalid(`cluster ${what} is longer than ${MESSAGE_MAX_BYTES} characters`)
+  return body
+}
+
+export function checkTtl(ttlMs: number): number {
+  if (!Number.isInteger(ttlMs) || ttlMs < 1 || ttlMs > 366 * 86_400_000) {
+    throw invalid(`cluster value ttl must be an integer 1 ms to 366 days, not ${ttlMs}`)
+  }
+  return ttlMs
 }

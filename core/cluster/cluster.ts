@@ -3,6 +3,9 @@
 // TRIBUTARY_REDIS_URL is set, so that every instance sees the same state.
 
 /** Where a device session lives: the process (instance) and a connection id unique within it. */
+/** Longest message body or shared value, in bytes of UTF-16 code units. */
+export const MESSAGE_MAX_BYTES = 4 * 1024 * 1024
+
 export interface SessionOwner {
   readonly instance: string
   readonly connection: string
@@ -63,7 +66,29 @@ export interface ClusterState {
   releaseSlot(scope: string, holder: string): Promise<void>
   slots(scope: string): Promise<number>
 
+  /**
+   * Command routes: this instance can deliver commands to the device now (a live connection, a
+   * long poll or an observation). Several instances may hold a route to one device at once.
+   */
+  addRoute(key: SessionKey): Promise<void>
+  removeRoute(key: SessionKey): Promise<void>
+  /** The live instances holding a route to the device (a crashed instance's routes are left out). */
+  routes(key: SessionKey): Promise<string[]>
+
+  /**
+   * Sends `body` on `topic` to one instance (at most once: lost when that instance is gone), or to
+   * every instance including this one. Bodies are at most MESSAGE_MAX_BYTES long.
+   */
+  send(instance: string, topic: string, body: string): Promise<void>
+  broadcast(topic: string, body: string): Promise<void>
+  /** Receives what send() and broadcast() delivered to this instance on `topic`. */
+  onMessage(topic: string, listener: (body: string) => void): () => void
+
+  /** A shared value that lapses after `ttlMs`; values are at most MESSAGE_MAX_BYTES long. */
+  setValue(key: string, value: string, ttlMs: number): Promise<void>
+  getValue(key: string): Promise<string | undefined>
+
   start(): Promise<void>
-  /** Releases what this instance holds (sessions, slots) and closes connections. */
+  /** Releases what this instance holds (sessions, routes, slots) and closes connections. */
   stop(): Promise<void>
 }

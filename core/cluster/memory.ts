@@ -1,13 +1,17 @@
 // In-process ClusterState for a single process: sessions, token buckets and slots in maps. There
-// is no other instance, so onTakeover never fires; claimSession still returns a local previous owner.
+// is no other instance, so onTakeover never fires; claimSession still returns a local previous owner,
+// and messages reach this instance only.
 import { uuidv7 } from '../events/ids.ts'
 import type { Logger } from '../log.ts'
 import {
+  checkBody,
   checkBucket,
   checkInstance,
   checkName,
   checkOwner,
   checkSlot,
+  checkTopic,
+  checkTtl,
   sameOwner,
   sessionId,
 } from './checks.ts'
@@ -36,12 +40,32 @@ export function createMemoryCluster(options: MemoryClusterOptions): ClusterState
   const buckets = new Map<string, Bucket>()
   const slots = new Map<string, Set<string>>()
   const listeners = new Set<(notice: TakeoverNotice) => void>()
+  const routes = new Set<string>()
+  const topics = new Map<string, Set<(body: string) => void>>()
+  const values = new Map<string, { value: string; until: number }>()
   let lastSweep = performance.now()
 
   function sweep(now: number): void {
     if (now - lastSweep < SWEEP_EVERY_MS) return
     lastSweep = now
     for (const [key, bucket] of buckets) if (bucket.fullAt <= now) buckets.delete(key)
+    const wall = Date.now()
+    for (const [key, entry] of values) if (entry.until <= wall) values.delete(key)
+  }
+
+  /** Delivers on a later turn, as a remote message would arrive; a failing listener is logged. */
+  function deliver(topic: string, body: string): void {
+    const receivers = topics.get(topic)
+    if (receivers === undefined) return
+    setImmediate(() => {
+      for (const listener of receivers) {
+        try {
+          listener(body)
+        } catch (err) {
+          log.error({ err, topic }, 'cluster message listener failed')
+        }
+      }
+    })
   }
 
   return {
@@ -115,6 +139,54 @@ export function createMemoryCluster(options: MemoryClusterOptions): ClusterState
       return slots.get(checkName('slot scope', scope))?.size ?? 0
     },
 
+    async addRoute(key) {
+      routes.add(sessionId(key))
+    },
+
+    async removeRoute(key) {
+      routes.delete(sessionId(key))
+    },
+
+    async routes(key) {
+      return routes.has(sessionId(key)) ? [instance] : []
+    },
+
+    async send(to, topic, body) {
+      checkInstance(to)
+      checkTopic('message topic', topic)
+      checkBody('message', body)
+      // One process: a message to any other instance has no one to reach.
+      if (to === instance) deliver(topic, body)
+    },
+
+    async broadcast(topic, body) {
+      deliver(checkTopic('message topic', topic), checkBody('message', body))
+    },
+
+    onMessage(topic, listener) {
+      checkTopic('message topic', topic)
+      const receivers = topics.get(topic) ?? new Set()
+      receivers.add(listener)
+      topics.set(topic, receivers)
+      return () => {
+        receivers.delete(listener)
+        if (receivers.size === 0) topics.delete(topic)
+      }
+    },
+
+    async setValue(key, value, ttlMs) {
+      checkTopic('value key', key)
+      checkBody('value', value)
+      values.set(key, { value, until: Date.now() + checkTtl(ttlMs) })
+      sweep(performance.now())
+    },
+
+    async getValue(key) {
+      const entry = values.get(checkTopic('value key', key))
+      if (entry === undefined || entry.until <= Date.now()) return undefined
+      return entry.value
+    },
+
     async start() {
       log.debug('in-process cluster state ready')
     },
@@ -126,6 +198,8 @@ export function createMemoryCluster(options: MemoryClusterOptions): ClusterState
       slots.clear()
       buckets.clear()
       listeners.clear()
+      routes.clear()
+      topics.clear()
     },
   }
 }

@@ -1,6 +1,7 @@
 // Decoding what the Redis scripts send back and publish: session owners and takeover notices,
 // checked field by field (anything on a shared Redis may have been written by something else).
 import type { SessionOwner, TakeoverNotice } from './cluster.ts'
+import { MESSAGE_MAX_BYTES } from './cluster.ts'
 
 /** A notice is a few short ids; anything longer is not ours. */
 const MAX_MESSAGE_LENGTH = 4096
@@ -46,4 +47,17 @@ export function parseNotice(raw: string): TakeoverNotice | undefined {
     return undefined
   }
   return { tenant, device, previous, by }
+}
+
+/** A message of send() or broadcast(): a topic and a body. */
+export function parseMessage(raw: string): { topic: string; body: string } | undefined {
+  if (raw.length > MESSAGE_MAX_BYTES + 1024) return undefined
+  let value: unknown
+  try {
+    value = JSON.parse(raw)
+  } catch {
+    return undefined
+  }
+  if (!isObject(value) || typeof value.topic !== 'string' || typeof value.body !== 'string') return undefined
+  return { topic: value.topic, body: value.body }
 }

@@ -67,6 +67,22 @@ return cjson.encode({ instance = cur.instance, connection = cur.connection })
 `
 
 /**
+ * KEYS: routes (a set of instance ids). ARGV: prefix, calling instance. Returns the live members and
+ * removes those whose heartbeat lapsed (routes a crashed instance left behind).
+ */
+const ROUTES = `${DECODE_OWNER}
+local live = {}
+for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if member == ARGV[2] or alive(ARGV[1], member) then
+    table.insert(live, member)
+  else
+    redis.call('SREM', KEYS[1], member)
+  end
+end
+return live
+`
+
+/**
  * KEYS: bucket. ARGV: rate per second, burst, cost. Returns {allowed 0|1, retryAfterMs}.
  * Time is Redis's own (TIME), so instances with skewed clocks share one bucket consistently.
  * A refusal writes nothing; the key expires once the bucket would be full again (an absent
@@ -148,6 +164,7 @@ export const CLUSTER_SCRIPTS = {
   tributaryRelease: { numberOfKeys: 1, lua: RELEASE },
   tributaryOwner: { numberOfKeys: 1, lua: OWNER },
   tributaryTake: { numberOfKeys: 1, lua: TAKE },
+  tributaryRoutes: { numberOfKeys: 1, lua: ROUTES },
   tributaryAcquire: { numberOfKeys: 2, lua: ACQUIRE },
   tributaryReleaseSlot: { numberOfKeys: 2, lua: RELEASE_SLOT },
   tributaryCountSlots: { numberOfKeys: 1, lua: COUNT_SLOTS },
@@ -162,6 +179,7 @@ export interface ScriptedRedis extends Redis {
   tributaryRelease(...args: Arg[]): Promise<number>
   tributaryOwner(...args: Arg[]): Promise<string | null>
   tributaryTake(...args: Arg[]): Promise<[number, number]>
+  tributaryRoutes(...args: Arg[]): Promise<string[]>
   tributaryAcquire(...args: Arg[]): Promise<number>
   tributaryReleaseSlot(...args: Arg[]): Promise<number>
   tributaryCountSlots(...args: Arg[]): Promise<number>

@@ -1,21 +1,24 @@
 // ClusterState on Redis, shared by every instance of a deployment: session owners with takeover
-// notices over pub/sub, token buckets and connection slots in Lua scripts, and a per-instance
+// notices over pub/sub, command routes, messages between instances, shared values, token buckets and connection slots in Lua scripts, and a per-instance
 // heartbeat key whose lapse drops what a crashed instance held. Layout: docs/cluster-state.md.
 import { TributaryError } from '../errors.ts'
 import { uuidv7 } from '../events/ids.ts'
 import type { Logger } from '../log.ts'
 import {
+  checkBody,
   checkBucket,
   checkInstance,
   checkName,
   checkOwner,
   checkSlot,
+  checkTopic,
+  checkTtl,
   sameOwner,
   sessionId,
 } from './checks.ts'
 import type { ClusterState, SessionKey, SessionOwner, TakeoverNotice } from './cluster.ts'
 import { openConnection, redisAddress, unavailable } from './redis-connection.ts'
-import { parseNotice, parseOwner } from './redis-notice.ts'
+import { parseMessage, parseNotice, parseOwner } from './redis-notice.ts'
 
 export interface RedisClusterOptions {
   readonly url: string
@@ -67,6 +70,10 @@ export function createRedisCluster(options: RedisClusterOptions): ClusterState {
     holders: (scope: string) => `${prefix}slots@${instance}:${scope}`,
     alive: `${prefix}instance:${instance}:alive`,
     channel: `${prefix}instance:${instance}`,
+    routes: (id: string) => `${prefix}routes:${id}`,
+    inbox: (to: string) => `${prefix}instance:${to}:messages`,
+    broadcast: `${prefix}broadcast`,
+    value: (key: string) => `${prefix}value:${key}`,
   }
   const connection = (name: string) =>
     openConnection({ ...settings, name: `tributary-cluster-${name}-${instance}` }, log)
@@ -77,6 +84,8 @@ export function createRedisCluster(options: RedisClusterOptions): ClusterState {
   const heldSessions = new Map<string, SessionOwner>()
   const heldSlots = new Map<string, Set<string>>()
   const listeners = new Set<(notice: TakeoverNotice) => void>()
+  const heldRoutes = new Set<string>()
+  const topics = new Map<string, Set<(body: string) => void>>()
   let heartbeat: NodeJS.Timeout | undefined
   let stopped = false
 
@@ -91,7 +100,24 @@ export function createRedisCluster(options: RedisClusterOptions): ClusterState {
   const beat = (): Promise<unknown> =>
     redis.set(keys.alive, String(Date.now()), 'PX', heartbeatMs * HEARTBEAT_LAPSE_FACTOR)
 
+  /** A message of send() or broadcast(): `{"topic":…,"body":…}`. */
+  function onDelivery(message: string): void {
+    const parsed = parseMessage(message)
+    if (parsed === undefined) {
+      log.warn('ignoring a malformed cluster message')
+      return
+    }
+    for (const listener of topics.get(parsed.topic) ?? []) {
+      try {
+        listener(parsed.body)
+      } catch (err) {
+        log.error({ err, topic: parsed.topic }, 'cluster message listener failed')
+      }
+    }
+  }
+
   function onMessage(channel: string, message: string): void {
+    if (channel === keys.inbox(instance) || channel === keys.broadcast) return onDelivery(message)
     if (channel !== keys.channel) return
     const notice = parseNotice(message)
     if (notice === undefined) {
@@ -200,13 +226,71 @@ export function createRedisCluster(options: RedisClusterOptions): ClusterState {
       return call('slot count', () => redis.tributaryCountSlots(keys.counts(scope), prefix, scope, instance))
     },
 
+    async addRoute(key) {
+      const id = sessionId(key)
+      await call('route add', () => redis.sadd(keys.routes(id), instance))
+      heldRoutes.add(id)
+    },
+
+    async removeRoute(key) {
+      const id = sessionId(key)
+      heldRoutes.delete(id)
+      await call('route removal', () => redis.srem(keys.routes(id), instance))
+    },
+
+    async routes(key) {
+      const id = sessionId(key)
+      return call('route lookup', () => redis.tributaryRoutes(keys.routes(id), prefix, instance))
+    },
+
+    async send(to, topic, body) {
+      checkInstance(to)
+      const message = JSON.stringify({
+        topic: checkTopic('message topic', topic),
+        body: checkBody('message', body),
+      })
+      await call('send', () => redis.publish(keys.inbox(to), message))
+    },
+
+    async broadcast(topic, body) {
+      const message = JSON.stringify({
+        topic: checkTopic('message topic', topic),
+        body: checkBody('message', body),
+      })
+      await call('broadcast', () => redis.publish(keys.broadcast, message))
+    },
+
+    onMessage(topic, listener) {
+      checkTopic('message topic', topic)
+      const receivers = topics.get(topic) ?? new Set()
+      receivers.add(listener)
+      topics.set(topic, receivers)
+      return () => {
+        receivers.delete(listener)
+        if (receivers.size === 0) topics.delete(topic)
+      }
+    },
+
+    async setValue(key, value, ttlMs) {
+      checkTopic('value key', key)
+      checkBody('value', value)
+      await call('value write', () => redis.set(keys.value(key), value, 'PX', checkTtl(ttlMs)))
+    },
+
+    async getValue(key) {
+      const value = await call('value read', () => redis.get(keys.value(checkTopic('value key', key))))
+      return value ?? undefined
+    },
+
     async start() {
       try {
         await Promise.all([main.connect(), subscriber.connect()])
         subscriber.redis.on('message', onMessage)
         // Subscribed before the first heartbeat: nobody sends a notice to an instance that is not
         // alive, so none can be lost in between.
-        await call('subscribe', () => subscriber.redis.subscribe(keys.channel))
+        await call('subscribe', () =>
+          subscriber.redis.subscribe(keys.channel, keys.inbox(instance), keys.broadcast),
+        )
         await call('heartbeat', beat)
       } catch (err) {
         await Promise.all([main.close(), subscriber.close()])
@@ -224,8 +308,10 @@ export function createRedisCluster(options: RedisClusterOptions): ClusterState {
       stopped = true
       clearInterval(heartbeat)
       listeners.clear()
+      topics.clear()
       if (redis.status === 'ready') {
         const releases = [
+          ...[...heldRoutes].map((id) => redis.srem(keys.routes(id), instance)),
           ...[...heldSessions].map(([id, owner]) =>
             redis.tributaryRelease(keys.session(id), owner.instance, owner.connection),
           ),
@@ -244,6 +330,7 @@ export function createRedisCluster(options: RedisClusterOptions): ClusterState {
       }
       heldSessions.clear()
       heldSlots.clear()
+      heldRoutes.clear()
       await Promise.all([subscriber.close(), main.close()])
     },
   }

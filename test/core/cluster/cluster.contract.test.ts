@@ -4,6 +4,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import type { ClusterState, SessionKey, TakeoverNotice } from '../../../core/cluster/cluster.ts'
+import { MESSAGE_MAX_BYTES } from '../../../core/cluster/cluster.ts'
 import { isTributaryError } from '../../../core/errors.ts'
 import { uniqueName, waitUntil } from '../../helpers/wait.ts'
 import type { ClusterHarness, RedisHarness } from './implementations.ts'
@@ -189,6 +190,54 @@ describe.each(harnesses)('ClusterState contract: $name', ({ make }) => {
     })
   })
 
+  describe('command routes, messages and values', () => {
+    it('holds a route of this instance until it is removed, per device', async () => {
+      const key = sessionKey()
+      const other = { tenant: key.tenant, device: 'd2' }
+      const observer = await harness.observer(cluster)
+      expect(await observer.routes(key)).toEqual([])
+      await cluster.addRoute(key)
+      await cluster.addRoute(key)
+      expect(await observer.routes(key)).toEqual([cluster.instance])
+      expect(await observer.routes(other)).toEqual([])
+      await cluster.removeRoute(key)
+      expect(await observer.routes(key)).toEqual([])
+      await failsWith(cluster.addRoute({ tenant: 'a/b', device: 'd' }), 'IDENTIFIER_INVALID')
+    })
+
+    it('delivers a message sent to this instance and a broadcast to its listeners of that topic only', async () => {
+      const got: string[] = []
+      const offA = cluster.onMessage('topic-a', (body) => got.push(`a:${body}`))
+      const offB = cluster.onMessage('topic-b', (body) => got.push(`b:${body}`))
+      await cluster.send(cluster.instance, 'topic-a', 'one')
+      await cluster.broadcast('topic-b', 'two')
+      await waitUntil(() => got.length === 2, { message: () => `got ${got.join()}` })
+      expect(got.sort()).toEqual(['a:one', 'b:two'])
+      offA()
+      await cluster.send(cluster.instance, 'topic-a', 'lost')
+      await cluster.broadcast('topic-b', 'three')
+      await waitUntil(() => got.length === 3, { message: () => `got ${got.join()}` })
+      expect(got.at(-1)).toBe('b:three')
+      offB()
+      await failsWith(cluster.send(cluster.instance, 'has space', 'x'), 'INTERNAL')
+      await failsWith(cluster.broadcast('t', 'x'.repeat(MESSAGE_MAX_BYTES + 1)), 'INTERNAL')
+    })
+
+    it('keeps a value until its ttl lapses', async () => {
+      const key = uniqueName('value')
+      const observer = await harness.observer(cluster)
+      expect(await observer.getValue(key)).toBeUndefined()
+      await cluster.setValue(key, 'v1', 60_000)
+      expect(await observer.getValue(key)).toBe('v1')
+      await cluster.setValue(key, 'v2', 30)
+      expect(await observer.getValue(key)).toBe('v2')
+      await waitUntil(async () => (await observer.getValue(key)) === undefined, {
+        message: () => 'value lapsed',
+      })
+      await failsWith(cluster.setValue(key, 'v', 0), 'INTERNAL')
+    })
+  })
+
   describe('stop', () => {
     it('releases the sessions and slots of the stopped instance', async () => {
       const stopping = await harness.open()
@@ -196,12 +245,14 @@ describe.each(harnesses)('ClusterState contract: $name', ({ make }) => {
       const key = sessionKey()
       const scope = uniqueName('scope')
       await stopping.claimSession(key, owner('c1', stopping))
+      await stopping.addRoute(key)
       expect(await stopping.acquireSlot(scope, 'h1', 3)).toBe(true)
       expect(await stopping.acquireSlot(scope, 'h2', 3)).toBe(true)
       expect(await observer.sessionOwner(key)).toEqual(owner('c1', stopping))
       expect(await observer.slots(scope)).toBe(2)
       await stopping.stop()
       expect(await observer.sessionOwner(key)).toBeUndefined()
+      expect(await observer.routes(key)).toEqual([])
       expect(await observer.slots(scope)).toBe(0)
       await stopping.stop()
     })
@@ -288,6 +339,36 @@ describe('ClusterState on Redis: across instances', () => {
     await c.stop()
     expect(await a.sessionOwner(mine)).toBeUndefined()
     expect(await a.sessionOwner(takenOver)).toEqual(owner(a, 'a1'))
+  })
+
+  it('sends a message to one instance only, and a broadcast to all of them', async () => {
+    const atA: string[] = []
+    const atB: string[] = []
+    const offs = [a.onMessage('m', (body) => atA.push(body)), b.onMessage('m', (body) => atB.push(body))]
+    try {
+      await a.send(b.instance, 'm', 'for-b')
+      await b.broadcast('m', 'for-all')
+      await waitUntil(() => atA.length === 1 && atB.length === 2, {
+        message: () => `a ${atA.join()} b ${atB.join()}`,
+      })
+      expect(atA).toEqual(['for-all'])
+      expect(atB.sort()).toEqual(['for-all', 'for-b'])
+    } finally {
+      for (const off of offs) off()
+    }
+  })
+
+  it('lists the routes of every live instance and drops those of a crashed one', async () => {
+    const c = await harness.open({ heartbeatMs: 60_000 })
+    const key = sessionKey()
+    await a.addRoute(key)
+    await c.addRoute(key)
+    expect((await b.routes(key)).sort()).toEqual([a.instance, c.instance].sort())
+    await harness.lapse(c.instance)
+    expect(await b.routes(key)).toEqual([a.instance])
+    await a.removeRoute(key)
+    expect(await b.routes(key)).toEqual([])
+    await c.stop()
   })
 
   it('drops a crashed instance’s sessions and slots once its heartbeat lapses', async () => {
