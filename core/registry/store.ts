@@ -1,6 +1,7 @@
 // The RegistryStore port: persistence of the registry on one SQL schema, served by PGlite
 // (embedded) and PostgreSQL. Every write runs in one transaction that also records its
 // RegistryChange in an outbox, so no change is committed without its event.
+import type { CommandQueue } from './command-queue.ts'
 import type {
   ApiToken,
   ChannelSchema,
@@ -48,6 +49,8 @@ export interface OutboxEntry {
  */
 export interface RegistryStore {
   readonly kind: 'pglite' | 'postgres'
+  /** Commands waiting for their device (same database). */
+  readonly commands: CommandQueue
 
   createTenant(id: string, spec: TenantSpec): Promise<Tenant>
   getTenant(id: string): Promise<Tenant | undefined>

@@ -208,4 +208,30 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX webhook_errors_by_subscription ON webhook_errors (tenant, subscription, seq);
     `,
   },
+  {
+    version: 5,
+    name: 'command queue',
+    sql: `
+      -- Commands waiting for their device (core/registry/command-queue.ts), in routing order (seq).
+      CREATE TABLE command_queue (
+        seq           bigserial PRIMARY KEY,
+        id            text COLLATE "C" NOT NULL UNIQUE,
+        tenant        text COLLATE "C" NOT NULL,
+        device        text COLLATE "C" NOT NULL,
+        name          text NOT NULL,
+        request_id    text,
+        content_type  text,
+        payload       bytea NOT NULL,
+        sent_at       timestamptz NOT NULL,
+        expires_at    timestamptz NOT NULL,
+        origin        text NOT NULL,
+        fport         integer,
+        traceparent   text,
+        claimed_by    text,
+        claimed_until timestamptz
+      );
+      CREATE INDEX command_queue_by_device ON command_queue (tenant, device, seq);
+      CREATE INDEX command_queue_by_expiry ON command_queue (expires_at);
+    `,
+  },
 ]
