@@ -260,6 +260,33 @@ export const variables = {
     { min: 16, max: 1_048_576 },
     { description: 'Largest CoAP request payload (after block-wise reassembly); larger ones get 4.13.' },
   ),
+  commandTtlMs: integer(
+    'TRIBUTARY_COMMAND_TTL_MS',
+    60_000,
+    { min: 0, max: 7 * 86_400_000 },
+    {
+      description:
+        'How long a command waits for its device when the sender gives no ttl (app MQTT, Kafka, API without `ttl`).',
+    },
+  ),
+  commandMaxWaitMs: integer(
+    'TRIBUTARY_COMMAND_MAX_WAIT_MS',
+    300_000,
+    { min: 1_000, max: 3_600_000 },
+    {
+      description:
+        "Longest a request may wait: the API `wait` for a response, and a device's `ct` for a command (HTTP, CoAP).",
+    },
+  ),
+  commandLeaseMs: integer(
+    'TRIBUTARY_COMMAND_LEASE_MS',
+    30_000,
+    { min: 1_000, max: 600_000 },
+    {
+      description:
+        "How long an instance holds the commands it is delivering; a crashed instance's claims lapse after this.",
+    },
+  ),
   webhookAllowPrivate: flag('TRIBUTARY_WEBHOOK_ALLOW_PRIVATE', false, {
     description:
       'Let webhook subscriptions target loopback, link-local and private addresses (and `localhost`). Off, such URLs are refused.',

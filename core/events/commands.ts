@@ -3,7 +3,7 @@
 // response events (io.tributary.command.status.v1, io.tributary.command.response.v1) that tell the
 // application what became of a command. docs/commands.md documents the format.
 import { TributaryError } from '../errors.ts'
-import type { Protocol } from './build.ts'
+import type { EventInput, Protocol } from './build.ts'
 import { buildEvent, eventTypes, jsonData } from './build.ts'
 import type { CloudEvent } from './cloudevent.ts'
 import { assertDeviceId, assertTenantId } from './ids.ts'
@@ -40,6 +40,8 @@ export interface Command {
   readonly origin: Protocol
   /** LoRaWAN FPort for TTN devices (1-223). */
   readonly fport?: number | undefined
+  /** TTN: push onto the device's downlink queue (default) or replace it. */
+  readonly downlink?: 'push' | 'replace' | undefined
   readonly traceparent?: string | undefined
 }
 
@@ -76,6 +78,16 @@ export function assertFport(fport: number): number {
   return fport
 }
 
+export function assertDownlink(mode: string): 'push' | 'replace' {
+  if (mode !== 'push' && mode !== 'replace') {
+    throw new TributaryError(
+      'IDENTIFIER_INVALID',
+      `downlink must be push or replace, not ${JSON.stringify(mode.slice(0, 20))}`,
+    )
+  }
+  return mode
+}
+
 export interface CommandInput {
   readonly tenant: string
   readonly device: string
@@ -87,6 +99,7 @@ export interface CommandInput {
   readonly ttlMs: number
   readonly origin: Protocol
   readonly fport?: number | undefined
+  readonly downlink?: 'push' | 'replace' | undefined
   readonly traceparent?: string | undefined
   readonly time?: Date | undefined
   readonly id?: string | undefined
@@ -108,6 +121,7 @@ export function buildCommandEvent(input: CommandInput): CloudEvent {
   }
   if (input.requestId !== undefined) extensions['requestid'] = input.requestId
   if (input.fport !== undefined) extensions['fport'] = String(assertFport(input.fport))
+  if (input.downlink !== undefined) extensions['downlink'] = assertDownlink(input.downlink)
   return buildEvent({
     kind: 'command',
     tenant: input.tenant,
@@ -167,6 +181,7 @@ export function readCommand(event: CloudEvent, options: ReadOptions): Command {
   const latest = time.getTime() + MAX_COMMAND_TTL_MS
   if (expiresAt.getTime() > latest) expiresAt = new Date(latest)
   const fport = a['fport'] === undefined ? undefined : assertFport(Number(a['fport']))
+  const downlink = a['downlink'] === undefined ? undefined : assertDownlink(a['downlink'])
   const origin = (['api', 'mqtt', 'kafka'] as const).find((p) => p === a.protocol) ?? 'kafka'
   return {
     id: a.id,
@@ -180,6 +195,7 @@ export function readCommand(event: CloudEvent, options: ReadOptions): Command {
     expiresAt,
     origin,
     fport,
+    downlink,
     traceparent: a.traceparent,
   }
 }
@@ -242,11 +258,14 @@ export function assertResponseStatus(status: number): number {
   return status
 }
 
-/** io.tributary.command.response.v1: a device's answer to a request-style command. */
-export function buildResponseEvent(input: ResponseInput): CloudEvent {
+/**
+ * io.tributary.command.response.v1: a device's answer to a request-style command, as the input of
+ * an adapter's ingest (it goes through the processors like any device event).
+ */
+export function responseEventInput(input: ResponseInput): EventInput {
   assertRequestId(input.requestId)
   assertResponseStatus(input.status)
-  return buildEvent({
+  return {
     kind: 'command.response',
     tenant: input.tenant,
     device: input.device,
@@ -257,7 +276,7 @@ export function buildResponseEvent(input: ResponseInput): CloudEvent {
     credential: input.credential,
     time: input.time,
     extensions: { requestid: input.requestId, status: String(input.status) },
-  })
+  }
 }
 
 /**

@@ -24,6 +24,7 @@ interface QueueRow {
   expires_at: Timestamp
   origin: string
   fport: number | null
+  downlink: string | null
   traceparent: string | null
 }
 
@@ -42,6 +43,7 @@ const toQueued = (row: QueueRow): QueuedCommand => ({
   expiresAt: date(row.expires_at),
   origin: row.origin as Protocol,
   fport: row.fport ?? undefined,
+  downlink: row.downlink === 'push' || row.downlink === 'replace' ? row.downlink : undefined,
   traceparent: row.traceparent ?? undefined,
 })
 
@@ -67,8 +69,8 @@ export function commandQueueStatements(db: SqlDatabase): CommandQueue {
                 waiting AS (SELECT count(*) AS n FROM command_queue WHERE tenant = $2 AND device = $3),
                 added AS (
                   INSERT INTO command_queue (id, tenant, device, name, request_id, content_type, payload,
-                                             sent_at, expires_at, origin, fport, traceparent)
-                  SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12
+                                             sent_at, expires_at, origin, fport, downlink, traceparent)
+                  SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $14, $12
                   WHERE NOT EXISTS (SELECT 1 FROM known) AND (SELECT n FROM waiting) < $13
                   ON CONFLICT (id) DO NOTHING
                   RETURNING 1)
@@ -88,6 +90,7 @@ export function commandQueueStatements(db: SqlDatabase): CommandQueue {
             c.fport ?? null,
             c.traceparent ?? null,
             MAX_QUEUED_PER_DEVICE,
+            c.downlink ?? null,
           ],
         )
         return rows[0]?.outcome === 'full' ? 'full' : 'queued'

@@ -226,6 +226,7 @@ export const migrations: readonly Migration[] = [
         expires_at    timestamptz NOT NULL,
         origin        text NOT NULL,
         fport         integer,
+        downlink      text,
         traceparent   text,
         claimed_by    text,
         claimed_until timestamptz

@@ -48,6 +48,7 @@ describe.each(engines)('CommandQueue: $name', ({ make }) => {
     const first = command(tenant, 'd1', {
       requestId: 'r-1',
       fport: 7,
+      downlink: 'replace',
       traceparent: '00-' + 'a'.repeat(32) + '-' + 'b'.repeat(16) + '-01',
     })
     const second = command(tenant, 'd1', { name: 'second', contentType: undefined })
