@@ -14,6 +14,8 @@ import { problemResponse, validationError } from './problem.ts'
 import { credentialRoutes } from './routes/credentials.ts'
 import type { DeadLetterReader } from './routes/dead-letters.ts'
 import { deadLetterRoutes } from './routes/dead-letters.ts'
+import type { CommandSender } from './routes/commands.ts'
+import { commandRoutes } from './routes/commands.ts'
 import { deviceRoutes } from './routes/devices.ts'
 import { routeRoutes } from './routes/routes.ts'
 import { schemaRoutes } from './routes/schemas.ts'
@@ -29,6 +31,8 @@ export interface ApiAppOptions {
   readonly lookups: CallerLookups
   /** The dead-letter index (the registry store); without it the dead-letter route answers 503. */
   readonly deadLetters?: DeadLetterReader | undefined
+  /** Sending commands; without it the command route answers 503. */
+  readonly commands?: CommandSender | undefined
   /** TRIBUTARY_API_MAX_BODY_BYTES. */
   readonly maxBodyBytes: number
   readonly log: Logger
@@ -101,6 +105,7 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
   subscriptionRoutes(app, options.registry)
   subscriptionOperationRoutes(app, options.registry)
   deadLetterRoutes(app, options.registry, options.deadLetters)
+  commandRoutes(app, options.registry, options.commands)
 
   const document = app.getOpenAPI31Document({
     openapi: '3.1.0',
@@ -121,6 +126,7 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
       { name: 'routes' },
       { name: 'subscriptions' },
       { name: 'dead-letters' },
+      { name: 'commands' },
     ],
   }) as unknown as Record<string, unknown>
   const body = JSON.stringify(document)

@@ -14,6 +14,7 @@ import { listen } from '../core/net.ts'
 import type { RegistryService } from '../core/registry/service.ts'
 import { createApiApp } from './app.ts'
 import type { DeadLetterReader } from './routes/dead-letters.ts'
+import type { CommandSender } from './routes/commands.ts'
 
 export interface ApiServerConfig {
   readonly host: string
@@ -34,6 +35,8 @@ export interface ApiServerDeps {
   readonly lookups: CallerLookups
   /** The dead-letter index the API lists (the registry store). */
   readonly deadLetters?: DeadLetterReader | undefined
+  /** Sending commands (`POST .../devices/{d}/commands/{name}`); 503 when undefined. */
+  readonly commands?: CommandSender | undefined
   /** The WebSocket event stream (`GET /api/v1/tenants/{t}/events`); off when undefined. */
   readonly events?: { readonly bus: EventBus; readonly config: EventSocketConfig } | undefined
   readonly log: Logger
@@ -57,6 +60,7 @@ export function createApiServer(config: ApiServerConfig, deps: ApiServerDeps): A
     auth,
     lookups: deps.lookups,
     deadLetters: deps.deadLetters,
+    commands: deps.commands,
     maxBodyBytes: config.maxBodyBytes,
     log,
     version: config.version,

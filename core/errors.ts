@@ -33,6 +33,8 @@ export const errorCatalogue = {
   METHOD_NOT_ALLOWED: { status: 405, canRetry: false },
   CLUSTER_UNAVAILABLE: { status: 503, canRetry: true },
   RATE_LIMITED: { status: 429, canRetry: true },
+  COMMAND_FAILED: { status: 502, canRetry: false },
+  COMMAND_TIMEOUT: { status: 504, canRetry: true },
   INTERNAL: { status: 500, canRetry: false },
 } as const satisfies Record<string, { status: number; canRetry: boolean }>
 

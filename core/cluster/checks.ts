@@ -77,7 +77,7 @@ export function checkSlot(scope: string, holder: string, limit?: number): void {
 }
 
 /** Message topics and value keys: short names without spaces (they become Redis key parts). */
-const TOPIC_PATTERN = /^[A-Za-z0-9._:/@-]{1,256}$/
+const TOPIC_PATTERN = /^[A-Za-z0-9._:/@~-]{1,256}$/
 
 export function checkTopic(what: string, topic: string): string {
   if (!TOPIC_PATTERN.test(topic))

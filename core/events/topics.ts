@@ -21,7 +21,12 @@ export interface TopicNames {
    * Consumer groups of the pipeline's own readers, named after the prefix so that deployments
    * sharing a Kafka cluster never share a group (the default prefix gives `tributary-processors`).
    */
-  readonly groups: { readonly processors: string; readonly deadLetterIndex: string }
+  readonly groups: {
+    readonly processors: string
+    readonly deadLetterIndex: string
+    /** The command router (commands/router.ts). */
+    readonly commands: string
+  }
   /** The tenant of a tenant topic or of one of its copy topics (tenant ids hold no dots), or undefined. */
   tenantOf(topic: string): string | undefined
 }
@@ -37,7 +42,11 @@ export function topicNames(prefix = 'tributary'): TopicNames {
     commands: `${prefix}.commands`,
     registry: `${prefix}.registry`,
     deadletter: `${prefix}.deadletter`,
-    groups: { processors: `${prefix}-processors`, deadLetterIndex: `${prefix}-deadletter-index` },
+    groups: {
+      processors: `${prefix}-processors`,
+      deadLetterIndex: `${prefix}-deadletter-index`,
+      commands: `${prefix}-commands`,
+    },
     events: (tenant) => `${eventsPrefix}${assertTenantId(tenant)}`,
     tenantCopy: (tenant, name) => {
       if (!COPY_NAME.test(name)) {

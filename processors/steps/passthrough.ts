@@ -1,6 +1,7 @@
-// Connection and registry events are Tributary's own statements about a device, not device data:
-// they go to the tenant topic without authorization or quotas (a disconnect caused by disabling the
-// device must still reach applications). The tenant must exist, or there is no topic to go to: a
+// Connection, registry and command status events are Tributary's own statements about a device,
+// not device data: they go to the tenant topic without authorization or quotas (a disconnect caused
+// by disabling the device, or the failure of a command to a deleted device, must still reach
+// applications). The tenant must exist, or there is no topic to go to: a
 // connection event of an unknown tenant is dead-lettered; a registry event of a tenant that is gone
 // (its own `deleted` change, or any change that arrives after it) has no one to tell and is dropped.
 import { eventTypes } from '../../core/events/build.ts'
@@ -12,7 +13,11 @@ export interface PassthroughDeps {
   tenant(id: string): Promise<Tenant | undefined>
 }
 
-const PASSING: ReadonlySet<string> = new Set([eventTypes.connection, eventTypes.registry])
+const PASSING: ReadonlySet<string> = new Set([
+  eventTypes.connection,
+  eventTypes.registry,
+  eventTypes['command.status'],
+])
 
 export function createPassthrough(deps: PassthroughDeps): Step {
   return async (event) => {

@@ -79,13 +79,14 @@ describe('OpenAPI document', () => {
         'POST /api/v1/tenants/{tenant}/subscriptions/{id}/rotate-secret',
         'GET /api/v1/tenants/{tenant}/subscriptions/{id}/dead-letters',
         'POST /api/v1/tenants/{tenant}/subscriptions/{id}/replay',
+        'POST /api/v1/tenants/{tenant}/devices/{device}/commands/{name}',
         'GET /api/v1/tenants/{tenant}/subscriptions/{id}/errors',
         'GET /api/v1/whoami',
       ].sort(),
     )
   })
 
-  it('describes each operation: id, summary, path parameters, JSON bodies and problem responses', () => {
+  it('describes each operation: id, summary, path parameters, JSON bodies (a command: any type) and problem responses', () => {
     for (const { path, method, op } of operations) {
       const label = `${method} ${path}`
       expect(op.operationId, label).toMatch(/^[a-z][A-Za-z]+$/)
@@ -94,8 +95,10 @@ describe('OpenAPI document', () => {
       expect(op.parameters?.filter((p) => p.in === 'path').map((p) => p.name) ?? [], label).toEqual(
         pathParams,
       )
+      // A command's body is its payload, of any media type.
+      const bodyType = op.operationId === 'sendCommand' ? 'application/octet-stream' : 'application/json'
       if (['post', 'put', 'patch'].includes(method))
-        expect(Object.keys(op.requestBody?.content ?? {}), label).toEqual(['application/json'])
+        expect(Object.keys(op.requestBody?.content ?? {}), label).toEqual([bodyType])
       expect(op.responses['401']?.content, label).toHaveProperty(['application/problem+json'])
       if (method === 'patch' || method === 'delete') expect(op.responses, label).toHaveProperty('412')
     }

@@ -40,6 +40,7 @@ const BODIES: Record<string, unknown> = {
   resumeSubscription: {},
   rotateSubscriptionSecret: {},
   replaySubscription: { from: '2026-01-01T00:00:00.000Z' },
+  sendCommand: { command: 'unlock' },
 }
 
 interface Operation {
@@ -151,6 +152,7 @@ function concrete(path: string, tenant: string): string {
     .replace('{tenant}', tenant)
     .replace('{device}', target.device)
     .replace('{channel}', encodeURIComponent(target.channel))
+    .replace('{name}', 'unlock')
     .replace(
       '{id}',
       path.includes('/tokens/')

@@ -1,6 +1,7 @@
-// The passthrough step: connection and registry events go to the tenant topic unchecked.
+// The passthrough step: connection, registry and command status events go to the tenant topic unchecked.
 import { describe, expect, it } from 'vitest'
 import { buildEvent, buildRegistryEvent } from '../../core/events/build.ts'
+import { buildStatusEvent } from '../../core/events/commands.ts'
 import { createPassthrough } from '../../processors/steps/passthrough.ts'
 import { ctx, lookups, telemetry, tenantRow } from './fixtures.ts'
 
@@ -13,6 +14,18 @@ describe('passthrough', () => {
     expect(await passthrough(connection('acme'), ctx)).toEqual({ kind: 'accept' })
     const registry = buildRegistryEvent({ tenant: 'acme', subject: 'device', data: Buffer.from('{}') })
     expect(await passthrough(registry, ctx)).toEqual({ kind: 'accept' })
+  })
+
+  it('accepts a command status event, also of a device the registry does not know (any more)', async () => {
+    const command = { id: 'c1', tenant: 'acme', device: 'gone', name: 'reboot', requestId: undefined }
+    const status = buildStatusEvent({ command, status: 'failed', reason: 'device-unknown', protocol: 'api' })
+    expect(await passthrough(status, ctx)).toEqual({ kind: 'accept' })
+    const elsewhere = buildStatusEvent({
+      command: { ...command, tenant: 'ghost' },
+      status: 'expired',
+      protocol: 'api',
+    })
+    expect(await passthrough(elsewhere, ctx)).toEqual({ kind: 'reject', reason: 'tenant-unknown' })
   })
 
   it('lets every other event continue to the next step', async () => {

@@ -1,0 +1,54 @@
+// The API's side of commands: publishes command events to the commands topic and waits for the
+// outcome of request-style ones (waiters.ts). A component, so that waits end when the process stops.
+import type { EventBus } from '../core/bus/bus.ts'
+import type { ClusterState } from '../core/cluster/cluster.ts'
+import type { CommandInput } from '../core/events/commands.ts'
+import { buildCommandEvent } from '../core/events/commands.ts'
+import { encodeBinary } from '../core/events/kafka-codec.ts'
+import type { Component } from '../core/lifecycle.ts'
+import type { Logger } from '../core/log.ts'
+import type { Waiters, WaitOutcome } from './waiters.ts'
+import { createWaiters } from './waiters.ts'
+
+export interface CommandService extends Component {
+  readonly defaultTtlMs: number
+  readonly maxWaitMs: number
+  send(command: CommandInput): Promise<void>
+  wait(
+    tenant: string,
+    device: string,
+    requestId: string,
+    timeoutMs: number,
+  ): Promise<{ readonly outcome: Promise<WaitOutcome>; readonly cancel: () => void }>
+}
+
+export interface CommandServiceDeps {
+  readonly bus: Pick<EventBus, 'publish'>
+  readonly topic: string
+  readonly cluster: Pick<ClusterState, 'instance' | 'setValue' | 'onMessage'>
+  readonly defaultTtlMs: number
+  readonly maxWaitMs: number
+  readonly log: Logger
+}
+
+export function createCommandService(deps: CommandServiceDeps): CommandService {
+  let waiters: Waiters | undefined
+  const started = (): Waiters => (waiters ??= createWaiters({ cluster: deps.cluster, log: deps.log }))
+  return {
+    name: 'command-service',
+    defaultTtlMs: deps.defaultTtlMs,
+    maxWaitMs: deps.maxWaitMs,
+    async send(command) {
+      const { key, value, headers } = encodeBinary(buildCommandEvent(command))
+      await deps.bus.publish([{ topic: deps.topic, key: key?.toString(), value, headers }])
+    },
+    wait: (tenant, device, requestId, timeoutMs) => started().register(tenant, device, requestId, timeoutMs),
+    async start() {
+      started()
+    },
+    async stop() {
+      waiters?.stop()
+      waiters = undefined
+    },
+  }
+}
