@@ -74,10 +74,22 @@ function normalize(err: unknown): TributaryError {
   return new TributaryError('INTERNAL', 'an unexpected error occurred', { cause: err })
 }
 
+/** The command, request id and reason of a command's failure or timeout. */
+function commandFields(error: TributaryError): Record<string, string> {
+  const fields: Record<string, string> = {}
+  for (const name of ['reason', 'requestId', 'command']) {
+    const value = error.details?.[name]
+    if (typeof value === 'string') fields[name] = value
+  }
+  return fields
+}
+
 /** Builds the problem response; logs server errors with their cause (never request headers). */
 export function problemResponse(c: Context, err: unknown, log: Logger): Response {
   const error = normalize(err)
-  if (error.status >= 500) {
+  // A command's failure or timeout is the device's outcome, told in full; not a server fault.
+  const outcome = error.code === 'COMMAND_FAILED' || error.code === 'COMMAND_TIMEOUT'
+  if (error.status >= 500 && !outcome) {
     log.error(
       { err: error.code === 'INTERNAL' ? error.cause : error, method: c.req.method, path: c.req.path },
       'request failed',
@@ -89,10 +101,13 @@ export function problemResponse(c: Context, err: unknown, log: Logger): Response
     title: TITLES[error.code] ?? kebab(error.code).replaceAll('-', ' '),
     status: error.status,
     detail:
-      error.status >= 500 ? (SERVER_DETAILS[error.code] ?? 'an unexpected error occurred') : error.message,
+      error.status >= 500 && !outcome
+        ? (SERVER_DETAILS[error.code] ?? 'an unexpected error occurred')
+        : error.message,
     instance: c.req.path,
     code: error.code,
     ...(fieldErrors === undefined ? {} : { errors: fieldErrors }),
+    ...(outcome ? commandFields(error) : {}),
   }
   const headers: Record<string, string> = { 'content-type': PROBLEM_TYPE, 'cache-control': 'no-store' }
   if (error.status === 401) {

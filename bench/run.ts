@@ -19,6 +19,7 @@ import { mqttIngest } from './scenarios/mqtt-ingest.ts'
 import { processors } from './scenarios/processors.ts'
 import { webhooks } from './scenarios/webhooks.ts'
 import { webhooksProcess } from './scenarios/webhooks-process.ts'
+import { commands } from './scenarios/commands.ts'
 
 const SCENARIOS: readonly Scenario[] = [
   busEmbeddedVsKafka,
@@ -27,6 +28,7 @@ const SCENARIOS: readonly Scenario[] = [
   processors,
   webhooks,
   webhooksProcess,
+  commands,
   mqttIngest,
   mqttIdleMemory,
   httpIngest,

@@ -31,6 +31,9 @@ export interface TributaryOptions {
 
 export interface TributaryProcess extends ServerProcess {
   readonly api: ApiClient
+  /** The API listener's base URL and the admin token, for callers that send their own requests. */
+  readonly apiUrl: string
+  readonly adminToken: string
   readonly inspector: Inspector | undefined
 }
 
@@ -89,6 +92,8 @@ export async function startTributary(options: TributaryOptions): Promise<Tributa
     pid: proc.child.pid!,
     port,
     api: createApiClient({ url: `http://127.0.0.1:${api}`, token: adminToken, timeoutMs: 60_000 }),
+    apiUrl: `http://127.0.0.1:${api}`,
+    adminToken,
     inspector,
     memoryAfterGc:
       inspector === undefined

@@ -2,6 +2,7 @@
 // cluster state (which instance waits), and whoever learns the outcome — the adapter instance that
 // got the device's response, or the one that expired the command — sends it to that instance.
 import type { ClusterState } from '../core/cluster/cluster.ts'
+import { TributaryError } from '../core/errors.ts'
 import type { Logger } from '../core/log.ts'
 
 export const WAIT_TOPIC = 'command-outcome'
@@ -117,15 +118,16 @@ export function createWaiters(deps: {
     async register(tenant, device, requestId, timeoutMs) {
       const id = `${tenant}/${requestId}`
       if (pending.has(id)) {
-        throw new Error(`request id ${requestId} is already being waited on`)
+        throw new TributaryError('REQUEST_INVALID', `request id ${requestId} is already being waited on`)
       }
-      let timer: NodeJS.Timeout | undefined
+      // Set once the wait is registered; a message may settle the wait before that.
+      const clock: { timer?: NodeJS.Timeout } = {}
       let settle!: (outcome: WaitOutcome) => void
       const outcome = new Promise<WaitOutcome>((resolve) => (settle = resolve))
       const finish = (result: WaitOutcome): void => {
         if (pending.get(id)?.resolve !== finish) return
         pending.delete(id)
-        clearTimeout(timer)
+        clearTimeout(clock.timer)
         settle(result)
       }
       pending.set(id, { device, resolve: finish })
@@ -136,7 +138,7 @@ export function createWaiters(deps: {
         pending.delete(id)
         throw err
       }
-      timer = setTimeout(() => finish({ kind: 'timeout' }), timeoutMs)
+      clock.timer = setTimeout(() => finish({ kind: 'timeout' }), timeoutMs)
       return { outcome, cancel: () => finish({ kind: 'timeout' }) }
     },
     stop() {

@@ -34,7 +34,7 @@ export const errorCatalogue = {
   CLUSTER_UNAVAILABLE: { status: 503, canRetry: true },
   RATE_LIMITED: { status: 429, canRetry: true },
   COMMAND_FAILED: { status: 502, canRetry: false },
-  COMMAND_TIMEOUT: { status: 504, canRetry: true },
+  COMMAND_TIMEOUT: { status: 504, canRetry: false },
   INTERNAL: { status: 500, canRetry: false },
 } as const satisfies Record<string, { status: number; canRetry: boolean }>
 

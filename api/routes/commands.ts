@@ -133,7 +133,7 @@ export function commandRoutes(
     if (waiting === undefined) {
       return c.json(
         {
-          id: command.id!,
+          id: command.id,
           ...(requestId === undefined ? {} : { requestId }),
           expiresAt: new Date(time.getTime() + ttlMs).toISOString(),
         },
@@ -144,10 +144,10 @@ export function commandRoutes(
     if (outcome.kind === 'response') {
       const headers: Record<string, string> = {
         'tributary-command-status': String(outcome.status),
-        'tributary-request-id': requestId!,
+        'tributary-request-id': requestId ?? '',
       }
       if (outcome.contentType !== undefined) headers['content-type'] = outcome.contentType
-      return c.body(new Uint8Array(outcome.payload), 200, headers) as never
+      return c.body(new Uint8Array(outcome.payload), 200, headers)
     }
     if (outcome.kind === 'ended' && outcome.status === 'failed') {
       throw new TributaryError('COMMAND_FAILED', `the command failed: ${outcome.reason}`, {
