@@ -5,6 +5,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js'
 import { describe, expect, it } from 'vitest'
 import { createIngest } from '../../adapters/adapter.ts'
 import type { OutgoingRecord } from '../../core/bus/bus.ts'
+import { buildStatusEvent } from '../../core/events/commands.ts'
 import { decode } from '../../core/events/kafka-codec.ts'
 import { topicNames } from '../../core/events/topics.ts'
 import { silentLogger } from '../../core/log.ts'
@@ -65,5 +66,39 @@ describe('schemas/io.tributary.connection.v1.json', () => {
     expect(validate({ status: 'online', listener: 'mqtt' })).toBe(false)
     expect(validate({ status: 'disconnected', listener: 'mqtt', reason: 'Bad Reason' })).toBe(false)
     expect(validate({ status: 'connected', listener: 'mqtt', extra: 1 })).toBe(false)
+  })
+})
+
+describe('schemas/io.tributary.command.status.v1.json', () => {
+  const validate = new Ajv2020({ strict: true, allErrors: true }).compile(
+    schema('io.tributary.command.status.v1.json'),
+  )
+  const command = { id: '0193a0c2-0000-7000-8000-000000000001', tenant: 'acme', device: 'd1', name: 'reboot' }
+
+  it('accepts the status events the router and dispatcher write', () => {
+    const inputs = [
+      { command, status: 'accepted' as const, protocol: 'api' as const },
+      {
+        command: { ...command, requestId: 'r-1' },
+        status: 'delivered' as const,
+        protocol: 'mqtt' as const,
+        via: 'gw-1',
+      },
+      { command, status: 'expired' as const, reason: 'not-connected', protocol: 'kafka' as const },
+      { command, status: 'failed' as const, reason: 'ttn-403', protocol: 'ttn' as const },
+    ]
+    for (const input of inputs) {
+      const event = buildStatusEvent(input)
+      expect(event.attributes.type).toBe('io.tributary.command.status.v1')
+      const data: unknown = JSON.parse(event.data!.toString())
+      expect(validate(data), JSON.stringify(validate.errors)).toBe(true)
+    }
+  })
+
+  it('refuses data that breaks it', () => {
+    expect(validate({ command: 'c', name: 'reboot' })).toBe(false)
+    expect(validate({ command: 'c', name: 'reboot', status: 'lost' })).toBe(false)
+    expect(validate({ command: 'c', name: 'a b', status: 'failed' })).toBe(false)
+    expect(validate({ command: 'c', name: 'reboot', status: 'failed', reason: 'Device Gone' })).toBe(false)
   })
 })
