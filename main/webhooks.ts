@@ -1,14 +1,16 @@
 // Wires the webhook delivery engine (consumers/webhook) to the registry, the bus and the
 // dead-letter topic: subscriptions come from the registry store and follow its change events;
 // an event whose last attempt failed goes to `<prefix>.deadletter` like the processors' refusals,
-// with step `webhook`, so the dead-letter index lists it for its tenant; failed attempts are kept
-// in the registry database for the API.
-import { createWebhookDelivery } from '../consumers/webhook/index.ts'
+// with step `webhook`, so the dead-letter index lists it for its tenant; failed attempts, delivery
+// counters and re-drive claims are kept in the registry database for the API.
+import { createWebhookDelivery, webhookGroup } from '../consumers/webhook/index.ts'
 import type { WebhookDelivery } from '../consumers/webhook/index.ts'
 import { createWebhookMetrics } from '../consumers/webhook/metrics.ts'
-import type { DeadLetterPort, SubscriptionSource } from '../consumers/webhook/ports.ts'
+import type { DeadLetterPort, RedrivePort, SubscriptionSource } from '../consumers/webhook/ports.ts'
 import { systemClock } from '../consumers/webhook/ports.ts'
+import { busDeadLetterRecords } from '../consumers/webhook/redrive-records.ts'
 import { createHttpSender } from '../consumers/webhook/sender.ts'
+import { createStatsCollector, groupLag } from '../consumers/webhook/stats.ts'
 import { encodeBinary } from '../core/events/kafka-codec.ts'
 import { topicNames } from '../core/events/topics.ts'
 import type { Component } from '../core/lifecycle.ts'
@@ -29,6 +31,9 @@ export interface WebhookWiring {
   readonly bus: EventBus
   readonly registryParts: RegistryParts
 }
+
+/** How often delivery counters are added to the registry database. */
+export const STATS_FLUSH_MS = 5_000
 
 export function webhookDelivery(deps: WebhookWiring): Component & Pick<WebhookDelivery, 'recentErrors'> {
   const { config, bus, registryParts, registry } = deps
@@ -78,8 +83,30 @@ export function webhookDelivery(deps: WebhookWiring): Component & Pick<WebhookDe
     },
   }
 
+  const redrivePort: RedrivePort = {
+    claim: (subscription, limit, leaseMs) =>
+      store.claimRedrives(subscription.tenant, subscription.id, limit, leaseMs),
+    finish: (claim, outcome) => store.finishRedrive(claim, outcome),
+    pending: () => store.pendingRedrives(),
+  }
+  const records = busDeadLetterRecords(bus, {
+    topic: topics.deadletter,
+    groupPrefix: `${config.topicPrefix}-webhook-redrive`,
+  })
+
   const sender = createHttpSender({ allowPrivate: config.webhookAllowPrivate })
   const errorLog = storedErrorLog(store, log)
+  const stats = createStatsCollector({
+    sink: { add: (deltas) => store.addWebhookStats(deltas) },
+    log,
+    running: () => delivery.subscriptions(),
+    lagOf: (s) =>
+      groupLag(
+        bus.admin,
+        topics.events(s.tenant),
+        webhookGroup(config.topicPrefix, s.id, s.replayGeneration),
+      ),
+  })
   const delivery = createWebhookDelivery({
     bus,
     topics,
@@ -87,12 +114,15 @@ export function webhookDelivery(deps: WebhookWiring): Component & Pick<WebhookDe
     sender,
     deadLetters,
     errorLog,
+    stats,
+    redrive: { port: redrivePort, records, log },
     clock: systemClock,
     metrics: createWebhookMetrics(registry),
     log,
     shutdownGraceMs: Math.floor(config.shutdownTimeoutMs / 2),
   })
   let unsubscribe: (() => void) | undefined
+  let flusher: NodeJS.Timeout | undefined
 
   return {
     name: 'webhooks',
@@ -105,12 +135,15 @@ export function webhookDelivery(deps: WebhookWiring): Component & Pick<WebhookDe
           .catch((err: unknown) => log.warn({ err, change }, 'applying a subscription change failed'))
       })
       await delivery.start()
+      flusher = setInterval(() => void stats.flush(), STATS_FLUSH_MS)
+      flusher.unref()
     },
     async stop() {
       unsubscribe?.()
       unsubscribe = undefined
       await delivery.stop()
-      await errorLog.flush()
+      clearInterval(flusher)
+      await Promise.all([errorLog.flush(), stats.flush()])
       sender.close()
     },
   }

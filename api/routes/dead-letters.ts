@@ -1,6 +1,6 @@
 // Dead-letter routes: a tenant's refused events as the dead-letter index holds them (newest first,
-// paged, filtered by device, reason and webhook subscription), and one subscription's letters.
-// Readers and up.
+// paged, filtered by device, reason and webhook subscription), one subscription's letters (readers
+// and up), and their re-drive to the subscription's endpoint (managers and admins).
 import type { OpenAPIHono } from '@hono/zod-openapi'
 import { createRoute } from '@hono/zod-openapi'
 import { TributaryError } from '../../core/errors.ts'
@@ -11,11 +11,15 @@ import { API_PREFIX, requires } from '../auth.ts'
 import type { ApiEnv } from '../env.ts'
 import { TenantParams, page } from '../schemas/common.ts'
 import { DeadLetter, DeadLetterListQuery, SubscriptionDeadLetterQuery } from '../schemas/dead-letters.ts'
-import { SubscriptionParams } from '../schemas/subscriptions.ts'
-import { READ_PROBLEMS, jsonResponse, problems } from './common.ts'
+import { RedriveQueued, SubscriptionParams, SubscriptionRedrive } from '../schemas/subscriptions.ts'
+import { READ_PROBLEMS, WRITE_PROBLEMS, jsonResponse, problems } from './common.ts'
+import { subscriptionStatsRoutes } from './subscription-operations.ts'
 
-/** Where the route reads letters from: the registry store, which the processors' index fills. */
-export type DeadLetterReader = Pick<RegistryStore, 'listDeadLetters'>
+/**
+ * Where the routes read letters from and write re-drive requests to: the registry store, which the
+ * processors' index fills; also the delivery stats the engines write (subscription-operations.ts).
+ */
+export type DeadLetterReader = Pick<RegistryStore, 'listDeadLetters' | 'requestRedrive' | 'getWebhookStats'>
 
 const DeadLetterPage = page(DeadLetter, 'DeadLetterPage')
 
@@ -46,6 +50,31 @@ const listOfSubscription = createRoute({
   middleware: [requires('reader')],
   request: { params: SubscriptionParams, query: SubscriptionDeadLetterQuery },
   responses: { 200: jsonResponse(DeadLetterPage, 'A page of dead letters.'), ...problems(...READ_PROBLEMS) },
+})
+
+const redrive = createRoute({
+  method: 'post',
+  path: `${API_PREFIX}/tenants/{tenant}/subscriptions/{id}/dead-letters/redrive`,
+  operationId: 'redriveSubscriptionDeadLetters',
+  tags: ['subscriptions'],
+  summary: 'Re-drive the dead letters of a webhook subscription',
+  description:
+    'Queues the subscription’s dead letters (those of `ids`, else all) for delivery again to its URL, ' +
+    'with the same signing and retry policy. A letter delivered, or dead-lettered again as a new letter, ' +
+    'leaves the list. A paused subscription re-drives once resumed; a disabled one answers 409.',
+  middleware: [requires('manager')],
+  request: {
+    params: SubscriptionParams,
+    body: {
+      required: false,
+      description: 'Nothing (every letter), or the ids of the letters to re-drive.',
+      content: { 'application/json': { schema: SubscriptionRedrive } },
+    },
+  },
+  responses: {
+    202: jsonResponse(RedriveQueued, 'How many letters were queued.'),
+    ...problems(...WRITE_PROBLEMS),
+  },
 })
 
 /** Each field picked by name, so that nothing the store may add later reaches a response. */
@@ -109,4 +138,18 @@ export function deadLetterRoutes(
     })
     return c.json({ items: result.items.map(deadLetterView), next: result.next }, 200)
   })
+  app.openapi(redrive, async (c) => {
+    const { tenant, id } = c.req.valid('param')
+    // No body is `{}` (every letter); a body of another media type is refused (415) by the route.
+    const body = c.req.valid('json')
+    // The tenant is checked as on every tenant route (404); the store checks the subscription.
+    await registry.getTenant(tenant)
+    if (deadLetters === undefined) {
+      throw new TributaryError('REGISTRY_UNAVAILABLE', 'this process serves no dead-letter index')
+    }
+    const queued = await deadLetters.requestRedrive(tenant, id, body.ids)
+    return c.json({ queued }, 202)
+  })
+
+  subscriptionStatsRoutes(app, registry, deadLetters)
 }

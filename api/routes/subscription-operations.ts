@@ -1,8 +1,11 @@
-// Webhook subscription operations: replay from a time (managers and admins) and the recent
-// delivery errors (readers and up), both through the registry database, whichever process delivers.
+// Webhook subscription operations: replay from a time (managers and admins), the recent delivery
+// errors and the delivery stats (readers and up), all through the registry database, whichever
+// process delivers.
 import type { OpenAPIHono } from '@hono/zod-openapi'
 import { createRoute } from '@hono/zod-openapi'
+import { TributaryError } from '../../core/errors.ts'
 import type { RegistryService } from '../../core/registry/service.ts'
+import type { RegistryStore } from '../../core/registry/store.ts'
 import { API_PREFIX, requireJson, requires } from '../auth.ts'
 import type { ApiEnv } from '../env.ts'
 import { etag, precondition } from '../etag.ts'
@@ -12,6 +15,7 @@ import {
   SubscriptionErrors,
   SubscriptionParams,
   SubscriptionReplay,
+  SubscriptionStats,
 } from '../schemas.ts'
 import { READ_PROBLEMS, WRITE_PROBLEMS, jsonBody, jsonResponse, problems } from './common.ts'
 import { subscriptionView } from './subscriptions.ts'
@@ -51,6 +55,50 @@ const errors = createRoute({
   request: { params: SubscriptionParams },
   responses: { 200: jsonResponse(SubscriptionErrors, 'The recent errors.'), ...problems(...READ_PROBLEMS) },
 })
+
+const stats = createRoute({
+  method: 'get',
+  path: `${SUBSCRIPTION}/stats`,
+  operationId: 'getSubscriptionStats',
+  tags,
+  summary: 'Delivery stats of a webhook subscription',
+  description:
+    'Counters summed over every delivery engine since the subscription was created, and its consumer lag. Engines add what they counted every 5 s, so the figures trail by that much.',
+  middleware: [requires('reader')],
+  request: { params: SubscriptionParams },
+  responses: { 200: jsonResponse(SubscriptionStats, 'The stats.'), ...problems(...READ_PROBLEMS) },
+})
+
+/** The stats route: it reads the registry store, which the service does not expose. */
+export function subscriptionStatsRoutes(
+  app: OpenAPIHono<ApiEnv>,
+  registry: RegistryService,
+  store: Pick<RegistryStore, 'getWebhookStats'> | undefined,
+): void {
+  app.openapi(stats, async (c) => {
+    const { tenant, id } = c.req.valid('param')
+    // 404 for an unknown tenant or subscription, as on every subscription route.
+    await registry.getSubscription(tenant, id)
+    if (store === undefined) {
+      throw new TributaryError('REGISTRY_UNAVAILABLE', 'this process serves no delivery stats')
+    }
+    const s = await store.getWebhookStats(tenant, id)
+    // Each field picked by name, as in subscriptionView.
+    return c.json(
+      {
+        attempts: s.attempts,
+        delivered: s.delivered,
+        failedAttempts: s.failedAttempts,
+        deadLettered: s.deadLettered,
+        lastSuccessAt: s.lastSuccessAt,
+        lastFailureAt: s.lastFailureAt,
+        lag: s.lag,
+        lagAt: s.lagAt,
+      },
+      200,
+    )
+  })
+}
 
 export function subscriptionOperationRoutes(app: OpenAPIHono<ApiEnv>, registry: RegistryService): void {
   app.openapi(errors, async (c) => {

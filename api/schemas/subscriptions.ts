@@ -186,6 +186,42 @@ export const SubscriptionErrors = z
   .object({ items: z.array(SubscriptionError) })
   .openapi('SubscriptionErrors')
 
+export const SubscriptionRedrive = z
+  .strictObject({
+    ids: z.array(z.string().min(1).max(256)).min(1).max(1000).optional().openapi({
+      description:
+        'Event ids (the letters’ `id`) to re-drive; without it, every letter of the subscription not re-driven yet.',
+    }),
+  })
+  .openapi('SubscriptionRedrive')
+
+export const RedriveQueued = z
+  .object({
+    queued: z.int().min(0).openapi({ description: 'How many dead letters were queued for re-drive.' }),
+  })
+  .openapi('RedriveQueued')
+
+export const SubscriptionStats = z
+  .object({
+    attempts: z.int().min(0).openapi({ description: 'HTTP requests sent, the failed ones included.' }),
+    delivered: z.int().min(0).openapi({ description: 'Events an endpoint accepted with a 2xx.' }),
+    failedAttempts: z
+      .int()
+      .min(0)
+      .openapi({ description: 'Requests that failed: an error status, a timeout or a network error.' }),
+    deadLettered: z.int().min(0).openapi({
+      description: 'Events given up on; a re-driven letter that fails again counts again.',
+    }),
+    lastSuccessAt: Timestamp.nullable().openapi({ description: 'The last 2xx; null before any.' }),
+    lastFailureAt: Timestamp.nullable().openapi({ description: 'The last failed attempt; null before any.' }),
+    lag: z.int().min(0).nullable().openapi({
+      description:
+        'Events on the tenant topic that the subscription’s consumer group has not passed yet (its consumer lag), measured by a delivery engine about every 30 s; null before the first measurement.',
+    }),
+    lagAt: Timestamp.nullable().openapi({ description: 'When `lag` was measured.' }),
+  })
+  .openapi('SubscriptionStats')
+
 export const CreatedSubscription = z
   .object({
     subscription: Subscription,

@@ -18,10 +18,13 @@ import type {
   SubscriptionSource,
   WebhookSender,
 } from './ports.ts'
+import type { RedriveDeps, Redriver } from './redrive.ts'
+import { createRedriver } from './redrive.ts'
 import { buildRequest } from './request.ts'
 import type { RecentError } from './retry.ts'
 import { createRecentErrors, retryDelay } from './retry.ts'
 import { secretKey } from './signing.ts'
+import type { DeliveryStats } from './stats.ts'
 
 export interface DeliveryDeps {
   readonly bus: Pick<EventBus, 'subscribe'>
@@ -40,6 +43,10 @@ export interface DeliveryDeps {
   readonly recentErrors?: number | undefined
   /** Where failed attempts are reported beyond this process (the registry database). */
   readonly errorLog?: ErrorLog | undefined
+  /** Per-subscription counters for the API (flushed to the registry database). */
+  readonly stats?: DeliveryStats | undefined
+  /** Re-drive of dead letters the API asks for; without it, none are re-driven here. */
+  readonly redrive?: RedriveDeps | undefined
 }
 
 export interface SubscriptionRunner {
@@ -55,6 +62,8 @@ export interface SubscriptionRunner {
    */
   stop(graceMs?: number): Promise<void>
   recentErrors(): RecentError[]
+  /** Looks for dead letters the API asked to re-drive (when active; no-op without the port). */
+  redrive(): void
 }
 
 /** Thrown inside the handler once the runner stops: the batch stays uncommitted. */
@@ -106,10 +115,12 @@ export function createSubscriptionRunner(
     for (const event of events)
       await deps.deadLetters.deadLetter(subscription, event, reason, attempts, lastError)
     deps.metrics.deadLettered(tenant, reason, events.length)
+    deps.stats?.deadLettered(subscription, events.length)
     log.warn({ reason, attempts, events: events.length, lastError }, 'webhook events dead-lettered')
   }
 
-  async function deliverUnit(events: readonly CloudEvent[]): Promise<void> {
+  /** True when delivered, false when dead-lettered; throws Stopped when stopping or gone. */
+  async function deliverUnit(events: readonly CloudEvent[]): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
       await gate()
       const request = buildRequest({ subscription, events, key: key(), now: deps.clock.now() })
@@ -118,11 +129,14 @@ export function createSubscriptionRunner(
         deps.sender.send(request, { timeoutMs: subscription.timeoutMs, signal: inFlight.signal }),
       )
       deps.metrics.attempt(tenant, outcome.kind, (performance.now() - started) / 1000)
+      // A request aborted by the stop is not the endpoint's failure: not counted.
+      if (outcome.kind !== 'delivered' && inFlight.signal.aborted) throw new Stopped('stopped')
+      deps.stats?.attempt(subscription, outcome.kind, deps.clock.now())
       if (outcome.kind === 'delivered') {
         deps.metrics.delivered(tenant, events.length)
-        return
+        deps.stats?.delivered(subscription, events.length)
+        return true
       }
-      if (inFlight.signal.aborted) throw new Stopped('stopped')
       const webhookId = request.headers['webhook-id'] ?? ''
       const status = outcome.status
       const error = outcome.kind === 'gone' ? 'HTTP 410' : outcome.error
@@ -134,10 +148,13 @@ export function createSubscriptionRunner(
           await disable()
           throw new Stopped('the endpoint answered 410 Gone')
         case 'rejected':
-          return deadLetter(events, 'rejected', attempt, error)
+          await deadLetter(events, 'rejected', attempt, error)
+          return false
         case 'retry': {
-          if (attempt >= subscription.retry.maxAttempts)
-            return deadLetter(events, 'retries-exhausted', attempt, error)
+          if (attempt >= subscription.retry.maxAttempts) {
+            await deadLetter(events, 'retries-exhausted', attempt, error)
+            return false
+          }
           await deps.clock.sleep(
             retryDelay(subscription.retry, attempt, random, outcome.retryAfterMs),
             stopping.signal,
@@ -186,6 +203,16 @@ export function createSubscriptionRunner(
     for (let i = 0; i < events.length; i += size) await deliverUnit(events.slice(i, i + size))
   }
 
+  const redriver: Redriver | undefined =
+    deps.redrive === undefined
+      ? undefined
+      : createRedriver(
+          subscription,
+          deps.redrive,
+          (event) => deliverUnit([event]),
+          () => !paused && !stopping.signal.aborted,
+        )
+
   const runner: SubscriptionRunner = {
     subscription,
     async start() {
@@ -205,6 +232,7 @@ export function createSubscriptionRunner(
       })
       if (paused) bus.pause()
       if (stopping.signal.aborted) await bus.close()
+      else redriver?.kick()
     },
     pause() {
       paused = true
@@ -214,13 +242,14 @@ export function createSubscriptionRunner(
       paused = false
       bus?.resume()
       resumed.fire()
+      redriver?.kick()
     },
     stop(graceMs = 5000) {
       stopped ??= (async () => {
         stopping.abort()
         const timer = setTimeout(() => inFlight.abort(), graceMs)
         try {
-          await bus?.close()
+          await Promise.all([bus?.close(), redriver?.stop()])
         } finally {
           clearTimeout(timer)
           inFlight.abort()
@@ -229,6 +258,7 @@ export function createSubscriptionRunner(
       return stopped
     },
     recentErrors: () => errors.list(),
+    redrive: () => redriver?.kick(),
   }
   return runner
 }

@@ -1,5 +1,6 @@
 // The webhook delivery component: one runner per subscription that is not disabled, loaded at
 // start and kept in step with registry changes; stopping drains in-flight requests, bounded.
+// Re-drive requests arrive as subscription changes, and a slow sweep picks up any that were missed.
 import type { Component } from '../../core/lifecycle.ts'
 import type { WebhookSubscription } from '../../core/registry/model.ts'
 import type { DeliveryDeps, SubscriptionRunner } from './delivery.ts'
@@ -14,6 +15,8 @@ export interface WebhookDeliveryDeps extends DeliveryDeps {
   readonly source: SubscriptionSource
   /** How long in-flight requests may finish when stopping (default 5 s); then they are aborted. */
   readonly shutdownGraceMs?: number | undefined
+  /** How often pending re-drives are looked for beyond the change events (default 30 s). */
+  readonly redriveSweepMs?: number | undefined
 }
 
 export interface WebhookDelivery extends Component {
@@ -23,6 +26,10 @@ export interface WebhookDelivery extends Component {
   recentErrors(tenant: string, id: string): RecentError[] | undefined
   /** Ids of the subscriptions running, as `<tenant>/<id>`. */
   running(): string[]
+  /** The subscriptions running here. */
+  subscriptions(): WebhookSubscription[]
+  /** Kicks the runners of subscriptions with pending re-drives (what the periodic sweep does). */
+  sweepRedrives(): Promise<void>
 }
 
 const keyOf = (tenant: string, id: string): string => `${tenant}/${id}`
@@ -39,6 +46,13 @@ export function createWebhookDelivery(deps: WebhookDeliveryDeps): WebhookDeliver
   let stopping = false
   // Changes of one subscription are applied one at a time, in arrival order.
   let queue: Promise<void> = Promise.resolve()
+  let sweeper: NodeJS.Timeout | undefined
+
+  async function sweepRedrives(): Promise<void> {
+    if (deps.redrive === undefined || stopping) return
+    for (const { tenant, subscription } of await deps.redrive.port.pending())
+      runners.get(keyOf(tenant, subscription))?.redrive()
+  }
 
   async function stopOne(key: string): Promise<void> {
     const runner = runners.get(key)
@@ -87,13 +101,23 @@ export function createWebhookDelivery(deps: WebhookDeliveryDeps): WebhookDeliver
           await apply(subscription, keyOf(subscription.tenant, subscription.id))
       }
       deps.log.info({ subscriptions: runners.size }, 'webhook delivery started')
+      if (deps.redrive !== undefined) {
+        sweeper = setInterval(() => {
+          sweepRedrives().catch((err: unknown) => deps.log.warn({ err }, 'looking for re-drives failed'))
+        }, deps.redriveSweepMs ?? 30_000)
+        sweeper.unref()
+      }
     },
     onChange(change) {
       const run = async (): Promise<void> => {
         if (stopping) return
         if (change.resource === 'subscription' && change.id !== undefined) {
           if (change.op === 'deleted') await stopOne(keyOf(change.tenant, change.id))
-          else await reload(change.tenant, change.id)
+          else {
+            await reload(change.tenant, change.id)
+            // A re-drive request is written as a change of its subscription.
+            runners.get(keyOf(change.tenant, change.id))?.redrive()
+          }
         } else if (change.resource === 'tenant' && change.op === 'deleted') await dropTenant(change.tenant)
       }
       const next = queue.then(run)
@@ -104,8 +128,11 @@ export function createWebhookDelivery(deps: WebhookDeliveryDeps): WebhookDeliver
     },
     recentErrors: (tenant, id) => runners.get(keyOf(tenant, id))?.recentErrors(),
     running: () => [...runners.keys()],
+    subscriptions: () => [...runners.values()].map((r) => r.subscription),
+    sweepRedrives,
     async stop() {
       stopping = true
+      clearInterval(sweeper)
       await queue
       await Promise.all([...runners.keys()].map(stopOne))
     },

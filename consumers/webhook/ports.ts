@@ -1,7 +1,13 @@
 // The webhook delivery engine's ports: what it needs from the registry, the clock, the network and
 // dead-letter storage. The composition root wires real implementations; tests use doubles here.
+import type { BusMessage } from '../../core/bus/bus.ts'
 import type { CloudEvent } from '../../core/events/cloudevent.ts'
-import type { WebhookSubscription } from '../../core/registry/model.ts'
+import type {
+  RedriveClaim,
+  RedriveOutcome,
+  WebhookStatsDelta,
+  WebhookSubscription,
+} from '../../core/registry/model.ts'
 import type { RecentError } from './retry.ts'
 
 /** Time and waiting, so retry schedules can be tested exactly. */
@@ -64,6 +70,37 @@ export interface DeadLetterPort {
  */
 export interface ErrorLog {
   record(subscription: WebhookSubscription, error: RecentError): void
+}
+
+/** Re-drive requests as the registry database keeps them (see redrive.ts). */
+export interface RedrivePort {
+  /** Claims up to `limit` letters the API asked to re-drive, oldest first, for `leaseMs`. */
+  claim(subscription: WebhookSubscription, limit: number, leaseMs: number): Promise<RedriveClaim[]>
+  finish(claim: RedriveClaim, outcome: RedriveOutcome): Promise<void>
+  /** Subscriptions with requested letters that no engine holds (a sweep picks up lost changes). */
+  pending(): Promise<Array<{ readonly tenant: string; readonly subscription: string }>>
+}
+
+/** Where on the dead-letter topic a letter is. */
+export interface RecordPosition {
+  readonly partition: number
+  readonly offset: number
+}
+
+export const positionKey = (p: RecordPosition): string => `${p.partition}:${p.offset}`
+
+/** Records of the dead-letter topic read back by position (positionKey). */
+export interface DeadLetterRecords {
+  /**
+   * `found` holds the records read; `gone` the positions no longer on the topic (retention).
+   * Positions in neither could not be read in time.
+   */
+  read(positions: readonly RecordPosition[]): Promise<{ found: Map<string, BusMessage>; gone: Set<string> }>
+}
+
+/** Where delivery counters go (the registry database); stats.ts batches them. */
+export interface StatsSink {
+  add(deltas: readonly WebhookStatsDelta[]): Promise<void>
 }
 
 /** The registry as the engine sees it. */

@@ -284,6 +284,54 @@ export interface WebhookError {
 /** Failed attempts kept per subscription; older ones are dropped. */
 export const WEBHOOK_ERRORS_KEPT = 20
 
+/** A dead letter a delivery engine claimed for re-drive: where to read it back on the dead-letter topic. */
+export interface RedriveClaim {
+  readonly tenant: string
+  readonly subscription: string
+  readonly id: string
+  readonly partition: number
+  readonly offset: number
+}
+
+/**
+ * How a re-drive ended: `delivered`, or `dead-lettered` again (as a new letter); both hide the
+ * letter. `released` gives it back for a later try (shutdown, unreadable topic); `expired` drops
+ * the request because the record is gone from the topic (the letter stays listed).
+ */
+export type RedriveOutcome = 'delivered' | 'dead-lettered' | 'released' | 'expired'
+
+/** Delivery counters of one subscription, summed over every delivery engine. */
+export interface WebhookStats {
+  readonly tenant: string
+  readonly subscription: string
+  readonly attempts: number
+  /** Events an endpoint accepted. */
+  readonly delivered: number
+  readonly failedAttempts: number
+  /** Events given up on (each re-drive that fails again counts once more). */
+  readonly deadLettered: number
+  readonly lastSuccessAt: string | null
+  readonly lastFailureAt: string | null
+  /** Records of the tenant topic the subscription's group has not yet committed, when last measured. */
+  readonly lag: number | null
+  readonly lagAt: string | null
+}
+
+/** What one engine counted for one subscription since its last flush. */
+export interface WebhookStatsDelta {
+  readonly tenant: string
+  readonly subscription: string
+  readonly attempts: number
+  readonly delivered: number
+  readonly failedAttempts: number
+  readonly deadLettered: number
+  readonly lastSuccessAt: string | null
+  readonly lastFailureAt: string | null
+  /** The group's lag when measured in this period (null: not measured, the stored one stays). */
+  readonly lag: number | null
+  readonly lagAt: string | null
+}
+
 /** A deleted tenant whose topics are removed once the grace period has passed. */
 export interface TenantTombstone {
   readonly tenant: string

@@ -16,6 +16,7 @@ import { tenantStatements } from './sql/tenants.ts'
 import { tombstoneStatements } from './sql/tombstones.ts'
 import { webhookErrorStatements } from './sql/webhook-errors.ts'
 import { commandQueueStatements } from './sql/command-queue.ts'
+import { webhookStatsStatements } from './sql/webhook-stats.ts'
 import type { RegistryStore } from './store.ts'
 
 export interface SqlStoreOptions {
@@ -48,6 +49,7 @@ export async function createSqlStore(options: SqlStoreOptions): Promise<Registry
     ...tombstoneStatements(db),
     ...deadLetterStatements(db),
     ...webhookErrorStatements(db),
+    ...webhookStatsStatements(db),
     ...outboxStatements(db),
     commands: commandQueueStatements(db),
     close: () => (closed ??= db.close()),

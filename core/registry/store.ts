@@ -13,6 +13,8 @@ import type {
   DeviceSpec,
   ListOptions,
   Page,
+  RedriveClaim,
+  RedriveOutcome,
   RegistryChange,
   RouteRule,
   RouteTable,
@@ -20,6 +22,8 @@ import type {
   TenantSpec,
   TenantTombstone,
   WebhookError,
+  WebhookStats,
+  WebhookStatsDelta,
   WebhookSubscription,
 } from './model.ts'
 
@@ -139,6 +143,24 @@ export interface RegistryStore {
   listDeadLetters(tenant: string, options?: DeadLetterListOptions): Promise<Page<DeadLetter>>
   /** Keeps only the newest `keep` dead letters of the tenant. */
   trimDeadLetters(tenant: string, keep: number): Promise<void>
+
+  /**
+   * Asks the engines to re-drive the subscription's webhook dead letters (those of `ids`, else all
+   * not yet re-driven) and returns how many were asked for; REGISTRY_NOT_FOUND for an unknown
+   * subscription, REGISTRY_CONFLICT for a disabled one. Writes a subscription change (same version).
+   */
+  requestRedrive(tenant: string, subscription: string, ids?: readonly string[]): Promise<number>
+  /** Claims up to `limit` requested letters of the subscription for `leaseMs`, oldest first. */
+  claimRedrives(tenant: string, subscription: string, limit: number, leaseMs: number): Promise<RedriveClaim[]>
+  /** Ends a claim: delivered and dead-lettered hide the letter; released gives it back; expired drops the request. */
+  finishRedrive(claim: RedriveClaim, outcome: RedriveOutcome): Promise<void>
+  /** Subscriptions with requested letters that no engine holds. */
+  pendingRedrives(): Promise<Array<{ tenant: string; subscription: string }>>
+
+  /** Adds engines' delivery counters to their subscriptions (deleted subscriptions are skipped). */
+  addWebhookStats(deltas: readonly WebhookStatsDelta[]): Promise<void>
+  /** The subscription's summed counters (zeros before any engine reported). */
+  getWebhookStats(tenant: string, subscription: string): Promise<WebhookStats>
 
   /** Records failed attempts of existing subscriptions (others are skipped), keeping the newest 20 of each. */
   recordWebhookErrors(errors: readonly WebhookError[]): Promise<void>

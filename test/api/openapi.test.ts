@@ -79,6 +79,8 @@ describe('OpenAPI document', () => {
         'POST /api/v1/tenants/{tenant}/subscriptions/{id}/rotate-secret',
         'GET /api/v1/tenants/{tenant}/subscriptions/{id}/dead-letters',
         'POST /api/v1/tenants/{tenant}/subscriptions/{id}/replay',
+        'GET /api/v1/tenants/{tenant}/subscriptions/{id}/stats',
+        'POST /api/v1/tenants/{tenant}/subscriptions/{id}/dead-letters/redrive',
         'POST /api/v1/tenants/{tenant}/devices/{device}/commands/{name}',
         'GET /api/v1/tenants/{tenant}/subscriptions/{id}/errors',
         'GET /api/v1/whoami',

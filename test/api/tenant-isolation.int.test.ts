@@ -40,6 +40,7 @@ const BODIES: Record<string, unknown> = {
   resumeSubscription: {},
   rotateSubscriptionSecret: {},
   replaySubscription: { from: '2026-01-01T00:00:00.000Z' },
+  redriveSubscriptionDeadLetters: {},
   sendCommand: { command: 'unlock' },
 }
 

@@ -1,11 +1,12 @@
-// Dead-letter statements: the per-tenant index of the dead-letter topic that the API lists. Rows
-// are facts copied from the topic, not configuration: no version, no outbox change.
+// Dead-letter statements: the per-tenant index of the dead-letter topic that the API lists, and
+// the re-drive of a subscription's letters. Rows are facts copied from the topic, not
+// configuration: no version; only a re-drive request writes an outbox change (for the engines).
 import { TributaryError } from '../../errors.ts'
-import type { DeadLetter, DeadLetterListOptions, Page } from '../model.ts'
-import type { SqlDatabase } from './client.ts'
+import type { DeadLetter, DeadLetterListOptions, Page, RedriveClaim, RedriveOutcome } from '../model.ts'
+import type { SqlClient, SqlDatabase } from './client.ts'
 import { decodeCursor, pageLimit, toPage } from './page.ts'
 import { iso } from './rows.ts'
-import { read } from './write.ts'
+import { read, tenantName, write } from './write.ts'
 
 /** The most value bytes kept per dead letter; a longer value is stored as null (the topic has it all). */
 export const DEAD_LETTER_DATA_MAX_BYTES = 64 * 1024
@@ -181,6 +182,7 @@ export function deadLetterStatements(db: SqlDatabase) {
              AND ($5::text IS NULL OR device = $5)
              AND ($6::text IS NULL OR reason = $6)
              AND ($7::text IS NULL OR subscription = $7)
+             AND redriven_at IS NULL
            ${NEWEST_FIRST} LIMIT $8`,
           [
             tenant,
@@ -212,5 +214,118 @@ export function deadLetterStatements(db: SqlDatabase) {
         ),
       )
     },
+
+    requestRedrive: (tenant: string, subscription: string, ids?: readonly string[]): Promise<number> =>
+      write(db, {}, async (tx) => {
+        const version = await redrivable(tx, tenant, subscription)
+        // A letter asked for again while an engine holds it keeps its claim (and its first request).
+        const { rows } = await tx.query<{ n: number }>(
+          `WITH asked AS (
+             UPDATE dead_letters SET redrive_requested_at = coalesce(redrive_requested_at, now())
+             WHERE tenant = $1 AND subscription = $2 AND step = 'webhook' AND redriven_at IS NULL
+               AND ($3::jsonb IS NULL OR id IN (SELECT jsonb_array_elements_text($3::jsonb)))
+             RETURNING 1)
+           SELECT count(*)::integer AS n FROM asked`,
+          [tenant, subscription, ids === undefined ? null : JSON.stringify(ids)],
+        )
+        // The subscription's engines hear of it as a change of the subscription (same version).
+        return {
+          result: rows[0]?.n ?? 0,
+          change: { op: 'updated', resource: 'subscription', tenant, id: subscription, version },
+        }
+      }),
+
+    claimRedrives: (
+      tenant: string,
+      subscription: string,
+      limit: number,
+      leaseMs: number,
+    ): Promise<RedriveClaim[]> =>
+      read(async () => {
+        // SKIP LOCKED: engines claiming at once each get other letters; an expired lease is taken over.
+        const { rows } = await db.query<ClaimRow>(
+          `UPDATE dead_letters d SET redrive_claimed_until = now() + $4::integer * interval '1 millisecond'
+           FROM (SELECT tenant, partition, "offset" FROM dead_letters
+                 WHERE tenant = $1 AND subscription = $2 AND redrive_requested_at IS NOT NULL
+                   AND redriven_at IS NULL AND (redrive_claimed_until IS NULL OR redrive_claimed_until < now())
+                 ORDER BY dead_lettered_at, partition, "offset" LIMIT $3 FOR UPDATE SKIP LOCKED) c
+           WHERE d.tenant = c.tenant AND d.partition = c.partition AND d."offset" = c."offset"
+           RETURNING d.tenant, d.subscription, d.id, d.partition, d."offset", d.dead_lettered_at`,
+          [tenant, subscription, positiveInt(limit, 'limit'), positiveInt(leaseMs, 'leaseMs')],
+        )
+        return rows
+          .sort(
+            (a, b) =>
+              iso(a.dead_lettered_at).localeCompare(iso(b.dead_lettered_at)) ||
+              a.partition - b.partition ||
+              Number(a.offset) - Number(b.offset),
+          )
+          .map((r) => ({
+            tenant: r.tenant,
+            subscription: r.subscription,
+            id: r.id,
+            partition: r.partition,
+            offset: Number(r.offset),
+          }))
+      }),
+
+    finishRedrive: (claim: RedriveClaim, outcome: RedriveOutcome): Promise<void> =>
+      read(async () => {
+        const done = outcome === 'delivered' || outcome === 'dead-lettered'
+        await db.query(
+          `UPDATE dead_letters SET redrive_claimed_until = NULL,
+             redrive_requested_at = CASE WHEN $4::text = 'released' THEN redrive_requested_at END,
+             redriven_at = CASE WHEN $5::boolean THEN now() END,
+             redrive_outcome = $4::text
+           WHERE tenant = $1 AND partition = $2 AND "offset" = $3 AND redriven_at IS NULL`,
+          [claim.tenant, claim.partition, claim.offset, outcome, done],
+        )
+      }),
+
+    pendingRedrives: (): Promise<Array<{ tenant: string; subscription: string }>> =>
+      read(async () => {
+        const { rows } = await db.query<{ tenant: string; subscription: string }>(
+          `SELECT DISTINCT tenant, subscription FROM dead_letters
+           WHERE redrive_requested_at IS NOT NULL AND redriven_at IS NULL
+             AND (redrive_claimed_until IS NULL OR redrive_claimed_until < now())`,
+        )
+        return rows
+      }),
   }
+}
+
+interface ClaimRow {
+  tenant: string
+  subscription: string
+  id: string
+  partition: number
+  offset: number | string
+  dead_lettered_at: Timestamp
+}
+
+function positiveInt(value: number, field: string): number {
+  if (!Number.isSafeInteger(value) || value < 1 || value >= 2 ** 31) {
+    throw new TributaryError('REGISTRY_INVALID', `${field} must be a whole number ≥ 1`, {
+      details: { [field]: value },
+    })
+  }
+  return value
+}
+
+/** The subscription's version, locked for the request; 404 when it does not exist, 409 when disabled. */
+async function redrivable(tx: SqlClient, tenant: string, subscription: string): Promise<number> {
+  const { rows } = await tx.query<{ state: string; version: number }>(
+    'SELECT state, version FROM webhook_subscriptions WHERE tenant = $1 AND id = $2 FOR UPDATE',
+    [tenant, subscription],
+  )
+  const row = rows[0]
+  const what = `webhook subscription ${JSON.stringify(subscription)} of ${tenantName(tenant)}`
+  if (row === undefined) throw new TributaryError('REGISTRY_NOT_FOUND', `${what} does not exist`)
+  if (row.state === 'disabled') {
+    throw new TributaryError(
+      'REGISTRY_CONFLICT',
+      `${what} is disabled (its endpoint answered 410 Gone); resume it before re-driving its dead letters`,
+    )
+  }
+  return row.version
 }

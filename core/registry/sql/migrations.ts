@@ -235,4 +235,38 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX command_queue_by_expiry ON command_queue (expires_at);
     `,
   },
+  {
+    version: 6,
+    name: 'webhook re-drive and stats',
+    sql: `
+      -- Re-drive of a subscription's dead letters: the API sets redrive_requested_at, a delivery
+      -- engine claims the row until redrive_claimed_until, reads the record back from the
+      -- dead-letter topic at (partition, offset) and sends it again; redriven_at ends it
+      -- (redrive_outcome delivered, or dead-lettered again as a new letter) and hides the row.
+      ALTER TABLE dead_letters ADD COLUMN redrive_requested_at timestamptz;
+      ALTER TABLE dead_letters ADD COLUMN redrive_claimed_until timestamptz;
+      ALTER TABLE dead_letters ADD COLUMN redriven_at timestamptz;
+      ALTER TABLE dead_letters ADD COLUMN redrive_outcome text;
+      CREATE INDEX dead_letters_redrive ON dead_letters (tenant, subscription)
+        WHERE redrive_requested_at IS NOT NULL;
+
+      -- Delivery counters per subscription, added to by every delivery engine (additive upserts).
+      CREATE TABLE webhook_stats (
+        tenant          text COLLATE "C" NOT NULL,
+        subscription    text COLLATE "C" NOT NULL,
+        attempts        bigint NOT NULL DEFAULT 0,
+        delivered       bigint NOT NULL DEFAULT 0,
+        failed_attempts bigint NOT NULL DEFAULT 0,
+        dead_lettered   bigint NOT NULL DEFAULT 0,
+        last_success_at timestamptz,
+        last_failure_at timestamptz,
+        -- The consumer lag of the subscription's group, as an engine last measured it.
+        lag             bigint,
+        lag_at          timestamptz,
+        PRIMARY KEY (tenant, subscription),
+        CONSTRAINT webhook_stats_subscription_fkey FOREIGN KEY (tenant, subscription)
+          REFERENCES webhook_subscriptions (tenant, id) ON DELETE CASCADE
+      );
+    `,
+  },
 ]

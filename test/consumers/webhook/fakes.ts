@@ -1,19 +1,24 @@
 // Doubles at the webhook engine's ports: a bus that hands batches to the handler on demand, a
-// scripted sender, a clock that records waits and returns at once, and recording registry ports.
+// scripted sender, a clock that records waits and returns at once, recording registry ports, and
+// an in-memory re-drive table with the dead-letter records it reads back.
 import { randomBytes } from 'node:crypto'
 import type { BusMessage, SubscribeOptions, Subscription } from '../../../core/bus/bus.ts'
 import { buildEvent } from '../../../core/events/build.ts'
 import type { CloudEvent } from '../../../core/events/cloudevent.ts'
 import { encodeBinary } from '../../../core/events/kafka-codec.ts'
-import type { WebhookSubscription } from '../../../core/registry/model.ts'
+import type { RedriveClaim, RedriveOutcome, WebhookSubscription } from '../../../core/registry/model.ts'
 import type {
   Clock,
   DeadLetterPort,
+  DeadLetterRecords,
+  RecordPosition,
+  RedrivePort,
   SendOutcome,
   SubscriptionSource,
   WebhookRequest,
   WebhookSender,
 } from '../../../consumers/webhook/ports.ts'
+import { positionKey } from '../../../consumers/webhook/ports.ts'
 
 export const SECRET = `whsec_${randomBytes(32).toString('base64')}`
 
@@ -197,4 +202,86 @@ export function fakeSource(initial: WebhookSubscription[] = []): FakeSource {
     secretOf: () => SECRET,
   }
   return source
+}
+
+export interface FakeRedrive extends RedrivePort {
+  /** Letters requested and not yet claimed, in claim order. */
+  readonly requested: RedriveClaim[]
+  readonly claims: RedriveClaim[][]
+  readonly finished: Array<{ offset: number; outcome: RedriveOutcome }>
+}
+
+/** Requested letters handed out in order; released ones go back to the end. */
+export function fakeRedrive(): FakeRedrive {
+  const port: FakeRedrive = {
+    requested: [],
+    claims: [],
+    finished: [],
+    async claim(subscription, limit) {
+      const taken = port.requested.filter((c) => c.subscription === subscription.id).slice(0, limit)
+      for (const c of taken) port.requested.splice(port.requested.indexOf(c), 1)
+      port.claims.push(taken)
+      return taken
+    },
+    async finish(claim, outcome) {
+      port.finished.push({ offset: claim.offset, outcome })
+      if (outcome === 'released') port.requested.push(claim)
+    },
+    pending: async () =>
+      [...new Set(port.requested.map((c) => `${c.tenant}\n${c.subscription}`))].map((k) => {
+        const [tenant = '', subscription = ''] = k.split('\n')
+        return { tenant, subscription }
+      }),
+  }
+  return port
+}
+
+/** The dead-letter topic as a map of records; positions listed in `gone` were deleted by retention. */
+export function fakeRecords(): DeadLetterRecords & {
+  readonly records: Map<string, BusMessage>
+  readonly gone: Set<string>
+  readonly reads: RecordPosition[][]
+} {
+  const fake = {
+    records: new Map<string, BusMessage>(),
+    gone: new Set<string>(),
+    reads: [] as RecordPosition[][],
+    async read(positions: readonly RecordPosition[]) {
+      fake.reads.push([...positions])
+      const found = new Map<string, BusMessage>()
+      const gone = new Set<string>()
+      for (const p of positions) {
+        const key = positionKey(p)
+        const record = fake.records.get(key)
+        if (fake.gone.has(key)) gone.add(key)
+        else if (record !== undefined) found.set(key, record)
+      }
+      return { found, gone }
+    },
+  }
+  return fake
+}
+
+/** A webhook dead letter of `event` at `offset` of partition 0: its claim and its record. */
+export function letterOf(
+  event: CloudEvent,
+  offset: number,
+  sub: WebhookSubscription = subscription(),
+): { claim: RedriveClaim; record: BusMessage } {
+  const { key, value, headers } = encodeBinary(event)
+  const withLetterHeaders = new Map(headers)
+  withLetterHeaders.set('tributary_step', Buffer.from('webhook'))
+  withLetterHeaders.set('tributary_subscription', Buffer.from(sub.id))
+  return {
+    claim: { tenant: sub.tenant, subscription: sub.id, id: event.attributes.id, partition: 0, offset },
+    record: {
+      topic: 'tributary.deadletter',
+      partition: 0,
+      offset,
+      timestamp: Date.now(),
+      key: key?.toString(),
+      value,
+      headers: withLetterHeaders,
+    },
+  }
 }

@@ -1,5 +1,6 @@
 // The webhook delivery component: which subscriptions run, how registry changes move them, that
-// a stuck endpoint leaves other subscriptions alone, and a clean stop.
+// a stuck endpoint leaves other subscriptions alone, re-drive requests (changes and the sweep),
+// and a clean stop.
 import { describe, expect, it } from 'vitest'
 import type { WebhookDeliveryDeps } from '../../../consumers/webhook/index.ts'
 import { createWebhookDelivery } from '../../../consumers/webhook/index.ts'
@@ -8,12 +9,16 @@ import type { SendOutcome } from '../../../consumers/webhook/ports.ts'
 import type { WebhookSubscription } from '../../../core/registry/model.ts'
 import { topicNames } from '../../../core/events/topics.ts'
 import { silentLogger } from '../../../core/log.ts'
+import { waitUntil } from '../../helpers/wait.ts'
 import {
   fakeBus,
   fakeClock,
   fakeDeadLetters,
+  fakeRecords,
+  fakeRedrive,
   fakeSender,
   fakeSource,
+  letterOf,
   message,
   subscription,
   telemetry,
@@ -190,5 +195,60 @@ describe('webhook delivery component', () => {
     // Shutdown aborts the hung request after the grace period and commits nothing of its batch.
     await delivery.stop()
     expect(await stuck).toBe(false)
+  })
+})
+
+describe('webhook delivery component: re-drive', () => {
+  function withRedrive(subscriptions: WebhookSubscription[]) {
+    const redrive = fakeRedrive()
+    const records = fakeRecords()
+    const sender = fakeSender()
+    const source = fakeSource(subscriptions)
+    const delivery = createWebhookDelivery({
+      bus: fakeBus(),
+      topics: topicNames('tributary'),
+      source,
+      sender,
+      deadLetters: fakeDeadLetters(),
+      clock: fakeClock(),
+      metrics: noMetrics,
+      log: silentLogger,
+      shutdownGraceMs: 10,
+      redrive: { port: redrive, records, log: silentLogger },
+    })
+    const ask = (sub: WebhookSubscription, offset: number): void => {
+      const { claim, record } = letterOf(telemetry('d1'), offset, sub)
+      redrive.requested.push(claim)
+      records.records.set(`0:${offset}`, record)
+    }
+    return { redrive, sender, source, delivery, ask }
+  }
+
+  it('re-drives on a change of the subscription (how a request reaches every engine)', async () => {
+    const sub = subscription({ id: ID(1) })
+    const { redrive, delivery, ask } = withRedrive([sub])
+    await delivery.start()
+    ask(sub, 7)
+    await delivery.onChange({ op: 'updated', resource: 'subscription', tenant: 'acme', id: ID(1) })
+    await waitUntil(() => redrive.finished.length === 1)
+    expect(redrive.finished).toEqual([{ offset: 7, outcome: 'delivered' }])
+    await delivery.stop()
+  })
+
+  it('kicks the runners of pending subscriptions on a sweep, and only those running here', async () => {
+    const a = subscription({ id: ID(1) })
+    const b = subscription({ id: ID(2), state: 'disabled' })
+    const { redrive, sender, delivery, ask } = withRedrive([a, b])
+    await delivery.start()
+    await waitUntil(() => redrive.claims.length === 1)
+    ask(a, 1)
+    ask(b, 2)
+    await delivery.sweepRedrives()
+    await waitUntil(() => redrive.finished.length === 1)
+    expect(redrive.finished).toEqual([{ offset: 1, outcome: 'delivered' }])
+    expect(sender.requests).toHaveLength(1)
+    expect(redrive.requested.map((c) => c.offset)).toEqual([2])
+    expect(delivery.subscriptions().map((s) => s.id)).toEqual([ID(1)])
+    await delivery.stop()
   })
 })

@@ -681,6 +681,8 @@ describe.each(engines)('RegistryStore contract: $name', ({ make }) => {
         { version: 2, name: 'processing' },
         { version: 3, name: 'webhook subscriptions' },
         { version: 4, name: 'webhook operations' },
+        { version: 5, name: 'command queue' },
+        { version: 6, name: 'webhook re-drive and stats' },
       ])
       store = await engine.open()
       expect(store.kind).toBe(engine.name)
