@@ -105,7 +105,7 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
   subscriptionRoutes(app, options.registry)
   subscriptionOperationRoutes(app, options.registry)
   deadLetterRoutes(app, options.registry, options.deadLetters)
-  commandRoutes(app, options.registry, options.commands)
+  commandRoutes(app, options.commands)
 
   const document = app.getOpenAPI31Document({
     openapi: '3.1.0',

@@ -4,7 +4,7 @@
 // It also expires what waited too long: every command ends in a status event.
 import type { ClusterState } from '../core/cluster/cluster.ts'
 import { isTributaryError } from '../core/errors.ts'
-import type { Command } from '../core/events/commands.ts'
+import type { Command, StatusInput } from '../core/events/commands.ts'
 import type { Component } from '../core/lifecycle.ts'
 import type { Logger } from '../core/log.ts'
 import type { CommandQueue, QueuedCommand } from '../core/registry/command-queue.ts'
@@ -121,6 +121,14 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       if (targets.length === 0) return
       const claimed = await queue.claim(tenant, device, holder, now(), deps.leaseMs, CLAIM_BATCH)
       if (claimed.length === 0) return
+      // Ended commands are removed and reported once per batch (a crash in between delivers them
+      // again after the lease: at least once until here).
+      const ended: StatusInput[] = []
+      const finish = async (): Promise<void> => {
+        if (ended.length === 0) return
+        await queue.complete(ended.map((e) => e.command.id))
+        await statuses.record(...ended.splice(0))
+      }
       for (let i = 0; i < claimed.length; i++) {
         const command = claimed[i]!
         let result: DeliveryResult = { kind: 'gone' }
@@ -134,27 +142,22 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
           if (targets.length === 0) targets = await reach(tenant, device, used)
         }
         if (result.kind === 'gone' || target === undefined) {
+          await finish()
           await queue.release(
             holder,
             claimed.slice(i).map((c) => c.id),
           )
           return
         }
-        await queue.complete([command.id])
         const protocol = target.sink.protocol
         if (result.kind === 'delivered') {
           metrics.delivered(Math.max(0, now().getTime() - command.time.getTime()) / 1000)
-          await statuses.record({ command, status: 'delivered', protocol, via: target.via })
+          ended.push({ command, status: 'delivered', protocol, via: target.via })
         } else {
-          await statuses.record({
-            command,
-            status: 'failed',
-            reason: result.reason,
-            protocol,
-            via: target.via,
-          })
+          ended.push({ command, status: 'failed', reason: result.reason, protocol, via: target.via })
         }
       }
+      await finish()
       if (claimed.length < CLAIM_BATCH) {
         // Loop once more only if more may wait (a full batch); a new command kicks again anyway.
         return
@@ -199,9 +202,16 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   async function sweep(): Promise<void> {
     for (;;) {
       const expired = await queue.claimExpired(holder, now(), deps.leaseMs, EXPIRY_BATCH)
-      for (const command of expired) {
-        await queue.complete([command.id])
-        await statuses.record({ command, status: 'expired', reason: 'ttl', protocol: command.origin })
+      if (expired.length > 0) {
+        await queue.complete(expired.map((c) => c.id))
+        await statuses.record(
+          ...expired.map((command): StatusInput => ({
+            command,
+            status: 'expired',
+            reason: 'ttl',
+            protocol: command.origin,
+          })),
+        )
       }
       if (expired.length < EXPIRY_BATCH || stopped) return
     }

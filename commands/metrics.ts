@@ -13,7 +13,7 @@ export interface CommandMetrics {
   /** Devices with a sink attached on this instance. */
   attached(devices: number): void
   /** Status events that could not be written (the bus failed); each is also logged. */
-  statusLost(): void
+  statusLost(count: number): void
 }
 
 export function createCommandMetrics(registry: Registry | undefined): CommandMetrics {
@@ -53,6 +53,6 @@ export function createCommandMetrics(registry: Registry | undefined): CommandMet
     delivered: (seconds) => latency.observe(seconds),
     invalid: () => invalid.inc(),
     attached: (devices) => attached.set(devices),
-    statusLost: () => lost.inc(),
+    statusLost: (count) => lost.inc(count),
   }
 }

@@ -5,7 +5,7 @@
 // re-routes it (the queue keeps a command id once).
 import type { BusMessage, EventBus, OutgoingRecord, Subscription } from '../core/bus/bus.ts'
 import type { ClusterState } from '../core/cluster/cluster.ts'
-import type { Command } from '../core/events/commands.ts'
+import type { Command, StatusInput } from '../core/events/commands.ts'
 import { readCommand } from '../core/events/commands.ts'
 import { decode } from '../core/events/kafka-codec.ts'
 import type { TopicNames } from '../core/events/topics.ts'
@@ -57,11 +57,17 @@ export function createRouter(deps: RouterDeps): Component {
     return instances
   }
 
-  async function refuse(command: Command, status: 'expired' | 'failed', reason: string): Promise<void> {
-    await statuses.write({ command, status, reason, protocol: command.origin })
+  /** What routing one record leads to, written for the whole batch at once. */
+  interface Routed {
+    readonly status?: StatusInput
+    readonly queued?: { readonly command: Command; readonly instances: ReadonlySet<string> }
   }
 
-  async function route(message: BusMessage): Promise<void> {
+  const refuse = (command: Command, status: 'expired' | 'failed', reason: string): Routed => ({
+    status: { command, status, reason, protocol: command.origin },
+  })
+
+  async function route(message: BusMessage): Promise<Routed> {
     let command: Command
     try {
       const event = decode({
@@ -81,7 +87,7 @@ export function createRouter(deps: RouterDeps): Component {
         'invalid command dead-lettered',
       )
       await bus.publish([deps.deadLetter(message, 'command-invalid', detail)])
-      return
+      return {}
     }
     const tenant = await deps.tenant(command.tenant)
     if (tenant === undefined) return refuse(command, 'failed', 'tenant-unknown')
@@ -101,17 +107,29 @@ export function createRouter(deps: RouterDeps): Component {
       return refuse(command, 'expired', 'ttl')
     }
     if ((await queue.enqueue(command)) === 'full') return refuse(command, 'failed', 'queue-full')
-    await statuses.write({ command, status: 'accepted', protocol: command.origin })
-
-    const body = JSON.stringify({ tenant: command.tenant, device: command.device })
-    for (const instance of instances) {
-      if (instance === cluster.instance) continue
-      await cluster
-        .send(instance, PENDING_TOPIC, body)
-        .catch((err: unknown) => log.warn({ err, instance }, 'could not tell an instance about a command'))
+    return {
+      status: { command, status: 'accepted', protocol: command.origin },
+      queued: { command, instances },
     }
-    // Here too: a local sink or an offline one (TTN) may take it, and a drain that finds nothing is cheap.
-    dispatcher.kick(command.tenant, command.device)
+  }
+
+  /** Tells the instances holding a route, once per device of the batch. */
+  async function notify(queued: ReadonlyArray<NonNullable<Routed['queued']>>): Promise<void> {
+    const told = new Set<string>()
+    for (const { command, instances } of queued) {
+      const key = `${command.tenant}/${command.device}`
+      if (told.has(key)) continue
+      told.add(key)
+      const body = JSON.stringify({ tenant: command.tenant, device: command.device })
+      for (const instance of instances) {
+        if (instance === cluster.instance) continue
+        await cluster
+          .send(instance, PENDING_TOPIC, body)
+          .catch((err: unknown) => log.warn({ err, instance }, 'could not tell an instance about a command'))
+      }
+      // Here too: a local sink or an offline one (TTN) may take it, and a drain that finds nothing is cheap.
+      dispatcher.kick(command.tenant, command.device)
+    }
   }
 
   return {
@@ -124,7 +142,11 @@ export function createRouter(deps: RouterDeps): Component {
         maxBatch: deps.maxBatch,
         // Records of one partition in order: one device's commands keep their order into the queue.
         handler: async (batch) => {
-          for (const message of batch) await route(message)
+          const routed: Routed[] = []
+          for (const message of batch) routed.push(await route(message))
+          // Statuses before the commit: a crash re-routes the batch (the queue keeps an id once).
+          await statuses.write(...routed.flatMap((r) => (r.status === undefined ? [] : [r.status])))
+          await notify(routed.flatMap((r) => (r.queued === undefined ? [] : [r.queued])))
         },
         onError: (err, batch) =>
           log.warn({ err, records: batch.length }, 'routing commands failed; the batch will be retried'),

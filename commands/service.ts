@@ -11,6 +11,7 @@ import type { Waiters, WaitOutcome } from './waiters.ts'
 import { createWaiters } from './waiters.ts'
 
 export interface CommandService extends Component {
+  deviceExists(tenant: string, device: string): Promise<boolean>
   readonly defaultTtlMs: number
   readonly maxWaitMs: number
   send(command: CommandInput): Promise<void>
@@ -26,6 +27,8 @@ export interface CommandServiceDeps {
   readonly bus: Pick<EventBus, 'publish'>
   readonly topic: string
   readonly cluster: Pick<ClusterState, 'instance' | 'setValue' | 'onMessage'>
+  /** The registry's cached device lookup. */
+  readonly findDevice: (tenant: string, device: string) => Promise<unknown>
   readonly defaultTtlMs: number
   readonly maxWaitMs: number
   readonly log: Logger
@@ -36,6 +39,7 @@ export function createCommandService(deps: CommandServiceDeps): CommandService {
   const started = (): Waiters => (waiters ??= createWaiters({ cluster: deps.cluster, log: deps.log }))
   return {
     name: 'command-service',
+    deviceExists: async (tenant, device) => (await deps.findDevice(tenant, device)) !== undefined,
     defaultTtlMs: deps.defaultTtlMs,
     maxWaitMs: deps.maxWaitMs,
     async send(command) {

@@ -11,10 +11,10 @@ import type { CommandMetrics } from './metrics.ts'
 import { notifyWaiter } from './waiters.ts'
 
 export interface StatusWriter {
-  /** Resolves once the event is durable; throws when the bus cannot take it. */
-  write(input: StatusInput): Promise<void>
-  /** write(), but a failure is logged and counted instead of thrown (the command has ended anyway). */
-  record(input: StatusInput): Promise<void>
+  /** Resolves once the events are durable (one publish); throws when the bus cannot take them. */
+  write(...inputs: StatusInput[]): Promise<void>
+  /** write(), but a failure is logged and counted instead of thrown (the commands have ended anyway). */
+  record(...inputs: StatusInput[]): Promise<void>
 }
 
 export interface StatusDeps {
@@ -28,34 +28,42 @@ export interface StatusDeps {
 export function createStatusWriter(deps: StatusDeps): StatusWriter {
   const { bus, topic, cluster, metrics, log } = deps
 
-  async function write(input: StatusInput): Promise<void> {
-    const { key, value, headers } = encodeBinary(buildStatusEvent(input))
-    await bus.publish([{ topic, key: key?.toString(), value, headers }])
-    metrics.status(input.status, input.protocol, input.reason)
-    const { command } = input
-    if (command.requestId !== undefined && (input.status === 'expired' || input.status === 'failed')) {
-      await notifyWaiter(cluster, command.tenant, command.requestId, {
-        kind: 'ended',
-        tenant: command.tenant,
-        device: command.device,
-        status: input.status,
-        reason: input.reason ?? '',
-      }).catch((err: unknown) => log.debug({ err }, 'could not tell a waiting request'))
+  async function write(...inputs: StatusInput[]): Promise<void> {
+    if (inputs.length === 0) return
+    await bus.publish(
+      inputs.map((input) => {
+        const { key, value, headers } = encodeBinary(buildStatusEvent(input))
+        return { topic, key: key?.toString(), value, headers }
+      }),
+    )
+    for (const input of inputs) {
+      metrics.status(input.status, input.protocol, input.reason)
+      const { command } = input
+      if (command.requestId !== undefined && (input.status === 'expired' || input.status === 'failed')) {
+        await notifyWaiter(cluster, command.tenant, command.requestId, {
+          kind: 'ended',
+          tenant: command.tenant,
+          device: command.device,
+          status: input.status,
+          reason: input.reason ?? '',
+        }).catch((err: unknown) => log.debug({ err }, 'could not tell a waiting request'))
+      }
     }
   }
 
   return {
     write,
-    async record(input) {
+    async record(...inputs) {
       try {
-        await write(input)
+        await write(...inputs)
       } catch (err) {
-        metrics.statusLost()
-        const { command } = input
-        log.error(
-          { err, tenant: command.tenant, device: command.device, command: command.id, status: input.status },
-          'command status event not written',
-        )
+        metrics.statusLost(inputs.length)
+        for (const { command, status } of inputs) {
+          log.error(
+            { err, tenant: command.tenant, device: command.device, command: command.id, status },
+            'command status event not written',
+          )
+        }
       }
     },
   }

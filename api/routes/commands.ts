@@ -6,7 +6,6 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { TributaryError } from '../../core/errors.ts'
 import type { CommandInput } from '../../core/events/commands.ts'
 import { uuidv7 } from '../../core/events/ids.ts'
-import type { RegistryService } from '../../core/registry/service.ts'
 import { API_PREFIX, requires } from '../auth.ts'
 import type { ApiEnv } from '../env.ts'
 import { CommandAccepted, CommandParams, CommandQuery } from '../schemas.ts'
@@ -25,6 +24,8 @@ export type CommandOutcome =
 
 /** The command side the API needs (commands/service.ts). */
 export interface CommandSender {
+  /** Whether the device exists (a cached lookup: sending is a hot path). */
+  deviceExists(tenant: string, device: string): Promise<boolean>
   readonly defaultTtlMs: number
   readonly maxWaitMs: number
   /** Resolves once the command is durable on the commands topic. */
@@ -81,18 +82,15 @@ const send = createRoute({
   },
 })
 
-export function commandRoutes(
-  app: OpenAPIHono<ApiEnv>,
-  registry: RegistryService,
-  sender: CommandSender | undefined,
-): void {
+export function commandRoutes(app: OpenAPIHono<ApiEnv>, sender: CommandSender | undefined): void {
   app.openapi(send, async (c) => {
     const { tenant, device, name } = c.req.valid('param')
     const query = c.req.valid('query')
     if (sender === undefined)
       throw new TributaryError('BUS_UNAVAILABLE', 'commands are not served by this process')
-    // 404 for a device the caller cannot see or that does not exist, before anything is sent.
-    await registry.getDevice(tenant, device)
+    // 404 for a device that does not exist, before anything is sent (the tenant was checked by `requires`).
+    if (!(await sender.deviceExists(tenant, device)))
+      throw new TributaryError('REGISTRY_NOT_FOUND', `device ${device} of tenant ${tenant} not found`)
     const waitMs = query.wait === undefined ? undefined : Math.round(query.wait * 1000)
     if (waitMs !== undefined && (waitMs < 1 || waitMs > sender.maxWaitMs)) {
       throw new TributaryError(

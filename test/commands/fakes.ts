@@ -63,11 +63,11 @@ export function recordingStatuses(): StatusWriter & { seen: StatusInput[]; of: (
       seen
         .filter((s) => s.command.id === id)
         .map((s) => (s.reason === undefined ? s.status : `${s.status}:${s.reason}`)),
-    async write(input) {
-      seen.push(input)
+    async write(...inputs) {
+      seen.push(...inputs)
     },
-    async record(input) {
-      seen.push(input)
+    async record(...inputs) {
+      seen.push(...inputs)
     },
   }
 }
