@@ -11,7 +11,22 @@ import { createStatusWriter } from '../commands/status.ts'
 import { topicNames } from '../core/events/topics.ts'
 import type { Component } from '../core/lifecycle.ts'
 import { deadLetter } from '../processors/deadletter.ts'
-import type { RoleDeps } from './roles.ts'
+import type { EventBus } from '../core/bus/bus.ts'
+import type { ClusterState } from '../core/cluster/cluster.ts'
+import type { Config } from '../core/config/index.ts'
+import type { Logger } from '../core/log.ts'
+import type { Registry } from '../core/metrics.ts'
+import type { RegistryParts } from './registry.ts'
+
+/** What the command parts need of a role's dependencies (main/roles.ts RoleDeps). */
+export interface CommandWiring {
+  readonly config: Config
+  readonly log: Logger
+  readonly registry: Registry
+  readonly bus: EventBus
+  readonly registryParts: RegistryParts
+  readonly cluster: ClusterState
+}
 
 export interface CommandDelivery {
   readonly dispatcher: Dispatcher
@@ -19,7 +34,7 @@ export interface CommandDelivery {
   readonly components: readonly Component[]
 }
 
-export function commandDelivery(deps: RoleDeps): CommandDelivery {
+export function commandDelivery(deps: CommandWiring): CommandDelivery {
   const { config, bus, cluster, registryParts } = deps
   const log = deps.log.child({ component: 'commands' })
   const topics = topicNames(config.topicPrefix)
@@ -57,12 +72,13 @@ export function commandDelivery(deps: RoleDeps): CommandDelivery {
   return { dispatcher, components: [dispatcher, router] }
 }
 
-export function commandService(deps: RoleDeps): CommandService {
+export function commandService(deps: CommandWiring): CommandService {
   const { config, bus, cluster } = deps
   return createCommandService({
     bus,
     topic: topicNames(config.topicPrefix).commands,
     cluster,
+    findDevice: (tenant, device) => deps.registryParts.auth.findDevice(tenant, device),
     defaultTtlMs: config.commandTtlMs,
     maxWaitMs: config.commandMaxWaitMs,
     log: deps.log.child({ component: 'commands' }),
