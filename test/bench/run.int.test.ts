@@ -1,7 +1,7 @@
 // `npm run bench` keeps working: the first two scenarios, and the processors and both webhooks
-// scenarios, run end to end on tiny record counts against the test broker, print their
-// side-by-side tables and write a results file. The figures are not asserted (benchmarks measure,
-// tests do not time).
+// scenarios (webhooks-process with its WebSocket rows), run end to end on tiny record counts against
+// the test broker, print their side-by-side tables and write a results file. The figures are not
+// asserted (benchmarks measure, tests do not time).
 import { execFile } from 'node:child_process'
 import { readFileSync, readdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
@@ -82,7 +82,7 @@ it('prints the webhooks scenario: runner vs undici and webhook vs consume latenc
   }
 }, 120_000)
 
-it('prints the webhooks-process scenario: device MQTT → webhook through tributary vs Kafka', async () => {
+it('prints the webhooks-process scenario: device MQTT → webhook and → WebSocket through tributary vs Kafka', async () => {
   const { stdout } = await run(
     process.execPath,
     [RUN, '--quick', '--scenario', 'webhooks-process', '--rounds', '1'],
@@ -93,7 +93,9 @@ it('prints the webhooks-process scenario: device MQTT → webhook through tribut
     },
   )
   expect(stdout).toMatch(/^webhooks-process: /m)
-  expect(stdout).toMatch(/^metric\s+mqtt → webhook\s+kafka\s+ratio w\/k/m)
-  expect(stdout).toMatch(/^latency p50 at 200 ev\/s \(ms\) .*\d+\.\d+x/m)
-  expect(stdout).toMatch(/^latency p99 at 200 ev\/s \(ms\) .*\d+\.\d+x/m)
+  expect(stdout).toMatch(/^metric\s+mqtt → app\s+kafka\s+ratio a\/k/m)
+  for (const path of ['webhook', 'websocket']) {
+    expect(stdout).toMatch(new RegExp(`^${path}: latency p50 at 200 ev/s \\(ms\\) .*\\d+\\.\\d+x`, 'm'))
+    expect(stdout).toMatch(new RegExp(`^${path}: latency p99 at 200 ev/s \\(ms\\) .*\\d+\\.\\d+x`, 'm'))
+  }
 }, 120_000)
