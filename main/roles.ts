@@ -22,6 +22,7 @@ import { createProcessor } from '../processors/index.ts'
 import { createTopicRetirement } from '../processors/retirement.ts'
 import type { RegistryParts } from './registry.ts'
 import { webhookDelivery } from './webhooks.ts'
+import { commandDelivery, commandService } from './commands.ts'
 
 export const ROLES = ['processors', 'consumers', 'api', 'adapters'] as const
 export type Role = (typeof ROLES)[number]
@@ -48,10 +49,14 @@ export const isListener = (c: Component): c is Listener => typeof (c as Partial<
 export const isAdapter = (c: Component): c is Adapter => typeof (c as Partial<Adapter>).ports === 'function'
 
 /** The device-facing adapters of the process, sharing one ingest (one producer keeps per-device order). */
-function adapters({ config, log, registry, bus, registryParts, cluster }: RoleDeps): Component[] {
+function adapters(deps: RoleDeps): Component[] {
+  const { config, log, registry, bus, registryParts, cluster } = deps
   const ingest = createIngest({ bus, topics: topicNames(config.topicPrefix), log })
   const mqtt = mqttConfig(config)
-  const out: Component[] = []
+  // The dispatcher and router start before the adapters attach sinks to it, and stop after them.
+  const delivery = commandDelivery(deps)
+  const commands = delivery.dispatcher
+  const out: Component[] = [...delivery.components]
   if (mqtt.tcp.enabled || mqtt.tls.enabled || mqtt.ws.enabled) {
     out.push(
       createMqttAdapter(mqtt, {
@@ -60,6 +65,7 @@ function adapters({ config, log, registry, bus, registryParts, cluster }: RoleDe
         listTenants: (options) => registryParts.service.listTenants(options),
         touchDevice: (tenant, device, at) => registryParts.store.touchDevice(tenant, device, at),
         cluster,
+        commands,
         metrics: registry,
         log: log.child({ component: 'mqtt' }),
       }),
@@ -112,6 +118,7 @@ function appMqtt({ config, log, registry, bus, registryParts }: RoleDeps): Compo
       bus,
       bearer,
       tenant: (id) => registryParts.auth.tenant(id),
+      findDevice: (tenant, device) => registryParts.auth.findDevice(tenant, device),
       metrics: registry,
       log: appLog,
     }),
@@ -150,36 +157,42 @@ export const roleComponents: Record<Role, (deps: RoleDeps) => Component[]> = {
     ),
   ],
   consumers: (deps) => [...appMqtt(deps), webhookDelivery(deps)],
-  api: ({ config, log, bus, registryParts }) => [
-    createApiServer(
-      {
-        host: config.host,
-        port: config.apiPort,
-        maxBodyBytes: config.apiMaxBodyBytes,
-        adminToken: config.adminToken,
-        oidcJwksCacheMs: config.oidcJwksCacheMs,
-        drainTimeoutMs: config.shutdownTimeoutMs,
-      },
-      {
-        registry: registryParts.service,
-        lookups: registryParts.lookups,
-        deadLetters: registryParts.store,
-        events: {
-          bus,
-          config: {
-            topics: topicNames(config.topicPrefix),
-            topicPartitions: config.topicPartitions,
-            maxConnections: config.wsMaxConnections,
-            maxConnectionsPerTenant: config.wsMaxConnectionsPerTenant,
-            maxBufferedBytes: config.wsMaxBufferedBytes,
-            stallTimeoutMs: 30_000,
-            recheckMs: 30_000,
-          },
+  api: (deps) => {
+    const { config, log, bus, registryParts } = deps
+    const commands = commandService(deps)
+    return [
+      commands,
+      createApiServer(
+        {
+          host: config.host,
+          port: config.apiPort,
+          maxBodyBytes: config.apiMaxBodyBytes,
+          adminToken: config.adminToken,
+          oidcJwksCacheMs: config.oidcJwksCacheMs,
+          drainTimeoutMs: config.shutdownTimeoutMs,
         },
-        log,
-      },
-    ),
-  ],
+        {
+          registry: registryParts.service,
+          lookups: registryParts.lookups,
+          deadLetters: registryParts.store,
+          commands,
+          events: {
+            bus,
+            config: {
+              topics: topicNames(config.topicPrefix),
+              topicPartitions: config.topicPartitions,
+              maxConnections: config.wsMaxConnections,
+              maxConnectionsPerTenant: config.wsMaxConnectionsPerTenant,
+              maxBufferedBytes: config.wsMaxBufferedBytes,
+              stallTimeoutMs: 30_000,
+              recheckMs: 30_000,
+            },
+          },
+          log,
+        },
+      ),
+    ]
+  },
   adapters,
 }
 

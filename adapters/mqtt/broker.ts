@@ -52,3 +52,16 @@ export async function holdsQos2(broker: Aedes, client: Client, messageId: number
 export function setClientId(client: Client, id: string): void {
   ;(client as { id: string }).id = id
 }
+
+/** The topic filters aedes holds for a client, with their granted QoS (aedes's `client.subscriptions`). */
+export function subscriptionsOf(client: Client): Array<[string, number]> {
+  const subscriptions = (client as { subscriptions?: Record<string, { qos?: number } | undefined> })
+    .subscriptions
+  if (subscriptions === undefined) return []
+  return Object.entries(subscriptions).map(([filter, sub]) => [filter, sub?.qos ?? 0])
+}
+
+/** Whether a write to the client failed (aedes sets `errored` before it calls the write's callback). */
+export function writeFailed(client: Client): boolean {
+  return (client as { errored?: boolean }).errored === true || client.closed
+}

@@ -50,6 +50,8 @@ export interface Connection {
   /** Set when the device's last will must not be published (revoked, taken over, shut down). */
   dropWill: boolean
   closed: boolean
+  /** Ends the command sink attached while the connection holds command subscriptions. */
+  detachCommands?: (() => void) | undefined
   /** Publishes in flight: the disconnected event waits for them, so it comes last. */
   readonly pending: Set<Promise<unknown>>
   /** Resolves once the end was handled (session released, disconnected event written). */

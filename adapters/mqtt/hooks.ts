@@ -1,10 +1,12 @@
 // The aedes hooks (STYLE.md 7, 8): CONNECT is answered after authentication and the connected
 // event; a PUBLISH is produced to the bus inside authorizePublish, because aedes writes the PUBACK
-// before its `published` hook runs; subscriptions are refused; nothing is forwarded to devices.
+// before its `published` hook runs, and is then routed nowhere; only command subscriptions are
+// granted; nothing is forwarded to devices but the commands written to their own connection.
 // Every hook bridges its promise to aedes's callback, never passing an async function.
 import type { Aedes, Client, ConnectPacket, PublishPacket, Subscription } from 'aedes'
 import { holdsQos2 } from './broker.ts'
 import type { Hooks } from './broker.ts'
+import type { CommandChannel } from './commands.ts'
 import type { ConnectHandler } from './connect.ts'
 import type { Connection, ConnectionTable } from './connection.ts'
 import type { MqttMetrics } from './metrics.ts'
@@ -16,12 +18,20 @@ export interface HooksDeps {
   readonly table: ConnectionTable
   readonly connect: ConnectHandler
   readonly publish: PublishHandler
+  readonly commands: Pick<CommandChannel, 'authorizeSubscribe' | 'forwardable'>
   readonly refusals: Refusals
   readonly metrics: MqttMetrics
   readonly broker: () => Aedes | undefined
   /** Work of a connection that its disconnected event waits for. */
   readonly track: <T>(conn: Connection, work: Promise<T>) => Promise<T>
 }
+
+/**
+ * Where an accepted device PUBLISH goes once it is on the bus: aedes routes every message to the
+ * subscribers whose filters match, across tenants, so the topic is replaced by one that no device
+ * can subscribe to (command filters only; `$` topics are not matched by wildcards [MQTT-4.7.2-1]).
+ */
+export const UNROUTED_TOPIC = '$tributary/unrouted'
 
 const toBuffer = (payload: Buffer | string | undefined): Buffer =>
   Buffer.isBuffer(payload) ? payload : Buffer.from(payload ?? '')
@@ -87,6 +97,7 @@ export function createHooks(deps: HooksDeps): Hooks {
             return callback(new Error(`publish refused: ${result.reason ?? 'refused'}`))
           }
           if (result.action === 'ack' && qos > 0) metrics.ackDuration((performance.now() - started) / 1000)
+          packet.topic = UNROUTED_TOPIC
           callback(null)
         },
         (err: Error) => {
@@ -98,17 +109,18 @@ export function createHooks(deps: HooksDeps): Hooks {
 
     authorizeSubscribe(client, subscription: Subscription, callback) {
       const conn = connOf(client)
-      // Devices read nothing through topic subscriptions: commands and configuration will be
-      // delivered to the device's own client, never through topics another device could match.
-      if (conn !== undefined)
-        refusals.message(
-          conn,
-          'subscribe-refused',
-          `topic ${JSON.stringify(subscription.topic.slice(0, 300))}`,
-        )
-      callback(null, null) // SUBACK 0x80 for this topic [MQTT-3.9.3]
+      const session = conn?.session
+      if (conn === undefined || session === undefined) return callback(null, null)
+      // Devices read their commands only (docs/commands-mqtt.md); everything else is SUBACK 0x80 [MQTT-3.9.3].
+      track(conn, deps.commands.authorizeSubscribe(conn, session, subscription)).then(
+        (granted) => callback(null, granted),
+        (err: unknown) => {
+          refusals.message(conn, 'subscribe-unavailable', `subscription not checked: ${String(err)}`)
+          callback(null, null)
+        },
+      )
     },
 
-    authorizeForward: () => null,
+    authorizeForward: (client, packet) => (deps.commands.forwardable(connOf(client), packet) ? packet : null),
   }
 }

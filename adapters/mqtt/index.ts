@@ -1,9 +1,11 @@
 // The device MQTT adapter (MQTT 3.1.1 on aedes 1.x): TCP, TLS and WebSocket listeners feed one
 // aedes instance whose hooks authenticate devices and make each message a durable CloudEvent
-// before it is acknowledged. Start, the end of every connection, and a bounded stop live here.
+// before it is acknowledged, and deliver commands to devices that subscribed to them. Start, the
+// end of every connection, and a bounded stop live here.
 import type { Aedes, Client } from 'aedes'
 import type { Adapter, Ingest } from '../adapter.ts'
 import { createLastSeen, createRateLimiter } from '../device-limits.ts'
+import type { CommandOutlet } from '../../commands/outlet.ts'
 import type { ClusterState } from '../../core/cluster/cluster.ts'
 import type { Logger } from '../../core/log.ts'
 import type { Registry } from '../../core/metrics.ts'
@@ -12,6 +14,8 @@ import type { ListOptions, Page, Tenant } from '../../core/registry/model.ts'
 import { createAnchorIndex } from './anchors.ts'
 import { createConnectAuthenticator } from './auth.ts'
 import { createBroker, sentDisconnect } from './broker.ts'
+import { isCommandFilter } from './command-topics.ts'
+import { createCommandChannel } from './commands.ts'
 import type { MqttConfig } from './config.ts'
 import { readTlsFiles } from './config.ts'
 import { createConnectHandler } from './connect.ts'
@@ -32,12 +36,14 @@ export type { MqttConfig } from './config.ts'
 export { mqttConfig } from './config.ts'
 
 export interface MqttAdapterDeps {
-  readonly ingest: Pick<Ingest, 'publish' | 'connection'>
+  readonly ingest: Pick<Ingest, 'publish' | 'connection' | 'event'>
   readonly auth: Pick<RegistryAuth, 'device' | 'tenant' | 'findDevice' | 'onChange'>
   /** Every tenant, paged: the issuer index for client certificates sent without a username. */
   readonly listTenants: (options: ListOptions) => Promise<Page<Tenant>>
   readonly touchDevice: (tenant: string, device: string, at: Date) => Promise<void>
   readonly cluster: ClusterState
+  /** Command delivery: a sink per connection holding command subscriptions; device responses. */
+  readonly commands: Pick<CommandOutlet, 'attach' | 'responded'>
   readonly metrics: Registry
   readonly log: Logger
 }
@@ -66,6 +72,7 @@ export function createMqttAdapter(config: MqttConfig, deps: MqttAdapterDeps): Ad
   })
   const anchors = createAnchorIndex({ listTenants: deps.listTenants, tenant: (id) => auth.tenant(id), log })
   const findDevice = (tenant: string, device: string) => auth.findDevice(tenant, device)
+  const commandChannel = createCommandChannel({ commands: deps.commands, findDevice, refusals, log })
   const lastSeen = createLastSeen({ touch: deps.touchDevice, intervalMs: config.lastSeenIntervalMs, log })
   let stopping = false
   let broker: Aedes | undefined
@@ -87,6 +94,7 @@ export function createMqttAdapter(config: MqttConfig, deps: MqttAdapterDeps): Ad
     refusals,
     metrics,
     track,
+    commands: commandChannel,
     broker: () => broker,
     connect: createConnectHandler({
       authenticator: createConnectAuthenticator({ device: auth.device, anchors }),
@@ -101,6 +109,7 @@ export function createMqttAdapter(config: MqttConfig, deps: MqttAdapterDeps): Ad
     }),
     publish: createPublishHandler({
       ingest,
+      commands: deps.commands,
       limiter: createRateLimiter({
         cluster,
         tenant: (id) => auth.tenant(id),
@@ -118,6 +127,7 @@ export function createMqttAdapter(config: MqttConfig, deps: MqttAdapterDeps): Ad
   async function ended(conn: Connection): Promise<void> {
     try {
       conn.closed = true
+      commandChannel.detach(conn)
       while (conn.pending.size > 0) await Promise.allSettled([...conn.pending])
       table.remove(conn)
       const session = conn.session
@@ -178,6 +188,21 @@ export function createMqttAdapter(config: MqttConfig, deps: MqttAdapterDeps): Ad
     }
     aedes.on('clientError', noted)
     aedes.on('connectionError', noted)
+    // Command subscriptions: granted ones (not those restored with a session: connackSent covers
+    // them, and no command goes out before the CONNACK), removed ones.
+    const changed = (client: Client, added: boolean): void => {
+      const conn = table.of(client.conn)
+      if (conn !== undefined) commandChannel.subscriptionsChanged(conn, added)
+    }
+    // aedes reports refused filters too, with QoS 128 (SUBACK failure).
+    aedes.on('subscribe', (subscriptions, client) =>
+      changed(
+        client,
+        subscriptions.some((s) => (s.qos as number) !== 128 && isCommandFilter(s.topic)),
+      ),
+    )
+    aedes.on('unsubscribe', (_unsubscriptions, client) => changed(client, false))
+    aedes.on('connackSent', (_packet, client) => changed(client, true))
     aedes.on('keepaliveTimeout', (client) => {
       const conn = table.of(client.conn)
       if (conn !== undefined) conn.closeReason ??= 'keepalive-timeout'

@@ -1,9 +1,15 @@
 // One PUBLISH from an authenticated device, from packet to outcome: the checks that refuse it
-// (retained, size, topic, gateway rule, rate), then the CloudEvent made durable on the bus. Limits
-// are checked before any side effect (STYLE.md 10).
+// (retained, size, topic, gateway rule, rate), then the CloudEvent made durable on the bus — a
+// telemetry event, or a command response on `[gw/<device>/]command/res/<request id>/<status>`,
+// which the command outlet hears of once durable. Limits are checked before any side effect
+// (STYLE.md 10).
 import type { Ingest, Outcome } from '../adapter.ts'
 import type { RateLimiter } from '../device-limits.ts'
+import type { CommandOutlet } from '../../commands/outlet.ts'
+import { responseEventInput } from '../../core/events/commands.ts'
 import type { Device } from '../../core/registry/model.ts'
+import { responseRoute } from './command-topics.ts'
+import type { ResponseRoute } from './command-topics.ts'
 import type { Connection, Session } from './connection.ts'
 import { deviceMessage, routeTopic } from './map.ts'
 import type { MqttMetrics } from './metrics.ts'
@@ -18,7 +24,9 @@ export interface IncomingPublish {
 }
 
 export interface PublishDeps {
-  readonly ingest: Pick<Ingest, 'publish'>
+  readonly ingest: Pick<Ingest, 'publish' | 'event'>
+  /** Told of each device response once it is durable (a waiting API request returns). */
+  readonly commands: Pick<CommandOutlet, 'responded'>
   readonly limiter: RateLimiter
   readonly findDevice: (tenant: string, device: string) => Promise<Device | undefined>
   readonly metrics: MqttMetrics
@@ -48,6 +56,8 @@ interface Refusal {
 interface Route {
   readonly device: string | undefined
   readonly channel: string
+  /** Set when the PUBLISH answers a request-style command. */
+  readonly response?: ResponseRoute | undefined
 }
 
 export function createPublishHandler(deps: PublishDeps) {
@@ -60,7 +70,9 @@ export function createPublishHandler(deps: PublishDeps) {
       const detail = `payload of ${packet.payload.length} bytes exceeds ${deps.maxPayloadBytes}`
       return { refused: 'payload-too-large', outcome: reject('too-large', detail) }
     }
-    const route = routeTopic(packet.topic)
+    const response = responseRoute(packet.topic)
+    const route =
+      response === undefined ? routeTopic(packet.topic) : { ok: true as const, ...response, channel: '' }
     if (!route.ok) {
       const reason = route.reason === 'invalid-topic' ? 'invalid' : 'forbidden'
       return { refused: route.reason, outcome: reject(reason, route.detail) }
@@ -81,7 +93,29 @@ export function createPublishHandler(deps: PublishDeps) {
         outcome: { kind: 'rejected', reason: 'rate-limited', detail, retryAfterMs: rate.retryAfterMs },
       }
     }
-    return { device: route.device, channel: route.channel }
+    return { device: route.device, channel: route.channel, response }
+  }
+
+  function ingestResponse(
+    session: Session,
+    response: ResponseRoute,
+    payload: Buffer,
+    at: Date,
+  ): Promise<Outcome> {
+    const device = response.device ?? session.device
+    return deps.ingest.event(
+      responseEventInput({
+        tenant: session.tenant,
+        device,
+        sender: device === session.device ? undefined : session.device,
+        protocol: 'mqtt',
+        requestId: response.requestId,
+        status: response.status,
+        payload,
+        credential: session.credentialId,
+        time: at,
+      }),
+    )
   }
 
   async function send(
@@ -90,11 +124,24 @@ export function createPublishHandler(deps: PublishDeps) {
     packet: IncomingPublish,
     at: Date,
   ): Promise<Refusal | undefined> {
-    const outcome = await deps.ingest.publish(
-      deviceMessage(session.tenant, session.device, route, packet.payload, at, session.credentialId),
-    )
+    const { response } = route
+    const outcome =
+      response === undefined
+        ? await deps.ingest.publish(
+            deviceMessage(session.tenant, session.device, route, packet.payload, at, session.credentialId),
+          )
+        : await ingestResponse(session, response, packet.payload, at)
     if (outcome.kind === 'accepted') {
       deps.metrics.message(session.tenant, packet.payload.length)
+      if (response !== undefined) {
+        deps.commands.responded({
+          tenant: session.tenant,
+          device: response.device ?? session.device,
+          requestId: response.requestId,
+          status: response.status,
+          payload: packet.payload,
+        })
+      }
       return undefined
     }
     return { refused: outcome.kind === 'rejected' ? `event-${outcome.reason}` : 'unavailable', outcome }

@@ -1,6 +1,7 @@
 // CONNECT authentication of application clients: the user name is the tenant, the password a
 // bearer credential of that tenant (API token, OIDC access token) or the admin token, checked by
-// the management API's authenticator; the reader role is enough to read events.
+// the management API's authenticator; the reader role is enough to read events, sending commands
+// takes manager or admin.
 import type { BearerAuthenticator } from '../../core/auth/bearer.ts'
 import { allows } from '../../core/auth/principal.ts'
 import { isTenantId } from '../../core/events/ids.ts'
@@ -44,6 +45,8 @@ export type AppLogin =
       readonly kind: 'accepted'
       readonly tenant: string
       readonly subject: string
+      /** The credential holds manager or admin on the tenant: it may publish commands. */
+      readonly canCommand: boolean
       /** When the credential stops being valid (ms since the epoch); undefined: it does not expire. */
       readonly expiresAt: number | undefined
     }
@@ -69,7 +72,13 @@ export function createAppAuthenticator(deps: AppAuthDeps) {
     const tenant = await deps.tenant(username)
     if (tenant === undefined || !tenant.enabled) return refused('not-authorized')
     const expiresAt = (principal as { readonly expiresAt?: number | undefined }).expiresAt
-    return { kind: 'accepted', tenant: username, subject: principal.subject, expiresAt }
+    return {
+      kind: 'accepted',
+      tenant: username,
+      subject: principal.subject,
+      canCommand: allows(principal, username, 'manager'),
+      expiresAt,
+    }
   }
 }
 

@@ -23,12 +23,23 @@ export interface AppMqttConfig {
   /** Events in flight to the clients of one tenant before its bus reader waits. */
   readonly maxInFlightPerTenant: number
   readonly shutdownTimeoutMs: number
-  /** `<prefix>` of `<prefix>.events.<tenant>`, and of the broker's consumer groups. */
+  /** `<prefix>` of `<prefix>.events.<tenant>`, `<prefix>.commands`, and of the broker's consumer groups. */
   readonly topicPrefix: string
+  /** How long a command published here waits for its device. */
+  readonly commandTtlMs: number
+  /** Largest command payload; a larger PUBLISH closes the connection. */
+  readonly maxCommandBytes: number
+  /** Commands per second one connection may publish, in bursts of `commandBurst`. */
+  readonly commandRate: number
+  readonly commandBurst: number
 }
 
 export const DRAIN_TIMEOUT_MS = 10_000
 export const MAX_IN_FLIGHT_PER_TENANT = 1_000
+/** The device MQTT adapter's default payload limit: what a device would accept anyway. */
+export const MAX_COMMAND_BYTES = 262_144
+export const COMMAND_RATE = 100
+export const COMMAND_BURST = 200
 
 export function appMqttConfig(config: Config): AppMqttConfig {
   return {
@@ -45,5 +56,9 @@ export function appMqttConfig(config: Config): AppMqttConfig {
     maxInFlightPerTenant: MAX_IN_FLIGHT_PER_TENANT,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     topicPrefix: config.topicPrefix,
+    commandTtlMs: config.commandTtlMs,
+    maxCommandBytes: MAX_COMMAND_BYTES,
+    commandRate: COMMAND_RATE,
+    commandBurst: COMMAND_BURST,
   }
 }

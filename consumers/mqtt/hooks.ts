@@ -1,11 +1,14 @@
 // The aedes hooks of the application broker (STYLE.md 8: promises bridged to callbacks): CONNECT
 // is answered after authentication; a subscription is granted inside the client's tenant only,
-// and only once the tenant's bus reader is in place; clients may not publish; forwarding checks
-// the tenant once more and drops clients whose unread bytes pass the bound.
+// and only once the tenant's bus reader is in place; clients publish commands only, acknowledged
+// once on the commands topic; forwarding checks the tenant once more and drops clients whose
+// unread bytes pass the bound.
 import type { AedesPublishPacket, Client, ConnectPacket, PublishPacket, Subscription } from 'aedes'
 import type { Logger } from '../../core/log.ts'
 import type { AppAuthenticator, ConnectRefusal } from './auth.ts'
 import { connackError } from './auth.ts'
+import type { AppCommands, Bucket, PublishRefusal } from './commands.ts'
+import { checkCommandPublish, newBucket, takeToken } from './commands.ts'
 import type { AppMqttConfig } from './config.ts'
 import type { Fanout } from './fanout.ts'
 import type { AppMqttMetrics } from './metrics.ts'
@@ -15,6 +18,10 @@ import { APP_ROOT, checkFilter } from './topics.ts'
 export interface AppClient {
   /** Set once authenticated. */
   tenant: string | undefined
+  /** The credential may send commands (manager or admin on the tenant). */
+  canCommand: boolean
+  /** The connection's command rate. */
+  readonly bucket: Bucket
   /** Granted topic filters. */
   readonly filters: Set<string>
   /** The tenant reader this client holds, once it subscribed. */
@@ -25,8 +32,10 @@ export interface AppClient {
   expiry: NodeJS.Timeout | undefined
 }
 
-export const newAppClient = (): AppClient => ({
+export const newAppClient = (burst: number, now = Date.now()): AppClient => ({
   tenant: undefined,
+  canCommand: false,
+  bucket: newBucket(burst, now),
   filters: new Set(),
   reader: undefined,
   closed: false,
@@ -39,6 +48,7 @@ export interface HooksDeps {
   readonly clients: Map<unknown, AppClient>
   readonly authenticate: AppAuthenticator
   readonly fanout: Fanout
+  readonly commands: AppCommands
   readonly metrics: AppMqttMetrics
   readonly stopping: () => boolean
   readonly log: Logger
@@ -49,6 +59,12 @@ const READER_TIMEOUT_MS = 30_000
 const MAX_TIMER_MS = 2 ** 31 - 1
 /** Longest client id kept; longer ones close the connection. */
 const MAX_CLIENT_ID_LENGTH = 256
+/**
+ * Where a command goes in aedes once it is on the commands topic: aedes routes every accepted
+ * PUBLISH to matching subscribers, and applications subscribe under `app/` only; `$` topics are
+ * not matched by wildcards either [MQTT-4.7.2-1].
+ */
+export const UNROUTED_TOPIC = '$tributary/unrouted'
 
 export function createHooks(deps: HooksDeps) {
   const { config, clients, metrics, log } = deps
@@ -116,6 +132,7 @@ export function createHooks(deps: HooksDeps) {
             return callback(refuse('connection-limit', username), null)
           perTenant.set(tenant, open + 1)
           state.tenant = tenant
+          state.canCommand = login.canCommand
           metrics.connected(tenant)
           if (login.expiresAt !== undefined) {
             // setTimeout holds at most 2^31-1 ms (24.8 days); longer-lived credentials are not cut.
@@ -136,11 +153,52 @@ export function createHooks(deps: HooksDeps) {
     },
 
     authorizePublish(client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void) {
-      // Applications only read here. MQTT 3.1.1 has no negative PUBACK, so a PUBLISH closes the
-      // connection [MQTT-3.3.5-2] rather than being acknowledged and thrown away.
-      metrics.refused('publish-refused')
-      log.info({ client: client?.id, topic: packet.topic.slice(0, 300) }, 'application MQTT publish refused')
-      callback(new Error('applications may not publish on this broker'))
+      const state = client === null ? undefined : clients.get(client.conn)
+      const tenant = state?.tenant
+      // MQTT 3.1.1 has no negative PUBACK, so a refused PUBLISH closes the connection
+      // [MQTT-3.3.5-2] rather than being acknowledged and thrown away.
+      const refuse = (reason: PublishRefusal, detail: string) => {
+        metrics.refused(reason)
+        log.info(
+          { tenant, client: client?.id, topic: packet.topic.slice(0, 300), reason, detail },
+          'application MQTT publish refused',
+        )
+        callback(new Error(`publish refused: ${reason}`))
+      }
+      if (client === null || state === undefined || tenant === undefined)
+        return refuse('publish-refused', 'not an authenticated application')
+      const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload)
+      const checked = checkCommandPublish({
+        topic: packet.topic,
+        payloadBytes: payload.length,
+        retain: packet.retain,
+        tenant,
+        canCommand: state.canCommand,
+        maxPayloadBytes: config.maxCommandBytes,
+      })
+      if (!checked.ok) return refuse(checked.reason, checked.detail)
+      if (!takeToken(state.bucket, Date.now(), config.commandRate, config.commandBurst)) {
+        const detail = `over ${config.commandRate} commands per second`
+        if (packet.qos > 0) return refuse('rate-limited', detail)
+        // QoS 0 may be lost: dropped, not routed, the connection kept.
+        metrics.refused('rate-limited')
+        packet.topic = UNROUTED_TOPIC
+        return callback(null)
+      }
+      const { command } = checked
+      deps.commands(command, payload).then(
+        (sent) => {
+          if (!sent.ok) return refuse(sent.reason, sent.detail)
+          metrics.command(tenant)
+          log.info(
+            { tenant, client: client.id, device: command.device, name: command.name, command: sent.id },
+            'application command sent',
+          )
+          packet.topic = UNROUTED_TOPIC
+          callback(null)
+        },
+        (err: unknown) => refuse('unavailable', String(err)),
+      )
     },
 
     authorizeSubscribe(

@@ -1,7 +1,8 @@
 // The application MQTT broker (MQTT 3.1.1 on its own aedes instance and port, never the device
 // broker's): applications log in as a tenant with a bearer credential, subscribe to
 // `app/<tenant>[/<channel>]` and receive that tenant's processed events as structured JSON
-// CloudEvents, read from `<prefix>.events.<tenant>` by one reader per tenant and process.
+// CloudEvents, read from `<prefix>.events.<tenant>` by one reader per tenant and process; they
+// send commands by publishing on `command/<tenant>/<device>/<name>[/<request id>]`.
 import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:net'
 import type { Socket } from 'node:net'
@@ -15,8 +16,9 @@ import { topicNames } from '../../core/events/topics.ts'
 import type { Logger } from '../../core/log.ts'
 import type { Registry } from '../../core/metrics.ts'
 import { listen } from '../../core/net.ts'
-import type { Tenant } from '../../core/registry/model.ts'
+import type { Device, Tenant } from '../../core/registry/model.ts'
 import { createAppAuthenticator } from './auth.ts'
+import { createAppCommands } from './commands.ts'
 import type { AppMqttConfig } from './config.ts'
 import { createFanout } from './fanout.ts'
 import type { AppClient } from './hooks.ts'
@@ -28,9 +30,11 @@ export type { AppMqttConfig } from './config.ts'
 export { appMqttConfig } from './config.ts'
 
 export interface AppMqttDeps {
-  readonly bus: Pick<EventBus, 'subscribe'>
+  readonly bus: Pick<EventBus, 'subscribe' | 'publish'>
   readonly bearer: BearerAuthenticator
   readonly tenant: (id: string) => Promise<Tenant | undefined>
+  /** A device of a tenant (registry cache): commands go to existing devices only. */
+  readonly findDevice: (tenant: string, device: string) => Promise<Device | undefined>
   readonly metrics: Registry
   readonly log: Logger
 }
@@ -93,6 +97,12 @@ export function createAppMqttBroker(config: AppMqttConfig, deps: AppMqttDeps) {
     clients,
     authenticate: createAppAuthenticator({ bearer: deps.bearer, tenant: deps.tenant }),
     fanout,
+    commands: createAppCommands({
+      bus: deps.bus,
+      topic: topics.commands,
+      findDevice: deps.findDevice,
+      ttlMs: config.commandTtlMs,
+    }),
     metrics,
     stopping: () => stopping,
     log,
@@ -102,7 +112,7 @@ export function createAppMqttBroker(config: AppMqttConfig, deps: AppMqttDeps) {
     if (stopping || broker === undefined) return void socket.destroy()
     sockets.add(socket)
     socket.setNoDelay(true)
-    const state = newAppClient()
+    const state = newAppClient(config.commandBurst)
     clients.set(socket, state)
     socket.once('close', () => {
       sockets.delete(socket)

@@ -10,6 +10,8 @@ export interface AppMqttMetrics {
   /** A client the broker cut off: `queue-limit`, `drain-timeout`, `credential-expired`. */
   dropped(reason: string): void
   refused(reason: string): void
+  /** A command an application published, now on the commands topic. */
+  command(tenant: string): void
 }
 
 export function createAppMqttMetrics(registry: Registry): AppMqttMetrics {
@@ -38,7 +40,14 @@ export function createAppMqttMetrics(registry: Registry): AppMqttMetrics {
     labelNames: ['reason'],
     registers,
   })
+  const commands = new Counter({
+    name: 'tributary_app_mqtt_commands_total',
+    help: 'Commands published by application MQTT clients and produced to the commands topic, by tenant.',
+    labelNames: ['tenant'],
+    registers,
+  })
   return {
+    command: (tenant) => commands.inc({ tenant }),
     connected: (tenant) => connections.inc({ tenant }),
     disconnected: (tenant) => connections.dec({ tenant }),
     delivered: (tenant) => messages.inc({ tenant }),

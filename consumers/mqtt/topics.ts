@@ -1,7 +1,9 @@
 // The application broker's topic space: `app/<tenant>` carries every event of a tenant and
-// `app/<tenant>/<channel>` the events of one channel (the event's subject). This module is the
-// only place that spells those topics and decides which topic filters a tenant may subscribe to.
-import { CHANNEL_MAX_LENGTH, isChannel, isTenantId } from '../../core/events/ids.ts'
+// `app/<tenant>/<channel>` the events of one channel (the event's subject); applications publish
+// commands on `command/<tenant>/<device>/<name>[/<request id>]`. This module is the only place that
+// spells those topics and decides which topic filters a tenant may subscribe to.
+import { REQUEST_ID_PATTERN, isCommandName } from '../../core/events/commands.ts'
+import { CHANNEL_MAX_LENGTH, isChannel, isDeviceId, isTenantId } from '../../core/events/ids.ts'
 
 export const APP_ROOT = 'app'
 /** A channel has at most eight levels (core/events/ids.ts); a filter may not reach deeper. */
@@ -40,4 +42,28 @@ export function checkFilter(filter: string, tenant: string): FilterRefusal | und
     } else if (level !== '+' && !LEVEL.test(level)) return 'bad-filter'
   }
   return undefined
+}
+
+export const COMMAND_ROOT = 'command'
+
+export interface CommandTopic {
+  readonly tenant: string
+  readonly device: string
+  readonly name: string
+  /** Set for request-style commands: the response event carries it as `requestid`. */
+  readonly requestId: string | undefined
+}
+
+/**
+ * A PUBLISH topic of an application: `command/<tenant>/<device>/<name>` (one-way) or
+ * `command/<tenant>/<device>/<name>/<request id>` (request-style). Undefined for anything else,
+ * including identifiers that are not valid (a name `res` or `req`, a device id with spaces).
+ */
+export function parseCommandTopic(topic: string): CommandTopic | undefined {
+  const levels = topic.split('/')
+  if (levels[0] !== COMMAND_ROOT || levels.length < 4 || levels.length > 5) return undefined
+  const [, tenant, device, name, requestId] = levels as [string, string, string, string, string | undefined]
+  if (!isTenantId(tenant) || !isDeviceId(device) || !isCommandName(name)) return undefined
+  if (requestId !== undefined && !REQUEST_ID_PATTERN.test(requestId)) return undefined
+  return { tenant, device, name, requestId }
 }

@@ -11,6 +11,7 @@ import type { Adapter } from '../../../adapters/adapter.ts'
 import { createIngest } from '../../../adapters/adapter.ts'
 import type { MqttConfig } from '../../../adapters/mqtt/config.ts'
 import { createMqttAdapter } from '../../../adapters/mqtt/index.ts'
+import type { CommandOutlet, CommandSink, DeviceResponse } from '../../../commands/outlet.ts'
 import type { BusMessage } from '../../../core/bus/bus.ts'
 import type { EmbeddedBus } from '../../../core/bus/embedded/index.ts'
 import { createEmbeddedBus } from '../../../core/bus/embedded/index.ts'
@@ -125,6 +126,7 @@ export interface Instance {
   readonly auth: RegistryAuth
   readonly cluster: ClusterState
   readonly metrics: Registry
+  readonly commands: FakeOutlet
   readonly logs: Array<Record<string, unknown>>
   /** The value of a metric series (0 when absent). */
   metric(name: string, labels?: Record<string, string>): Promise<number>
@@ -135,6 +137,48 @@ export interface InstanceOptions {
   readonly config?: Partial<MqttConfig> | undefined
   readonly pki?: Pki | undefined
   readonly cluster?: ClusterState | undefined
+  readonly commands?: FakeOutlet | undefined
+}
+
+/** A double of the command outlet (the dispatcher's port): the sinks attached now, and responses heard. */
+export interface FakeOutlet extends Pick<CommandOutlet, 'attach' | 'responded'> {
+  /** Sinks attached now, by `<tenant>/<device>`, oldest first. */
+  readonly attached: Map<string, CommandSink[]>
+  /** How many times each `<tenant>/<device>` attached. */
+  readonly attaches: Map<string, number>
+  readonly responses: DeviceResponse[]
+  /** The newest sink of a device, once there is one. */
+  sink(tenant: string, device: string): Promise<CommandSink>
+}
+
+export function createFakeOutlet(): FakeOutlet {
+  const attached = new Map<string, CommandSink[]>()
+  const attaches = new Map<string, number>()
+  const responses: DeviceResponse[] = []
+  return {
+    attached,
+    attaches,
+    responses,
+    attach(tenant, device, sink) {
+      const key = `${tenant}/${device}`
+      attached.set(key, [...(attached.get(key) ?? []), sink])
+      attaches.set(key, (attaches.get(key) ?? 0) + 1)
+      return () => {
+        const left = (attached.get(key) ?? []).filter((s) => s !== sink)
+        if (left.length === 0) attached.delete(key)
+        else attached.set(key, left)
+      }
+    },
+    responded: (response) => void responses.push(response),
+    async sink(tenant, device) {
+      const key = `${tenant}/${device}`
+      await waitUntil(() => (attached.get(key)?.length ?? 0) > 0, {
+        timeoutMs: 10_000,
+        message: () => `a command sink for ${key}`,
+      })
+      return attached.get(key)!.at(-1)!
+    },
+  }
 }
 
 export function testConfig(overrides: Partial<MqttConfig> = {}, pki?: Pki): MqttConfig {
@@ -183,12 +227,14 @@ export async function startInstance(backend: Backend, options: InstanceOptions =
   const cluster = options.cluster ?? createMemoryCluster({ log })
   await cluster.start()
   const metrics = new Registry()
+  const commands = options.commands ?? createFakeOutlet()
   const adapter = createMqttAdapter(testConfig(options.config, options.pki), {
     ingest: createIngest({ bus: backend.bus, topics, log }),
     auth,
     listTenants: (o) => backend.registry.listTenants(o),
     touchDevice: (t, d, at) => backend.store.touchDevice(t, d, at),
     cluster,
+    commands,
     metrics,
     log,
   })
@@ -205,6 +251,7 @@ export async function startInstance(backend: Backend, options: InstanceOptions =
     auth,
     cluster,
     metrics,
+    commands,
     logs,
     async metric(name, labels = {}) {
       const metric = metrics.getSingleMetric(name)

@@ -52,9 +52,14 @@ describe('application CONNECT authentication', () => {
       kind: 'accepted',
       tenant: 'acme',
       subject: 'tok-acme-reader',
+      canCommand: false,
       expiresAt: 1_900_000_000_000,
     })
-    expect(await login('acme', 'tat_acme-manager')).toMatchObject({ kind: 'accepted', tenant: 'acme' })
+    expect(await login('acme', 'tat_acme-manager')).toMatchObject({
+      kind: 'accepted',
+      tenant: 'acme',
+      canCommand: true,
+    })
     expect(calls.at(-1)).toEqual({ token: 'tat_acme-manager', tenant: 'acme' })
   })
 
@@ -63,6 +68,7 @@ describe('application CONNECT authentication', () => {
       kind: 'accepted',
       tenant: 'other',
       subject: 'admin-token',
+      canCommand: true,
       expiresAt: undefined,
     })
     expect(await login('nowhere', 'admin')).toEqual({ kind: 'refused', reason: 'not-authorized' })

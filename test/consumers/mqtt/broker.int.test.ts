@@ -226,7 +226,7 @@ describe('delivery', () => {
 })
 
 describe('PUBLISH from an application', () => {
-  it('closes the connection and counts the refusal', async () => {
+  it('closes the connection and counts the refusal when it is not a command (commands: commands.int.test.ts)', async () => {
     const t = await app.tenant()
     const c = await client(t.id, t.token)
     const gone = closed(c)

@@ -1,6 +1,7 @@
 // The application MQTT broker inside one test process on real parts: its TCP listener on port 0,
 // a PGlite registry with its outbox relay and cached auth, the management API's bearer
-// authenticator, and the embedded bus whose tenant topics the tests write events to.
+// authenticator, and the embedded bus whose tenant topics the tests write events to and whose
+// commands topic the tests read.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -39,8 +40,8 @@ export interface AppBroker {
   readonly registry: RegistryService
   readonly broker: AppMqttBroker
   readonly url: string
-  /** A tenant with its event topic and a reader API token. */
-  tenant(): Promise<{ id: string; token: string }>
+  /** A tenant with its event topic and a reader API token (or one of `role`). */
+  tenant(role?: 'reader' | 'manager' | 'admin'): Promise<{ id: string; token: string }>
   /** Writes events to the tenant's event topic as the processors do (binary mode). */
   publish(tenant: string, events: ReadonlyArray<{ subject?: string; data: unknown }>): Promise<CloudEvent[]>
   /** The value of a metric series (0 when absent). */
@@ -64,6 +65,10 @@ export function testConfig(overrides: Partial<AppMqttConfig> = {}): AppMqttConfi
     maxInFlightPerTenant: 1_000,
     shutdownTimeoutMs: 5_000,
     topicPrefix: PREFIX,
+    commandTtlMs: 60_000,
+    maxCommandBytes: 1_024,
+    commandRate: 100,
+    commandBurst: 200,
     ...overrides,
   }
 }
@@ -72,7 +77,10 @@ export async function startAppBroker(overrides: Partial<AppMqttConfig> = {}): Pr
   const log = createLogger({ level: 'silent' })
   const dir = mkdtempSync(join(tmpdir(), 'tributary-app-mqtt-int-'))
   const bus = await createEmbeddedBus({ dataDir: dir, log })
-  await bus.admin.createTopics([{ name: topics.registry, partitions: 3 }])
+  await bus.admin.createTopics([
+    { name: topics.registry, partitions: 3 },
+    { name: topics.commands, partitions: 2 },
+  ])
   const store: RegistryStore = await createPgliteStore({ dataDir: dir, log })
   const secrets = createSecrets(Buffer.alloc(32, 9), { scryptLogN: 12 })
   const relay: OutboxRelay = createOutboxRelay({ store, bus, topic: topics.registry, log, pollMs: 50 })
@@ -97,6 +105,7 @@ export async function startAppBroker(overrides: Partial<AppMqttConfig> = {}): Pr
     bus,
     bearer,
     tenant: (id) => auth.tenant(id),
+    findDevice: (tenant, device) => auth.findDevice(tenant, device),
     metrics,
     log,
   })
@@ -107,11 +116,11 @@ export async function startAppBroker(overrides: Partial<AppMqttConfig> = {}): Pr
     registry,
     broker,
     url: `mqtt://127.0.0.1:${broker.port}`,
-    async tenant() {
+    async tenant(role = 'reader') {
       const id = uniqueName('a').toLowerCase().slice(0, 40)
       await registry.createTenant(id, { enabled: true })
       await bus.admin.createTopics([{ name: topics.events(id), partitions: 2 }])
-      const created = await registry.createApiToken(id, { name: 'reader', role: 'reader' })
+      const created = await registry.createApiToken(id, { name: role, role })
       return { id, token: created.secret }
     },
     async publish(tenant, events) {
