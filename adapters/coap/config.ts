@@ -27,6 +27,8 @@ export interface CoapConfig {
   readonly lastSeenIntervalMs: number
   /** How long stop() waits for requests in flight (the lifecycle deadline bounds it too). */
   readonly shutdownTimeoutMs: number
+  /** The longest `?ct=` a device may ask for (TRIBUTARY_COMMAND_MAX_WAIT_MS, whole seconds). */
+  readonly maxCommandWaitSeconds: number
 }
 
 export const PIGGYBACK_MS = 500
@@ -52,5 +54,6 @@ export function coapConfig(config: Config): CoapConfig {
     responseCacheBytes: RESPONSE_CACHE_BYTES,
     lastSeenIntervalMs: LAST_SEEN_INTERVAL_MS,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
+    maxCommandWaitSeconds: Math.floor(config.commandMaxWaitMs / 1000),
   }
 }

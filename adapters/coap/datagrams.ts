@@ -1,5 +1,5 @@
 // The gate every datagram passes before the `coap` library sees it: requests that can never be
-// taken are answered here (a method other than POST, a body over the limit), and block-wise
+// taken are answered here (a method other than POST or GET, a body over the limit), and block-wise
 // request bodies (RFC 7959 Block1) are reassembled here under limits, because the library keys
 // blocks by token (libcoap changes the token per block, RFC 7959 §2.3 allows it) and buffers
 // without bound. A finished body goes on to the library as one request without Block1.
@@ -28,6 +28,10 @@ export interface GateDeps {
   send(datagram: Buffer, rinfo: RemoteInfo): void
   /** A request got its final answer here. */
   answered(code: CoapCode): void
+  /** An ACK (reset false) or RST for message `messageId` arrived from `peer` (`address:port`). */
+  acknowledged?: (peer: string, messageId: number, reset: boolean) => void
+  /** Answers a POST asking for a later block of a block-wise response (blocks.ts), if it is one. */
+  followUp?: (p: ParsedPacket, peer: string) => Buffer | undefined
   now?: () => number
 }
 
@@ -36,6 +40,7 @@ export const MAX_TRANSMIT_SPAN_MS = 45_000
 const REQUEST_TAG = '292'
 /** Options that differ from block to block of one body; the others identify it (RFC 7959 §2.3). */
 const PER_BLOCK = new Set(['Block1', 'Block2', 'Size1', 'Size2'])
+const GET = '0.01'
 const POST = '0.02'
 const EMPTY = '0.00'
 /** Critical options (odd numbers, RFC 7252 §5.4.1) the adapter understands; 4209 carries credentials. */
@@ -271,15 +276,21 @@ export function createDatagramGate(limits: GateLimits, deps: GateDeps): Datagram
     } catch {
       return // RFC 7252 §4.2/§4.3: a malformed message is silently ignored.
     }
-    // ACKs and RSTs answer the library's own separate responses.
-    if (p.ack || p.reset) return deps.pass(datagram, rinfo)
+    // ACKs and RSTs answer the library's separate responses and notifications; commands track theirs.
+    if (p.ack || p.reset) {
+      deps.acknowledged?.(`${rinfo.address}:${rinfo.port}`, p.messageId, p.reset)
+      return deps.pass(datagram, rinfo)
+    }
     if (p.code === EMPTY) {
       // RFC 7252 §4.3: an empty CON is a ping, answered with RST.
       if (p.confirmable) deps.send(generate({ code: EMPTY, messageId: p.messageId, reset: true }), rinfo)
       return
     }
     if (!p.code.startsWith('0.')) return // a response sent to a server: nothing to do with it
-    if (p.code !== POST) return refuse(p, rinfo, CODES.methodNotAllowed, 'devices POST to /v1/<channel>')
+    // GET observes /v1/commands (the handler refuses it elsewhere).
+    if (p.code !== POST && p.code !== GET) {
+      return refuse(p, rinfo, CODES.methodNotAllowed, 'devices POST to /v1/<channel>')
+    }
     const critical = unsupportedCritical(p)
     if (critical !== undefined) {
       // RFC 7252 §5.7.2: a server that is no proxy answers proxy requests 5.05.
@@ -294,6 +305,9 @@ export function createDatagramGate(limits: GateLimits, deps: GateDeps): Datagram
     // RFC 7959 §4: Size1 in a request announces the whole body, so it can be refused before any block.
     const announced = uint(optionValue(p, 'Size1'))
     if (announced !== undefined && announced > limits.maxPayloadBytes) return tooLarge(p, rinfo, announced)
+    // A later block of a command answered block-wise: never a new message (blocks.ts).
+    const rest = p.code === POST ? deps.followUp?.(p, `${rinfo.address}:${rinfo.port}`) : undefined
+    if (rest !== undefined) return deps.send(rest, rinfo)
     const block1 = optionValue(p, 'Block1')
     if (block1 !== undefined) return block(p, rinfo, block1)
     if (p.payload.length > limits.maxPayloadBytes) return tooLarge(p, rinfo, p.payload.length)

@@ -1,18 +1,34 @@
 // One CoAP request, from its options to its response: the checks that refuse it (path, query,
-// Content-Format, size, credentials, gateway rule, JSON, rate), each before any side effect
-// (STYLE.md 10), then the CloudEvent made durable on the bus before 2.04 goes out (STYLE.md 7).
+// Content-Format, size, credentials, gateway rule, a command-wait slot, JSON, rate), each before any
+// side effect (STYLE.md 10), then the CloudEvent made durable on the bus before 2.04 goes out
+// (STYLE.md 7). `?ct=` then waits for a command to answer with instead; `POST
+// /v1/command/res/<rid>/<status>` is a device's response to a command; `GET /v1/commands` with
+// Observe 0 is authenticated here and observed in observe.ts.
 import type { Ingest, Outcome } from '../adapter.ts'
 import type { LastSeen, RateLimiter } from '../device-limits.ts'
+import type { CommandOutlet } from '../../commands/outlet.ts'
+import { parseResponseChannel, responseEventInput } from '../../core/events/commands.ts'
 import type { Logger } from '../../core/log.ts'
 import type { DeviceAuthenticator, DeviceAuthResult } from '../../core/registry/auth.ts'
 import type { Device } from '../../core/registry/model.ts'
+import type { Handover } from '../command-wait.ts'
+import { waitForCommand } from '../command-wait.ts'
 import type { WireRequest } from './map.ts'
-import { checkJson, contentTypeOf, deviceMessage, parseCredentials, parsePath, parseQuery } from './map.ts'
+import {
+  checkJson,
+  contentTypeOf,
+  deviceMessage,
+  isCommandsPath,
+  parseCredentials,
+  parsePath,
+  parseQuery,
+} from './map.ts'
 import { CODES, DEFAULT_RETRY_SECONDS, reply, replyFor } from './outcome.ts'
 import type { CoapReply } from './outcome.ts'
+import type { PollSlots, Slot } from '../poll-slots.ts'
 
 export interface HandlerDeps {
-  readonly ingest: Pick<Ingest, 'publish'>
+  readonly ingest: Pick<Ingest, 'publish' | 'event'>
   readonly auth: Pick<DeviceAuthenticator, 'byPassword' | 'byToken'>
   readonly findDevice: (tenant: string, device: string) => Promise<Device | undefined>
   readonly limiter: RateLimiter
@@ -20,7 +36,37 @@ export interface HandlerDeps {
   readonly maxPayloadBytes: number
   readonly log: Logger
   readonly now?: (() => Date) | undefined
+  readonly commands: Pick<CommandOutlet, 'attach' | 'responded'>
+  /** Bounds `?ct=` waits and observations together. */
+  readonly slots: PollSlots
+  /** The longest `?ct=` in seconds (TRIBUTARY_COMMAND_MAX_WAIT_MS). */
+  readonly maxWaitSeconds: number
+  /** How long a handed-over command may take to be acknowledged before it counts as gone. */
+  readonly settleMs: number
+  /** Aborted when the adapter stops: waits end at once, answered 2.04. */
+  readonly stopping?: AbortSignal | undefined
 }
+
+/** `?ct=` got a command: the adapter answers 2.05 with it and settles the handover. */
+export interface CommandAnswer {
+  readonly handover: Handover
+  /** The authenticated device, to tell a gateway which of its devices the command is for. */
+  readonly receiver: string
+}
+
+/** `GET /v1/commands` with Observe 0, authenticated and within its slot: observe.ts takes it from here. */
+export interface ObserveAnswer {
+  readonly observe: {
+    readonly tenant: string
+    /** The device commands are for (the `?as=` device of a gateway). */
+    readonly device: string
+    readonly receiver: string
+    /** Gives the slot back when the observation ends. */
+    readonly release: () => void
+  }
+}
+
+export type Answer = CoapReply | CommandAnswer | ObserveAnswer
 
 const rejected = (reason: 'invalid' | 'unauthenticated' | 'forbidden', detail: string): Outcome => ({
   kind: 'rejected',
@@ -28,7 +74,23 @@ const rejected = (reason: 'invalid' | 'unauthenticated' | 'forbidden', detail: s
   detail,
 })
 
-export type RequestHandler = (request: WireRequest) => Promise<CoapReply>
+export type RequestHandler = (request: WireRequest) => Promise<Answer>
+
+export const isReply = (answer: Answer): answer is CoapReply => 'code' in answer
+
+function slotReply(slot: Slot & { ok: false }): CoapReply {
+  return slot.scope === 'all'
+    ? {
+        code: CODES.unavailable,
+        detail: 'too many requests wait for commands',
+        maxAge: DEFAULT_RETRY_SECONDS,
+      }
+    : {
+        code: CODES.tooManyRequests,
+        detail: `too many requests of this ${slot.scope} wait for commands`,
+        maxAge: DEFAULT_RETRY_SECONDS,
+      }
+}
 
 /**
  * Shares one verification among identical credentials checked at the same time: a device that
@@ -70,24 +132,13 @@ export function createRequestHandler(deps: HandlerDeps): RequestHandler {
     }
   }
 
-  async function handle(request: WireRequest): Promise<CoapReply> {
-    const time = now()
-    if (request.method !== 'POST') return reply(CODES.methodNotAllowed, 'devices POST to /v1/<channel>')
-    const path = parsePath(request.uriPath)
-    if (!path.ok) return reply(path.notFound === true ? CODES.notFound : CODES.badRequest, path.detail)
-    const query = parseQuery(request.uriQuery)
-    if (!query.ok) return reply(CODES.badRequest, query.detail)
-    const type = contentTypeOf(request.contentFormat)
-    if (!type.ok) return reply(CODES.unsupportedFormat, type.detail)
-    if (request.payload.length > deps.maxPayloadBytes) {
-      return answer({
-        kind: 'rejected',
-        reason: 'too-large',
-        detail: `the body of ${request.payload.length} bytes exceeds ${deps.maxPayloadBytes}`,
-      })
-    }
-
-    const auth = await authenticate(request, query.query.token)
+  /** The authenticated caller and the device the request is for (itself, or a device it is a gateway for). */
+  async function identify(
+    request: WireRequest,
+    token: string | undefined,
+    as: string | undefined,
+  ): Promise<{ tenant: string; sender: string; device: string; credentialId: string } | CoapReply> {
+    const auth = await authenticate(request, token)
     if ('code' in auth) return auth
     if (!auth.ok) {
       // Disabled devices and a tenant policy that refuses the method are known, just not allowed.
@@ -104,38 +155,143 @@ export function createRequestHandler(deps: HandlerDeps): RequestHandler {
       )
     }
     const { tenant, device: sender, credentialId } = auth
-    const device = query.query.as ?? sender
+    const device = as ?? sender
     if (device !== sender) {
       const target = await deps.findDevice(tenant, device)
       if (target === undefined || !target.enabled || !target.gateways.includes(sender)) {
         return answer(rejected('forbidden', `device ${device} does not list ${sender} as a gateway`))
       }
     }
-    const json = checkJson(type.type, request.payload)
-    if (json !== undefined) return answer(rejected('invalid', json.detail))
-    const rate = await deps.limiter.take(tenant, device)
+    return { tenant, sender, device, credentialId }
+  }
+
+  /** `GET /v1/commands` with Observe 0: who observes, for which device, within the bounds. */
+  async function observe(request: WireRequest): Promise<Answer> {
+    const query = parseQuery(request.uriQuery)
+    if (!query.ok) return reply(CODES.badRequest, query.detail)
+    const who = await identify(request, query.query.token, query.query.as)
+    if ('code' in who) return who
+    const rate = await deps.limiter.take(who.tenant, who.device)
     if (!rate.allowed) {
       return answer({
         kind: 'rejected',
         reason: 'rate-limited',
-        detail: `over the publish rate of ${device}`,
+        detail: `over the publish rate of ${who.device}`,
         retryAfterMs: rate.retryAfterMs,
       })
     }
-    // Stateless protocols have no connect: an authenticated request is what "seen" means here.
-    deps.lastSeen.seen(tenant, sender)
-    if (device !== sender) deps.lastSeen.seen(tenant, device)
-    const message = deviceMessage({
-      tenant,
-      sender,
-      device,
-      channel: path.channel,
-      payload: request.payload,
-      contentType: type.type,
-      credential: credentialId,
-      time,
-    })
-    return answer(await deps.ingest.publish(message))
+    const slot = deps.slots.take(who.tenant, who.device)
+    if (!slot.ok) return slotReply(slot)
+    deps.lastSeen.seen(who.tenant, who.sender)
+    if (who.device !== who.sender) deps.lastSeen.seen(who.tenant, who.device)
+    return {
+      observe: {
+        tenant: who.tenant,
+        device: who.device,
+        receiver: who.sender,
+        release: () => slot.release(),
+      },
+    }
+  }
+
+  async function handle(request: WireRequest): Promise<Answer> {
+    const time = now()
+    if (request.method === 'GET' && isCommandsPath(request.uriPath) && request.observe === 0) {
+      return observe(request)
+    }
+    if (request.method !== 'POST') {
+      return reply(CODES.methodNotAllowed, 'devices POST to /v1/<channel> and observe GET /v1/commands')
+    }
+    const path = parsePath(request.uriPath)
+    if (!path.ok) return reply(path.notFound === true ? CODES.notFound : CODES.badRequest, path.detail)
+    const response = parseResponseChannel(path.channel)
+    if (response === undefined && path.channel.split('/', 1)[0] === 'command') {
+      return reply(
+        CODES.forbidden,
+        'the channel level "command" is reserved: responses go to /v1/command/res/<request id>/<status>',
+      )
+    }
+    const query = parseQuery(request.uriQuery, deps.maxWaitSeconds)
+    if (!query.ok) return reply(CODES.badRequest, query.detail)
+    const type = contentTypeOf(request.contentFormat)
+    if (!type.ok) return reply(CODES.unsupportedFormat, type.detail)
+    if (request.payload.length > deps.maxPayloadBytes) {
+      return answer({
+        kind: 'rejected',
+        reason: 'too-large',
+        detail: `the body of ${request.payload.length} bytes exceeds ${deps.maxPayloadBytes}`,
+      })
+    }
+
+    const who = await identify(request, query.query.token, query.query.as)
+    if ('code' in who) return who
+    const { tenant, sender, device, credentialId } = who
+    const json = checkJson(type.type, request.payload)
+    if (json !== undefined) return answer(rejected('invalid', json.detail))
+    const seconds = query.query.ct ?? 0
+    // Taken before anything is written: a refused request left no event behind.
+    const slot = seconds > 0 ? deps.slots.take(tenant, device) : undefined
+    if (slot !== undefined && !slot.ok) return slotReply(slot)
+    try {
+      const rate = await deps.limiter.take(tenant, device)
+      if (!rate.allowed) {
+        return answer({
+          kind: 'rejected',
+          reason: 'rate-limited',
+          detail: `over the publish rate of ${device}`,
+          retryAfterMs: rate.retryAfterMs,
+        })
+      }
+      // Stateless protocols have no connect: an authenticated request is what "seen" means here.
+      deps.lastSeen.seen(tenant, sender)
+      if (device !== sender) deps.lastSeen.seen(tenant, device)
+      const contentType = request.payload.length === 0 ? undefined : type.type
+      const outcome =
+        response === undefined
+          ? await deps.ingest.publish(
+              deviceMessage({
+                tenant,
+                sender,
+                device,
+                channel: path.channel,
+                payload: request.payload,
+                contentType: type.type,
+                credential: credentialId,
+                time,
+              }),
+            )
+          : await deps.ingest.event(
+              responseEventInput({
+                tenant,
+                device,
+                sender: device === sender ? undefined : sender,
+                protocol: 'coap',
+                requestId: response.requestId,
+                status: response.status,
+                payload: request.payload,
+                contentType,
+                credential: credentialId,
+                time,
+              }),
+            )
+      if (outcome.kind !== 'accepted') return answer(outcome)
+      if (response !== undefined) {
+        deps.commands.responded({ tenant, device, ...response, payload: request.payload, contentType })
+      }
+      if (seconds === 0) return answer(outcome)
+      const handover = await waitForCommand({
+        commands: deps.commands,
+        protocol: 'coap',
+        tenant,
+        device,
+        waitMs: seconds * 1000,
+        signal: deps.stopping,
+        settleMs: deps.settleMs,
+      })
+      return handover === undefined ? answer(outcome) : { handover, receiver: sender }
+    } finally {
+      if (slot?.ok === true) slot.release()
+    }
   }
 
   return async (request) => {

@@ -1,37 +1,46 @@
 // The device CoAP adapter (UDP, RFC 7252): `POST /v1/<channel>` answered 2.04 once the event is
-// durable on the bus. The `coap` library runs the message layer (deduplication, piggybacked and
-// separate responses, retransmission); datagrams.ts gates what reaches it; handler.ts decides.
+// durable on the bus, or 2.05 with a command when `?ct=` waited for one; `GET /v1/commands` with
+// Observe for a notification per command. The `coap` library runs the message layer
+// (deduplication, piggybacked and separate responses, retransmission); datagrams.ts gates what
+// reaches it; handler.ts decides; exchanges.ts follows the acknowledgements of commands sent.
 import type { RemoteInfo, Socket } from 'node:dgram'
 import { createSocket } from 'node:dgram'
 import { isIPv6 } from 'node:net'
-import { createServer, registerFormat, registerOption } from 'coap'
+import { createServer } from 'coap'
 import type { IncomingMessage, OutgoingMessage } from 'coap'
 import type { Adapter, Ingest } from '../adapter.ts'
 import { createLastSeen, createRateLimiter } from '../device-limits.ts'
+import type { CommandOutlet } from '../../commands/outlet.ts'
 import type { ClusterState } from '../../core/cluster/cluster.ts'
 import { TributaryError } from '../../core/errors.ts'
 import type { Logger } from '../../core/log.ts'
 import type { Registry } from '../../core/metrics.ts'
 import type { RegistryAuth } from '../../core/registry/auth.ts'
 import type { CoapConfig } from './config.ts'
+import { createResponseBlocks } from './blocks.ts'
 import { MAX_TRANSMIT_SPAN_MS, createDatagramGate } from './datagrams.ts'
-import { createRequestHandler } from './handler.ts'
-import { AUTH_OPTION, CONTENT_FORMATS } from './map.ts'
-import type { WireRequest } from './map.ts'
+import { MAX_TRANSMIT_WAIT_MS, createExchanges } from './exchanges.ts'
+import { createRequestHandler, isReply } from './handler.ts'
+import { isCommandsPath } from './map.ts'
 import { createCoapMetrics } from './metrics.ts'
-import { CODES, DEFAULT_RETRY_SECONDS, diagnostic } from './outcome.ts'
+import { createObservations, observationKey } from './observe.ts'
+import { CODES, DEFAULT_RETRY_SECONDS } from './outcome.ts'
 import type { CoapReply } from './outcome.ts'
+import { createPollSlots } from '../poll-slots.ts'
+import { registerWireNames, wireRequest, writeCommand, writeReply } from './wire.ts'
 
 export { coapConfig } from './config.ts'
 export type { CoapConfig } from './config.ts'
 
 export interface CoapAdapterDeps {
-  readonly ingest: Pick<Ingest, 'publish'>
+  readonly ingest: Pick<Ingest, 'publish' | 'event'>
   /** The cached registry lookups: device authentication, tenant quotas, gateway rules. */
   readonly auth: Pick<RegistryAuth, 'device' | 'tenant' | 'findDevice'>
   /** Registry store's touchDevice: the last-seen time. */
   readonly touchDevice: (tenant: string, device: string, at: Date) => Promise<void>
   readonly cluster: Pick<ClusterState, 'take'>
+  /** Where `?ct=` requests and observations attach their sinks, and responses are reported. */
+  readonly commands: Pick<CommandOutlet, 'attach' | 'responded'>
   readonly metrics: Registry
   readonly log: Logger
 }
@@ -39,53 +48,6 @@ export interface CoapAdapterDeps {
 /** A peer may reassemble this many block-wise bodies at once. */
 const TRANSFERS_PER_PEER = 4
 const TRANSFER_IDLE_MS = 60_000
-
-let registered = false
-/**
- * Teaches the library option 4209 (text) and our media type names for the Content-Formats we take,
- * so that it converts them as we spell them. Registration is global to the library, and harmless.
- */
-function registerWireNames(): void {
-  if (registered) return
-  registered = true
-  registerOption(
-    String(AUTH_OPTION),
-    (value) => Buffer.from(String(value), 'utf8'),
-    (value) => value.toString('utf8'),
-  )
-  for (const [number, type] of CONTENT_FORMATS) registerFormat(type, number)
-}
-
-interface PacketOption {
-  readonly name: unknown
-  readonly value: unknown
-}
-
-/** The parts of a parsed request the handler reads (option values as the library converted them). */
-function wireRequest(req: IncomingMessage): WireRequest {
-  const options = (req._packet.options ?? []) as readonly PacketOption[]
-  const buffers = (name: string): Buffer[] =>
-    options.filter((o) => o.name === name && Buffer.isBuffer(o.value)).map((o) => o.value as Buffer)
-  const format = options.find((o) => o.name === 'Content-Format')
-  return {
-    method: typeof req.method === 'string' ? req.method : undefined,
-    uriPath: buffers('Uri-Path'),
-    uriQuery: buffers('Uri-Query'),
-    // Present with a value the library could not read (null): still present, and refused.
-    contentFormat: format === undefined ? undefined : (format.value ?? null),
-    credentials: options
-      .filter((o) => String(o.name) === String(AUTH_OPTION))
-      .map((o) => (Buffer.isBuffer(o.value) ? o.value : String(o.value))),
-    payload: req.payload,
-  }
-}
-
-function writeReply(res: OutgoingMessage, reply: CoapReply): void {
-  res.code = reply.code
-  if (reply.maxAge !== undefined) res.setOption('Max-Age', reply.maxAge)
-  if (reply.size1 !== undefined) res.setOption('Size1', reply.size1)
-  res.end(diagnostic(reply.detail))
-}
 
 function bind(socket: Socket, config: CoapConfig): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -112,8 +74,18 @@ export function createCoapAdapter(config: CoapConfig, deps: CoapAdapterDeps): Ad
   const log = deps.log
   const metrics = createCoapMetrics(deps.metrics)
   const lastSeen = createLastSeen({ touch: deps.touchDevice, intervalMs: config.lastSeenIntervalMs, log })
+  const exchanges = createExchanges()
+  const blocks = createResponseBlocks()
+  const observations = createObservations({ commands: deps.commands, exchanges, log })
+  const stopping = new AbortController()
   const handler = createRequestHandler({
     ingest: deps.ingest,
+    commands: deps.commands,
+    slots: createPollSlots(),
+    maxWaitSeconds: config.maxCommandWaitSeconds,
+    // A separate response waits for its acknowledgement up to MAX_TRANSMIT_WAIT.
+    settleMs: MAX_TRANSMIT_WAIT_MS + 1_000,
+    stopping: stopping.signal,
     auth: deps.auth.device,
     findDevice: (tenant, device) => deps.auth.findDevice(tenant, device),
     limiter: createRateLimiter({
@@ -129,22 +101,47 @@ export function createCoapAdapter(config: CoapConfig, deps: CoapAdapterDeps): Ad
   let socket: Socket | undefined
   let server: ReturnType<typeof createServer> | undefined
   let port = 0
-  let stopping = false
   const inFlight = new Set<Promise<void>>()
 
   function onRequest(req: IncomingMessage, res: OutgoingMessage): void {
     const started = performance.now()
+    const observing = req.headers.Observe === 0
     const answered = (reply: CoapReply): void => {
-      writeReply(res, reply)
+      writeReply(res, reply, observing)
       metrics.answered(reply.code, (performance.now() - started) / 1000)
     }
-    if (stopping) {
+    if (stopping.signal.aborted) {
       return answered({ code: CODES.unavailable, detail: 'shutting down', maxAge: DEFAULT_RETRY_SECONDS })
     }
+    const request = wireRequest(req)
+    const peer = `${req.rsinfo.address}:${req.rsinfo.port}`
+    const key = observationKey(peer, req._packet.token ?? Buffer.alloc(0))
+    if (request.method === 'GET' && isCommandsPath(request.uriPath) && request.observe !== 0) {
+      // RFC 7641 §3.6: a GET without Observe 0 on the observation's token deregisters it.
+      observations.stop(key)
+      return answered({ code: CODES.content })
+    }
     // The library calls back; the handler never rejects, and a throw in writing is logged (STYLE.md 8).
-    const work = handler(wireRequest(req)).then(answered, (err: unknown) => {
-      log.error({ err }, 'CoAP response failed')
-    })
+    const work = handler(request).then(
+      (answer) => {
+        if (isReply(answer)) return answered(answer)
+        if ('handover' in answer) {
+          writeCommand(res, peer, request, answer, { exchanges, blocks })
+          metrics.answered(CODES.content, (performance.now() - started) / 1000)
+          return
+        }
+        if (stopping.signal.aborted) {
+          // Authenticated while the adapter stopped: no observation may outlive it.
+          answer.observe.release()
+          return answered({ code: CODES.unavailable, detail: 'shutting down', maxAge: DEFAULT_RETRY_SECONDS })
+        }
+        observations.start(key, peer, res, answer.observe)
+        metrics.answered(CODES.content, (performance.now() - started) / 1000)
+      },
+      (err: unknown) => {
+        log.error({ err }, 'CoAP response failed')
+      },
+    )
     inFlight.add(work)
     void work.finally(() => inFlight.delete(work))
   }
@@ -189,6 +186,8 @@ export function createCoapAdapter(config: CoapConfig, deps: CoapAdapterDeps): Ad
           pass,
           send: (datagram: Buffer, rinfo: RemoteInfo) => sock.send(datagram, rinfo.port, rinfo.address),
           answered: (code) => metrics.answered(code, 0),
+          acknowledged: (peer, id, reset) => exchanges.answered(peer, id, reset),
+          followUp: (p, peer) => blocks.answer(p, peer),
         },
       )
       sock.on('message', gate)
@@ -197,7 +196,9 @@ export function createCoapAdapter(config: CoapConfig, deps: CoapAdapterDeps): Ad
       log.info({ port, host: config.host }, 'CoAP adapter listening (UDP, no DTLS)')
     },
     async stop() {
-      stopping = true
+      // Waits for commands end now (answered 2.04), observations end, their sinks detach.
+      stopping.abort()
+      observations.close()
       const deadline = Date.now() + config.shutdownTimeoutMs
       while (inFlight.size > 0 && Date.now() < deadline) {
         await Promise.race([
@@ -205,6 +206,7 @@ export function createCoapAdapter(config: CoapConfig, deps: CoapAdapterDeps): Ad
           new Promise((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now())).unref()),
         ])
       }
+      exchanges.clear()
       await lastSeen.flush()
       // Let the last responses leave the socket before it closes.
       await new Promise((resolve) => setImmediate(resolve))

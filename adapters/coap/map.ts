@@ -1,7 +1,9 @@
-// CoAP ⇄ DeviceMessage: `POST /v1/<channel>` from its Uri-Path options, the `token` and `as` query
-// parameters from its Uri-Query options, credentials from option 4209 (as Drogue Cloud does) and
-// the Content-Format number as the event's datacontenttype.
+// CoAP ⇄ DeviceMessage: `POST /v1/<channel>` from its Uri-Path options, the `token`, `as` and `ct`
+// query parameters from its Uri-Query options, credentials from option 4209 (as Drogue Cloud does)
+// and the Content-Format number as the event's datacontenttype; the other way, a command's media
+// type as a Content-Format and its name, request id and device as Location-Query options.
 import type { DeviceMessage } from '../adapter.ts'
+import type { DeviceCommand } from '../../commands/outlet.ts'
 import { isChannel, isDeviceId } from '../../core/events/ids.ts'
 
 /** Drogue Cloud's option for HTTP-style credentials (its RFC 0007): `Basic base64(user:pass)` or `Bearer <token>`. */
@@ -40,6 +42,14 @@ export const CONTENT_FORMATS: ReadonlyMap<number, string> = new Map([
   [11544, 'application/vnd.oma.lwm2m+cbor'],
 ])
 const MEDIA_TYPES: ReadonlySet<string> = new Set(CONTENT_FORMATS.values())
+/** Media type essence (no parameters, lowercase) → Content-Format, for commands going out. */
+const FORMAT_OF: ReadonlyMap<string, number> = new Map(
+  [...CONTENT_FORMATS].map(([number, type]) => [essence(type), number]),
+)
+
+function essence(type: string): string {
+  return type.split(';', 1)[0]!.trim().toLowerCase()
+}
 
 /** What the adapter reads of a request, already split into options by the CoAP library. */
 export interface WireRequest {
@@ -55,6 +65,8 @@ export interface WireRequest {
   /** Every option 4209 value (normally one). */
   readonly credentials: readonly (Buffer | string)[]
   readonly payload: Buffer
+  /** The Observe option (RFC 7641): 0 registers, 1 deregisters; undefined when absent. */
+  readonly observe?: number | undefined
 }
 
 export type Problem = { readonly ok: false; readonly detail: string }
@@ -79,29 +91,54 @@ export function parsePath(segments: readonly Buffer[]): Result<{ channel: string
   return isChannel(channel) ? { ok: true, channel } : problem(CHANNEL_RULE)
 }
 
+/** The one path a device observes for its commands: `/v1/commands`. */
+export const COMMANDS_PATH = ['v1', 'commands'] as const
+
+/** True for exactly the Uri-Path of /v1/commands. */
+export function isCommandsPath(segments: readonly Buffer[]): boolean {
+  return (
+    segments.length === COMMANDS_PATH.length &&
+    segments.every((s, i) => s.toString('latin1') === COMMANDS_PATH[i])
+  )
+}
+
 export interface Query {
   readonly token?: string | undefined
   /** The device a gateway sends for. */
   readonly as?: string | undefined
+  /** Seconds to wait for a command once the message is accepted. */
+  readonly ct?: number | undefined
 }
 
-/** Uri-Query options are `key=value` each, already unescaped (RFC 7252 §6.5); only `token` and `as` exist. */
-export function parseQuery(options: readonly Buffer[]): Result<{ query: Query }> {
-  const query: { token?: string; as?: string } = {}
+const QUERY_KEYS: ReadonlySet<string> = new Set(['token', 'as', 'ct'])
+
+/**
+ * Uri-Query options are `key=value` each, already unescaped (RFC 7252 §6.5); `token`, `as` and `ct`
+ * (whole seconds, 0 to `maxWaitSeconds`) exist.
+ */
+export function parseQuery(options: readonly Buffer[], maxWaitSeconds = 0): Result<{ query: Query }> {
+  const text: Record<string, string> = {}
   for (const option of options) {
-    const text = option.toString('utf8')
-    const eq = text.indexOf('=')
-    const key = eq < 0 ? text : text.slice(0, eq)
-    const value = eq < 0 ? '' : text.slice(eq + 1)
-    if (key !== 'token' && key !== 'as')
-      return problem(`unknown query parameter ${JSON.stringify(key.slice(0, 32))}`)
-    if (query[key] !== undefined) return problem(`the query parameter ${key} is given twice`)
+    const item = option.toString('utf8')
+    const eq = item.indexOf('=')
+    const key = eq < 0 ? item : item.slice(0, eq)
+    const value = eq < 0 ? '' : item.slice(eq + 1)
+    if (!QUERY_KEYS.has(key)) return problem(`unknown query parameter ${JSON.stringify(key.slice(0, 32))}`)
+    if (text[key] !== undefined) return problem(`the query parameter ${key} is given twice`)
     if (value === '') return problem(`the query parameter ${key} is empty`)
-    if (key === 'as' && !isDeviceId(value))
-      return problem('as must be a device id (1-128 of A-Z a-z 0-9 . _ : ~ -)')
-    if (key === 'token' && value.length > MAX_CREDENTIALS_LENGTH) return problem('the token is too long')
-    query[key] = value
+    text[key] = value
   }
+  const { token, as, ct } = text
+  if (as !== undefined && !isDeviceId(as))
+    return problem('as must be a device id (1-128 of A-Z a-z 0-9 . _ : ~ -)')
+  if (token !== undefined && token.length > MAX_CREDENTIALS_LENGTH) return problem('the token is too long')
+  if (ct !== undefined && (!/^\d{1,7}$/.test(ct) || Number(ct) > maxWaitSeconds)) {
+    return problem(`ct must be a whole number of seconds from 0 to ${maxWaitSeconds}`)
+  }
+  const query: { token?: string; as?: string; ct?: number } = {}
+  if (token !== undefined) query.token = token
+  if (as !== undefined) query.as = as
+  if (ct !== undefined) query.ct = Number(ct)
   return { ok: true, query }
 }
 
@@ -198,4 +235,21 @@ export function deviceMessage(init: {
     credential: init.credential,
     time: init.time,
   }
+}
+
+/** The Content-Format of a command's media type; undefined when it has none or none is registered. */
+export function contentFormatOf(type: string | undefined): number | undefined {
+  return type === undefined ? undefined : FORMAT_OF.get(essence(type))
+}
+
+/**
+ * The Location-Query options (RFC 7252 §5.10.8) that tell the device what a command response or
+ * notification carries: `command=<name>`, `request=<request id>` for a request-style command, and
+ * `device=<id>` when it is for a device the receiver is a gateway for.
+ */
+export function commandLocation(command: DeviceCommand, receiver: string): Buffer[] {
+  const query = [`command=${command.name}`]
+  if (command.requestId !== undefined) query.push(`request=${command.requestId}`)
+  if (command.device !== receiver) query.push(`device=${command.device}`)
+  return query.map((q) => Buffer.from(q, 'utf8'))
 }

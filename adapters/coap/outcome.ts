@@ -4,6 +4,8 @@ import type { Outcome } from '../adapter.ts'
 
 export const CODES = {
   changed: '2.04',
+  /** A command in the response to a `?ct=` request, and every notification of /v1/commands. */
+  content: '2.05',
   badRequest: '4.00',
   unauthorized: '4.01',
   /** RFC 7252 §5.4.1: a critical option the server does not understand. */

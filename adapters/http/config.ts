@@ -23,10 +23,9 @@ export interface HttpConfig {
   readonly drainTimeoutMs: number
   /** A device's last-seen time is written at most this often per process. */
   readonly lastSeenIntervalMs: number
+  /** The longest `?ct=` a device may ask for (TRIBUTARY_COMMAND_MAX_WAIT_MS, whole seconds). */
+  readonly maxCommandWaitSeconds: number
 }
-
-/** The longest `?ct=` command wait a device may ask for (the commands issue fills it in). */
-export const MAX_COMMAND_WAIT_SECONDS = 60
 
 export function httpConfig(config: Config): HttpConfig {
   return {
@@ -37,9 +36,10 @@ export function httpConfig(config: Config): HttpConfig {
     maxBodyBytes: config.httpMaxBodyBytes,
     publishRate: config.mqttPublishRate,
     // Long enough for a `?ct=` wait on top of a slow upload; the API listener uses the same bounds.
-    requestTimeoutMs: 30_000 + MAX_COMMAND_WAIT_SECONDS * 1000,
+    requestTimeoutMs: 30_000 + config.commandMaxWaitMs,
     headersTimeoutMs: 10_000,
     drainTimeoutMs: config.shutdownTimeoutMs,
     lastSeenIntervalMs: 60_000,
+    maxCommandWaitSeconds: Math.floor(config.commandMaxWaitMs / 1000),
   }
 }

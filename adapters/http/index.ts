@@ -1,6 +1,7 @@
-// The device HTTP adapter (TRIBUTARY_HTTP_PORT): `POST /v1/<channel>` for devices and gateways and
-// `POST /ttn/v3` for The Things Network's webhook, on one hono app served by @hono/node-server, as a
-// lifecycle component. Everything else on the port is a problem+json 404 or 405.
+// The device HTTP adapter (TRIBUTARY_HTTP_PORT): `POST /v1/<channel>` for devices and gateways (with
+// `?ct=` long polls for commands), `GET /v1/command` for devices that only poll, and `POST /ttn/v3`
+// for The Things Network's webhook, on one hono app served by @hono/node-server, as a lifecycle
+// component. Everything else on the port is a problem+json 404 or 405.
 import { createAdaptorServer } from '@hono/node-server'
 import { Hono } from 'hono'
 import type { Server } from 'node:http'
@@ -12,14 +13,17 @@ import type { Registry } from '../../core/metrics.ts'
 import { listen } from '../../core/net.ts'
 import type { DeviceAuthenticator } from '../../core/registry/auth.ts'
 import type { Device, Tenant } from '../../core/registry/model.ts'
+import type { Secrets } from '../../core/registry/secrets.ts'
 import type { RegistryService } from '../../core/registry/service.ts'
 import type { RegistryStore } from '../../core/registry/store.ts'
+import type { CommandOutlet } from '../../commands/outlet.ts'
+import { COMMAND_PATH, createCommandRoute } from './command-route.ts'
 import type { HttpConfig } from './config.ts'
-import type { AwaitCommand } from './device-route.ts'
-import { createDeviceRoute, noCommands } from './device-route.ts'
+import { createDeviceRoute } from './device-route.ts'
 import type { HttpRoute } from './metrics.ts'
 import { createHttpMetrics } from './metrics.ts'
 import { problemResponse } from './outcome.ts'
+import { createPollSlots } from '../poll-slots.ts'
 import type { DownlinkTargets } from './ttn/downlinks.ts'
 import { createDownlinkTargets } from './ttn/downlinks.ts'
 import { TTN_PATH, createTtnWebhook } from './ttn/index.ts'
@@ -32,11 +36,15 @@ export interface HttpAdapterDeps {
   readonly findDevice: (tenant: string, device: string) => Promise<Device | undefined>
   readonly registry: Pick<RegistryService, 'createDevice'>
   readonly store: Pick<RegistryStore, 'touchDevice'>
-  readonly cluster: Pick<ClusterState, 'take'>
+  readonly cluster: Pick<ClusterState, 'take' | 'setValue' | 'getValue'>
   readonly metrics: Registry
   readonly log: Logger
-  /** The `?ct=` command wait; none until the commands issue provides one. */
-  readonly awaitCommand?: AwaitCommand | undefined
+  /** Where `?ct=` and `GET /v1/command` long polls attach their sinks, and responses are reported. */
+  readonly commands: Pick<CommandOutlet, 'attach' | 'responded' | 'offline' | 'pending'>
+  /** The registry key's operations: TTN downlink API keys are kept encrypted (ttn/downlinks.ts). */
+  readonly secrets?: Pick<Secrets, 'encrypt' | 'decrypt'> | undefined
+  /** TRIBUTARY_WEBHOOK_ALLOW_PRIVATE: TTN downlink URLs may be http, loopback or private (tests). */
+  readonly allowPrivateDownlinks?: boolean | undefined
 }
 
 export interface HttpAdapter extends Adapter {
@@ -48,12 +56,18 @@ export interface HttpAdapter extends Adapter {
   readonly downlinks: DownlinkTargets
 }
 
-const routeOf = (path: string): HttpRoute =>
-  path.startsWith('/v1/') ? 'ingest' : path === TTN_PATH ? 'ttn' : 'other'
+/** `poll` for requests that wait for a command, so that their long durations stay out of `ingest`. */
+function routeOf(method: string, path: string, ct: string | undefined): HttpRoute {
+  if (path === COMMAND_PATH && method === 'GET') return 'poll'
+  if (path.startsWith('/v1/')) return ct === undefined || /^0+$/.test(ct) ? 'ingest' : 'poll'
+  return path === TTN_PATH ? 'ttn' : 'other'
+}
 
 export function createHttpAdapter(config: HttpConfig, deps: HttpAdapterDeps): HttpAdapter {
   const log = deps.log.child({ component: 'http-adapter' })
-  const metrics = createHttpMetrics(deps.metrics)
+  const polls = createPollSlots()
+  const stopping = new AbortController()
+  const metrics = createHttpMetrics(deps.metrics, () => polls.active)
   const limiter = createRateLimiter({
     cluster: deps.cluster,
     tenant: deps.tenant,
@@ -65,16 +79,30 @@ export function createHttpAdapter(config: HttpConfig, deps: HttpAdapterDeps): Ht
     intervalMs: config.lastSeenIntervalMs,
     log,
   })
-  const downlinks = createDownlinkTargets()
+  const downlinks = createDownlinkTargets(deps, log)
   const device = createDeviceRoute({
     ingest: deps.ingest,
     auth: deps.auth,
     findDevice: deps.findDevice,
     limiter,
     lastSeen,
-    awaitCommand: deps.awaitCommand ?? noCommands,
+    commands: deps.commands,
+    polls,
+    maxCommandWaitSeconds: config.maxCommandWaitSeconds,
     maxBodyBytes: config.maxBodyBytes,
     log,
+    stopping: stopping.signal,
+  })
+  const poll = createCommandRoute({
+    auth: deps.auth,
+    findDevice: deps.findDevice,
+    limiter,
+    lastSeen,
+    commands: deps.commands,
+    polls,
+    maxCommandWaitSeconds: config.maxCommandWaitSeconds,
+    log,
+    stopping: stopping.signal,
   })
   const ttn = createTtnWebhook({
     tenant: deps.tenant,
@@ -92,12 +120,15 @@ export function createHttpAdapter(config: HttpConfig, deps: HttpAdapterDeps): Ht
   app.use('*', async (c, next) => {
     const begin = performance.now()
     await next()
-    metrics.request(routeOf(c.req.path), c.res.status, (performance.now() - begin) / 1000)
+    const route = routeOf(c.req.method, c.req.path, c.req.query('ct'))
+    metrics.request(route, c.res.status, (performance.now() - begin) / 1000)
   })
   app.post('/v1/*', device)
+  app.get(COMMAND_PATH, poll)
   app.post(TTN_PATH, ttn)
-  const notAllowed = (instance: string): Response =>
-    problemResponse('method-not-allowed', 'use POST', { instance, allow: 'POST' })
+  const notAllowed = (instance: string, allow = 'POST'): Response =>
+    problemResponse('method-not-allowed', `use ${allow}`, { instance, allow })
+  app.all(COMMAND_PATH, (c) => notAllowed(c.req.path, 'GET, POST'))
   app.all('/v1/*', (c) => notAllowed(c.req.path))
   app.all(TTN_PATH, (c) => notAllowed(c.req.path))
   app.notFound((c) =>
@@ -131,10 +162,15 @@ export function createHttpAdapter(config: HttpConfig, deps: HttpAdapterDeps): Ht
         variable: config.portVariable,
         name: 'device HTTP',
       })
-      log.info({ port, host: config.host }, 'device HTTP listening (POST /v1/<channel>, POST /ttn/v3)')
+      log.info(
+        { port, host: config.host },
+        'device HTTP listening (POST /v1/<channel>, GET /v1/command, POST /ttn/v3)',
+      )
     },
     stop: () =>
       new Promise<void>((resolve) => {
+        // Long polls answer now (202/204, their commands stay queued) rather than hold the drain.
+        stopping.abort()
         if (!server.listening) {
           void lastSeen.flush().then(resolve)
           return

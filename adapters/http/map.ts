@@ -1,9 +1,10 @@
-// HTTP ⇄ device message: the channel from `POST /v1/<channel>`, the credentials from Authorization
-// (Basic `<device>@<tenant>:<password>` or Bearer `tdt_...`), `?as=` and `?ct=` from the query, and
-// the body with its Content-Type as the event's data and datacontenttype.
+// HTTP ⇄ device message: the channel from `POST /v1/<channel>` (or the response channel
+// `command/res/<request id>/<status>`), the credentials from Authorization (Basic
+// `<device>@<tenant>:<password>` or Bearer `tdt_...`), `?as=` and `?ct=` from the query, and the
+// body with its Content-Type as the event's data and datacontenttype.
 import type { DeviceMessage } from '../adapter.ts'
+import { parseResponseChannel } from '../../core/events/commands.ts'
 import { isChannel, isDeviceId } from '../../core/events/ids.ts'
-import { MAX_COMMAND_WAIT_SECONDS } from './config.ts'
 
 /** First channel levels a device may not use: Tributary's own topics (DESIGN.md; as MQTT does). */
 export const RESERVED_LEVELS: ReadonlySet<string> = new Set(['command', 'config', 'files', 'gw'])
@@ -30,6 +31,31 @@ export function channelOf(path: string): Parsed<string> & { readonly reserved?: 
   if (RESERVED_LEVELS.has(first))
     return { ...fail(`the first channel level "${first}" is reserved`), reserved: true }
   return { ok: true, value: channel }
+}
+
+/** What a `POST /v1/...` carries: telemetry on a channel, or a device's answer to a command. */
+export type Target =
+  | { readonly kind: 'telemetry'; readonly channel: string }
+  | { readonly kind: 'response'; readonly requestId: string; readonly status: number }
+
+/**
+ * The target of a request path: `command/res/<request id>/<status>` is the one channel under the
+ * reserved `command` level a device may send on (docs/commands-http-coap.md); anything else is a
+ * telemetry channel as channelOf reads it.
+ */
+export function targetOf(path: string): Parsed<Target> & { readonly reserved?: boolean } {
+  const rest = path.startsWith(INGEST_PREFIX) ? path.slice(INGEST_PREFIX.length) : ''
+  if (rest.startsWith('command/res/')) {
+    const response = parseResponseChannel(rest)
+    if (response === undefined) {
+      return fail(
+        'a command response is POST /v1/command/res/<request id>/<status>: the request id as the command gave it, a status 200-599',
+      )
+    }
+    return { ok: true, value: { kind: 'response', ...response } }
+  }
+  const channel = channelOf(path)
+  return channel.ok ? { ok: true, value: { kind: 'telemetry', channel: channel.value } } : channel
 }
 
 export type Credentials =
@@ -66,11 +92,11 @@ export function onBehalfOf(value: string | undefined): Parsed<string | undefined
     : fail('as= must be a device id (1-128 of A-Z a-z 0-9 . _ : ~ -)')
 }
 
-/** `?ct=<seconds>`: how long to wait for a command after the message was accepted. */
-export function commandWait(value: string | undefined): Parsed<number | undefined> {
+/** `?ct=<seconds>`: how long to wait for a command after the message was accepted, 0 to `maxSeconds`. */
+export function commandWait(value: string | undefined, maxSeconds: number): Parsed<number | undefined> {
   if (value === undefined) return { ok: true, value: undefined }
-  if (!/^\d{1,3}$/.test(value) || Number(value) > MAX_COMMAND_WAIT_SECONDS) {
-    return fail(`ct= must be a whole number of seconds from 0 to ${MAX_COMMAND_WAIT_SECONDS}`)
+  if (!/^\d{1,7}$/.test(value) || Number(value) > maxSeconds) {
+    return fail(`ct= must be a whole number of seconds from 0 to ${maxSeconds}`)
   }
   return { ok: true, value: Number(value) }
 }

@@ -12,7 +12,13 @@ export const PROBLEM_TYPE = 'application/problem+json'
 export const DEVICE_CHALLENGE = 'Basic realm="tributary", Bearer realm="tributary"'
 
 export type ProblemKind =
-  RejectReason | 'unsupported-media-type' | 'unavailable' | 'not-found' | 'method-not-allowed' | 'internal'
+  | RejectReason
+  | 'unsupported-media-type'
+  | 'unavailable'
+  | 'overloaded'
+  | 'not-found'
+  | 'method-not-allowed'
+  | 'internal'
 
 interface ProblemShape {
   readonly status: number
@@ -35,6 +41,8 @@ const SHAPES: Record<ProblemKind, ProblemShape> = {
   'rate-limited': { status: 429, code: 'RATE_LIMITED', title: 'Too many requests' },
   internal: { status: 500, code: 'INTERNAL', title: 'Internal error' },
   unavailable: { status: 503, code: 'BUS_UNAVAILABLE', title: 'Service unavailable' },
+  // The listener holds as many command long polls as it takes (a capacity limit, not the bus).
+  overloaded: { status: 503, code: 'RATE_LIMITED', title: 'Too many waiting requests' },
 }
 
 export function statusOf(kind: ProblemKind): number {

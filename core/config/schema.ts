@@ -280,11 +280,11 @@ export const variables = {
   ),
   commandLeaseMs: integer(
     'TRIBUTARY_COMMAND_LEASE_MS',
-    30_000,
+    120_000,
     { min: 1_000, max: 600_000 },
     {
       description:
-        "How long an instance holds the commands it is delivering; a crashed instance's claims lapse after this.",
+        "How long an instance holds the commands it is delivering (longer than a CoAP confirmable delivery may wait, 93 s); a crashed instance's claims lapse after this.",
     },
   ),
   webhookAllowPrivate: flag('TRIBUTARY_WEBHOOK_ALLOW_PRIVATE', false, {

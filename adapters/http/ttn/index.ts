@@ -1,7 +1,8 @@
 // `POST /ttn/v3`: The Things Network v3 webhook on the device HTTP listener. The tenant is named by
 // X-Tributary-Tenant and proven by X-Tributary-Webhook-Secret (its SHA-256 in the tenant's
-// settings); the message is checked, its device found or registered, and its event made durable
-// before the 202. Anything refused writes nothing to the bus.
+// settings); the message is checked, its device found or registered, its event made durable and
+// then its downlink headers kept for commands (downlinks.ts), all before the 202. Anything refused
+// writes nothing to the bus.
 import { timingSafeEqual } from 'node:crypto'
 import type { Context } from 'hono'
 import type { Ingest, Outcome } from '../../adapter.ts'
@@ -160,8 +161,10 @@ export function createTtnWebhook(deps: TtnWebhookDeps): (c: Context) => Promise<
       deps.log.debug({ tenant: tenant.id, device: message.device, outcome }, 'TTN event not accepted')
       return outcomeResponse(outcome, { instance })
     }
-    deps.downlinks.remember(tenant.id, message.device, (name) => request.header(name), time)
     deps.lastSeen.seen(tenant.id, message.device, time)
+    // Any accepted call brings the downlink headers (when the webhook has a downlink key); keeping
+    // them lets the commands waiting for the device go out as downlinks.
+    await deps.downlinks.remember(tenant.id, message, (name) => request.header(name), time)
     return new Response(null, { status: 202 })
   }
 }

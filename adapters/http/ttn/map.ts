@@ -1,7 +1,8 @@
 // TTN v3 webhook JSON ⇄ CloudEvent: an uplink becomes telemetry on the channel of its FPort with the
 // raw frm_payload or the decoded_payload as data; join-accepts, downlink events and solved
 // locations become their own types with TTN's object as JSON data. LoRaWAN metadata travels as
-// extension attributes (docs/ttn.md). TTN omits empty fields ("", 0, false): a missing f_port or
+// extension attributes (docs/ttn.md); a downlink event of a command carries the command's id
+// (`commandid`). TTN omits empty fields ("", 0, false): a missing f_port or
 // f_cnt is 0, a missing frm_payload is an empty payload.
 import type { EventInput, EventKind } from '../../../core/events/build.ts'
 import { isDeviceId } from '../../../core/events/ids.ts'
@@ -89,11 +90,35 @@ export function parseTtnMessage(value: unknown): TtnParse {
     extensions[name] = v.toUpperCase()
   }
   if (value['simulated'] === true) extensions['simulated'] = 'true'
+  if (key.startsWith('downlink_')) {
+    const command = commandIdOf(key, body, value['correlation_ids'])
+    if (command !== undefined) extensions['commandid'] = command
+  }
   if (key === 'uplink_message') {
     const problem = checkUplink(body)
     if (problem !== undefined) return fail(`uplink_message.${problem}`)
   }
   return { ok: true, message: { key, device, application, body, extensions } }
+}
+
+// Set on the downlinks Tributary sends for commands (downlink-send.ts); the id is any CloudEvents id.
+const COMMAND_CORRELATION = /^tributary:command:([\x21-\x7e]{1,82})$/
+
+/**
+ * The id of the command a downlink event is about: from the correlation ids of the downlink (nested
+ * in downlink_failed), else of the message, which TTN fills with the downlink's too.
+ */
+function commandIdOf(key: MessageKey, body: Record<string, unknown>, outer: unknown): string | undefined {
+  const downlink = key === 'downlink_failed' ? body['downlink'] : body
+  const lists = [isRecord(downlink) ? downlink['correlation_ids'] : undefined, outer]
+  for (const list of lists) {
+    if (!Array.isArray(list)) continue
+    for (const id of list) {
+      const match = typeof id === 'string' ? COMMAND_CORRELATION.exec(id) : null
+      if (match !== null) return match[1]
+    }
+  }
+  return undefined
 }
 
 function checkUplink(uplink: Record<string, unknown>): string | undefined {

@@ -253,6 +253,7 @@ describe('CoAP adapter (integration)', () => {
       auth: h.auth,
       touchDevice: (t, d, at) => h.store.touchDevice(t, d, at),
       cluster: h.cluster,
+      commands: h.commands,
       metrics: createMetricsRegistry(),
       log: silentLogger,
     })
@@ -277,6 +278,7 @@ describe('CoAP adapter (integration)', () => {
       auth: h.auth,
       touchDevice: async () => undefined,
       cluster: h.cluster,
+      commands: h.commands,
       metrics: createMetricsRegistry(),
       log: silentLogger,
     })

@@ -205,8 +205,8 @@ describe('datagram gate', () => {
     expect(answered).toEqual(['4.00', '4.00'])
   })
 
-  it('answers methods other than POST with 4.05, a ping with RST, and drops what is not CoAP', () => {
-    gate(request({ code: '0.01' }), peer())
+  it('answers methods other than POST and GET with 4.05, a ping with RST, and drops what is not CoAP', () => {
+    gate(request({ code: '0.04' }), peer())
     expect(sent[0]).toMatchObject({ code: '4.05', ack: true })
     gate(generate({ code: '0.00', messageId: 7, confirmable: true }), peer())
     expect(sent[1]).toMatchObject({ code: '0.00', reset: true, messageId: 7 })
@@ -214,6 +214,10 @@ describe('datagram gate', () => {
     gate(generate({ code: '2.05', messageId: 8, confirmable: true }), peer())
     expect(sent).toHaveLength(2)
     expect(passed).toEqual([])
+    // GET goes on: the handler observes /v1/commands with it and refuses it elsewhere.
+    const get = request({ code: '0.01' })
+    gate(get, peer())
+    expect(passed).toEqual([get])
   })
 
   it('answers critical options it does not understand with 4.02 and proxy requests with 5.05', () => {
@@ -246,10 +250,46 @@ describe('datagram gate', () => {
     expect(passed).toHaveLength(1)
   })
 
-  it('passes ACKs and RSTs to the library (they answer its separate responses)', () => {
+  it('passes ACKs and RSTs to the library (they answer its separate responses), telling who acknowledged what', () => {
+    const seen: Array<[string, number, boolean]> = []
+    const tracking = createDatagramGate(LIMITS, {
+      pass: (datagram) => passed.push(datagram),
+      send: (datagram) => sent.push(parse(datagram)),
+      answered: (code) => answered.push(code),
+      acknowledged: (from, id, reset) => seen.push([from, id, reset]),
+    })
     const ack = generate({ code: '0.00', messageId: 9, ack: true })
-    gate(ack, peer())
-    expect(passed).toEqual([ack])
+    const rst = generate({ code: '0.00', messageId: 10, reset: true })
+    tracking(ack, peer())
+    tracking(rst, peer())
+    expect(passed).toEqual([ack, rst])
+    const { address, port } = peer()
+    expect(seen).toEqual([
+      [`${address}:${port}`, 9, false],
+      [`${address}:${port}`, 10, true],
+    ])
+  })
+
+  it('answers the follow-up of a block-wise response itself, never passing it on', () => {
+    const answers: string[] = []
+    const following = createDatagramGate(LIMITS, {
+      pass: (datagram) => passed.push(datagram),
+      send: (datagram) => sent.push(parse(datagram)),
+      answered: (code) => answered.push(code),
+      followUp: (p, from) => {
+        answers.push(from)
+        return p.options.some((o) => String(o.name) === 'Block2')
+          ? generate({ code: '2.05', messageId: p.messageId, ack: true })
+          : undefined
+      },
+    })
+    following(request({ options: [{ name: 'Block2', value: Buffer.from([0x16]) }] }), peer())
+    expect(sent.map((p) => p.code)).toEqual(['2.05'])
+    expect(passed).toEqual([])
+    const plain = request({ payload: Buffer.from('x') })
+    following(plain, peer())
+    expect(passed).toEqual([plain])
+    expect(answers).toEqual(['127.0.0.1:40000', '127.0.0.1:40000'])
   })
 
   it('answers a NON request with a NON response under a new message id', () => {

@@ -1,10 +1,17 @@
 // One CoAP request through the handler, with doubles at its ports (authenticator, device lookup,
-// rate limiter, ingest): which check answers which code, in which order, and what reaches ingest.
+// rate limiter, ingest, command outlet): which check answers which code, in which order, what
+// reaches ingest, and how `?ct=`, command responses and observations are answered.
 import { describe, expect, it } from 'vitest'
 import type { DeviceMessage, Outcome } from '../../../adapters/adapter.ts'
-import { createRequestHandler } from '../../../adapters/coap/handler.ts'
+import type { EventInput } from '../../../core/events/build.ts'
+import { createRequestHandler, isReply } from '../../../adapters/coap/handler.ts'
+import type { Answer } from '../../../adapters/coap/handler.ts'
 import type { WireRequest } from '../../../adapters/coap/map.ts'
+import type { CoapReply } from '../../../adapters/coap/outcome.ts'
+import { createPollSlots } from '../../../adapters/poll-slots.ts'
 import { silentLogger } from '../../../core/log.ts'
+import type { FakeOutlet } from '../http/fake-outlet.ts'
+import { command, createFakeOutlet } from '../http/fake-outlet.ts'
 import type { DeviceAuthResult } from '../../../core/registry/auth.ts'
 import type { Device } from '../../../core/registry/model.ts'
 
@@ -32,16 +39,45 @@ function device(id: string, fields: Partial<Device> = {}): Device {
   }
 }
 
+/** The command side of the handler's deps, with a fake outlet. */
+function commandDeps(commands: FakeOutlet = createFakeOutlet()) {
+  return {
+    commands,
+    slots: createPollSlots({ total: 10, perTenant: 5, perDevice: 2 }),
+    maxWaitSeconds: 60,
+    settleMs: 5_000,
+  }
+}
+
+/** The answer as a plain reply (what every request but `?ct=` with a command and Observe gets). */
+function asReply(answer: Answer): CoapReply {
+  if (!isReply(answer)) throw new Error(`not a plain reply: ${JSON.stringify(Object.keys(answer))}`)
+  return answer
+}
+
 function setup(
-  options: { auth?: DeviceAuthResult; outcome?: Outcome; allowed?: boolean; devices?: Device[] } = {},
+  options: {
+    auth?: DeviceAuthResult
+    outcome?: Outcome
+    allowed?: boolean
+    devices?: Device[]
+    commands?: FakeOutlet
+  } = {},
 ) {
   const published: DeviceMessage[] = []
+  const events: EventInput[] = []
   const seen: string[] = []
   const calls: string[] = []
-  const handler = createRequestHandler({
+  const commands = options.commands ?? createFakeOutlet()
+  const raw = createRequestHandler({
+    ...commandDeps(commands),
     ingest: {
       publish: async (m) => {
         published.push(m)
+        return options.outcome ?? { kind: 'accepted' }
+      },
+      event: async (e) => {
+        events.push(e)
         return options.outcome ?? { kind: 'accepted' }
       },
     },
@@ -69,7 +105,8 @@ function setup(
     log: silentLogger,
     now: () => new Date('2026-11-29T00:00:00Z'),
   })
-  return { handler, published, seen, calls }
+  const handler = async (r: WireRequest): Promise<CoapReply> => asReply(await raw(r))
+  return { handler, raw, published, events, seen, calls, commands }
 }
 
 const request = (fields: Partial<WireRequest> = {}): WireRequest => ({
@@ -119,7 +156,10 @@ describe('CoAP request handler', () => {
       [{ method: 'PUT' }, '4.05'],
       [{ uriPath: [Buffer.from('v2'), Buffer.from('x')] }, '4.04'],
       [{ uriPath: [Buffer.from('v1'), Buffer.from('a b')] }, '4.00'],
-      [{ uriQuery: [Buffer.from('ct=5')] }, '4.00'],
+      [{ uriQuery: [Buffer.from('ct=61')] }, '4.00'],
+      [{ uriPath: ['v1', 'command', 'reboot'].map((p) => Buffer.from(p)) }, '4.03'],
+      [{ uriPath: ['v1', 'command', 'res', 'r1', '700'].map((p) => Buffer.from(p)) }, '4.03'],
+      [{ method: 'GET' }, '4.05'],
       [{ contentFormat: 12345 }, '4.15'],
       [{ payload: Buffer.alloc(65) }, '4.13'],
     ]
@@ -202,8 +242,9 @@ describe('CoAP request handler', () => {
   it('verifies identical credentials arriving together once (one scrypt for a burst), distinct ones each', async () => {
     let verifications = 0
     const { promise: gate, resolve: open } = Promise.withResolvers<void>()
-    const handler = createRequestHandler({
-      ingest: { publish: async () => ({ kind: 'accepted' }) },
+    const raw = createRequestHandler({
+      ...commandDeps(),
+      ingest: { publish: async () => ({ kind: 'accepted' }), event: async () => ({ kind: 'accepted' }) },
       auth: {
         byPassword: async (username) => {
           verifications++
@@ -218,6 +259,7 @@ describe('CoAP request handler', () => {
       maxPayloadBytes: 64,
       log: silentLogger,
     })
+    const handler = async (r: WireRequest): Promise<CoapReply> => asReply(await raw(r))
     const burst = Array.from({ length: 5 }, () => handler(request()))
     const other = handler(request({ credentials: [basic('meter-1@acme:other')] }))
     open()
@@ -230,8 +272,9 @@ describe('CoAP request handler', () => {
   })
 
   it('answers 5.03 when the registry fails, instead of throwing', async () => {
-    const handler = createRequestHandler({
-      ingest: { publish: async () => ({ kind: 'accepted' }) },
+    const raw = createRequestHandler({
+      ...commandDeps(),
+      ingest: { publish: async () => ({ kind: 'accepted' }), event: async () => ({ kind: 'accepted' }) },
       auth: {
         byPassword: async () => Promise.reject(new Error('database gone')),
         byToken: async () => Promise.reject(new Error('database gone')),
@@ -242,6 +285,136 @@ describe('CoAP request handler', () => {
       maxPayloadBytes: 64,
       log: silentLogger,
     })
-    expect(await handler(request())).toMatchObject({ code: '5.03', maxAge: 5 })
+    expect(await raw(request())).toMatchObject({ code: '5.03', maxAge: 5 })
+  })
+
+  it('with ?ct= hands over the command that comes after the event is durable', async () => {
+    const { raw, published, commands } = setup()
+    const answering = raw(request({ uriQuery: [Buffer.from('ct=30')] }))
+    await commands.whenAttached('acme', 'meter-1')
+    expect(published).toHaveLength(1)
+    const sent = command({ tenant: 'acme', device: 'meter-1' })
+    commands.send(sent)
+    const answer = await answering
+    if (isReply(answer) || !('handover' in answer)) throw new Error('expected a command')
+    expect(answer.handover.command).toBe(sent)
+    expect(answer.receiver).toBe('meter-1')
+    answer.handover.settle({ kind: 'delivered' })
+    await commands.whenResults(1)
+    expect(commands.attached('acme', 'meter-1')).toBe(0)
+  })
+
+  it('with ?ct= answers 2.04 when the bus refused nothing but no command came before the adapter stopped', async () => {
+    const stopping = new AbortController()
+    const commands = createFakeOutlet()
+    const raw = createRequestHandler({
+      ...commandDeps(commands),
+      stopping: stopping.signal,
+      ingest: { publish: async () => ({ kind: 'accepted' }), event: async () => ({ kind: 'accepted' }) },
+      auth: { byPassword: async () => ok('meter-1'), byToken: async () => ok('meter-1') },
+      findDevice: async () => undefined,
+      limiter: { take: async () => ({ allowed: true, retryAfterMs: 0 }) },
+      lastSeen: { seen: () => undefined },
+      maxPayloadBytes: 64,
+      log: silentLogger,
+    })
+    const answering = raw(request({ uriQuery: [Buffer.from('ct=30')] }))
+    await commands.whenAttached('acme', 'meter-1')
+    stopping.abort()
+    expect(await answering).toEqual({ code: '2.04' })
+    expect(commands.attached('acme', 'meter-1')).toBe(0)
+  })
+
+  it('refuses a device past its share of waits with 4.29, writing nothing', async () => {
+    const { raw, handler, published, commands } = setup()
+    const waits = [
+      raw(request({ uriQuery: [Buffer.from('ct=1')] })),
+      raw(request({ uriQuery: [Buffer.from('ct=1')] })),
+    ]
+    await commands.whenAttached('acme', 'meter-1', 2)
+    expect(await handler(request({ uriQuery: [Buffer.from('ct=1')] }))).toMatchObject({ code: '4.29' })
+    expect(published).toHaveLength(2)
+    expect(await Promise.all(waits)).toEqual([{ code: '2.04' }, { code: '2.04' }])
+  })
+
+  it('makes a command response durable as a response event, answers 2.04 and reports it', async () => {
+    const devices = [device('child', { gateways: ['gw-1'] })]
+    const { handler, events, published, commands } = setup({ devices })
+    const reply = await handler(
+      request({
+        credentials: [basic('gw-1@acme:pw')],
+        uriPath: ['v1', 'command', 'res', 'rq-7', '200'].map((p) => Buffer.from(p)),
+        uriQuery: [Buffer.from('as=child')],
+        payload: Buffer.from('{"ok":true}'),
+      }),
+    )
+    expect(reply).toEqual({ code: '2.04' })
+    expect(published).toEqual([])
+    expect(events).toEqual([
+      {
+        kind: 'command.response',
+        tenant: 'acme',
+        device: 'child',
+        sender: 'gw-1',
+        protocol: 'coap',
+        data: Buffer.from('{"ok":true}'),
+        datacontenttype: 'application/json',
+        credential: 'c1',
+        time: new Date('2026-11-29T00:00:00Z'),
+        extensions: { requestid: 'rq-7', status: '200' },
+      },
+    ])
+    expect(commands.responses).toEqual([
+      {
+        tenant: 'acme',
+        device: 'child',
+        requestId: 'rq-7',
+        status: 200,
+        payload: Buffer.from('{"ok":true}'),
+        contentType: 'application/json',
+      },
+    ])
+  })
+
+  it('does not report a response the bus did not take', async () => {
+    const { handler, commands } = setup({ outcome: { kind: 'unavailable', detail: 'down' } })
+    const path = ['v1', 'command', 'res', 'rq-8', '500'].map((p) => Buffer.from(p))
+    expect((await handler(request({ uriPath: path }))).code).toBe('5.03')
+    expect(commands.responses).toEqual([])
+  })
+
+  it('authenticates an observation of /v1/commands and holds a slot for it', async () => {
+    const devices = [device('child', { gateways: ['gw-1'] })]
+    const { raw, published } = setup({ devices })
+    const observe = (fields: Partial<WireRequest>) =>
+      raw(
+        request({
+          method: 'GET',
+          uriPath: ['v1', 'commands'].map((p) => Buffer.from(p)),
+          payload: Buffer.alloc(0),
+          contentFormat: undefined,
+          observe: 0,
+          ...fields,
+        }),
+      )
+    const answer = await observe({
+      credentials: [basic('gw-1@acme:pw')],
+      uriQuery: [Buffer.from('as=child')],
+    })
+    if (isReply(answer) || !('observe' in answer)) throw new Error('expected an observation')
+    expect(answer.observe).toMatchObject({ tenant: 'acme', device: 'child', receiver: 'gw-1' })
+    expect(published).toEqual([])
+    expect(await observe({ credentials: [] })).toMatchObject({ code: '4.01' })
+    expect(
+      await observe({ credentials: [basic('gw-1@acme:pw')], uriQuery: [Buffer.from('as=ghost')] }),
+    ).toMatchObject({
+      code: '4.03',
+    })
+    // A second observation of the same device fits (two per device here); a third does not.
+    const second = await observe({ credentials: [basic('child@acme:pw')] })
+    expect('observe' in second).toBe(true)
+    expect(await observe({ credentials: [basic('child@acme:pw')] })).toMatchObject({ code: '4.29' })
+    if ('observe' in second) second.observe.release()
+    expect('observe' in (await observe({ credentials: [basic('child@acme:pw')] }))).toBe(true)
   })
 })

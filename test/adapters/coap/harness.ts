@@ -32,6 +32,8 @@ import { createRegistryService } from '../../../core/registry/service-impl.ts'
 import type { RegistryService } from '../../../core/registry/service.ts'
 import type { RegistryStore } from '../../../core/registry/store.ts'
 import { waitUntil } from '../../helpers/wait.ts'
+import type { FakeOutlet } from '../http/fake-outlet.ts'
+import { createFakeOutlet } from '../http/fake-outlet.ts'
 
 export const TOPICS = topicNames('coapit')
 
@@ -44,6 +46,8 @@ export interface CoapHarness {
   readonly auth: RegistryAuth
   readonly cluster: ClusterState
   readonly metrics: Registry
+  /** The command outlet the adapter attaches its sinks to (a fake: commands are sent with it). */
+  readonly commands: FakeOutlet
   /** Every ingress record so far, in offset order per partition. */
   readonly ingress: BusMessage[]
   /** Waits until registry writes so far reached the authentication cache. */
@@ -66,6 +70,7 @@ export function coapConfig(overrides: Partial<CoapConfig> = {}): CoapConfig {
     responseCacheBytes: 1024 * 1024,
     lastSeenIntervalMs: 60_000,
     shutdownTimeoutMs: 2_000,
+    maxCommandWaitSeconds: 60,
     ...overrides,
   }
 }
@@ -98,11 +103,13 @@ export async function startCoap(
     handler: async (batch) => void ingress.push(...batch),
   })
   const metrics = createMetricsRegistry()
+  const commands = createFakeOutlet()
   const adapter = createCoapAdapter(coapConfig(overrides), {
     ingest: createIngest({ bus: busOverride ?? bus, topics: TOPICS, log }),
     auth,
     touchDevice: (t, d, at) => store.touchDevice(t, d, at),
     cluster,
+    commands,
     metrics,
     log,
   })
@@ -116,6 +123,7 @@ export async function startCoap(
     auth,
     cluster,
     metrics,
+    commands,
     ingress,
     async settle() {
       await relay.flush()

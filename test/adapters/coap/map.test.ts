@@ -3,13 +3,17 @@ import { describe, expect, it } from 'vitest'
 import {
   CONTENT_FORMATS,
   checkJson,
+  commandLocation,
+  contentFormatOf,
   contentTypeOf,
   deviceMessage,
+  isCommandsPath,
   isJsonType,
   parseCredentials,
   parsePath,
   parseQuery,
 } from '../../../adapters/coap/map.ts'
+import { command } from '../http/fake-outlet.ts'
 
 const segments = (...parts: string[]): Buffer[] => parts.map((p) => Buffer.from(p))
 const basic = (text: string): string => `Basic ${Buffer.from(text).toString('base64')}`
@@ -58,9 +62,20 @@ describe('parseQuery', () => {
     expect(parseQuery([])).toEqual({ ok: true, query: {} })
   })
 
+  it('reads ct as whole seconds up to the bound it is given', () => {
+    expect(parseQuery(segments('ct=30', 'as=d1'), 60)).toEqual({ ok: true, query: { ct: 30, as: 'd1' } })
+    expect(parseQuery(segments('ct=0'), 60)).toEqual({ ok: true, query: { ct: 0 } })
+    for (const bad of ['ct=61', 'ct=-1', 'ct=1.5', 'ct=x', 'ct=']) {
+      expect(parseQuery(segments(bad), 60).ok, bad).toBe(false)
+    }
+    expect(parseQuery(segments('ct=1', 'ct=2'), 60).ok).toBe(false)
+    // Without a bound (a GET) no wait is asked for.
+    expect(parseQuery(segments('ct=1')).ok).toBe(false)
+  })
+
   it('refuses unknown, repeated and empty parameters and an as that is no device id', () => {
     for (const query of [
-      segments('ct=30'),
+      segments('wait=30'),
       segments('as=a', 'as=b'),
       segments('token='),
       segments('token'),
@@ -165,5 +180,30 @@ describe('deviceMessage', () => {
       device: 'd2',
       sender: 'gw',
     })
+  })
+})
+
+describe('commands going out', () => {
+  it('knows /v1/commands exactly', () => {
+    expect(isCommandsPath(segments('v1', 'commands'))).toBe(true)
+    for (const path of [segments('v1', 'command'), segments('v1', 'commands', 'x'), segments('commands')]) {
+      expect(isCommandsPath(path)).toBe(false)
+    }
+  })
+
+  it('gives a command the Content-Format of its media type, parameters and case aside', () => {
+    expect(contentFormatOf('application/json')).toBe(50)
+    expect(contentFormatOf('Application/JSON; charset=utf-8')).toBe(50)
+    expect(contentFormatOf('text/plain; charset=utf-8')).toBe(0)
+    expect(contentFormatOf('application/cbor')).toBe(60)
+    expect(contentFormatOf('image/x-raw')).toBeUndefined()
+    expect(contentFormatOf(undefined)).toBeUndefined()
+  })
+
+  it('names the command, its request id and a gateway child in Location-Query options', () => {
+    const plain = command({ tenant: 't', device: 'd1', name: 'reboot' })
+    expect(commandLocation(plain, 'd1').map(String)).toEqual(['command=reboot'])
+    const request = command({ tenant: 't', device: 'child', name: 'dim', requestId: 'r-9' })
+    expect(commandLocation(request, 'gw').map(String)).toEqual(['command=dim', 'request=r-9', 'device=child'])
   })
 })

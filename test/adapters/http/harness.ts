@@ -8,7 +8,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { HttpAdapter } from '../../../adapters/http/index.ts'
 import { createHttpAdapter } from '../../../adapters/http/index.ts'
-import type { AwaitCommand } from '../../../adapters/http/device-route.ts'
 import { createIngest } from '../../../adapters/adapter.ts'
 import type { ApiServer } from '../../../api/index.ts'
 import { createApiServer } from '../../../api/index.ts'
@@ -30,6 +29,8 @@ import { createRegistryService } from '../../../core/registry/service-impl.ts'
 import type { RegistryService } from '../../../core/registry/service.ts'
 import type { RegistryStore } from '../../../core/registry/store.ts'
 import { waitUntil } from '../../helpers/wait.ts'
+import type { FakeOutlet } from './fake-outlet.ts'
+import { createFakeOutlet } from './fake-outlet.ts'
 
 export const ADMIN_TOKEN = 'http-adapter-admin-token-0123456789'
 export const PASSWORD = 'correct horse battery'
@@ -46,6 +47,8 @@ export interface HttpHarness {
   readonly auth: RegistryAuth
   readonly bus: EventBus
   readonly metrics: Registry
+  /** The command outlet the adapter attaches its sinks to (a fake: commands are sent with it). */
+  readonly commands: FakeOutlet
   readonly ingress: string
   /** Records on the ingress topic (all partitions) now. */
   ingressCount(): Promise<number>
@@ -60,7 +63,6 @@ export interface HttpHarness {
 
 export interface HttpHarnessOptions {
   readonly publishRate?: number | undefined
-  readonly awaitCommand?: AwaitCommand | undefined
 }
 
 export async function startHttpAdapter(options: HttpHarnessOptions = {}): Promise<HttpHarness> {
@@ -82,6 +84,7 @@ export async function startHttpAdapter(options: HttpHarnessOptions = {}): Promis
   await auth.start()
   await cluster.start()
   const metrics = createMetricsRegistry()
+  const commands = createFakeOutlet()
   const adapter = createHttpAdapter(
     {
       enabled: true,
@@ -94,6 +97,7 @@ export async function startHttpAdapter(options: HttpHarnessOptions = {}): Promis
       headersTimeoutMs: 10_000,
       drainTimeoutMs: 1_000,
       lastSeenIntervalMs: 60_000,
+      maxCommandWaitSeconds: 60,
     },
     {
       ingest: createIngest({ bus, topics, log }),
@@ -105,7 +109,7 @@ export async function startHttpAdapter(options: HttpHarnessOptions = {}): Promis
       cluster,
       metrics,
       log,
-      awaitCommand: options.awaitCommand,
+      commands,
     },
   )
   await adapter.start()
@@ -146,6 +150,7 @@ export async function startHttpAdapter(options: HttpHarnessOptions = {}): Promis
     auth,
     bus,
     metrics,
+    commands,
     ingress: topics.ingress,
     ingressCount,
     async ingressRecords() {

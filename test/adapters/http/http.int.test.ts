@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { eventTypes } from '../../../core/events/build.ts'
 import { uniqueName, waitUntil } from '../../helpers/wait.ts'
+import { command } from './fake-outlet.ts'
 import type { HttpHarness } from './harness.ts'
 import { MAX_BODY, basicAuth, headersOf, startHttpAdapter } from './harness.ts'
 
@@ -215,59 +216,197 @@ describe('device HTTP adapter (integration)', () => {
     expect(Number(retryAfter)).toBeGreaterThanOrEqual(1)
   })
 
-  it('accepts ?ct= and answers 202 while no command comes', async () => {
-    const tenant = newTenant()
-    await h.deviceWithPassword(tenant, 'poller')
-    const began = Date.now()
-    const response = await post('/v1/status?ct=30', { auth: basicAuth('poller', tenant), body: 'up' })
-    expect(response.status).toBe(202)
-    // No commands yet: the wait hook answers at once rather than holding the request for 30 s.
-    expect(Date.now() - began).toBeLessThan(10_000)
-  })
-
   it('counts requests by route and status', async () => {
     const text = await h.metrics.metrics()
     expect(text).toMatch(/tributary_http_requests_total\{route="ingest",status="202"\} \d+/)
     expect(text).toMatch(/tributary_http_requests_total\{route="ingest",status="401"\} \d+/)
     expect(text).toMatch(/tributary_http_request_duration_seconds_count\{route="ingest"\} \d+/)
+    expect(text).toMatch(/tributary_http_command_polls \d+/)
   })
 })
 
-describe('device HTTP adapter with a command waiting and a closed bus', () => {
-  it('answers a ?ct= request with the command the hook returns, and 503 once the bus is gone', async () => {
-    const waits: Array<{ device: string; seconds: number }> = []
-    const own = await startHttpAdapter({
-      awaitCommand: async (wait) => {
-        waits.push({ device: wait.device, seconds: wait.seconds })
-        return {
-          id: 'c-1',
-          name: 'reboot',
-          payload: Buffer.from('{"delay":5}'),
-          contentType: 'application/json',
-        }
-      },
+describe('device HTTP adapter: commands over long polls', () => {
+  const poll = (path: string, auth: string, init: RequestInit = {}) =>
+    fetch(`${h.url}${path}`, { ...init, headers: { authorization: auth } })
+
+  it('holds a ?ct= request after the message is durable and answers it with a command sent meanwhile', async () => {
+    const tenant = newTenant()
+    await h.deviceWithPassword(tenant, 'valve-1')
+    const before = await h.ingressCount()
+    const pending = post('/v1/status?ct=30', { auth: basicAuth('valve-1', tenant), body: 'open' })
+    await h.commands.whenAttached(tenant, 'valve-1')
+    // Durable before the wait began.
+    expect(await h.ingressCount()).toBe(before + 1)
+    const sent = command({ tenant, device: 'valve-1', name: 'close', requestId: 'rq-1' })
+    h.commands.send(sent)
+    const response = await pending
+    expect(response.status).toBe(200)
+    expect(Object.fromEntries(response.headers)).toMatchObject({
+      'tributary-command': 'close',
+      'tributary-command-id': sent.id,
+      'tributary-request-id': 'rq-1',
+      'content-type': 'application/json',
+      'cache-control': 'no-store',
     })
+    expect(response.headers.get('tributary-device')).toBeNull()
+    expect(Buffer.from(await response.arrayBuffer())).toEqual(sent.payload)
+    // Delivered once Node wrote the response, and the sink is gone with the request.
+    await h.commands.whenResults(1)
+    expect(h.commands.results).toEqual([{ id: sent.id, result: { kind: 'delivered' } }])
+    expect(h.commands.attached(tenant, 'valve-1')).toBe(0)
+  })
+
+  it('answers GET /v1/command at once with a command that was queued, and a gateway learns the device', async () => {
+    const tenant = newTenant()
+    await h.deviceWithPassword(tenant, 'gw-1')
+    await h.deviceWithPassword(tenant, 'child-1', { gateways: ['gw-1'] })
+    // The dispatcher hands a gateway's sink the commands of devices that list it.
+    const queued = command({ tenant, device: 'child-1', name: 'dim', contentType: undefined })
+    h.commands.send(queued, 'gw-1')
+    const response = await poll('/v1/command?ct=30', basicAuth('gw-1', tenant))
+    expect(response.status).toBe(200)
+    expect(response.headers.get('tributary-command')).toBe('dim')
+    expect(response.headers.get('tributary-device')).toBe('child-1')
+    expect(response.headers.get('tributary-request-id')).toBeNull()
+    expect(Buffer.from(await response.arrayBuffer())).toEqual(queued.payload)
+    // With ?as= the sink is the child's own; the header still names it, the caller being the gateway.
+    const forChild = command({ tenant, device: 'child-1', name: 'blink' })
+    h.commands.send(forChild)
+    const viaAs = await poll('/v1/command?ct=30&as=child-1', basicAuth('gw-1', tenant))
+    expect(viaAs.status).toBe(200)
+    expect(viaAs.headers.get('tributary-command')).toBe('blink')
+    expect(viaAs.headers.get('tributary-device')).toBe('child-1')
+    await viaAs.arrayBuffer()
+  })
+
+  it('answers 202 (POST) and 204 (GET) when ct passes without a command, and leaves nothing attached', async () => {
+    const tenant = newTenant()
+    await h.deviceWithPassword(tenant, 'quiet-1')
+    const auth = basicAuth('quiet-1', tenant)
+    const posted = await post('/v1/status?ct=1', { auth, body: 'x' })
+    expect(posted.status).toBe(202)
+    const polled = await poll('/v1/command?ct=1', auth)
+    expect(polled.status).toBe(204)
+    expect((await poll('/v1/command', auth)).status).toBe(204)
+    expect(h.commands.attached(tenant, 'quiet-1')).toBe(0)
+    const later = command({ tenant, device: 'quiet-1' })
+    h.commands.send(later)
+    expect(h.commands.queued(tenant, 'quiet-1')).toEqual([later])
+  })
+
+  it('detaches as soon as the client goes away, so the command stays queued', async () => {
+    const tenant = newTenant()
+    await h.deviceWithPassword(tenant, 'flaky-1')
+    const controller = new AbortController()
+    const pending = poll('/v1/command?ct=30', basicAuth('flaky-1', tenant), { signal: controller.signal })
+    await h.commands.whenAttached(tenant, 'flaky-1')
+    controller.abort()
+    await expect(pending).rejects.toThrow()
+    await waitUntil(() => h.commands.attached(tenant, 'flaky-1') === 0, {
+      message: () => 'the sink to be detached',
+    })
+    const later = command({ tenant, device: 'flaky-1' })
+    h.commands.send(later)
+    expect(h.commands.queued(tenant, 'flaky-1')).toEqual([later])
+    expect(h.commands.results).not.toContainEqual(expect.objectContaining({ id: later.id }))
+  })
+
+  it('makes a device response durable, answers 202, then reports it', async () => {
+    const tenant = newTenant()
+    await h.deviceWithPassword(tenant, 'pump-1')
+    const body = JSON.stringify({ rpm: 1200 })
+    const response = await post('/v1/command/res/rq-42/201', {
+      auth: basicAuth('pump-1', tenant),
+      body,
+      type: 'application/json',
+    })
+    expect(response.status).toBe(202)
+    const record = (await h.ingressRecords()).find((r) => r.value?.toString() === body)!
+    expect(headersOf(record)).toMatchObject({
+      ce_type: eventTypes['command.response'],
+      ce_tenant: tenant,
+      ce_device: 'pump-1',
+      ce_protocol: 'http',
+      ce_requestid: 'rq-42',
+      ce_status: '201',
+      'content-type': 'application/json',
+    })
+    expect(h.commands.responses).toContainEqual({
+      tenant,
+      device: 'pump-1',
+      requestId: 'rq-42',
+      status: 201,
+      payload: Buffer.from(body),
+      contentType: 'application/json',
+    })
+  })
+
+  it('bounds the long polls of one device with 429 and Retry-After, before writing anything', async () => {
+    const tenant = newTenant()
+    await h.deviceWithPassword(tenant, 'greedy-1')
+    const auth = basicAuth('greedy-1', tenant)
+    const controllers = Array.from({ length: 4 }, () => new AbortController())
+    const polls = controllers.map((c) =>
+      poll('/v1/command?ct=30', auth, { signal: c.signal }).catch(() => undefined),
+    )
+    await waitUntil(() => h.commands.attached(tenant, 'greedy-1') === 4, {
+      message: () => 'four polls attached',
+    })
+    const before = await h.ingressCount()
+    const refused = await post('/v1/status?ct=30', { auth, body: 'x' })
+    expect(refused.status).toBe(429)
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1)
+    expect(await h.ingressCount()).toBe(before)
+    expect((await poll('/v1/command?ct=30', auth)).status).toBe(429)
+    for (const c of controllers) c.abort()
+    await Promise.all(polls)
+    await waitUntil(() => h.commands.attached(tenant, 'greedy-1') === 0)
+  })
+
+  it('refuses other methods on /v1/command and a response path that is malformed', async () => {
+    const tenant = newTenant()
+    await h.deviceWithPassword(tenant, 'm-1')
+    const auth = basicAuth('m-1', tenant)
+    const put = await fetch(`${h.url}/v1/command`, { method: 'PUT', headers: { authorization: auth } })
+    expect(put.status).toBe(405)
+    expect(put.headers.get('allow')).toBe('GET, POST')
+    const head = await fetch(`${h.url}/v1/command?ct=5`, { method: 'HEAD', headers: { authorization: auth } })
+    expect(head.status).toBe(405)
+    expect(h.commands.attached(tenant, 'm-1')).toBe(0)
+    expect((await post('/v1/command/res/r1/99', { auth, body: 'x' })).status).toBe(400)
+    expect((await post('/v1/command', { auth, body: 'x' })).status).toBe(403)
+    expect((await poll('/v1/command?ct=61', auth)).status).toBe(400)
+    expect((await fetch(`${h.url}/v1/command?ct=1`)).status).toBe(401)
+  })
+})
+
+describe('device HTTP adapter stopping', () => {
+  it('answers waiting polls at once and detaches their sinks, leaving commands queued', async () => {
+    const own = await startHttpAdapter()
+    try {
+      const tenant = newTenant()
+      await own.deviceWithPassword(tenant, 'd1')
+      const polling = fetch(`${own.url}/v1/command?ct=60`, {
+        headers: { authorization: basicAuth('d1', tenant) },
+      })
+      await own.commands.whenAttached(tenant, 'd1')
+      const stopped = own.adapter.stop()
+      expect((await polling).status).toBe(204)
+      await stopped
+      expect(own.commands.attached(tenant, 'd1')).toBe(0)
+    } finally {
+      await own.close().catch(() => undefined)
+    }
+  })
+})
+
+describe('device HTTP adapter with a closed bus', () => {
+  it('answers 503 with Retry-After once the bus is gone', async () => {
+    const own = await startHttpAdapter()
     try {
       const tenant = newTenant()
       await own.deviceWithPassword(tenant, 'd1')
       const auth = basicAuth('d1', tenant)
-      const withCommand = await fetch(`${own.url}/v1/status?ct=10`, {
-        method: 'POST',
-        headers: { authorization: auth },
-        body: 'x',
-      })
-      expect(withCommand.status).toBe(200)
-      expect(withCommand.headers.get('tributary-command')).toBe('reboot')
-      expect(withCommand.headers.get('content-type')).toBe('application/json')
-      expect(await withCommand.text()).toBe('{"delay":5}')
-      expect(waits).toEqual([{ device: 'd1', seconds: 10 }])
-      // Without ct the hook is not asked.
-      expect(
-        (await fetch(`${own.url}/v1/status`, { method: 'POST', headers: { authorization: auth }, body: 'x' }))
-          .status,
-      ).toBe(202)
-      expect(waits).toHaveLength(1)
-
       await own.bus.close()
       const unavailable = await fetch(`${own.url}/v1/status`, {
         method: 'POST',

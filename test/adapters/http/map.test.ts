@@ -10,6 +10,7 @@ import {
   deviceMessage,
   isJsonType,
   onBehalfOf,
+  targetOf,
   traceparentOf,
 } from '../../../adapters/http/map.ts'
 
@@ -80,6 +81,33 @@ describe('credentialsOf', () => {
   })
 })
 
+describe('targetOf', () => {
+  it('reads POST /v1/command/res/<request id>/<status> as a response, any other channel as telemetry', () => {
+    expect(targetOf('/v1/command/res/r-1.a_b~c/204')).toEqual({
+      ok: true,
+      value: { kind: 'response', requestId: 'r-1.a_b~c', status: 204 },
+    })
+    expect(targetOf('/v1/sensors/t')).toEqual({
+      ok: true,
+      value: { kind: 'telemetry', channel: 'sensors/t' },
+    })
+  })
+
+  it('refuses a malformed response path, and the rest of the command level as reserved', () => {
+    for (const path of [
+      '/v1/command/res/r1',
+      '/v1/command/res/r1/99',
+      '/v1/command/res/r1/600',
+      '/v1/command/res/r%201/200',
+      '/v1/command/res/r1/200/x',
+    ]) {
+      expect(targetOf(path).ok, path).toBe(false)
+    }
+    expect(targetOf('/v1/command/reboot')).toMatchObject({ ok: false, reserved: true })
+    expect(targetOf('/v1/command')).toMatchObject({ ok: false, reserved: true })
+  })
+})
+
 describe('query', () => {
   it('takes ?as= only as a device id', () => {
     expect(onBehalfOf(undefined)).toEqual({ ok: true, value: undefined })
@@ -88,11 +116,14 @@ describe('query', () => {
     expect(onBehalfOf('').ok).toBe(false)
   })
 
-  it('takes ?ct= as whole seconds up to the bound', () => {
-    expect(commandWait(undefined)).toEqual({ ok: true, value: undefined })
-    expect(commandWait('0')).toEqual({ ok: true, value: 0 })
-    expect(commandWait('60')).toEqual({ ok: true, value: 60 })
-    for (const bad of ['61', '-1', '1.5', 'x', '']) expect(commandWait(bad).ok, bad).toBe(false)
+  it('takes ?ct= as whole seconds up to the configured bound', () => {
+    expect(commandWait(undefined, 60)).toEqual({ ok: true, value: undefined })
+    expect(commandWait('0', 60)).toEqual({ ok: true, value: 0 })
+    expect(commandWait('60', 60)).toEqual({ ok: true, value: 60 })
+    expect(commandWait('300', 300)).toEqual({ ok: true, value: 300 })
+    for (const bad of ['61', '-1', '1.5', 'x', '', '1e3', '99999999']) {
+      expect(commandWait(bad, 60).ok, bad).toBe(false)
+    }
   })
 })
 

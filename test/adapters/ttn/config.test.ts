@@ -1,5 +1,5 @@
-// A tenant's TTN settings as the webhook reads them, the secret's hash (the same one the management
-// API stores), and the downlink targets kept for the commands issue.
+// A tenant's TTN settings as the webhook reads them, and the secret's hash (the same one the
+// management API stores). Downlink targets: downlinks.test.ts.
 import { describe, expect, it } from 'vitest'
 import {
   channelOfPort,
@@ -7,7 +7,6 @@ import {
   readTtnSettings,
   webhookSecretHash,
 } from '../../../adapters/http/ttn/config.ts'
-import { createDownlinkTargets } from '../../../adapters/http/ttn/downlinks.ts'
 import { ttnSecretHash } from '../../../api/routes/ttn-secret.ts'
 
 const HASH = webhookSecretHash('tws_secret')
@@ -74,60 +73,5 @@ describe('webhook secrets', () => {
   it('map FPorts to channels', () => {
     expect(channelOfPort({ fPortChannels: { '3': 'x/y' } }, 3)).toBe('x/y')
     expect(channelOfPort({ fPortChannels: {} }, 3)).toBe('lorawan/3')
-  })
-})
-
-describe('downlink targets', () => {
-  const headers =
-    (values: Record<string, string>) =>
-    (name: string): string | undefined =>
-      values[name]
-  const good = {
-    'x-downlink-push':
-      'https://eu1.cloud.thethings.network/api/v3/as/applications/app1/webhooks/wh1/devices/d1/down/push',
-    'x-downlink-replace':
-      'https://eu1.cloud.thethings.network/api/v3/as/applications/app1/webhooks/wh1/devices/d1/down/replace',
-    'x-downlink-apikey': 'NNSXS.ABCDEF.GHIJKL',
-  }
-
-  it('remembers the URLs and API key per device', () => {
-    const targets = createDownlinkTargets()
-    const at = new Date()
-    expect(targets.remember('acme', 'd1', headers(good), at)).toBe(true)
-    expect(targets.get('acme', 'd1')).toEqual({
-      push: good['x-downlink-push'],
-      replace: good['x-downlink-replace'],
-      apiKey: good['x-downlink-apikey'],
-      seenAt: at,
-    })
-    expect(targets.get('acme', 'd2')).toBeUndefined()
-  })
-
-  it('ignores missing or malformed headers', () => {
-    const targets = createDownlinkTargets()
-    expect(targets.remember('acme', 'd1', headers({ ...good, 'x-downlink-apikey': '' }), new Date())).toBe(
-      false,
-    )
-    expect(
-      targets.remember('acme', 'd1', headers({ ...good, 'x-downlink-push': 'ftp://x/y' }), new Date()),
-    ).toBe(false)
-    expect(
-      targets.remember('acme', 'd1', headers({ ...good, 'x-downlink-replace': 'not a url' }), new Date()),
-    ).toBe(false)
-    expect(
-      targets.remember('acme', 'd1', headers({ ...good, 'x-downlink-apikey': 'has space' }), new Date()),
-    ).toBe(false)
-    expect(targets.size).toBe(0)
-  })
-
-  it('drops the least recently seen device when full', () => {
-    const targets = createDownlinkTargets({ maxEntries: 2 })
-    targets.remember('acme', 'a', headers(good), new Date())
-    targets.remember('acme', 'b', headers(good), new Date())
-    targets.remember('acme', 'a', headers(good), new Date())
-    targets.remember('acme', 'c', headers(good), new Date())
-    expect(
-      [targets.get('acme', 'a'), targets.get('acme', 'b'), targets.get('acme', 'c')].map(Boolean),
-    ).toEqual([true, false, true])
   })
 })

@@ -111,6 +111,47 @@ describe('other messages', () => {
   })
 })
 
+describe('downlinks of commands', () => {
+  const ID = '019ad1f0-7c2e-7b1a-9c4d-2f6e8a0b1c3d'
+  const withCorrelation = (name: 'downlink-ack' | 'downlink-sent' | 'downlink-queued', ids: unknown) => {
+    const body = fixture(name)
+    body[name.replace('-', '_')].correlation_ids = ids
+    body['correlation_ids'] = ['as:up:01HQ80B4C5D6E7F8G9H0J1K2L3']
+    return body
+  }
+
+  it.each(['downlink-ack', 'downlink-sent', 'downlink-queued'] as const)(
+    '%s of a command carries the command id as commandid',
+    (name) => {
+      const body = withCorrelation(name, [
+        'as:downlink:01HQ80A1B2C3D4E5F6G7H8J9K0',
+        `tributary:command:${ID}`,
+      ])
+      expect(ttnEvent(parsed(body), raw).extensions?.['commandid']).toBe(ID)
+    },
+  )
+
+  it('finds it in a failed downlink and in the message correlation ids', () => {
+    const failed = fixture('downlink-failed')
+    failed['downlink_failed'].downlink.correlation_ids = ['as:downlink:x', `tributary:command:${ID}`]
+    expect(ttnEvent(parsed(failed), raw).extensions?.['commandid']).toBe(ID)
+    const outer = withCorrelation('downlink-ack', undefined)
+    outer['correlation_ids'] = ['as:up:x', `tributary:command:${ID}`]
+    expect(ttnEvent(parsed(outer), raw).extensions?.['commandid']).toBe(ID)
+  })
+
+  it('adds nothing for downlinks sent by others, malformed ids, or uplinks', () => {
+    expect(ttnEvent(parsed(fixture('downlink-ack')), raw).extensions).not.toHaveProperty('commandid')
+    for (const ids of [['tributary:command:'], ['tributary:command:has space'], 'tributary:command:x', [7]]) {
+      const event = ttnEvent(parsed(withCorrelation('downlink-sent', ids)), raw)
+      expect(event.extensions, JSON.stringify(ids)).not.toHaveProperty('commandid')
+    }
+    const uplink = fixture('uplink')
+    uplink['correlation_ids'] = [`tributary:command:${ID}`]
+    expect(ttnEvent(parsed(uplink), raw).extensions).not.toHaveProperty('commandid')
+  })
+})
+
 describe('every fixture', () => {
   it.each(FIXTURES)('%s builds a valid CloudEvent with headers a data engineer can read', (name) => {
     const { headers, key } = encodeBinary(buildEvent(ttnEvent(parsed(fixture(name)), raw)))

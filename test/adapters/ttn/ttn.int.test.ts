@@ -92,10 +92,6 @@ describe('TTN v3 webhook (integration)', () => {
       'ttn/application': 'greenhouse-sensors',
       'ttn/dev-eui': '70B3D57ED005A1B2',
     })
-    expect(h.adapter.downlinks.get(tenant, device)).toMatchObject({
-      apiKey: DOWNLINK_HEADERS['X-Downlink-Apikey'],
-      push: DOWNLINK_HEADERS['X-Downlink-Push'],
-    })
   })
 
   it('sends decoded_payload as JSON for a tenant that asks for decoded payloads, on its mapped channel', async () => {
