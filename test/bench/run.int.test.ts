@@ -1,5 +1,5 @@
 // `npm run bench` keeps working: the first two scenarios, and the processors and both webhooks
-// scenarios (webhooks-process with its WebSocket rows), run end to end on tiny record counts against
+// scenarios (webhooks-process with its WebSocket rows) and the commands round trip, run end to end on tiny record counts against
 // the test broker, print their side-by-side tables and write a results file. The figures are not
 // asserted (benchmarks measure, tests do not time).
 import { execFile } from 'node:child_process'
@@ -98,4 +98,20 @@ it('prints the webhooks-process scenario: device MQTT → webhook and → WebSoc
     expect(stdout).toMatch(new RegExp(`^${path}: latency p50 at 200 ev/s \\(ms\\) .*\\d+\\.\\d+x`, 'm'))
     expect(stdout).toMatch(new RegExp(`^${path}: latency p99 at 200 ev/s \\(ms\\) .*\\d+\\.\\d+x`, 'm'))
   }
+}, 120_000)
+
+it('prints the commands scenario: the API → device → API round trip through tributary vs Kafka', async () => {
+  const { stdout } = await run(
+    process.execPath,
+    [RUN, '--quick', '--scenario', 'commands', '--rounds', '1', '--records', '10'],
+    {
+      env: { ...process.env, KAFKA_BROKERS: inject('kafkaBrokers') },
+      timeout: 240_000,
+      maxBuffer: 16 * 1024 * 1024,
+    },
+  )
+  expect(stdout).toMatch(/^commands: /m)
+  expect(stdout).toMatch(/^metric\s+command round trip\s+kafka\s+ratio c\/k/m)
+  expect(stdout).toMatch(/^round trip p50 at 10 cmd\/s \(ms\) .*\d+\.\d+x/m)
+  expect(stdout).toMatch(/^round trip p99 at 10 cmd\/s \(ms\) .*\d+\.\d+x/m)
 }, 120_000)
