@@ -14,7 +14,7 @@ import { listen } from '../core/net.ts'
 import type { RegistryService } from '../core/registry/service.ts'
 import { createApiApp } from './app.ts'
 import type { DeadLetterReader } from './routes/dead-letters.ts'
-import type { CommandSender } from './routes/commands.ts'
+import type { CommandSender } from '../commands/service.ts'
 
 export interface ApiServerConfig {
   readonly host: string

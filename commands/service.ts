@@ -10,11 +10,17 @@ import type { Logger } from '../core/log.ts'
 import type { Waiters, WaitOutcome } from './waiters.ts'
 import { createWaiters } from './waiters.ts'
 
-export interface CommandService extends Component {
+/** What the command route of the API needs (api/routes/commands.ts). */
+export interface CommandSender {
+  /** Whether the device exists (a cached lookup: sending is a hot path). */
   deviceExists(tenant: string, device: string): Promise<boolean>
+  /** The ttl of a command sent without one. */
   readonly defaultTtlMs: number
+  /** The longest `wait` allowed. */
   readonly maxWaitMs: number
+  /** Resolves once the command is durable on the commands topic. */
   send(command: CommandInput): Promise<void>
+  /** Registers a wait for the request id; call before send. */
   wait(
     tenant: string,
     device: string,
@@ -22,6 +28,8 @@ export interface CommandService extends Component {
     timeoutMs: number,
   ): Promise<{ readonly outcome: Promise<WaitOutcome>; readonly cancel: () => void }>
 }
+
+export interface CommandService extends CommandSender, Component {}
 
 export interface CommandServiceDeps {
   readonly bus: Pick<EventBus, 'publish'>

@@ -11,22 +11,7 @@ import { createStatusWriter } from '../commands/status.ts'
 import { topicNames } from '../core/events/topics.ts'
 import type { Component } from '../core/lifecycle.ts'
 import { deadLetter } from '../processors/deadletter.ts'
-import type { EventBus } from '../core/bus/bus.ts'
-import type { ClusterState } from '../core/cluster/cluster.ts'
-import type { Config } from '../core/config/index.ts'
-import type { Logger } from '../core/log.ts'
-import type { Registry } from '../core/metrics.ts'
-import type { RegistryParts } from './registry.ts'
-
-/** What the command parts need of a role's dependencies (main/roles.ts RoleDeps). */
-export interface CommandWiring {
-  readonly config: Config
-  readonly log: Logger
-  readonly registry: Registry
-  readonly bus: EventBus
-  readonly registryParts: RegistryParts
-  readonly cluster: ClusterState
-}
+import type { RoleDeps } from './role-deps.ts'
 
 export interface CommandDelivery {
   readonly dispatcher: Dispatcher
@@ -34,7 +19,7 @@ export interface CommandDelivery {
   readonly components: readonly Component[]
 }
 
-export function commandDelivery(deps: CommandWiring): CommandDelivery {
+export function commandDelivery(deps: RoleDeps): CommandDelivery {
   const { config, bus, cluster, registryParts } = deps
   const log = deps.log.child({ component: 'commands' })
   const topics = topicNames(config.topicPrefix)
@@ -72,7 +57,7 @@ export function commandDelivery(deps: CommandWiring): CommandDelivery {
   return { dispatcher, components: [dispatcher, router] }
 }
 
-export function commandService(deps: CommandWiring): CommandService {
+export function commandService(deps: RoleDeps): CommandService {
   const { config, bus, cluster } = deps
   return createCommandService({
     bus,

@@ -10,33 +10,19 @@ import { appMqttConfig, createAppMqttBroker } from '../consumers/mqtt/index.ts'
 import { createApiServer } from '../api/index.ts'
 import { createBearerAuthenticator } from '../core/auth/bearer.ts'
 import { createOidcVerifier } from '../core/auth/oidc.ts'
-import type { EventBus } from '../core/bus/bus.ts'
-import type { ClusterState } from '../core/cluster/cluster.ts'
-import type { Config } from '../core/config/index.ts'
 import { topicNames } from '../core/events/topics.ts'
 import type { Component } from '../core/lifecycle.ts'
-import type { Logger } from '../core/log.ts'
-import type { Registry } from '../core/metrics.ts'
 import { createDeadLetterIndex } from '../processors/deadletter-index.ts'
 import { createProcessor } from '../processors/index.ts'
 import { createTopicRetirement } from '../processors/retirement.ts'
-import type { RegistryParts } from './registry.ts'
+import type { RoleDeps } from './role-deps.ts'
 import { webhookDelivery } from './webhooks.ts'
 import { commandDelivery, commandService } from './commands.ts'
 
+export type { RoleDeps } from './role-deps.ts'
+
 export const ROLES = ['processors', 'consumers', 'api', 'adapters'] as const
 export type Role = (typeof ROLES)[number]
-
-export interface RoleDeps {
-  readonly config: Config
-  readonly log: Logger
-  readonly registry: Registry
-  readonly bus: EventBus
-  /** The device registry: service, cached authenticators. */
-  readonly registryParts: RegistryParts
-  /** Shared run-time state of the deployment's processes (sessions, rate limits), built once. */
-  readonly cluster: ClusterState
-}
 
 /** A component that listens on a port; start.ts reports the bound port under the component's name. */
 export interface Listener extends Component {

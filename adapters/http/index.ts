@@ -80,20 +80,8 @@ export function createHttpAdapter(config: HttpConfig, deps: HttpAdapterDeps): Ht
     log,
   })
   const downlinks = createDownlinkTargets(deps, log)
-  const device = createDeviceRoute({
-    ingest: deps.ingest,
-    auth: deps.auth,
-    findDevice: deps.findDevice,
-    limiter,
-    lastSeen,
-    commands: deps.commands,
-    polls,
-    maxCommandWaitSeconds: config.maxCommandWaitSeconds,
-    maxBodyBytes: config.maxBodyBytes,
-    log,
-    stopping: stopping.signal,
-  })
-  const poll = createCommandRoute({
+  // What the message route and the poll route share: the caller's checks and the command wait.
+  const routeDeps = {
     auth: deps.auth,
     findDevice: deps.findDevice,
     limiter,
@@ -103,7 +91,9 @@ export function createHttpAdapter(config: HttpConfig, deps: HttpAdapterDeps): Ht
     maxCommandWaitSeconds: config.maxCommandWaitSeconds,
     log,
     stopping: stopping.signal,
-  })
+  }
+  const device = createDeviceRoute({ ...routeDeps, ingest: deps.ingest, maxBodyBytes: config.maxBodyBytes })
+  const poll = createCommandRoute(routeDeps)
   const ttn = createTtnWebhook({
     tenant: deps.tenant,
     findDevice: deps.findDevice,

@@ -4,40 +4,13 @@
 import type { OpenAPIHono } from '@hono/zod-openapi'
 import { createRoute, z } from '@hono/zod-openapi'
 import { TributaryError } from '../../core/errors.ts'
+import type { CommandSender } from '../../commands/service.ts'
 import type { CommandInput } from '../../core/events/commands.ts'
 import { uuidv7 } from '../../core/events/ids.ts'
 import { API_PREFIX, requires } from '../auth.ts'
 import type { ApiEnv } from '../env.ts'
 import { CommandAccepted, CommandParams, CommandQuery } from '../schemas.ts'
 import { jsonResponse, problems } from './common.ts'
-
-/** What a waiting call learns about its command. */
-export type CommandOutcome =
-  | {
-      readonly kind: 'response'
-      readonly status: number
-      readonly contentType?: string | undefined
-      readonly payload: Buffer
-    }
-  | { readonly kind: 'ended'; readonly status: 'expired' | 'failed'; readonly reason: string }
-  | { readonly kind: 'timeout' }
-
-/** The command side the API needs (commands/service.ts). */
-export interface CommandSender {
-  /** Whether the device exists (a cached lookup: sending is a hot path). */
-  deviceExists(tenant: string, device: string): Promise<boolean>
-  readonly defaultTtlMs: number
-  readonly maxWaitMs: number
-  /** Resolves once the command is durable on the commands topic. */
-  send(command: CommandInput): Promise<void>
-  /** Registers a wait for the request id; call before send. */
-  wait(
-    tenant: string,
-    device: string,
-    requestId: string,
-    timeoutMs: number,
-  ): Promise<{ readonly outcome: Promise<CommandOutcome>; readonly cancel: () => void }>
-}
 
 const send = createRoute({
   method: 'post',
