@@ -73,7 +73,11 @@ describe('event builder', () => {
     expect(topics.tenantOf('tb.events.Not_A_Tenant')).toBeUndefined()
     expect(() => topics.tenantCopy('acme', 'Bad.Name')).toThrow(/copy topic name/)
     // Deployments sharing a Kafka cluster never share a consumer group.
-    expect(topics.groups).toEqual({ processors: 'tb-processors', deadLetterIndex: 'tb-deadletter-index' })
+    expect(topics.groups).toEqual({
+      processors: 'tb-processors',
+      deadLetterIndex: 'tb-deadletter-index',
+      commands: 'tb-commands',
+    })
     expect(topicNames().groups.processors).toBe('tributary-processors')
     expect(() => topicNames('bad prefix')).toThrow(/topic prefix/)
   })
