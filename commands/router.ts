@@ -26,7 +26,7 @@ export const CONNECTED_GRACE_MS = 10_000
 
 export interface RouterDeps {
   readonly bus: Pick<EventBus, 'subscribe' | 'publish'>
-  readonly topics: Pick<TopicNames, 'commands' | 'deadletter'> & { readonly commandsGroup: string }
+  readonly topics: Pick<TopicNames, 'commands'> & { readonly commandsGroup: string }
   readonly queue: CommandQueue
   readonly cluster: Pick<ClusterState, 'instance' | 'routes' | 'send'>
   readonly tenant: (id: string) => Promise<Tenant | undefined>

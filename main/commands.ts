@@ -39,7 +39,6 @@ export function commandDelivery(deps: RoleDeps): CommandDelivery {
     bus,
     topics: {
       commands: topics.commands,
-      deadletter: topics.deadletter,
       commandsGroup: topics.groups.commands,
     },
     queue: registryParts.store.commands,

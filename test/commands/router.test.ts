@@ -31,7 +31,7 @@ function setup(options: { routes?: Record<string, string[]>; reachable?: boolean
       },
       publish: async (records) => (published.push(...records), []),
     },
-    topics: { commands: 't.commands', deadletter: 't.deadletter', commandsGroup: 't-commands' },
+    topics: { commands: 't.commands', commandsGroup: 't-commands' },
     queue,
     cluster: {
       instance: 'me',
@@ -138,6 +138,17 @@ describe('command router', () => {
     await ttn.router.start()
     await ttn.deliver(make({ ttlMs: 0 }))
     expect(await ttn.queue.depth()).toBe(1)
+  })
+
+  it('ends a command for a device whose queue is full with failed, and tells nobody', async () => {
+    const s = setup({ routes: { d1: ['b'] } })
+    await s.router.start()
+    s.queue.enqueue = async () => 'full'
+    const event = make()
+    await s.deliver(event)
+    expect(s.statuses.of(event.attributes.id)).toEqual(['failed:queue-full'])
+    expect(s.sent).toEqual([])
+    expect(s.kicked).toEqual([])
   })
 
   it('dead-letters a record that is no command, and goes on with the next', async () => {

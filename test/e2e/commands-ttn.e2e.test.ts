@@ -237,6 +237,22 @@ describe('commands to TTN devices (e2e: curl, fake TTN downlink queue, kcat)', (
     const status = await finalStatus(tenant, id)
     expect(status.headers['ce_status']).toBe('failed')
     expect(JSON.parse(status.payload ?? '{}')).toMatchObject({ status: 'failed', reason: 'ttn-403' })
+    // A caller waiting on the command learns of the refusal at once: 502 with the reason.
+    answers.push(403)
+    const waited = await curl(
+      [
+        '-X',
+        'POST',
+        '-H',
+        `Authorization: Bearer ${ADMIN_TOKEN}`,
+        '--data-binary',
+        '@-',
+        `${apiBase}/api/v1/tenants/${tenant}/devices/${device}/commands/valve?wait=10`,
+      ],
+      Buffer.from([8]),
+    )
+    expect(waited.status, waited.body).toBe(502)
+    expect(waited.json).toMatchObject({ code: 'COMMAND_FAILED', reason: 'ttn-403' })
   })
 
   it('keeps a command queued when TTN answers 503, and delivers it after the next uplink', async () => {

@@ -200,6 +200,26 @@ describe('commands', () => {
     expect(response!.payload).toBe('done:now')
   })
 
+  it('gives a request id without waiting (request=true); the answer arrives as a response event', async () => {
+    const d1 = await device(a, 'd1')
+    d1.client.on('message', (topic) => {
+      const match = /^command\/status\/req\/([^/]+)$/.exec(topic)
+      if (match !== null) void d1.client.publishAsync(`command/res/${match[1]}/200`, 'ok', { qos: 1 })
+    })
+    const reply = await send(a, 'd1', 'status', '?request=true', '')
+    expect(reply.status).toBe(202)
+    const { requestId } = JSON.parse(reply.body.toString()) as { requestId: string }
+    expect(requestId).toMatch(/^[A-Za-z0-9._~-]{1,64}$/)
+    const [response] = await waitForRecords(
+      brokers,
+      `${prefix}.events.${TENANT}`,
+      (r) =>
+        r.headers['ce_type'] === 'io.tributary.command.response.v1' &&
+        r.headers['ce_requestid'] === requestId,
+    )
+    expect(response!.payload).toBe('ok')
+  })
+
   it('answers 504 when the device does not respond within wait', async () => {
     const d1 = await device(a, 'd1')
     const reply = await send(a, 'd1', 'ignore-me', '?wait=1', '')
