@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { closeSync, existsSync, openSync } from 'node:fs'
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { CACHE_DIR, KafkaSetupError, fileTail, indent, run, tail } from './exec.ts'
 import { waitForKafka } from './probe.ts'
@@ -57,6 +57,8 @@ export interface LocalKafka {
   logFile: string
   /** SIGTERM, SIGKILL after a bound, then removes the data dir */
   stop: () => Promise<void>
+  /** SIGKILL, keeping the data dir: startLocalKafka({ dataDir }) runs the same broker again */
+  kill: () => Promise<void>
 }
 
 /** What a broker folder records about the JVM running in it (broker.json). */
@@ -91,9 +93,10 @@ function serverProperties(port: number, controllerPort: number, logDir: string):
 }
 
 /** Removes broker folders left by processes that died without stopping their broker. */
-async function sweepStale(): Promise<void> {
+async function sweepStale(keep: string | undefined): Promise<void> {
   for (const name of await readdir(BROKERS_DIR).catch(() => [])) {
     const dir = join(BROKERS_DIR, name)
+    if (keep !== undefined && resolve(dir) === resolve(keep)) continue
     try {
       const record = JSON.parse(await readFile(join(dir, 'broker.json'), 'utf8')) as BrokerRecord
       if (!(await isBrokerProcess(record.pid, dir))) await rm(dir, { recursive: true, force: true })
@@ -153,22 +156,29 @@ async function startupFailure(dir: string, headline: string): Promise<string> {
 /** Resolves the jars if needed, formats a fresh KRaft log dir and runs the broker until ready. */
 export async function startLocalKafka(options: StartOptions = {}): Promise<LocalKafka> {
   const { java, libDir } = await resolveKafka()
-  const port = options.port || (await freePort())
-  if (options.port) await ensurePortFree(port)
-  const controllerPort = await freePort()
-
   await mkdir(BROKERS_DIR, { recursive: true })
-  await sweepStale()
+  await sweepStale(options.dataDir)
   const ownDir = options.dataDir === undefined
+  // A broker folder that was formatted before (a killed broker) starts again as it was: the same
+  // ports, cluster id and log, so its clients reconnect and find their records.
+  const restart =
+    options.dataDir !== undefined && existsSync(join(options.dataDir, 'data', 'meta.properties'))
+  const saved = restart ? await readPorts(join(options.dataDir!, 'server.properties')) : undefined
+  const port = saved?.port ?? (options.port || (await freePort()))
+  if (options.port || saved !== undefined) await ensurePortFree(port)
+  const controllerPort = saved?.controllerPort ?? (await freePort())
+
   const dir = options.dataDir ?? (await mkdtemp(join(BROKERS_DIR, `${port}-`)))
   await mkdir(join(dir, 'logs'), { recursive: true })
-  await writeFile(join(dir, 'server.properties'), serverProperties(port, controllerPort, join(dir, 'data')))
   const classpath = `${libDir}/*`
-  try {
-    await format(java, classpath, dir)
-  } catch (err) {
-    if (ownDir) await rm(dir, { recursive: true, force: true })
-    throw err
+  if (!restart) {
+    await writeFile(join(dir, 'server.properties'), serverProperties(port, controllerPort, join(dir, 'data')))
+    try {
+      await format(java, classpath, dir)
+    } catch (err) {
+      if (ownDir) await rm(dir, { recursive: true, force: true })
+      throw err
+    }
   }
 
   const jvm = [
@@ -220,6 +230,13 @@ export async function startLocalKafka(options: StartOptions = {}): Promise<Local
     await terminate()
     if (ownDir) await rm(dir, { recursive: true, force: true })
   }
+  const kill = async (): Promise<void> => {
+    process.off('exit', killOnExit)
+    if (child.exitCode !== null || child.signalCode !== null) return
+    const gone = new Promise((resolve) => child.once('exit', resolve))
+    child.kill('SIGKILL')
+    await gone
+  }
   try {
     await waitForKafka(brokers, {
       timeoutMs: options.startTimeoutMs ?? 60_000,
@@ -232,5 +249,11 @@ export async function startLocalKafka(options: StartOptions = {}): Promise<Local
     const headline = err instanceof Error ? err.message : String(err)
     throw new KafkaSetupError(await startupFailure(dir, headline), { cause: err })
   }
-  return { brokers, pid, dataDir: dir, logFile, stop }
+  return { brokers, pid, dataDir: dir, logFile, stop, kill }
+}
+
+async function readPorts(path: string): Promise<{ port: number; controllerPort: number } | undefined> {
+  const text = await readFile(path, 'utf8').catch(() => '')
+  const port = /^listeners=PLAINTEXT:\/\/[^:]+:(\d+),CONTROLLER:\/\/[^:]+:(\d+)$/m.exec(text)
+  return port === null ? undefined : { port: Number(port[1]), controllerPort: Number(port[2]) }
 }

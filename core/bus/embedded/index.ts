@@ -7,6 +7,8 @@ import { silentLogger } from '../../log.ts'
 import type { EventBus, OutgoingRecord, PublishAck, Subscription } from '../bus.ts'
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../bus.ts'
 import { partitionFor } from '../partitioner.ts'
+import { nodeFiles, replaceFile } from './files.ts'
+import type { LogFiles } from './files.ts'
 import { GroupCoordinator } from './groups.ts'
 import { acquireLock } from './lock.ts'
 import { OffsetStore } from './offsets.ts'
@@ -27,6 +29,8 @@ export interface EmbeddedBusOptions {
   /** Bound on waiting for in-flight batches when closing (default 10 s). */
   readonly drainTimeoutMs?: number | undefined
   readonly log?: Logger | undefined
+  /** The file layer (node:fs by default; tests pass one that fails on demand). */
+  readonly files?: LogFiles | undefined
 }
 
 export interface EmbeddedBus extends EventBus {
@@ -39,6 +43,7 @@ const EMPTY_HEADERS = new Map<string, Buffer>()
 
 export async function createEmbeddedBus(options: EmbeddedBusOptions): Promise<EmbeddedBus> {
   const log = options.log ?? silentLogger
+  const files = options.files ?? nodeFiles
   const root = join(options.dataDir, 'bus')
   await mkdir(root, { recursive: true })
   const lock = await acquireLock(join(root, 'LOCK'))
@@ -46,6 +51,7 @@ export async function createEmbeddedBus(options: EmbeddedBusOptions): Promise<Em
   let offsets: OffsetStore
   try {
     topics = await TopicStore.open(
+      files,
       join(root, 'topics'),
       {
         segmentBytes: options.segmentBytes ?? 64 * 1024 * 1024,
@@ -53,10 +59,14 @@ export async function createEmbeddedBus(options: EmbeddedBusOptions): Promise<Em
         retentionBytes: options.retentionBytes ?? -1,
         maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
       },
-      (segment, report) =>
-        log.warn({ segment, ...report }, 'embedded log: cut a torn tail after an unclean stop'),
+      {
+        recovered: (segment, report) =>
+          log.warn({ segment, ...report }, 'embedded log: cut a torn tail after an unclean stop'),
+        rollFailed: (partition, err) =>
+          log.warn({ err, partition }, 'embedded log: could not start a new segment; will try again'),
+      },
     )
-    offsets = await OffsetStore.open(join(root, 'groups'))
+    offsets = await OffsetStore.open(files, join(root, 'groups'))
   } catch (err) {
     await lock.release()
     throw err
@@ -70,6 +80,16 @@ export async function createEmbeddedBus(options: EmbeddedBusOptions): Promise<Em
     applyRetention(Date.now()).catch((err: unknown) => log.error({ err }, 'embedded log: retention failed'))
   }, options.retentionIntervalMs ?? 60_000)
   retentionTimer.unref()
+
+  /** Writes and syncs a small file beside the log: true when the disk takes writes again. */
+  async function probeDisk(): Promise<boolean> {
+    try {
+      await replaceFile(files, root, join(root, 'probe'), Buffer.alloc(4096))
+      return true
+    } catch {
+      return false
+    }
+  }
 
   async function applyRetention(now: number): Promise<number> {
     let deleted = 0
@@ -125,11 +145,13 @@ export async function createEmbeddedBus(options: EmbeddedBusOptions): Promise<Em
     const acks = new Array<PublishAck>(records.length)
     const durable: Array<Promise<void>> = []
     for (const [target, { inputs, indexes }] of byPartition) {
-      const { offsets: assigned, durable: done } = target.append(inputs)
-      indexes.forEach((index, j) => {
-        acks[index] = { topic: target.topic, partition: target.partition, offset: assigned[j]! }
-      })
-      durable.push(done)
+      durable.push(
+        target.append(inputs).then((assigned) => {
+          indexes.forEach((index, j) => {
+            acks[index] = { topic: target.topic, partition: target.partition, offset: assigned[j]! }
+          })
+        }),
+      )
     }
     const result = Promise.all(durable).then(
       () => {
@@ -177,6 +199,7 @@ export async function createEmbeddedBus(options: EmbeddedBusOptions): Promise<Em
       clearTimeout(timer)
       if (timedOut)
         log.warn({ deadlineMs: deadline }, 'embedded log: closing before every in-flight batch finished')
+      offsets.close()
       await offsets
         .flush()
         .catch((err: unknown) => log.error({ err }, 'embedded log: could not save offsets'))
@@ -219,6 +242,9 @@ export async function createEmbeddedBus(options: EmbeddedBusOptions): Promise<Em
     },
     async health() {
       if (closing !== undefined) return { ok: false, reason: 'the embedded event log is closing' }
+      // After a failed write, health probes the disk itself: otherwise a process that refuses
+      // publishes while unhealthy would never publish again to find out that space came back.
+      if (lastWriteError !== undefined && (await probeDisk())) lastWriteError = undefined
       if (lastWriteError !== undefined) {
         return {
           ok: false,

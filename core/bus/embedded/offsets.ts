@@ -1,8 +1,12 @@
 // Committed offsets of the embedded log's consumer groups: in memory, persisted per group with
 // write-to-temp, fsync and rename, coalescing commits that arrive while a write is under way.
+// A save that fails keeps the group dirty and is tried again on a timer as well as on the next
+// commit: offsets on disk may lag (a restart redelivers), they never run ahead of what was handled.
 import { createHash } from 'node:crypto'
-import { mkdir, open, readdir, readFile, rename } from 'node:fs/promises'
+import { mkdir, readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { replaceFile } from './files.ts'
+import type { LogFiles } from './files.ts'
 
 type Offsets = Map<string, number>
 
@@ -13,18 +17,23 @@ const fileName = (group: string): string => {
     : `${createHash('sha256').update(group).digest('hex')}.json`
 }
 
+const RETRY_MS = 1_000
+
 export class OffsetStore {
+  readonly #files: LogFiles
   readonly #dir: string
   readonly #groups = new Map<string, Offsets>()
   readonly #dirty = new Set<string>()
   #writing: Promise<void> | undefined
+  #retry: NodeJS.Timeout | undefined
 
-  private constructor(dir: string) {
+  private constructor(files: LogFiles, dir: string) {
+    this.#files = files
     this.#dir = dir
   }
 
-  static async open(dir: string): Promise<OffsetStore> {
-    const store = new OffsetStore(dir)
+  static async open(files: LogFiles, dir: string): Promise<OffsetStore> {
+    const store = new OffsetStore(files, dir)
     await mkdir(dir, { recursive: true })
     for (const name of await readdir(dir)) {
       if (!name.endsWith('.json')) continue
@@ -93,10 +102,24 @@ export class OffsetStore {
     this.#writing = run
     void run.finally(() => {
       if (this.#writing === run) this.#writing = undefined
-      // Commits that came in as the last write finished; after a failure, wait for the next commit.
+      // Commits that came in as the last write finished; after a failure, try again a little later
+      // (or at the next commit), so an idle group's offsets and the health report recover too.
       if (this.lastError === undefined) void this.#schedule()
+      else if (this.#retry === undefined) {
+        this.#retry = setTimeout(() => {
+          this.#retry = undefined
+          void this.#schedule()
+        }, RETRY_MS)
+        this.#retry.unref()
+      }
     })
     return run
+  }
+
+  /** Stops the retry timer; what is still dirty stays for flush(). */
+  close(): void {
+    clearTimeout(this.#retry)
+    this.#retry = undefined
   }
 
   async #persist(): Promise<void> {
@@ -116,17 +139,7 @@ export class OffsetStore {
   }
 
   async #write(group: string): Promise<void> {
-    const path = join(this.#dir, fileName(group))
-    const temp = `${path}.tmp`
-    const file = await open(temp, 'w')
-    try {
-      await file.writeFile(
-        JSON.stringify({ group, offsets: Object.fromEntries(this.#groups.get(group) ?? []) }),
-      )
-      await file.datasync()
-    } finally {
-      await file.close()
-    }
-    await rename(temp, path)
+    const data = JSON.stringify({ group, offsets: Object.fromEntries(this.#groups.get(group) ?? []) })
+    await replaceFile(this.#files, this.#dir, join(this.#dir, fileName(group)), data)
   }
 }

@@ -1,9 +1,15 @@
 // One partition of the embedded log: segments on disk, group commit (many appends, one fsync),
 // a high watermark that only moves past synced records, an in-memory tail for caught-up readers,
 // and retention by age and size.
+//
+// Offsets are assigned when a batch is written, not when it is queued, and become visible only
+// once it is synced: a batch whose write or sync fails leaves the log exactly as it was (no
+// offset used, no byte kept), so later records take its offsets and readers never meet a hole.
 import { mkdir, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { BusMessage, Headers } from '../bus.ts'
+import { syncDirectory } from './files.ts'
+import type { LogFiles } from './files.ts'
 import { decodeRecord, encodeRecord, toMessage } from './record-format.ts'
 import type { StoredRecord } from './record-format.ts'
 import { Segment, parseSegmentFileName, segmentFileName } from './segment.ts'
@@ -22,11 +28,18 @@ export interface AppendInput {
   readonly timestamp: number
 }
 
-interface Pending {
-  readonly buffers: Buffer[]
-  readonly records: StoredRecord[]
-  readonly waiters: Array<{ resolve: () => void; reject: (err: unknown) => void }>
+interface Waiter {
+  readonly count: number
+  readonly resolve: (offsets: number[]) => void
+  readonly reject: (err: unknown) => void
 }
+
+interface Pending {
+  readonly inputs: AppendInput[]
+  readonly waiters: Waiter[]
+}
+
+const emptyPending = (): Pending => ({ inputs: [], waiters: [] })
 
 const TAIL_RECORDS = 4096
 const READ_CHUNK = 256 * 1024
@@ -36,38 +49,45 @@ export class PartitionLog {
   readonly partition: number
   readonly dir: string
   settings: PartitionSettings
+  readonly #files: LogFiles
   #segments: Segment[]
-  #nextOffset: number
+  /** One past the last synced record: the next offset to assign and what readers may see. */
   #durable: number
-  #pending: Pending = { buffers: [], records: [], waiters: [] }
+  #pending: Pending = emptyPending()
   #flushing: Promise<void> | undefined
+  readonly #onRollError: (err: unknown) => void
   #tail: BusMessage[] = []
   #dataWaiters = new Set<() => void>()
   #closed = false
 
   private constructor(
+    files: LogFiles,
     topic: string,
     partition: number,
     dir: string,
     settings: PartitionSettings,
     segments: Segment[],
+    onRollError: (err: unknown) => void,
   ) {
+    this.#files = files
+    this.#onRollError = onRollError
     this.topic = topic
     this.partition = partition
     this.dir = dir
     this.settings = settings
     this.#segments = segments
-    this.#nextOffset = segments.at(-1)!.nextOffset
-    this.#durable = this.#nextOffset
+    this.#durable = segments.at(-1)!.nextOffset
   }
 
   /** Opens (or creates) the partition directory, recovering the active segment's tail. */
   static async open(
+    files: LogFiles,
     topic: string,
     partition: number,
     dir: string,
     settings: PartitionSettings,
     onRecovery: (segment: string, report: RecoveryReport) => void,
+    onRollError: (err: unknown) => void = () => undefined,
   ): Promise<PartitionLog> {
     await mkdir(dir, { recursive: true })
     const bases = (await readdir(dir))
@@ -77,12 +97,15 @@ export class PartitionLog {
     const segments: Segment[] = []
     for (const [i, base] of bases.entries()) {
       const last = i === bases.length - 1
-      const { segment, recovery } = await Segment.open(join(dir, segmentFileName(base)), base, !last)
+      const { segment, recovery } = await Segment.open(files, join(dir, segmentFileName(base)), base, !last)
       if (recovery.truncatedBytes > 0) onRecovery(segment.path, recovery)
       segments.push(segment)
     }
-    if (segments.length === 0) segments.push(await Segment.create(join(dir, segmentFileName(0)), 0))
-    return new PartitionLog(topic, partition, dir, settings, segments)
+    if (segments.length === 0) {
+      segments.push(await Segment.create(files, join(dir, segmentFileName(0)), 0))
+      await syncDirectory(files, dir)
+    }
+    return new PartitionLog(files, topic, partition, dir, settings, segments, onRollError)
   }
 
   get logStartOffset(): number {
@@ -100,19 +123,18 @@ export class PartitionLog {
     return size
   }
 
-  /** Assigns offsets now; the promise resolves once the records are synced to disk. */
-  append(inputs: readonly AppendInput[]): { offsets: number[]; durable: Promise<void> } {
-    if (this.#closed) throw new Error(`partition ${this.topic}:${this.partition} is closed`)
-    const offsets: number[] = []
-    for (const input of inputs) {
-      const record: StoredRecord = { offset: this.#nextOffset++, ...input }
-      this.#pending.records.push(record)
-      this.#pending.buffers.push(encodeRecord(record))
-      offsets.push(record.offset)
-    }
-    const durable = new Promise<void>((resolve, reject) => this.#pending.waiters.push({ resolve, reject }))
+  /**
+   * Queues records for the next group commit; resolves with their offsets once they are synced,
+   * or rejects (having used no offset) when the write fails.
+   */
+  append(inputs: readonly AppendInput[]): Promise<number[]> {
+    if (this.#closed) return Promise.reject(new Error(`partition ${this.topic}:${this.partition} is closed`))
+    const done = new Promise<number[]>((resolve, reject) =>
+      this.#pending.waiters.push({ count: inputs.length, resolve, reject }),
+    )
+    this.#pending.inputs.push(...inputs)
     this.#scheduleFlush()
-    return { offsets, durable }
+    return done
   }
 
   #scheduleFlush(): void {
@@ -123,20 +145,26 @@ export class PartitionLog {
 
   async #flushLoop(): Promise<void> {
     try {
-      while (this.#pending.records.length > 0) {
+      while (this.#pending.inputs.length > 0) {
         const batch = this.#pending
-        this.#pending = { buffers: [], records: [], waiters: [] }
+        this.#pending = emptyPending()
+        const base = this.#durable
+        const records = batch.inputs.map((input, i): StoredRecord => ({ offset: base + i, ...input }))
+        const active = this.#segments.at(-1)!
         try {
-          const active = this.#segments.at(-1)!
-          await active.append(batch.buffers, batch.records)
-          await active.sync()
-          this.#durable = batch.records.at(-1)!.offset + 1
-          this.#remember(batch.records)
-          for (const w of batch.waiters) w.resolve()
-          if (active.size >= this.settings.segmentBytes) await this.#roll()
+          await active.append(records.map(encodeRecord), records)
         } catch (err) {
           for (const w of batch.waiters) w.reject(err)
+          continue
         }
+        this.#durable = base + records.length
+        this.#remember(records)
+        let next = base
+        for (const w of batch.waiters) {
+          w.resolve(Array.from({ length: w.count }, (_, i) => next + i))
+          next += w.count
+        }
+        if (active.size >= this.settings.segmentBytes) await this.#roll()
       }
     } finally {
       this.#flushing = undefined
@@ -155,13 +183,39 @@ export class PartitionLog {
     for (const wake of waiters) wake()
   }
 
+  /**
+   * Closes the active segment (its index saved) and starts the next one. A failure leaves the
+   * active segment in place, still appendable; the next append past the size limit tries again.
+   */
   async #roll(): Promise<void> {
     const active = this.#segments.at(-1)!
     if (active.size === 0) return
-    await active.saveIndex()
-    this.#segments.push(
-      await Segment.create(join(this.dir, segmentFileName(active.nextOffset)), active.nextOffset),
-    )
+    try {
+      await active.saveIndex()
+      const next = await Segment.create(
+        this.#files,
+        join(this.dir, segmentFileName(active.nextOffset)),
+        active.nextOffset,
+      ).catch(async (err: unknown) => {
+        // A file left by an earlier failed attempt holds nothing: start it afresh.
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+        await this.#files.unlink(join(this.dir, segmentFileName(active.nextOffset)))
+        return Segment.create(
+          this.#files,
+          join(this.dir, segmentFileName(active.nextOffset)),
+          active.nextOffset,
+        )
+      })
+      try {
+        await syncDirectory(this.#files, this.dir)
+      } catch (err) {
+        await next.delete().catch(() => undefined)
+        throw err
+      }
+      this.#segments.push(next)
+    } catch (err) {
+      this.#onRollError(err)
+    }
   }
 
   /** Resolves when a record at or past `offset` is readable, or when `signal` aborts. */
@@ -184,17 +238,25 @@ export class PartitionLog {
     const end = this.#durable
     if (from >= end) return []
     const first = this.#tail[0]
-    if (first !== undefined && from >= first.offset) {
+    // The tail is contiguous (offsets are never skipped), so position = offset - first offset;
+    // the check keeps a reader from ever being handed a later record than the one it asked for.
+    if (first !== undefined && from >= first.offset && this.#tail[from - first.offset]?.offset === from) {
       const start = from - first.offset
       return this.#tail.slice(start, Math.min(start + maxRecords, end - first.offset))
     }
+    let records: BusMessage[]
     try {
-      return await this.#readDisk(from, end, maxRecords, maxBytes)
+      records = await this.#readDisk(from, end, maxRecords, maxBytes)
     } catch (err) {
       // Retention may have removed the segment under us; read again from the new start.
       if (from < this.logStartOffset) return this.read(this.logStartOffset, maxRecords, maxBytes)
       throw err
     }
+    // Below the high watermark there is always a record to hand out: an empty answer here would
+    // make a reader wait for nothing (or spin), so it is an error the reader backs off from.
+    if (records.length === 0)
+      throw new Error(`${this.topic}:${this.partition}: no record found from offset ${from} below ${end}`)
+    return records
   }
 
   async #readDisk(from: number, end: number, maxRecords: number, maxBytes: number): Promise<BusMessage[]> {
@@ -294,8 +356,8 @@ export class PartitionLog {
   }
 
   async close(): Promise<void> {
-    await this.flushed()
     this.#closed = true
+    await this.flushed()
     for (const wake of [...this.#dataWaiters]) wake()
     for (const s of this.#segments) await s.close()
   }

@@ -1,7 +1,11 @@
 // One segment file of a partition: records appended at the end, a sparse in-memory index of
 // (offset, position, max timestamp so far) every few KiB, saved beside the file once it is closed.
-import { open, readFile, rm } from 'node:fs/promises'
-import type { FileHandle } from 'node:fs/promises'
+// Only bytes that were written and synced count: a failed write or sync leaves size, index and
+// next offset as they were, and the bytes it may have left past the end are cut before the next write.
+import { readFile, rm } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import { replaceFile } from './files.ts'
+import type { LogFile, LogFiles } from './files.ts'
 import { decodeRecord } from './record-format.ts'
 import type { StoredRecord } from './record-format.ts'
 
@@ -24,8 +28,12 @@ export interface RecoveryReport {
 export class Segment {
   readonly baseOffset: number
   readonly path: string
-  #handle: FileHandle
+  readonly #files: LogFiles
+  #handle: LogFile
+  /** Bytes of whole, synced records; anything in the file past this is not part of the log. */
   size = 0
+  /** A failed write may have left bytes past `size`; they are cut before anything else is written. */
+  #tailDirty = false
   /** One past the last offset stored here. */
   nextOffset: number
   /** Greatest record timestamp stored here (-1 when empty). */
@@ -35,55 +43,76 @@ export class Segment {
   #indexTimestamps: number[] = []
   #bytesSinceIndex = 0
 
-  private constructor(path: string, baseOffset: number, handle: FileHandle) {
+  private constructor(files: LogFiles, path: string, baseOffset: number, handle: LogFile) {
+    this.#files = files
     this.path = path
     this.baseOffset = baseOffset
     this.nextOffset = baseOffset
     this.#handle = handle
   }
 
-  static async create(path: string, baseOffset: number): Promise<Segment> {
-    return new Segment(path, baseOffset, await open(path, 'wx+'))
+  static async create(files: LogFiles, path: string, baseOffset: number): Promise<Segment> {
+    return new Segment(files, path, baseOffset, await files.open(path, 'wx+'))
   }
 
   /** Opens an existing segment: from its saved index if that matches the file, else by scanning. */
   static async open(
+    files: LogFiles,
     path: string,
     baseOffset: number,
     trustIndex: boolean,
   ): Promise<{ segment: Segment; recovery: RecoveryReport }> {
-    const segment = new Segment(path, baseOffset, await open(path, 'r+'))
+    const segment = new Segment(files, path, baseOffset, await files.open(path, 'r+'))
     const { size } = await segment.#handle.stat()
     if (trustIndex && (await segment.#loadIndex(size))) return { segment, recovery: { truncatedBytes: 0 } }
     return { segment, recovery: await segment.#scan(size) }
   }
 
-  /** Appends whole encoded records; returns once written (not yet synced). */
+  /**
+   * Writes whole encoded records at the end and syncs them; only then do size, index and next
+   * offset move. On failure nothing moves, and the partial bytes are cut (now or before the next
+   * write), so the file never holds a hole or a stray record in front of later ones.
+   */
   async append(
     buffers: readonly Buffer[],
     records: ReadonlyArray<Pick<StoredRecord, 'offset' | 'timestamp'>>,
   ): Promise<void> {
-    let position = this.size
+    const start = this.size
     let written = 0
     for (const b of buffers) written += b.length
-    let done = 0
-    while (done < written) {
-      const { bytesWritten } = await this.#handle.writev(
-        done === 0 ? (buffers as Buffer[]) : sliceBuffers(buffers, done),
-        position + done,
-      )
-      done += bytesWritten
+    try {
+      if (this.#tailDirty) {
+        await this.#handle.truncate(start)
+        this.#tailDirty = false
+      }
+      let done = 0
+      while (done < written) {
+        this.#tailDirty = true
+        const { bytesWritten } = await this.#handle.writev(
+          done === 0 ? (buffers as Buffer[]) : sliceBuffers(buffers, done),
+          start + done,
+        )
+        done += bytesWritten
+      }
+      await this.#handle.datasync()
+    } catch (err) {
+      // Try to cut the partial write now; if that fails too, the next append tries again first.
+      if (this.#tailDirty) {
+        await this.#handle.truncate(start).then(
+          () => (this.#tailDirty = false),
+          () => undefined,
+        )
+      }
+      throw err
     }
+    this.#tailDirty = false
+    let position = start
     for (let i = 0; i < records.length; i++) {
       const record = records[i]!
       this.#noteRecord(record.offset, position, record.timestamp, buffers[i]!.length)
       position += buffers[i]!.length
     }
     this.size = position
-  }
-
-  async sync(): Promise<void> {
-    await this.#handle.datasync()
   }
 
   async read(position: number, length: number): Promise<Buffer> {
@@ -124,13 +153,7 @@ export class Segment {
       buf.writeUInt32BE(this.#indexPositions[i]!, p + 4)
       buf.writeDoubleBE(this.#indexTimestamps[i]!, p + 8)
     }
-    const file = await open(this.#indexPath(), 'w')
-    try {
-      await file.writeFile(buf)
-      await file.datasync()
-    } finally {
-      await file.close()
-    }
+    await replaceFile(this.#files, dirname(this.path), this.#indexPath(), buf)
   }
 
   async close(): Promise<void> {
@@ -139,8 +162,9 @@ export class Segment {
 
   async delete(): Promise<void> {
     await this.#handle.close().catch(() => undefined)
-    await rm(this.path, { force: true })
+    // The index first: a crash between the two leaves a segment that is scanned, never a stray index.
     await rm(this.#indexPath(), { force: true })
+    await rm(this.path, { force: true })
   }
 
   #indexPath(): string {
@@ -212,9 +236,11 @@ export class Segment {
     }
     const truncatedBytes = fileSize - position
     if (truncatedBytes > 0) {
+      this.size = position
+      this.#tailDirty = true
       await this.#handle.truncate(position)
       await this.#handle.datasync()
-      this.size = position
+      this.#tailDirty = false
     }
     return problem === undefined ? { truncatedBytes } : { truncatedBytes, reason: problem }
   }

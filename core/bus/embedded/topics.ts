@@ -1,10 +1,12 @@
 // Topics of the embedded log: a directory per topic with its settings in topic.json and a
 // directory per partition. A topic exists once topic.json is in place, so a crash mid-create
 // leaves nothing half made.
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { TributaryError } from '../../errors.ts'
 import type { TopicDescription, TopicSettings, TopicSpec } from '../bus.ts'
+import { replaceFile, syncDirectory } from './files.ts'
+import type { LogFiles } from './files.ts'
 import { PartitionLog } from './partition-log.ts'
 import type { RecoveryReport } from './segment.ts'
 
@@ -23,7 +25,10 @@ export interface Topic {
   readonly partitions: readonly PartitionLog[]
 }
 
-type OnRecovery = (segment: string, report: RecoveryReport) => void
+export interface PartitionEvents {
+  recovered(segment: string, report: RecoveryReport): void
+  rollFailed(partition: string, err: unknown): void
+}
 
 export function assertTopicName(name: string): void {
   if (!TOPIC_NAME.test(name) || name === '.' || name === '..') {
@@ -35,19 +40,26 @@ export function assertTopicName(name: string): void {
 }
 
 export class TopicStore {
+  readonly #files: LogFiles
   readonly #root: string
   readonly #defaults: TopicDefaults
-  readonly #onRecovery: OnRecovery
+  readonly #events: PartitionEvents
   readonly #topics = new Map<string, Topic>()
 
-  private constructor(root: string, defaults: TopicDefaults, onRecovery: OnRecovery) {
+  private constructor(files: LogFiles, root: string, defaults: TopicDefaults, events: PartitionEvents) {
+    this.#files = files
     this.#root = root
     this.#defaults = defaults
-    this.#onRecovery = onRecovery
+    this.#events = events
   }
 
-  static async open(root: string, defaults: TopicDefaults, onRecovery: OnRecovery): Promise<TopicStore> {
-    const store = new TopicStore(root, defaults, onRecovery)
+  static async open(
+    files: LogFiles,
+    root: string,
+    defaults: TopicDefaults,
+    events: PartitionEvents,
+  ): Promise<TopicStore> {
+    const store = new TopicStore(files, root, defaults, events)
     await mkdir(root, { recursive: true })
     for (const entry of await readdir(root, { withFileTypes: true })) {
       if (!entry.isDirectory()) continue
@@ -100,9 +112,19 @@ export class TopicStore {
     await rm(dir, { recursive: true, force: true })
     await mkdir(dir, { recursive: true })
     const meta = { partitions: spec.partitions, ...config }
-    await writeFile(join(dir, 'topic.json.tmp'), JSON.stringify(meta), { flush: true })
-    await rename(join(dir, 'topic.json.tmp'), join(dir, 'topic.json'))
+    // The partitions exist (their directories and first segments synced) before topic.json names
+    // the topic; both directory entries are synced so a power cut cannot lose an acknowledged topic.
     await this.#load(spec.name, meta)
+    try {
+      await replaceFile(this.#files, dir, join(dir, 'topic.json'), JSON.stringify(meta))
+      await syncDirectory(this.#files, this.#root)
+    } catch (err) {
+      const topic = this.#topics.get(spec.name)
+      this.#topics.delete(spec.name)
+      for (const p of topic?.partitions ?? []) await p.close().catch(() => undefined)
+      await rm(dir, { recursive: true, force: true }).catch(() => undefined)
+      throw err
+    }
   }
 
   async delete(name: string): Promise<Topic | undefined> {
@@ -136,7 +158,15 @@ export class TopicStore {
     const partitions: PartitionLog[] = []
     for (let p = 0; p < meta.partitions; p++) {
       partitions.push(
-        await PartitionLog.open(name, p, join(this.#root, name, String(p)), settings, this.#onRecovery),
+        await PartitionLog.open(
+          this.#files,
+          name,
+          p,
+          join(this.#root, name, String(p)),
+          settings,
+          (segment, report) => this.#events.recovered(segment, report),
+          (err) => this.#events.rollFailed(`${name}:${p}`, err),
+        ),
       )
     }
     this.#topics.set(name, { name, config, partitions })

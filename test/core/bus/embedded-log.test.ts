@@ -1,7 +1,7 @@
 // The embedded log's own promises beyond the port contract: durability across kills, torn-tail
 // recovery, segments and their indexes across restarts, retention, and one owner per data dir.
 import { spawn } from 'node:child_process'
-import { appendFileSync, mkdtempSync, readdirSync, statSync, truncateSync } from 'node:fs'
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, statSync, truncateSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -12,6 +12,7 @@ import { createEmbeddedBus } from '../../../core/bus/embedded/index.ts'
 import type { EmbeddedBus } from '../../../core/bus/embedded/index.ts'
 import { isTributaryError } from '../../../core/errors.ts'
 import { waitUntil } from '../../helpers/wait.ts'
+import { createFaultyFiles } from './faulty-files.ts'
 
 const open: EmbeddedBus[] = []
 afterEach(async () => {
@@ -210,5 +211,84 @@ describe('embedded log', () => {
     })
     await waitUntil(() => again.length >= 1)
     expect(again.map((m) => m.value?.toString())).toEqual(['after'])
+  })
+
+  it('reuses the offsets of a failed write: after a restart the log reads back without a hole', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'tributary-failed-write-'))
+    const files = createFaultyFiles()
+    const first = await bus(dataDir, { files })
+    await first.admin.createTopics([{ name: 't', partitions: 1 }])
+    const [a] = await first.publish([{ topic: 't', value: Buffer.from('a') }])
+    files.failWrites(1, { partial: true })
+    const failed = await first
+      .publish([{ topic: 't', value: Buffer.from('lost') }])
+      .catch((err: unknown) => err)
+    expect(isTributaryError(failed, 'BUS_UNAVAILABLE')).toBe(true)
+    const [b] = await first.publish([{ topic: 't', value: Buffer.from('b') }])
+    expect([a!.offset, b!.offset]).toEqual([0, 1])
+    await first.close()
+    const second = await bus(dataDir)
+    const all = await readAll(second, 't', 2)
+    expect(all.map((m) => [m.offset, m.value?.toString()])).toEqual([
+      [0, 'a'],
+      [1, 'b'],
+    ])
+  })
+
+  it('goes on appending when rolling to a new segment fails, and rolls once it can', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'tributary-roll-fails-'))
+    const files = createFaultyFiles()
+    const first = await bus(dataDir, { files, segmentBytes: 4 * 1024 })
+    await first.admin.createTopics([{ name: 't', partitions: 1 }])
+    await first.publish([{ topic: 't', value: Buffer.alloc(3000, 1) }])
+    // The next appends pass the segment size, but neither an index nor a new segment can be created.
+    files.failCreates(3)
+    for (let i = 0; i < 3; i++) await first.publish([{ topic: 't', value: Buffer.alloc(3000, 2) }])
+    expect(segments(partitionDir(dataDir, 't'))).toHaveLength(1)
+    for (let i = 0; i < 3; i++) await first.publish([{ topic: 't', value: Buffer.alloc(3000, 3) }])
+    await first.close()
+    expect(segments(partitionDir(dataDir, 't')).length).toBeGreaterThan(1)
+    const second = await bus(dataDir, { segmentBytes: 4 * 1024 })
+    const all = await readAll(second, 't', 7)
+    expect(all.map((m) => m.offset)).toEqual([0, 1, 2, 3, 4, 5, 6])
+  })
+
+  it('reports a full disk in its health and recovers by itself once space is back, with no publish', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'tributary-health-'))
+    const files = createFaultyFiles()
+    const b = await bus(dataDir, { files })
+    await b.admin.createTopics([{ name: 't', partitions: 1 }])
+    files.fill()
+    await b.publish([{ topic: 't', value: Buffer.from('x') }]).catch(() => undefined)
+    const sick = await b.health()
+    expect(sick.ok).toBe(false)
+    expect(sick.reason).toContain('ENOSPC')
+    files.heal()
+    expect(await b.health()).toEqual({ ok: true })
+  })
+
+  it('saves committed offsets again after a failed save, without waiting for another commit', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'tributary-offsets-fail-'))
+    const files = createFaultyFiles()
+    const b = await bus(dataDir, { files })
+    await b.admin.createTopics([{ name: 't', partitions: 1 }])
+    await b.publish([{ topic: 't', value: Buffer.from('x') }])
+    files.fill()
+    const seen: BusMessage[] = []
+    await b.subscribe({
+      group: 'g',
+      topics: ['t'],
+      from: 'earliest',
+      handler: async (m) => void seen.push(...m),
+    })
+    await waitUntil(() => seen.length === 1)
+    await waitUntil(async () => (await b.health()).reason?.includes('consumer offsets') === true)
+    files.heal()
+    await waitUntil(async () => (await b.health()).ok, { message: () => 'offsets saved again' })
+    await b.close()
+    const saved = JSON.parse(readFileSync(join(dataDir, 'bus', 'groups', 'g.json'), 'utf8')) as {
+      offsets: Record<string, number>
+    }
+    expect(saved.offsets).toEqual({ 't:0': 1 })
   })
 })
