@@ -1,6 +1,8 @@
 // Builds the device registry of a process from configuration: the store (PGlite or PostgreSQL),
 // the secrets, the service every writer uses, the outbox relay that publishes its changes, and the
 // cached authenticators that those changes invalidate.
+import { homedir } from 'node:os'
+import { join } from 'node:path'
 import type { EventBus } from '../core/bus/bus.ts'
 import type { Config } from '../core/config/index.ts'
 import type { CallerLookups } from '../core/auth/bearer.ts'
@@ -31,6 +33,12 @@ export interface RegistryParts {
   readonly components: readonly Component[]
 }
 
+/** TRIBUTARY_CACHE_DIR, `~/.cache/tributary` when unset, none when `off`. */
+export function registryCacheDir(config: Pick<Config, 'cacheDir'>): string | undefined {
+  if (config.cacheDir === 'off') return undefined
+  return config.cacheDir ?? join(homedir(), '.cache', 'tributary')
+}
+
 /** Opens the store (running its migrations) and builds the rest; the relay and the cache are not started. */
 export async function openRegistry(config: Config, bus: EventBus, log: Logger): Promise<RegistryParts> {
   const key = await loadRegistryKey({
@@ -40,7 +48,7 @@ export async function openRegistry(config: Config, bus: EventBus, log: Logger): 
   })
   const secrets = createSecrets(key)
   const store = await createRegistryStore(
-    { dataDir: config.dataDir, databaseUrl: config.databaseUrl },
+    { dataDir: config.dataDir, databaseUrl: config.databaseUrl, cacheDir: registryCacheDir(config) },
     log.child({ component: 'registry-store' }),
   )
   const topic = topicNames(config.topicPrefix).registry

@@ -9,6 +9,10 @@ export const variables = {
   dataDir: text('TRIBUTARY_DATA_DIR', './data', {
     description: 'Directory of the embedded event log and the other embedded stores.',
   }),
+  cacheDir: optionalText('TRIBUTARY_CACHE_DIR', {
+    description:
+      'Where ready-made empty registry databases are kept, so that a new data dir opens in well under a second instead of running initdb. Unset: `~/.cache/tributary`; `off`: none.',
+  }),
   host: text('TRIBUTARY_HOST', '0.0.0.0', { description: 'Address every listener binds to.' }),
   logLevel: oneOf(
     'TRIBUTARY_LOG_LEVEL',

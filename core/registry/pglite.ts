@@ -2,31 +2,26 @@
 // in memory for tests, behind the shared SQL store. One process owns the directory at a time.
 import { mkdir } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
+import { existsSync } from 'node:fs'
 import { PGlite } from '@electric-sql/pglite'
-import type { Transaction } from '@electric-sql/pglite'
+import type { PGliteOptions } from '@electric-sql/pglite'
 import { TributaryError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { acquirePidLock } from '../pid-lock.ts'
-import type { SqlClient, SqlDatabase } from './sql/client.ts'
+import { databaseOf } from './pglite-client.ts'
+import { copyTemplate, registryTemplate, templateDump } from './pglite-template.ts'
 import { createSqlStore } from './sql-store.ts'
 import type { RegistryStore } from './store.ts'
 
 export interface PgliteStoreOptions {
   /** The Tributary data dir; the database lives in `<dataDir>/registry`. Undefined: in memory. */
   readonly dataDir?: string | undefined
+  /**
+   * Where ready-made empty registries are kept (see pglite-template.ts): a new registry starts as a
+   * copy instead of running initdb. Undefined: every new registry is built from scratch.
+   */
+  readonly cacheDir?: string | undefined
   readonly log: Logger
-}
-
-function clientOf(target: PGlite | Transaction): SqlClient {
-  return {
-    query: async <T>(sql: string, params: readonly unknown[] = []) => {
-      const result = await target.query<T>(sql, [...params])
-      return { rows: result.rows }
-    },
-    exec: async (sql: string) => {
-      await target.exec(sql)
-    },
-  }
 }
 
 /** PGlite itself does not stop two processes from opening one directory, so a pid file does. */
@@ -49,9 +44,33 @@ function directoryError(path: string, err: unknown): unknown {
   })
 }
 
-async function openPglite(path: string | undefined): Promise<PGlite> {
+/** How to open: the existing directory, a new one copied from the template, or the template in memory. */
+async function startFrom(
+  path: string | undefined,
+  cacheDir: string | undefined,
+  log: Logger,
+): Promise<PGliteOptions> {
+  const fresh = path === undefined || !existsSync(join(path, 'PG_VERSION'))
+  if (fresh && cacheDir !== undefined) {
+    try {
+      const template = await registryTemplate(cacheDir, log)
+      if (path === undefined) return { loadDataDir: await templateDump(template) }
+      await copyTemplate(template, path)
+    } catch (err) {
+      // A template is only a shortcut: without one, initdb builds the registry as before.
+      log.warn({ err, cacheDir }, 'registry template unavailable; creating the registry from scratch')
+    }
+  }
+  return path === undefined ? {} : { dataDir: path }
+}
+
+async function openPglite(
+  path: string | undefined,
+  cacheDir: string | undefined,
+  log: Logger,
+): Promise<PGlite> {
   try {
-    return await PGlite.create(path === undefined ? {} : { dataDir: path })
+    return await PGlite.create(await startFrom(path, cacheDir, log))
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err)
     if (typeof (err as NodeJS.ErrnoException).code === 'string' && path !== undefined) {
@@ -83,22 +102,12 @@ export async function createPgliteStore(options: PgliteStoreOptions): Promise<Re
   const started = performance.now()
   let pglite: PGlite
   try {
-    pglite = await openPglite(path)
+    pglite = await openPglite(path, options.cacheDir, log)
   } catch (err) {
     await unlock()
     throw err
   }
-  const db: SqlDatabase = {
-    ...clientOf(pglite),
-    transaction: (fn) => pglite.transaction((tx) => fn(clientOf(tx))),
-    close: async () => {
-      try {
-        await pglite.close()
-      } finally {
-        await unlock()
-      }
-    },
-  }
+  const db = databaseOf(pglite, unlock)
   const store = await createSqlStore({ kind: 'pglite', db, log })
   log.info(
     { path: path ?? 'memory', ms: Math.round(performance.now() - started) },

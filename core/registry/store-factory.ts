@@ -7,6 +7,8 @@ export interface RegistryStoreConfig {
   readonly dataDir: string
   /** TRIBUTARY_DATABASE_URL; undefined: the embedded PGlite database. */
   readonly databaseUrl: string | undefined
+  /** Where PGlite registry templates are kept; undefined: none. */
+  readonly cacheDir?: string | undefined
 }
 
 export async function createRegistryStore(config: RegistryStoreConfig, log: Logger): Promise<RegistryStore> {
@@ -15,5 +17,5 @@ export async function createRegistryStore(config: RegistryStoreConfig, log: Logg
     return createPostgresStore({ url: config.databaseUrl, log })
   }
   const { createPgliteStore } = await import('./pglite.ts')
-  return createPgliteStore({ dataDir: config.dataDir, log })
+  return createPgliteStore({ dataDir: config.dataDir, cacheDir: config.cacheDir, log })
 }

@@ -16,6 +16,7 @@ import { createRegistryAuth } from '../../core/registry/auth.ts'
 import type { OutboxRelay } from '../../core/registry/outbox.ts'
 import { createOutboxRelay } from '../../core/registry/outbox.ts'
 import { createPgliteStore } from '../../core/registry/pglite.ts'
+import { TEST_CACHE_DIR } from '../helpers/cache.ts'
 import { createSecrets } from '../../core/registry/secrets.ts'
 import { createRegistryService } from '../../core/registry/service-impl.ts'
 import type { RegistryService } from '../../core/registry/service.ts'
@@ -71,7 +72,7 @@ export async function startApi(options: HarnessOptions = {}): Promise<ApiHarness
   const bus = await createEmbeddedBus({ dataDir: dir, log })
   const topic = topicNames('tributary').registry
   await bus.admin.createTopics([{ name: topic, partitions: 1 }])
-  const store = await createPgliteStore({ log })
+  const store = await createPgliteStore({ cacheDir: TEST_CACHE_DIR, log })
   // The lowest scrypt cost the registry accepts: the tests hash many passwords.
   const secrets = createSecrets(randomBytes(32), { scryptLogN: 10 })
   const relay = createOutboxRelay({ store, bus, topic, log, pollMs: 50 })

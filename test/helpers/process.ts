@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { TEST_CACHE_DIR } from './cache.ts'
 
 export const CLI = fileURLToPath(new URL('../../main/cli.ts', import.meta.url))
 
@@ -43,6 +44,7 @@ export function startProcess(args: string[], env: Record<string, string> = {}): 
       TRIBUTARY_HTTP_PORT: '0',
       TRIBUTARY_APP_MQTT_PORT: '0',
       TRIBUTARY_HOST: '127.0.0.1',
+      TRIBUTARY_CACHE_DIR: TEST_CACHE_DIR,
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -27,6 +27,7 @@ import { createRegistryAuth } from '../../../core/registry/auth.ts'
 import type { OutboxRelay } from '../../../core/registry/outbox.ts'
 import { createOutboxRelay } from '../../../core/registry/outbox.ts'
 import { createPgliteStore } from '../../../core/registry/pglite.ts'
+import { TEST_CACHE_DIR } from '../../helpers/cache.ts'
 import { createSecrets } from '../../../core/registry/secrets.ts'
 import { createRegistryService } from '../../../core/registry/service-impl.ts'
 import type { RegistryService } from '../../../core/registry/service.ts'
@@ -86,7 +87,7 @@ export async function startCoap(
     { name: TOPICS.registry, partitions: 1 },
     { name: TOPICS.ingress, partitions: 3 },
   ])
-  const store = await createPgliteStore({ log })
+  const store = await createPgliteStore({ cacheDir: TEST_CACHE_DIR, log })
   const secrets = createSecrets(randomBytes(32), { scryptLogN: 10 })
   const relay: OutboxRelay = createOutboxRelay({ store, bus, topic: TOPICS.registry, log, pollMs: 50 })
   const registry = createRegistryService({ store, secrets, onChange: () => relay.nudge() })

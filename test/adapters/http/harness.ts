@@ -24,6 +24,7 @@ import { createRegistryAuth } from '../../../core/registry/auth.ts'
 import { createOutboxRelay } from '../../../core/registry/outbox.ts'
 import type { OutboxRelay } from '../../../core/registry/outbox.ts'
 import { createPgliteStore } from '../../../core/registry/pglite.ts'
+import { TEST_CACHE_DIR } from '../../helpers/cache.ts'
 import { createSecrets } from '../../../core/registry/secrets.ts'
 import { createRegistryService } from '../../../core/registry/service-impl.ts'
 import type { RegistryService } from '../../../core/registry/service.ts'
@@ -74,7 +75,7 @@ export async function startHttpAdapter(options: HttpHarnessOptions = {}): Promis
     { name: topics.registry, partitions: 1 },
     { name: topics.ingress, partitions: 2 },
   ])
-  const store = await createPgliteStore({ log })
+  const store = await createPgliteStore({ cacheDir: TEST_CACHE_DIR, log })
   const secrets = createSecrets(randomBytes(32), { scryptLogN: 10 })
   const relay: OutboxRelay = createOutboxRelay({ store, bus, topic: topics.registry, log, pollMs: 50 })
   const registry = createRegistryService({ store, secrets, onChange: () => relay.nudge() })

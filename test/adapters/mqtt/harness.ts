@@ -27,6 +27,7 @@ import { createRegistryAuth } from '../../../core/registry/auth.ts'
 import type { OutboxRelay } from '../../../core/registry/outbox.ts'
 import { createOutboxRelay } from '../../../core/registry/outbox.ts'
 import { createPgliteStore } from '../../../core/registry/pglite.ts'
+import { TEST_CACHE_DIR } from '../../helpers/cache.ts'
 import { createSecrets } from '../../../core/registry/secrets.ts'
 import type { RegistryService } from '../../../core/registry/service.ts'
 import { createRegistryService } from '../../../core/registry/service-impl.ts'
@@ -66,7 +67,7 @@ export async function startBackend(): Promise<Backend> {
     { name: topics.ingress, partitions: 3 },
     { name: topics.registry, partitions: 3 },
   ])
-  const store = await createPgliteStore({ dataDir: dir, log: createLogger({ level: 'silent' }) })
+  const store = await createPgliteStore({ dataDir: dir, cacheDir: TEST_CACHE_DIR, log: createLogger({ level: 'silent' }) })
   const secrets = createSecrets(Buffer.alloc(32, 9), { scryptLogN: 12 })
   const relay = createOutboxRelay({
     store,

@@ -22,6 +22,7 @@ import { createRegistryAuth } from '../../../core/registry/auth.ts'
 import type { OutboxRelay } from '../../../core/registry/outbox.ts'
 import { createOutboxRelay } from '../../../core/registry/outbox.ts'
 import { createPgliteStore } from '../../../core/registry/pglite.ts'
+import { TEST_CACHE_DIR } from '../../helpers/cache.ts'
 import { createSecrets } from '../../../core/registry/secrets.ts'
 import type { RegistryService } from '../../../core/registry/service.ts'
 import { createRegistryService } from '../../../core/registry/service-impl.ts'
@@ -81,7 +82,7 @@ export async function startAppBroker(overrides: Partial<AppMqttConfig> = {}): Pr
     { name: topics.registry, partitions: 3 },
     { name: topics.commands, partitions: 2 },
   ])
-  const store: RegistryStore = await createPgliteStore({ dataDir: dir, log })
+  const store: RegistryStore = await createPgliteStore({ dataDir: dir, cacheDir: TEST_CACHE_DIR, log })
   const secrets = createSecrets(Buffer.alloc(32, 9), { scryptLogN: 12 })
   const relay: OutboxRelay = createOutboxRelay({ store, bus, topic: topics.registry, log, pollMs: 50 })
   const registry = createRegistryService({ store, secrets, onChange: () => relay.nudge() })

@@ -19,6 +19,7 @@ import type { RegistryAuth } from '../../../core/registry/auth.ts'
 import { createRegistryAuth } from '../../../core/registry/auth.ts'
 import { createOutboxRelay } from '../../../core/registry/outbox.ts'
 import { createPgliteStore } from '../../../core/registry/pglite.ts'
+import { TEST_CACHE_DIR } from '../../helpers/cache.ts'
 import { createSecrets } from '../../../core/registry/secrets.ts'
 import { createRegistryService } from '../../../core/registry/service-impl.ts'
 import type { RegistryService } from '../../../core/registry/service.ts'
@@ -49,7 +50,7 @@ export async function startWsApi(limits: Partial<EventSocketConfig> = {}): Promi
   const dir = mkdtempSync(join(tmpdir(), 'tributary-ws-'))
   const bus = await createEmbeddedBus({ dataDir: dir, log })
   await bus.admin.createTopics([{ name: topics.registry, partitions: 1 }])
-  const store = await createPgliteStore({ log })
+  const store = await createPgliteStore({ cacheDir: TEST_CACHE_DIR, log })
   const secrets = createSecrets(randomBytes(32), { scryptLogN: 10 })
   const relay = createOutboxRelay({ store, bus, topic: topics.registry, log, pollMs: 50 })
   const registry = createRegistryService({ store, secrets, onChange: () => relay.nudge() })

@@ -7,6 +7,7 @@ import pg from 'pg'
 import { inject } from 'vitest'
 import { silentLogger } from '../../../core/log.ts'
 import { createPgliteStore } from '../../../core/registry/pglite.ts'
+import { TEST_CACHE_DIR } from '../../helpers/cache.ts'
 import { createPostgresStore } from '../../../core/registry/postgres.ts'
 import type { RegistryStore } from '../../../core/registry/store.ts'
 
@@ -24,7 +25,7 @@ export function pgliteEngine(): Engine {
   const dataDir = mkdtempSync(join(tmpdir(), 'tributary-registry-'))
   return {
     name: 'pglite',
-    open: () => createPgliteStore({ dataDir, log: silentLogger }),
+    open: () => createPgliteStore({ dataDir, cacheDir: TEST_CACHE_DIR, log: silentLogger }),
     sql: async <T>(statement: string) => {
       // PGlite has one owner at a time: callers close their store first.
       const { PGlite } = await import('@electric-sql/pglite')
