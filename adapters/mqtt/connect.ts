@@ -3,6 +3,7 @@
 // event durable before the device may send anything, so that it precedes the device's data.
 import type { Client } from 'aedes'
 import type { Ingest } from '../adapter.ts'
+import { failureOutcome } from '../adapter.ts'
 import type { LastSeen } from '../device-limits.ts'
 import type { Logger } from '../../core/log.ts'
 import type { ConnectAuthenticator } from './auth.ts'
@@ -55,7 +56,10 @@ export function createConnectHandler(deps: ConnectDeps) {
     try {
       decision = await deps.authenticator.authenticate(conn, username, password)
     } catch (err) {
-      log.warn({ err }, 'device authentication failed; refusing with server unavailable')
+      // MQTT 3.1.1 has one code for "not now" and for a fault of ours alike: 3.
+      if (failureOutcome(err) !== undefined)
+        log.warn({ err }, 'cannot authenticate now; refusing with server unavailable')
+      else log.error({ err }, 'device authentication failed; refusing with server unavailable')
       return refuse('unavailable')
     }
     if (!decision.ok) return refuse(decision.reason)
