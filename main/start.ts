@@ -12,6 +12,7 @@ import { createManagementServer } from '../core/management.ts'
 import { createMetricsRegistry } from '../core/metrics.ts'
 import type { RegistryService } from '../core/registry/service.ts'
 import { createBus } from './bus.ts'
+import { busCheck, clusterCheck, registryCheck } from './health-checks.ts'
 import type { RegistryParts } from './registry.ts'
 import { openRegistry } from './registry.ts'
 import type { Role } from './roles.ts'
@@ -74,7 +75,7 @@ export async function startTributary(options: StartOptions): Promise<Running> {
       stop: async () => bus?.close(),
     })
     const sharedBus = bus!
-    management.add({ name: 'bus', check: () => sharedBus.health() })
+    management.add(busCheck(sharedBus))
     await lifecycle.start({
       name: 'registry-store',
       start: async () =>
@@ -83,13 +84,7 @@ export async function startTributary(options: StartOptions): Promise<Running> {
     })
     const parts = registryParts!
     for (const component of parts.components) await lifecycle.start(component)
-    management.add({
-      name: 'registry',
-      check: async () => {
-        await parts.store.getTenant('health-check')
-        return { ok: true }
-      },
-    })
+    management.add(registryCheck(parts.store))
     // One cluster state per process, shared by every role that needs it; it stops after them.
     await lifecycle.start({
       name: 'cluster',
@@ -100,6 +95,7 @@ export async function startTributary(options: StartOptions): Promise<Running> {
       stop: async () => cluster?.stop(),
     })
     const sharedCluster = cluster!
+    management.add(clusterCheck(sharedCluster, roles, config))
     const started: Record<string, string[]> = {}
     for (const role of roles) {
       const components = roleComponents[role]({
