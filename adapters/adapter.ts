@@ -1,6 +1,7 @@
 // The adapter seam (STYLE.md 2, 3): what every device-facing protocol adapter is, and the default
 // ingest that turns a device message or connection change into a CloudEvent on the ingress topic
 // and answers with an outcome the adapter maps to its protocol (PUBACK, 202, 2.04 ...).
+import type { BusAvailability } from '../core/bus/availability.ts'
 import type { EventBus } from '../core/bus/bus.ts'
 import type { ErrorCode } from '../core/errors.ts'
 import { isTributaryError } from '../core/errors.ts'
@@ -95,6 +96,12 @@ export interface Ingest {
    * extension attributes (TTN joins and LoRaWAN metadata). Same promise as publish.
    */
   event(input: EventInput): Promise<Outcome>
+  /**
+   * The outcome every publish would have now when the bus is known to be away, else undefined:
+   * an adapter asks before work a refusal would waste (authenticating and taking the session of an
+   * MQTT CONNECT).
+   */
+  unavailable(): Unavailable | undefined
 }
 
 /** A device-facing protocol adapter: a component with the ports its listeners bound. */
@@ -106,6 +113,8 @@ export type Adapter = Component & {
 
 export interface IngestDeps {
   readonly bus: Pick<EventBus, 'publish'>
+  /** Whether the bus is known to be away (core/bus/availability.ts); unknown when omitted. */
+  readonly availability?: BusAvailability | undefined
   readonly topics: Pick<TopicNames, 'ingress'>
   readonly log: Logger
 }
@@ -140,6 +149,10 @@ export function createIngest(deps: IngestDeps): Ingest {
 
   return {
     event,
+    unavailable() {
+      const refusal = deps.availability?.refusal()
+      return refusal === undefined ? undefined : failureOutcome(refusal)
+    },
     publish: (m) =>
       event({
         kind: 'telemetry',

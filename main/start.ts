@@ -1,5 +1,6 @@
 // The composition root: reads configuration, builds shared dependencies (bus, registry), starts the
 // roles in order (processors, consumers, api, adapters) and stops them in reverse.
+import type { GuardedBus } from '../core/bus/availability.ts'
 import type { EventBus } from '../core/bus/bus.ts'
 import type { ClusterState } from '../core/cluster/cluster.ts'
 import { createClusterState } from '../core/cluster/factory.ts'
@@ -57,7 +58,7 @@ export async function startTributary(options: StartOptions): Promise<Running> {
     ready: () => ready && !lifecycle.stopping,
   })
   let managementPort = 0
-  let bus: EventBus | undefined
+  let bus: GuardedBus | undefined
   let registryParts: RegistryParts | undefined
   let cluster: ClusterState | undefined
   const ports: Record<string, number> = {}

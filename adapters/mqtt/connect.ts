@@ -18,7 +18,7 @@ import type { Sessions } from './sessions.ts'
 export interface ConnectDeps {
   readonly authenticator: ConnectAuthenticator
   readonly sessions: Sessions
-  readonly ingest: Pick<Ingest, 'connection'>
+  readonly ingest: Pick<Ingest, 'connection' | 'unavailable'>
   readonly refusals: Refusals
   readonly metrics: MqttMetrics
   /** The device's last-seen time, recorded on connect. */
@@ -52,6 +52,9 @@ export function createConnectHandler(deps: ConnectDeps) {
       return reason
     }
     if (deps.stopping()) return refuse('shutting-down')
+    // The connected event could not be written: refuse now, before authenticating, and before the
+    // session is taken from a connection of the same device that is still up.
+    if (deps.ingest.unavailable() !== undefined) return refuse('unavailable')
     let decision
     try {
       decision = await deps.authenticator.authenticate(conn, username, password)

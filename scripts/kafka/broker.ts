@@ -41,6 +41,11 @@ export const SINGLE_NODE_SETTINGS: Readonly<Record<string, string>> = {
 export interface StartOptions {
   /** PLAINTEXT port on 127.0.0.1; 0 (the default) picks a free one */
   port?: number
+  /**
+   * The port clients are told to connect to (advertised.listeners), when it is not `port`: a proxy
+   * in front of the broker that a test can cut. The returned bootstrap address uses it too.
+   */
+  advertisedPort?: number
   /** folder for config, log dir and logs; default: a new folder under .cache/kafka/brokers */
   dataDir?: string
   /** run in its own session so it outlives this process (the CLI); default false */
@@ -68,7 +73,12 @@ export interface BrokerRecord {
   startedAt: string
 }
 
-function serverProperties(port: number, controllerPort: number, logDir: string): string {
+function serverProperties(
+  port: number,
+  controllerPort: number,
+  logDir: string,
+  advertisedPort: number,
+): string {
   const settings: Record<string, string> = {
     'process.roles': 'broker,controller',
     'node.id': '1',
@@ -76,7 +86,7 @@ function serverProperties(port: number, controllerPort: number, logDir: string):
     // with a cluster id alone, no --standalone / --initial-controllers.
     'controller.quorum.voters': `1@${HOST}:${controllerPort}`,
     listeners: `PLAINTEXT://${HOST}:${port},CONTROLLER://${HOST}:${controllerPort}`,
-    'advertised.listeners': `PLAINTEXT://${HOST}:${port}`,
+    'advertised.listeners': `PLAINTEXT://${HOST}:${advertisedPort}`,
     'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
     'controller.listener.names': 'CONTROLLER',
     'inter.broker.listener.name': 'PLAINTEXT',
@@ -162,7 +172,11 @@ export async function startLocalKafka(options: StartOptions = {}): Promise<Local
   const ownDir = options.dataDir === undefined
   const dir = options.dataDir ?? (await mkdtemp(join(BROKERS_DIR, `${port}-`)))
   await mkdir(join(dir, 'logs'), { recursive: true })
-  await writeFile(join(dir, 'server.properties'), serverProperties(port, controllerPort, join(dir, 'data')))
+  const advertisedPort = options.advertisedPort ?? port
+  await writeFile(
+    join(dir, 'server.properties'),
+    serverProperties(port, controllerPort, join(dir, 'data'), advertisedPort),
+  )
   const classpath = `${libDir}/*`
   try {
     await format(java, classpath, dir)
@@ -207,7 +221,7 @@ export async function startLocalKafka(options: StartOptions = {}): Promise<Local
   const killOnExit = (): void => void child.kill('SIGKILL')
   if (!detached) process.once('exit', killOnExit)
 
-  const brokers = `${HOST}:${port}`
+  const brokers = `${HOST}:${advertisedPort}`
   const logFile = join(dir, 'logs', 'server.log')
   const record: BrokerRecord = { pid, brokers, dataDir: dir, logFile, startedAt: new Date().toISOString() }
   await writeFile(join(dir, 'broker.json'), JSON.stringify(record, null, 2))
