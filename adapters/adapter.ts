@@ -1,7 +1,9 @@
 // The adapter seam (STYLE.md 2, 3): what every device-facing protocol adapter is, and the default
 // ingest that turns a device message or connection change into a CloudEvent on the ingress topic
 // and answers with an outcome the adapter maps to its protocol (PUBACK, 202, 2.04 ...).
+import type { BusAvailability } from '../core/bus/availability.ts'
 import type { EventBus } from '../core/bus/bus.ts'
+import type { ErrorCode } from '../core/errors.ts'
 import { isTributaryError } from '../core/errors.ts'
 import type { EventInput, Protocol } from '../core/events/build.ts'
 import { buildEvent, jsonData } from '../core/events/build.ts'
@@ -22,9 +24,35 @@ export type Outcome =
       /** For `rate-limited`: when one more message would be taken. */
       readonly retryAfterMs?: number | undefined
     }
-  | { readonly kind: 'unavailable'; readonly detail: string; readonly retryAfterMs?: number | undefined }
+  | {
+      readonly kind: 'unavailable'
+      readonly detail: string
+      readonly retryAfterMs?: number | undefined
+      /** What cannot answer now (default BUS_UNAVAILABLE): REGISTRY_UNAVAILABLE, CLUSTER_UNAVAILABLE ... */
+      readonly code?: ErrorCode | undefined
+    }
 
 export const accepted: Outcome = { kind: 'accepted' }
+
+export type Unavailable = Extract<Outcome, { kind: 'unavailable' }>
+
+/**
+ * The outcome of an error thrown while a device was being served, when a retry can succeed: a
+ * part the adapter depends on (registry, cluster state, bus, identity provider) cannot answer now,
+ * or the process is stopping. Undefined for anything else, which is a bug (an internal error).
+ * Every adapter maps failures through here, so that each protocol says "come back later" for the
+ * same causes: 503 with Retry-After, CoAP 5.03 with Max-Age, CONNACK 3.
+ */
+export function failureOutcome(err: unknown): Unavailable | undefined {
+  if (!isTributaryError(err) || !err.canRetry || err.status !== 503) return undefined
+  const retryAfterMs = err.details?.['retryAfterMs']
+  return {
+    kind: 'unavailable',
+    detail: err.message,
+    code: err.code,
+    retryAfterMs: typeof retryAfterMs === 'number' ? retryAfterMs : undefined,
+  }
+}
 
 /** One message a device sent, authenticated and mapped by its adapter. */
 export interface DeviceMessage {
@@ -68,6 +96,12 @@ export interface Ingest {
    * extension attributes (TTN joins and LoRaWAN metadata). Same promise as publish.
    */
   event(input: EventInput): Promise<Outcome>
+  /**
+   * The outcome every publish would have now when the bus is known to be away, else undefined:
+   * an adapter asks before work a refusal would waste (authenticating and taking the session of an
+   * MQTT CONNECT).
+   */
+  unavailable(): Unavailable | undefined
 }
 
 /** A device-facing protocol adapter: a component with the ports its listeners bound. */
@@ -79,6 +113,8 @@ export type Adapter = Component & {
 
 export interface IngestDeps {
   readonly bus: Pick<EventBus, 'publish'>
+  /** Whether the bus is known to be away (core/bus/availability.ts); unknown when omitted. */
+  readonly availability?: BusAvailability | undefined
   readonly topics: Pick<TopicNames, 'ingress'>
   readonly log: Logger
 }
@@ -103,7 +139,8 @@ export function createIngest(deps: IngestDeps): Ingest {
     } catch (err) {
       if (isTributaryError(err, 'BUS_RECORD_TOO_LARGE'))
         return { kind: 'rejected', reason: 'too-large', detail: err.message }
-      if (isTributaryError(err) && err.canRetry) return { kind: 'unavailable', detail: err.message }
+      const unavailable = failureOutcome(err)
+      if (unavailable !== undefined) return unavailable
       // Anything else is a bug or a broken bus: the device may retry, and the log says what happened.
       log.error({ err, tenant: input.tenant, device: input.device }, 'ingest publish failed')
       return { kind: 'unavailable', detail: 'the event bus failed' }
@@ -112,6 +149,10 @@ export function createIngest(deps: IngestDeps): Ingest {
 
   return {
     event,
+    unavailable() {
+      const refusal = deps.availability?.refusal()
+      return refusal === undefined ? undefined : failureOutcome(refusal)
+    },
     publish: (m) =>
       event({
         kind: 'telemetry',

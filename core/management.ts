@@ -8,7 +8,19 @@ import { listen } from './net.ts'
 
 export interface HealthCheck {
   readonly name: string
+  /**
+   * Whether a failure makes the process unready (default true). False: the process still does its
+   * work in a degraded way; /health reports the failure and /readyz mentions it but stays 200.
+   */
+  readonly critical?: boolean | undefined
   check(): Promise<{ ok: boolean; reason?: string | undefined }>
+}
+
+interface CheckResult {
+  readonly name: string
+  readonly critical: boolean
+  readonly ok: boolean
+  readonly reason?: string | undefined
 }
 
 export interface ManagementOptions {
@@ -32,9 +44,10 @@ const CHECK_TIMEOUT_MS = 2000
 export function createManagementServer(options: ManagementOptions): ManagementServer {
   const checks: HealthCheck[] = []
 
-  async function runChecks(): Promise<Array<{ name: string; ok: boolean; reason?: string | undefined }>> {
+  async function runChecks(): Promise<CheckResult[]> {
     return Promise.all(
-      checks.map(async (c) => {
+      checks.map(async (c): Promise<CheckResult> => {
+        const critical = c.critical ?? true
         let timer: NodeJS.Timeout | undefined
         const timeout = new Promise<{ ok: false; reason: string }>((resolve) => {
           timer = setTimeout(
@@ -44,9 +57,10 @@ export function createManagementServer(options: ManagementOptions): ManagementSe
         })
         try {
           const result = await Promise.race([c.check(), timeout])
-          return { name: c.name, ...result }
+          return { name: c.name, critical, ...result }
         } catch (err) {
-          return { name: c.name, ok: false, reason: err instanceof Error ? err.message : String(err) }
+          const reason = err instanceof Error ? err.message : String(err)
+          return { name: c.name, critical, ok: false, reason }
         } finally {
           clearTimeout(timer)
         }
@@ -65,20 +79,17 @@ export function createManagementServer(options: ManagementOptions): ManagementSe
       case '/readyz': {
         if (!options.ready()) return send(res, 503, 'text/plain', 'not ready: starting or stopping\n')
         const failing = (await runChecks()).filter((c) => !c.ok)
-        if (failing.length > 0)
-          return send(
-            res,
-            503,
-            'text/plain',
-            `not ready: ${failing.map((c) => `${c.name}: ${c.reason}`).join('; ')}\n`,
-          )
+        if (failing.some((c) => c.critical))
+          return send(res, 503, 'text/plain', `not ready: ${listed(failing)}\n`)
+        if (failing.length > 0) return send(res, 200, 'text/plain', `ready, degraded: ${listed(failing)}\n`)
         return send(res, 200, 'text/plain', 'ready\n')
       }
       case '/health': {
         const results = await runChecks()
-        const ok = results.every((c) => c.ok) && options.ready()
-        const body = { status: ok ? 'ok' : 'failing', ready: options.ready(), checks: results }
-        return send(res, ok ? 200 : 500, 'application/json', `${JSON.stringify(body)}\n`)
+        const ready = options.ready() && results.every((c) => c.ok || !c.critical)
+        const status = !ready ? 'failing' : results.every((c) => c.ok) ? 'ok' : 'degraded'
+        const body = { status, ready, checks: results }
+        return send(res, status === 'ok' ? 200 : 500, 'application/json', `${JSON.stringify(body)}\n`)
       }
       case '/metrics':
         return send(res, 200, options.registry.contentType, await options.registry.metrics())
@@ -113,6 +124,13 @@ export function createManagementServer(options: ManagementOptions): ManagementSe
       }),
   }
 }
+
+/** Failing checks as `name: reason`, the ones that make the process unready first. */
+const listed = (failing: readonly CheckResult[]): string =>
+  [...failing]
+    .sort((a, b) => Number(b.critical) - Number(a.critical))
+    .map((c) => `${c.name}: ${c.reason ?? 'failing'}`)
+    .join('; ')
 
 function send(
   res: ServerResponse,

@@ -1,5 +1,6 @@
 // Chooses and builds the event bus from configuration, and makes sure the pipeline topics exist.
-import type { EventBus } from '../core/bus/bus.ts'
+import type { GuardedBus } from '../core/bus/availability.ts'
+import { guardBus } from '../core/bus/availability.ts'
 import { createEmbeddedBus } from '../core/bus/embedded/index.ts'
 import { instrumentBus } from '../core/bus/instrumented.ts'
 import type { Config } from '../core/config/index.ts'
@@ -7,7 +8,11 @@ import { topicNames } from '../core/events/topics.ts'
 import type { Logger } from '../core/log.ts'
 import type { Registry } from '../core/metrics.ts'
 
-export async function createBus(config: Config, log: Logger, registry: Registry): Promise<EventBus> {
+/**
+ * The bus with its metrics, and refusing publishes at once while it is known to be away
+ * (core/bus/availability.ts) so that every adapter answers "come back later" without waiting.
+ */
+export async function createBus(config: Config, log: Logger, registry: Registry): Promise<GuardedBus> {
   const topicDefaults = { retentionMs: config.busRetentionMs, retentionBytes: config.busRetentionBytes }
   const bus =
     config.kafkaBrokers === undefined
@@ -42,5 +47,5 @@ export async function createBus(config: Config, log: Logger, registry: Registry)
       partitions: config.topicPartitions,
     })),
   )
-  return instrumentBus(bus, registry)
+  return guardBus(instrumentBus(bus, registry), { log: log.child({ component: 'bus' }), registry })
 }

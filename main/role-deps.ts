@@ -1,6 +1,6 @@
 // What every role's components are built from: the configuration, the logger and metrics, and the
 // shared parts the composition root opens once per process.
-import type { EventBus } from '../core/bus/bus.ts'
+import type { GuardedBus } from '../core/bus/availability.ts'
 import type { ClusterState } from '../core/cluster/cluster.ts'
 import type { Config } from '../core/config/index.ts'
 import type { Logger } from '../core/log.ts'
@@ -11,7 +11,8 @@ export interface RoleDeps {
   readonly config: Config
   readonly log: Logger
   readonly registry: Registry
-  readonly bus: EventBus
+  /** The process's one bus; `availability` says when it is known to be away. */
+  readonly bus: GuardedBus
   /** The device registry: service, cached authenticators. */
   readonly registryParts: RegistryParts
   /** Shared run-time state of the deployment's processes (sessions, rate limits), built once. */

@@ -37,7 +37,12 @@ export const isAdapter = (c: Component): c is Adapter => typeof (c as Partial<Ad
 /** The device-facing adapters of the process, sharing one ingest (one producer keeps per-device order). */
 function adapters(deps: RoleDeps): Component[] {
   const { config, log, registry, bus, registryParts, cluster } = deps
-  const ingest = createIngest({ bus, topics: topicNames(config.topicPrefix), log })
+  const ingest = createIngest({
+    bus,
+    availability: bus.availability,
+    topics: topicNames(config.topicPrefix),
+    log,
+  })
   const mqtt = mqttConfig(config)
   // The dispatcher and router start before the adapters attach sinks to it, and stop after them.
   const delivery = commandDelivery(deps)

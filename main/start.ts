@@ -1,5 +1,6 @@
 // The composition root: reads configuration, builds shared dependencies (bus, registry), starts the
 // roles in order (processors, consumers, api, adapters) and stops them in reverse.
+import type { GuardedBus } from '../core/bus/availability.ts'
 import type { EventBus } from '../core/bus/bus.ts'
 import type { ClusterState } from '../core/cluster/cluster.ts'
 import { createClusterState } from '../core/cluster/factory.ts'
@@ -12,6 +13,7 @@ import { createManagementServer } from '../core/management.ts'
 import { createMetricsRegistry } from '../core/metrics.ts'
 import type { RegistryService } from '../core/registry/service.ts'
 import { createBus } from './bus.ts'
+import { busCheck, clusterCheck, registryCheck } from './health-checks.ts'
 import type { RegistryParts } from './registry.ts'
 import { openRegistry } from './registry.ts'
 import type { Role } from './roles.ts'
@@ -56,7 +58,7 @@ export async function startTributary(options: StartOptions): Promise<Running> {
     ready: () => ready && !lifecycle.stopping,
   })
   let managementPort = 0
-  let bus: EventBus | undefined
+  let bus: GuardedBus | undefined
   let registryParts: RegistryParts | undefined
   let cluster: ClusterState | undefined
   const ports: Record<string, number> = {}
@@ -74,7 +76,7 @@ export async function startTributary(options: StartOptions): Promise<Running> {
       stop: async () => bus?.close(),
     })
     const sharedBus = bus!
-    management.add({ name: 'bus', check: () => sharedBus.health() })
+    management.add(busCheck(sharedBus))
     await lifecycle.start({
       name: 'registry-store',
       start: async () =>
@@ -83,13 +85,7 @@ export async function startTributary(options: StartOptions): Promise<Running> {
     })
     const parts = registryParts!
     for (const component of parts.components) await lifecycle.start(component)
-    management.add({
-      name: 'registry',
-      check: async () => {
-        await parts.store.getTenant('health-check')
-        return { ok: true }
-      },
-    })
+    management.add(registryCheck(parts.store))
     // One cluster state per process, shared by every role that needs it; it stops after them.
     await lifecycle.start({
       name: 'cluster',
@@ -100,6 +96,7 @@ export async function startTributary(options: StartOptions): Promise<Running> {
       stop: async () => cluster?.stop(),
     })
     const sharedCluster = cluster!
+    management.add(clusterCheck(sharedCluster, roles, config))
     const started: Record<string, string[]> = {}
     for (const role of roles) {
       const components = roleComponents[role]({

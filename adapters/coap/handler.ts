@@ -5,6 +5,7 @@
 // /v1/command/res/<rid>/<status>` is a device's response to a command; `GET /v1/commands` with
 // Observe 0 is authenticated here and observed in observe.ts.
 import type { Ingest, Outcome } from '../adapter.ts'
+import { failureOutcome } from '../adapter.ts'
 import type { LastSeen, RateLimiter } from '../device-limits.ts'
 import type { CommandOutlet } from '../../commands/outlet.ts'
 import { parseResponseChannel, responseEventInput } from '../../core/events/commands.ts'
@@ -23,7 +24,7 @@ import {
   parsePath,
   parseQuery,
 } from './map.ts'
-import { CODES, DEFAULT_RETRY_SECONDS, reply, replyFor } from './outcome.ts'
+import { CODES, DEFAULT_RETRY_SECONDS, reply, replyFor, retrySeconds } from './outcome.ts'
 import type { CoapReply } from './outcome.ts'
 import type { PollSlots, Slot } from '../poll-slots.ts'
 
@@ -298,9 +299,18 @@ export function createRequestHandler(deps: HandlerDeps): RequestHandler {
     try {
       return await handle(request)
     } catch (err) {
-      // The registry or the cluster state failed: the device may try again later.
-      deps.log.warn({ err }, 'CoAP request failed')
-      return { code: CODES.unavailable, detail: 'the service is unavailable', maxAge: DEFAULT_RETRY_SECONDS }
+      // The registry or the cluster state cannot answer now: 5.03, and the device tries again later.
+      const unavailable = failureOutcome(err)
+      if (unavailable !== undefined) {
+        deps.log.warn({ err }, 'CoAP request not served now')
+        return {
+          code: CODES.unavailable,
+          detail: 'the service is unavailable',
+          maxAge: retrySeconds(unavailable.retryAfterMs),
+        }
+      }
+      deps.log.error({ err }, 'CoAP request failed')
+      return reply(CODES.internal, 'an unexpected error occurred')
     }
   }
 }

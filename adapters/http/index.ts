@@ -6,6 +6,7 @@ import { createAdaptorServer } from '@hono/node-server'
 import { Hono } from 'hono'
 import type { Server } from 'node:http'
 import type { Adapter, Ingest } from '../adapter.ts'
+import { failureOutcome } from '../adapter.ts'
 import { createLastSeen, createRateLimiter } from '../device-limits.ts'
 import type { ClusterState } from '../../core/cluster/cluster.ts'
 import type { Logger } from '../../core/log.ts'
@@ -22,7 +23,7 @@ import type { HttpConfig } from './config.ts'
 import { createDeviceRoute } from './device-route.ts'
 import type { HttpRoute } from './metrics.ts'
 import { createHttpMetrics } from './metrics.ts'
-import { problemResponse } from './outcome.ts'
+import { outcomeResponse, problemResponse } from './outcome.ts'
 import { createPollSlots } from '../poll-slots.ts'
 import type { DownlinkTargets } from './ttn/downlinks.ts'
 import { createDownlinkTargets } from './ttn/downlinks.ts'
@@ -127,6 +128,12 @@ export function createHttpAdapter(config: HttpConfig, deps: HttpAdapterDeps): Ht
     }),
   )
   app.onError((err, c) => {
+    // A part that cannot answer now (registry, cluster state, bus) is a 503 the device retries.
+    const unavailable = failureOutcome(err)
+    if (unavailable !== undefined) {
+      log.warn({ err, method: c.req.method, path: c.req.path }, 'device request not served now')
+      return outcomeResponse(unavailable, { instance: c.req.path })
+    }
     log.error({ err, method: c.req.method, path: c.req.path }, 'device request failed')
     return problemResponse('internal', 'an unexpected error occurred', { instance: c.req.path })
   })

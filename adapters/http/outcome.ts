@@ -57,6 +57,8 @@ export interface ProblemOptions {
   readonly challenge?: string | undefined
   /** Allow for a 405. */
   readonly allow?: string | undefined
+  /** The problem's code when it is more precise than the kind's (a 503 names what is unavailable). */
+  readonly code?: ErrorCode | undefined
 }
 
 /** Seconds for Retry-After (RFC 9110 §10.2.3): whole, at least one. */
@@ -65,13 +67,14 @@ export const retryAfterSeconds = (ms: number | undefined): number =>
 
 export function problemResponse(kind: ProblemKind, detail: string, options: ProblemOptions): Response {
   const shape = SHAPES[kind]
+  const code = options.code ?? shape.code
   const body = {
-    type: `${PROBLEM_BASE}${shape.code.toLowerCase().replaceAll('_', '-')}`,
+    type: `${PROBLEM_BASE}${code.toLowerCase().replaceAll('_', '-')}`,
     title: shape.title,
     status: shape.status,
     detail,
     instance: options.instance,
-    code: shape.code,
+    code,
   }
   const headers: Record<string, string> = { 'content-type': PROBLEM_TYPE, 'cache-control': 'no-store' }
   // The rest of an oversized body is not read: the connection cannot carry another request.
@@ -84,17 +87,40 @@ export function problemResponse(kind: ProblemKind, detail: string, options: Prob
   return new Response(JSON.stringify(body), { status: shape.status, headers })
 }
 
+/** What a device is told when a part cannot answer now (never the failure's own message). */
+const UNAVAILABLE: Partial<Record<ErrorCode, { code: ErrorCode; detail: string }>> = {
+  BUS_UNAVAILABLE: {
+    code: 'BUS_UNAVAILABLE',
+    detail: 'the event bus cannot take the message now; try again',
+  },
+  // Closing is the bus being unavailable as far as a device can tell.
+  BUS_CLOSED: { code: 'BUS_UNAVAILABLE', detail: 'the event bus cannot take the message now; try again' },
+  REGISTRY_UNAVAILABLE: {
+    code: 'REGISTRY_UNAVAILABLE',
+    detail: 'the device registry cannot be reached now; try again',
+  },
+  CLUSTER_UNAVAILABLE: {
+    code: 'CLUSTER_UNAVAILABLE',
+    detail: 'the cluster state cannot be reached now; try again',
+  },
+}
+
+function unavailableProblem(code: ErrorCode | undefined): { code: ErrorCode; detail: string } {
+  const known = UNAVAILABLE[code ?? 'BUS_UNAVAILABLE']
+  return known ?? { code: code ?? 'BUS_UNAVAILABLE', detail: 'the service cannot answer now; try again' }
+}
+
 /** 202 Accepted with no body, or the refusal as a problem. */
 export function outcomeResponse(outcome: Outcome, options: ProblemOptions): Response {
   switch (outcome.kind) {
     case 'accepted':
       return new Response(null, { status: 202 })
-    case 'unavailable':
-      // The bus's own message may name brokers and internals: the caller learns only that it may retry.
-      return problemResponse('unavailable', 'the event bus cannot take the message now; try again', {
-        ...options,
-        retryAfterMs: outcome.retryAfterMs,
-      })
+    case 'unavailable': {
+      // The failure's own message may name hosts and internals: the caller learns what is
+      // unavailable and that it may retry.
+      const { code, detail } = unavailableProblem(outcome.code)
+      return problemResponse('unavailable', detail, { ...options, retryAfterMs: outcome.retryAfterMs, code })
+    }
     case 'rejected':
       return problemResponse(outcome.reason, outcome.detail, {
         ...options,

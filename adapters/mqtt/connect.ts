@@ -3,6 +3,7 @@
 // event durable before the device may send anything, so that it precedes the device's data.
 import type { Client } from 'aedes'
 import type { Ingest } from '../adapter.ts'
+import { failureOutcome } from '../adapter.ts'
 import type { LastSeen } from '../device-limits.ts'
 import type { Logger } from '../../core/log.ts'
 import type { ConnectAuthenticator } from './auth.ts'
@@ -17,7 +18,7 @@ import type { Sessions } from './sessions.ts'
 export interface ConnectDeps {
   readonly authenticator: ConnectAuthenticator
   readonly sessions: Sessions
-  readonly ingest: Pick<Ingest, 'connection'>
+  readonly ingest: Pick<Ingest, 'connection' | 'unavailable'>
   readonly refusals: Refusals
   readonly metrics: MqttMetrics
   /** The device's last-seen time, recorded on connect. */
@@ -51,11 +52,17 @@ export function createConnectHandler(deps: ConnectDeps) {
       return reason
     }
     if (deps.stopping()) return refuse('shutting-down')
+    // The connected event could not be written: refuse now, before authenticating, and before the
+    // session is taken from a connection of the same device that is still up.
+    if (deps.ingest.unavailable() !== undefined) return refuse('unavailable')
     let decision
     try {
       decision = await deps.authenticator.authenticate(conn, username, password)
     } catch (err) {
-      log.warn({ err }, 'device authentication failed; refusing with server unavailable')
+      // MQTT 3.1.1 has one code for "not now" and for a fault of ours alike: 3.
+      if (failureOutcome(err) !== undefined)
+        log.warn({ err }, 'cannot authenticate now; refusing with server unavailable')
+      else log.error({ err }, 'device authentication failed; refusing with server unavailable')
       return refuse('unavailable')
     }
     if (!decision.ok) return refuse(decision.reason)

@@ -36,7 +36,7 @@ export type { MqttConfig } from './config.ts'
 export { mqttConfig } from './config.ts'
 
 export interface MqttAdapterDeps {
-  readonly ingest: Pick<Ingest, 'publish' | 'connection' | 'event'>
+  readonly ingest: Pick<Ingest, 'publish' | 'connection' | 'event' | 'unavailable'>
   readonly auth: Pick<RegistryAuth, 'device' | 'tenant' | 'findDevice' | 'onChange'>
   /** Every tenant, paged: the issuer index for client certificates sent without a username. */
   readonly listTenants: (options: ListOptions) => Promise<Page<Tenant>>

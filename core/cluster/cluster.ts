@@ -30,6 +30,11 @@ export interface RateDecision {
   readonly retryAfterMs: number
 }
 
+export interface ClusterHealth {
+  readonly ok: boolean
+  readonly reason?: string | undefined
+}
+
 export interface ClusterState {
   readonly kind: 'memory' | 'redis'
   /** This process's instance id (random per start). */
@@ -87,6 +92,12 @@ export interface ClusterState {
   /** A shared value that lapses after `ttlMs`; values are at most MESSAGE_MAX_BYTES long. */
   setValue(key: string, value: string, ttlMs: number): Promise<void>
   getValue(key: string): Promise<string | undefined>
+
+  /**
+   * Whether the shared state answers now, with a readable reason when it does not (never throws;
+   * answers within the command timeout). The management listener's readiness asks it.
+   */
+  health(): Promise<ClusterHealth>
 
   start(): Promise<void>
   /** Releases what this instance holds (sessions, routes, slots) and closes connections. */

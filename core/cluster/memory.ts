@@ -187,6 +187,9 @@ export function createMemoryCluster(options: MemoryClusterOptions): ClusterState
       return entry.value
     },
 
+    // In the process itself: it answers whenever the process does.
+    health: async () => ({ ok: true }),
+
     async start() {
       log.debug('in-process cluster state ready')
     },

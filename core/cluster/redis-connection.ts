@@ -18,6 +18,8 @@ export interface Connection {
   readonly redis: ScriptedRedis
   /** Connects, or rejects with CLUSTER_UNAVAILABLE (and stops reconnecting). */
   connect(): Promise<void>
+  /** Why the connection cannot carry commands now (its last error, or its state); undefined when ready. */
+  problem(): string | undefined
   /** Closes politely when Redis answers, else drops the socket; never throws. */
   close(): Promise<void>
 }
@@ -78,6 +80,11 @@ export function openConnection(options: ConnectionOptions, log: Logger): Connect
         redis.disconnect()
         throw unavailable(`cannot connect to Redis at ${where}`, lastError ?? err)
       }
+    },
+    problem() {
+      if (redis.status === 'ready') return undefined
+      const reason = lastError instanceof Error ? lastError.message : undefined
+      return reason === undefined || reason === '' ? `connection ${redis.status}` : reason
     },
     async close() {
       try {

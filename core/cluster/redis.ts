@@ -282,6 +282,21 @@ export function createRedisCluster(options: RedisClusterOptions): ClusterState {
       return value ?? undefined
     },
 
+    async health() {
+      const where = redisAddress(options.url)
+      if (stopped) return { ok: false, reason: 'the cluster state is stopped' }
+      // The subscriber carries takeover notices and messages between instances: it counts too.
+      const down = main.problem() ?? subscriber.problem()
+      if (down !== undefined) return { ok: false, reason: `Redis at ${where} is unreachable: ${down}` }
+      try {
+        await redis.ping()
+        return { ok: true }
+      } catch (err) {
+        const reason = err instanceof Error ? err.message : String(err)
+        return { ok: false, reason: `Redis at ${where} does not answer: ${reason}` }
+      }
+    },
+
     async start() {
       try {
         await Promise.all([main.connect(), subscriber.connect()])

@@ -41,6 +41,11 @@ export const SINGLE_NODE_SETTINGS: Readonly<Record<string, string>> = {
 export interface StartOptions {
   /** PLAINTEXT port on 127.0.0.1; 0 (the default) picks a free one */
   port?: number
+  /**
+   * The port clients are told to connect to (advertised.listeners), when it is not `port`: a proxy
+   * in front of the broker that a test can cut. The returned bootstrap address uses it too.
+   */
+  advertisedPort?: number
   /** folder for config, log dir and logs; default: a new folder under .cache/kafka/brokers */
   dataDir?: string
   /** run in its own session so it outlives this process (the CLI); default false */
@@ -70,7 +75,12 @@ export interface BrokerRecord {
   startedAt: string
 }
 
-function serverProperties(port: number, controllerPort: number, logDir: string): string {
+function serverProperties(
+  port: number,
+  controllerPort: number,
+  logDir: string,
+  advertisedPort: number,
+): string {
   const settings: Record<string, string> = {
     'process.roles': 'broker,controller',
     'node.id': '1',
@@ -78,7 +88,7 @@ function serverProperties(port: number, controllerPort: number, logDir: string):
     // with a cluster id alone, no --standalone / --initial-controllers.
     'controller.quorum.voters': `1@${HOST}:${controllerPort}`,
     listeners: `PLAINTEXT://${HOST}:${port},CONTROLLER://${HOST}:${controllerPort}`,
-    'advertised.listeners': `PLAINTEXT://${HOST}:${port}`,
+    'advertised.listeners': `PLAINTEXT://${HOST}:${advertisedPort}`,
     'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
     'controller.listener.names': 'CONTROLLER',
     'inter.broker.listener.name': 'PLAINTEXT',
@@ -171,8 +181,12 @@ export async function startLocalKafka(options: StartOptions = {}): Promise<Local
   const dir = options.dataDir ?? (await mkdtemp(join(BROKERS_DIR, `${port}-`)))
   await mkdir(join(dir, 'logs'), { recursive: true })
   const classpath = `${libDir}/*`
+  const advertisedPort = saved?.advertisedPort ?? options.advertisedPort ?? port
   if (!restart) {
-    await writeFile(join(dir, 'server.properties'), serverProperties(port, controllerPort, join(dir, 'data')))
+    await writeFile(
+      join(dir, 'server.properties'),
+      serverProperties(port, controllerPort, join(dir, 'data'), advertisedPort),
+    )
     try {
       await format(java, classpath, dir)
     } catch (err) {
@@ -217,7 +231,7 @@ export async function startLocalKafka(options: StartOptions = {}): Promise<Local
   const killOnExit = (): void => void child.kill('SIGKILL')
   if (!detached) process.once('exit', killOnExit)
 
-  const brokers = `${HOST}:${port}`
+  const brokers = `${HOST}:${advertisedPort}`
   const logFile = join(dir, 'logs', 'server.log')
   const record: BrokerRecord = { pid, brokers, dataDir: dir, logFile, startedAt: new Date().toISOString() }
   await writeFile(join(dir, 'broker.json'), JSON.stringify(record, null, 2))
@@ -252,8 +266,13 @@ export async function startLocalKafka(options: StartOptions = {}): Promise<Local
   return { brokers, pid, dataDir: dir, logFile, stop, kill }
 }
 
-async function readPorts(path: string): Promise<{ port: number; controllerPort: number } | undefined> {
+/** The ports a formatted broker folder was set up with, from its server.properties. */
+async function readPorts(
+  path: string,
+): Promise<{ port: number; controllerPort: number; advertisedPort: number } | undefined> {
   const text = await readFile(path, 'utf8').catch(() => '')
-  const port = /^listeners=PLAINTEXT:\/\/[^:]+:(\d+),CONTROLLER:\/\/[^:]+:(\d+)$/m.exec(text)
-  return port === null ? undefined : { port: Number(port[1]), controllerPort: Number(port[2]) }
+  const ports = /^listeners=PLAINTEXT:\/\/[^:]+:(\d+),CONTROLLER:\/\/[^:]+:(\d+)$/m.exec(text)
+  const advertised = /^advertised\.listeners=PLAINTEXT:\/\/[^:]+:(\d+)$/m.exec(text)
+  if (ports === null || advertised === null) return undefined
+  return { port: Number(ports[1]), controllerPort: Number(ports[2]), advertisedPort: Number(advertised[1]) }
 }

@@ -142,8 +142,18 @@ describe('createIngest', () => {
   })
 
   it.each([
-    [new TributaryError('BUS_UNAVAILABLE', 'brokers down'), { kind: 'unavailable', detail: 'brokers down' }],
-    [new TributaryError('BUS_CLOSED', 'closing'), { kind: 'unavailable', detail: 'closing' }],
+    [
+      new TributaryError('BUS_UNAVAILABLE', 'brokers down'),
+      { kind: 'unavailable', detail: 'brokers down', code: 'BUS_UNAVAILABLE' },
+    ],
+    [
+      new TributaryError('BUS_UNAVAILABLE', 'known down', { details: { retryAfterMs: 2_000 } }),
+      { kind: 'unavailable', detail: 'known down', code: 'BUS_UNAVAILABLE', retryAfterMs: 2_000 },
+    ],
+    [
+      new TributaryError('BUS_CLOSED', 'closing'),
+      { kind: 'unavailable', detail: 'closing', code: 'BUS_CLOSED' },
+    ],
     [
       new TributaryError('BUS_RECORD_TOO_LARGE', 'too big'),
       { kind: 'rejected', reason: 'too-large', detail: 'too big' },

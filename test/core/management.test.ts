@@ -14,7 +14,7 @@ afterEach(async () => {
 
 async function serve(
   ready: () => boolean,
-  checks: Array<{ name: string; ok: boolean; reason?: string }> = [],
+  checks: Array<{ name: string; ok: boolean; reason?: string; critical?: boolean }> = [],
 ) {
   const server = createManagementServer({
     host: '127.0.0.1',
@@ -24,7 +24,9 @@ async function serve(
     log,
     ready,
   })
-  for (const c of checks) server.add({ name: c.name, check: async () => ({ ok: c.ok, reason: c.reason }) })
+  for (const c of checks) {
+    server.add({ name: c.name, critical: c.critical, check: async () => ({ ok: c.ok, reason: c.reason }) })
+  }
   servers.push(server)
   const port = await server.start()
   return (path: string) => fetch(`http://127.0.0.1:${port}${path}`)
@@ -37,7 +39,11 @@ describe('management listener', () => {
     expect((await get('/readyz')).status).toBe(200)
     const health = await get('/health')
     expect(health.status).toBe(200)
-    expect(await health.json()).toEqual({ status: 'ok', ready: true, checks: [{ name: 'bus', ok: true }] })
+    expect(await health.json()).toEqual({
+      status: 'ok',
+      ready: true,
+      checks: [{ name: 'bus', critical: true, ok: true }],
+    })
     const metrics = await get('/metrics')
     expect(metrics.headers.get('content-type')).toContain('text/plain')
     expect(await metrics.text()).toMatch(/^process_cpu_user_seconds_total /m)
@@ -64,6 +70,43 @@ describe('management listener', () => {
       ],
     })
     expect((await get('/livez')).status).toBe(200)
+  })
+
+  it('stays ready with a failing check that is not critical, and says what is degraded', async () => {
+    const get = await serve(
+      () => true,
+      [
+        { name: 'bus', ok: true },
+        { name: 'cluster', ok: false, reason: 'Redis at r:6379 is unreachable', critical: false },
+      ],
+    )
+    const ready = await get('/readyz')
+    expect(ready.status).toBe(200)
+    expect(await ready.text()).toBe('ready, degraded: cluster: Redis at r:6379 is unreachable\n')
+    const health = await get('/health')
+    expect(health.status).toBe(500)
+    expect(await health.json()).toMatchObject({
+      status: 'degraded',
+      ready: true,
+      checks: [
+        { name: 'bus', ok: true },
+        { name: 'cluster', critical: false, ok: false, reason: 'Redis at r:6379 is unreachable' },
+      ],
+    })
+  })
+
+  it('names the failures that make it unready first', async () => {
+    const get = await serve(
+      () => true,
+      [
+        { name: 'cluster', ok: false, reason: 'away', critical: false },
+        { name: 'registry', ok: false, reason: 'refused' },
+      ],
+    )
+    const ready = await get('/readyz')
+    expect(ready.status).toBe(503)
+    expect(await ready.text()).toBe('not ready: registry: refused; cluster: away\n')
+    expect(await (await get('/health')).json()).toMatchObject({ status: 'failing', ready: false })
   })
 
   it('is not ready while starting or stopping', async () => {

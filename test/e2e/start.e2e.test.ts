@@ -34,6 +34,7 @@ describe('tributary start', () => {
       checks: [
         { name: 'bus', ok: true },
         { name: 'registry', ok: true },
+        { name: 'cluster', ok: true },
       ],
     })
     const metrics = await (await fetch(`${url}/metrics`)).text()

@@ -109,7 +109,7 @@ export function createTtnWebhook(deps: TtnWebhookDeps): (c: Context) => Promise<
       // Registered meanwhile by another call: fine.
       if (isTributaryError(err, 'REGISTRY_CONFLICT')) return undefined
       if (isTributaryError(err, 'REGISTRY_QUOTA_EXCEEDED')) return { kind: 'forbidden', detail: err.message }
-      if (isTributaryError(err) && err.canRetry) return { kind: 'unavailable', detail: err.message }
+      // Anything else (the registry cannot answer now: a 503) goes to the adapter's error mapping.
       throw err
     }
     return undefined

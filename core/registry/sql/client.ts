@@ -33,29 +33,45 @@ const NETWORK_CODES = new Set([
 const UNAVAILABLE_MESSAGE =
   /connection terminated|timeout exceeded when trying to connect|connection error|cannot use a pool after calling end|client was closed|pglite is closed|not connected/i
 
+/**
+ * SQLSTATEs that mean "not now" (PostgreSQL appendix A): the same statement can succeed later.
+ * Class 08 connection exception; class 53 insufficient resources (disk full, out of memory, too
+ * many connections); 57P01-57P05 admin or crash shutdown, cannot connect now (starting, in
+ * recovery), database dropped, idle session timeout; 57014 a statement cancelled by
+ * statement_timeout; 55006 object in use and 55P03 lock not available (lock_timeout, NOWAIT);
+ * 40001 serialization failure and 40P01 deadlock, which a retry resolves.
+ */
+const NOT_NOW_CLASSES = ['08', '53', '57P']
+const NOT_NOW_STATES = new Set(['57014', '55006', '55P03', '40001', '40P01'])
+// 55000 (object not in prerequisite state) is mostly a statement's own fault; a database that
+// refuses connections (ALLOW_CONNECTIONS false, a maintenance window) says so with this message.
+const NOT_ACCEPTING_CONNECTIONS = /not currently accepting connections/i
+
 function sqlState(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null)?.code
   return typeof code === 'string' && SQLSTATE.test(code) ? code : undefined
 }
 
-/** True when the database could not be reached (or went away), not when a statement failed. */
-function isUnavailable(err: unknown): boolean {
-  if (err instanceof AggregateError) return err.errors.some(isUnavailable)
-  const state = sqlState(err)
-  if (state !== undefined) {
-    // Class 08 connection exception, 57P0x shutdown, 53300 too many connections, and the
-    // transient conflicts (serialization failure, deadlock) that a retry resolves.
-    return (
-      state.startsWith('08') ||
-      state.startsWith('57P') ||
-      state === '53300' ||
-      state === '40001' ||
-      state === '40P01'
-    )
-  }
-  const code = (err as { code?: unknown } | null)?.code
+function notNow(state: string, err: unknown): boolean {
+  if (NOT_NOW_STATES.has(state) || NOT_NOW_CLASSES.some((c) => state.startsWith(c))) return true
+  return state === '55000' && err instanceof Error && NOT_ACCEPTING_CONNECTIONS.test(err.message)
+}
+
+/**
+ * True when the database could not be reached, went away or cannot serve the statement now, as
+ * opposed to a statement that failed for good. Looks through AggregateErrors (one per address
+ * tried) and causes.
+ */
+function isUnavailable(err: unknown, depth = 0): boolean {
+  if (depth > 8 || err === null || typeof err !== 'object') return false
+  if (err instanceof AggregateError && err.errors.some((e) => isUnavailable(e, depth + 1))) return true
+  const code = (err as { code?: unknown }).code
+  // Before the SQLSTATE test: EPIPE has the shape of one.
   if (typeof code === 'string' && NETWORK_CODES.has(code)) return true
-  return err instanceof Error && UNAVAILABLE_MESSAGE.test(err.message)
+  const state = sqlState(err)
+  if (state !== undefined) return notNow(state, err)
+  if (err instanceof Error && UNAVAILABLE_MESSAGE.test(err.message)) return true
+  return err instanceof Error && err.cause !== undefined && isUnavailable(err.cause, depth + 1)
 }
 
 /**

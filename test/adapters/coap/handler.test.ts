@@ -9,6 +9,7 @@ import type { Answer } from '../../../adapters/coap/handler.ts'
 import type { WireRequest } from '../../../adapters/coap/map.ts'
 import type { CoapReply } from '../../../adapters/coap/outcome.ts'
 import { createPollSlots } from '../../../adapters/poll-slots.ts'
+import { TributaryError } from '../../../core/errors.ts'
 import { silentLogger } from '../../../core/log.ts'
 import type { FakeOutlet } from '../http/fake-outlet.ts'
 import { command, createFakeOutlet } from '../http/fake-outlet.ts'
@@ -271,21 +272,26 @@ describe('CoAP request handler', () => {
     expect(verifications).toBe(3)
   })
 
-  it('answers 5.03 when the registry fails, instead of throwing', async () => {
-    const raw = createRequestHandler({
+  const failingAuth = (err: Error) =>
+    createRequestHandler({
       ...commandDeps(),
       ingest: { publish: async () => ({ kind: 'accepted' }), event: async () => ({ kind: 'accepted' }) },
-      auth: {
-        byPassword: async () => Promise.reject(new Error('database gone')),
-        byToken: async () => Promise.reject(new Error('database gone')),
-      },
+      auth: { byPassword: async () => Promise.reject(err), byToken: async () => Promise.reject(err) },
       findDevice: async () => undefined,
       limiter: { take: async () => ({ allowed: true, retryAfterMs: 0 }) },
       lastSeen: { seen: () => undefined },
       maxPayloadBytes: 64,
       log: silentLogger,
     })
+
+  it('answers 5.03 with Max-Age when the registry cannot answer now, instead of throwing', async () => {
+    const raw = failingAuth(new TributaryError('REGISTRY_UNAVAILABLE', 'database gone'))
     expect(await raw(request())).toMatchObject({ code: '5.03', maxAge: 5 })
+  })
+
+  it('answers 5.00 for an unexpected failure: retrying a bug does not help', async () => {
+    const raw = failingAuth(new TypeError('x is undefined'))
+    expect(await raw(request())).toMatchObject({ code: '5.00' })
   })
 
   it('with ?ct= hands over the command that comes after the event is durable', async () => {

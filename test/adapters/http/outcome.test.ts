@@ -52,6 +52,24 @@ describe('outcomeResponse', () => {
     expect(body.code).toBe('BUS_UNAVAILABLE')
     expect(body.detail).not.toContain('10.0.0.7')
   })
+
+  it('names what is unavailable in the problem code, and says when to retry', async () => {
+    const outcome: Outcome = {
+      kind: 'unavailable',
+      detail: 'the registry database is unavailable: connect ECONNREFUSED 10.0.0.8:5432',
+      code: 'REGISTRY_UNAVAILABLE',
+      retryAfterMs: 4_500,
+    }
+    const response = outcomeResponse(outcome, { instance })
+    expect(response.status).toBe(503)
+    expect(response.headers.get('retry-after')).toBe('5')
+    const body = (await response.json()) as { detail: string; code: string; type: string }
+    expect(body).toMatchObject({
+      code: 'REGISTRY_UNAVAILABLE',
+      type: 'https://tributary.dev/problems/registry-unavailable',
+    })
+    expect(body.detail).not.toContain('10.0.0.8')
+  })
 })
 
 describe('problemResponse', () => {

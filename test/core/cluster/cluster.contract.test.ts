@@ -238,6 +238,12 @@ describe.each(harnesses)('ClusterState contract: $name', ({ make }) => {
     })
   })
 
+  describe('health', () => {
+    it('is ok once started, and says so without throwing', async () => {
+      expect(await cluster.health()).toEqual({ ok: true })
+    })
+  })
+
   describe('stop', () => {
     it('releases the sessions and slots of the stopped instance', async () => {
       const stopping = await harness.open()

@@ -108,6 +108,31 @@ describe('Redis cluster state without Redis', () => {
     expect(notices[0]).toMatchObject({ ...key, by: { instance: steady.instance } })
   })
 
+  it('reports itself unhealthy, naming the address, while Redis is away, and healthy once it is back', async () => {
+    const front = await proxy()
+    const url = new URL(front.url)
+    const flaky = cluster(front.url)
+    await flaky.start()
+    expect(await flaky.health()).toEqual({ ok: true })
+    await front.kill()
+    await waitUntil(async () => !(await flaky.health()).ok)
+    const down = await flaky.health()
+    expect(down.reason).toMatch(new RegExp(`^Redis at 127\\.0\\.0\\.1:${url.port} is unreachable: `))
+    await front.revive()
+    await waitUntil(async () => (await flaky.health()).ok, { timeoutMs: 10_000 })
+  })
+
+  it('reports a hung Redis as not answering within the command timeout', async () => {
+    const front = await proxy()
+    const hung = cluster(front.url, { commandTimeoutMs: 300 })
+    await hung.start()
+    front.freeze()
+    expect(await hung.health()).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/ does not answer: /),
+    })
+  })
+
   it('fails calls after the command timeout when Redis hangs, and still stops in bounded time', async () => {
     const front = await proxy()
     const hung = cluster(front.url, { commandTimeoutMs: 300 })
