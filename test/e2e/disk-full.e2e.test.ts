@@ -184,14 +184,17 @@ describe('embedded event log on a full disk (e2e: tmpfs, fetch, curl, ws)', () =
     })
     accepted.push(...underLoad.accepted)
 
-    // Back to normal without a restart: every post is accepted again, and the process is ready.
-    const after = await load('after', 4, 10)
-    expect([...after.statuses]).toEqual([[202, 40]])
-    accepted.push(...after.accepted)
+    // Back to normal without a restart: ready again once its probe finds the disk writable, and
+    // then every post is accepted.
     await waitUntil(async () => (await curl([`${managementUrl}/readyz`])).status === 200, {
       timeoutMs: 30_000,
       message: () => 'readiness after the disk was freed',
     })
+    await waitUntil(async () => (await post('probe')) === 202, { timeoutMs: 30_000 })
+    accepted.push('probe')
+    const after = await load('after', 4, 10)
+    expect([...after.statuses]).toEqual([[202, 40]])
+    accepted.push(...after.accepted)
 
     await waitUntil(() => accepted.every((id) => arrived.has(id)), {
       timeoutMs: 60_000,
