@@ -6,6 +6,7 @@ import type { EventBus } from '../core/bus/bus.ts'
 import type { ErrorCode } from '../core/errors.ts'
 import { isTributaryError } from '../core/errors.ts'
 import type { EventInput, Protocol } from '../core/events/build.ts'
+import { reservedLevel } from '../core/events/channels.ts'
 import { buildEvent, jsonData } from '../core/events/build.ts'
 import { encodeBinary } from '../core/events/kafka-codec.ts'
 import type { TopicNames } from '../core/events/topics.ts'
@@ -153,8 +154,15 @@ export function createIngest(deps: IngestDeps): Ingest {
       const refusal = deps.availability?.refusal()
       return refusal === undefined ? undefined : failureOutcome(refusal)
     },
-    publish: (m) =>
-      event({
+    publish: (m) => {
+      // Every adapter reads its channels with core/events/channels.ts before it gets here; this is
+      // the seam's own guard, so that no adapter can put telemetry on a reserved level.
+      const level = reservedLevel(m.channel)
+      if (level !== undefined) {
+        const detail = `the first channel level "${level}" is reserved`
+        return Promise.resolve<Outcome>({ kind: 'rejected', reason: 'forbidden', detail })
+      }
+      return event({
         kind: 'telemetry',
         tenant: m.tenant,
         device: m.device,
@@ -166,7 +174,8 @@ export function createIngest(deps: IngestDeps): Ingest {
         traceparent: m.traceparent,
         credential: m.credential,
         time: m.time,
-      }),
+      })
+    },
     connection: (c) => {
       const data: Record<string, string> = { status: c.status, listener: c.listener }
       if (c.reason !== undefined) data['reason'] = c.reason

@@ -1,6 +1,6 @@
-// The management API as a hono app: authentication, the body limit, every route with its zod
-// validation, the OpenAPI 3.1 document and reference page built from the same schemas, and
-// problem+json for every error, unknown route (404) and wrong method (405).
+// The management API as a hono app: authentication, one query rule for every route, the body limit,
+// every route with its zod validation, the OpenAPI 3.1 document and reference page built from the
+// same schemas, and problem+json for every error, unknown route (404) and wrong method (405).
 import { OpenAPIHono } from '@hono/zod-openapi'
 import { bodyLimit } from 'hono/body-limit'
 import type { BearerAuthenticator, CallerLookups } from '../core/auth/bearer.ts'
@@ -11,6 +11,7 @@ import { API_PREFIX, authenticate } from './auth.ts'
 import { renderReference } from './docs-page.ts'
 import type { ApiEnv } from './env.ts'
 import { problemResponse, validationError } from './problem.ts'
+import { createStrictQuery } from './query.ts'
 import { credentialRoutes } from './routes/credentials.ts'
 import type { DeadLetterReader } from './routes/dead-letters.ts'
 import { deadLetterRoutes } from './routes/dead-letters.ts'
@@ -76,6 +77,9 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
     `${API_PREFIX}/*`,
     authenticate(options.auth, options.lookups, (path) => PUBLIC_PATHS.has(path)),
   )
+  // Every route's query against the schema it declares, before its own checks (api/query.ts).
+  const query = createStrictQuery()
+  app.use(`${API_PREFIX}/*`, query.middleware)
   // Counted while the body streams in, so an oversized chunked body is refused without buffering it.
   app.use(
     `${API_PREFIX}/*`,
@@ -129,6 +133,7 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
       { name: 'commands' },
     ],
   }) as unknown as Record<string, unknown>
+  query.learn(app, [OPENAPI_PATH, DOCS_PATH])
   const body = JSON.stringify(document)
   const page = renderReference(document)
   app.get(OPENAPI_PATH, (c) => c.body(body, 200, { 'content-type': 'application/json' }))

@@ -1,6 +1,7 @@
 // The management API listener (TRIBUTARY_API_PORT): the hono app on @hono/node-server, started and
 // stopped as a lifecycle component.
 import { createAdaptorServer } from '@hono/node-server'
+import type { LookupAddress } from 'node:dns'
 import type { Server } from 'node:http'
 import type { EventSocketConfig, EventSockets } from '../consumers/websocket/index.ts'
 import { createEventSockets } from '../consumers/websocket/index.ts'
@@ -25,6 +26,8 @@ export interface ApiServerConfig {
   readonly maxBodyBytes: number
   readonly adminToken?: string | undefined
   readonly oidcJwksCacheMs: number
+  /** TRIBUTARY_WEBHOOK_ALLOW_PRIVATE: a tenant's JWKS may be fetched from loopback and private hosts. */
+  readonly allowPrivateTargets?: boolean | undefined
   /** How long stop() lets in-flight requests finish before it closes their connections. */
   readonly drainTimeoutMs: number
   readonly version?: string | undefined
@@ -39,6 +42,8 @@ export interface ApiServerDeps {
   readonly commands?: CommandSender | undefined
   /** The WebSocket event stream (`GET /api/v1/tenants/{t}/events`); off when undefined. */
   readonly events?: { readonly bus: EventBus; readonly config: EventSocketConfig } | undefined
+  /** Name resolution of tenant JWKS hosts (tests answer for made-up names); dns.lookup by default. */
+  readonly resolveHost?: ((hostname: string) => Promise<LookupAddress[]>) | undefined
   readonly log: Logger
 }
 
@@ -53,7 +58,12 @@ export interface ApiServer extends Component {
 
 export function createApiServer(config: ApiServerConfig, deps: ApiServerDeps): ApiServer {
   const log = deps.log
-  const oidc = createOidcVerifier({ jwksCacheMs: config.oidcJwksCacheMs, log })
+  const oidc = createOidcVerifier({
+    jwksCacheMs: config.oidcJwksCacheMs,
+    allowPrivate: config.allowPrivateTargets ?? false,
+    resolve: deps.resolveHost,
+    log,
+  })
   const auth = createBearerAuthenticator({ adminToken: config.adminToken, lookups: deps.lookups, oidc })
   const { app, document } = createApiApp({
     registry: deps.registry,

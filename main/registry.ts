@@ -63,7 +63,7 @@ export async function openRegistry(config: Config, bus: EventBus, log: Logger): 
     store,
     secrets,
     onChange: () => relay.nudge(),
-    allowPrivateWebhooks: config.webhookAllowPrivate,
+    allowPrivateTargets: config.webhookAllowPrivate,
   })
   const auth = createRegistryAuth({
     store,

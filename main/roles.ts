@@ -106,7 +106,11 @@ function appMqtt({ config, log, registry, bus, registryParts }: RoleDeps): Compo
   const bearer = createBearerAuthenticator({
     adminToken: config.adminToken,
     lookups: registryParts.lookups,
-    oidc: createOidcVerifier({ jwksCacheMs: config.oidcJwksCacheMs, log: appLog }),
+    oidc: createOidcVerifier({
+      jwksCacheMs: config.oidcJwksCacheMs,
+      allowPrivate: config.webhookAllowPrivate,
+      log: appLog,
+    }),
   })
   return [
     createAppMqttBroker(settings, {
@@ -164,6 +168,7 @@ export const roleComponents: Record<Role, (deps: RoleDeps) => Component[]> = {
           maxBodyBytes: config.apiMaxBodyBytes,
           adminToken: config.adminToken,
           oidcJwksCacheMs: config.oidcJwksCacheMs,
+          allowPrivateTargets: config.webhookAllowPrivate,
           drainTimeoutMs: config.shutdownTimeoutMs,
         },
         {

@@ -8,7 +8,7 @@ import type { Ingest, Outcome } from '../adapter.ts'
 import { failureOutcome } from '../adapter.ts'
 import type { LastSeen, RateLimiter } from '../device-limits.ts'
 import type { CommandOutlet } from '../../commands/outlet.ts'
-import { parseResponseChannel, responseEventInput } from '../../core/events/commands.ts'
+import { responseEventInput } from '../../core/events/commands.ts'
 import type { Logger } from '../../core/log.ts'
 import type { DeviceAuthenticator, DeviceAuthResult } from '../../core/registry/auth.ts'
 import type { Device } from '../../core/registry/model.ts'
@@ -21,8 +21,8 @@ import {
   deviceMessage,
   isCommandsPath,
   parseCredentials,
-  parsePath,
   parseQuery,
+  targetOf,
 } from './map.ts'
 import { CODES, DEFAULT_RETRY_SECONDS, reply, replyFor, retrySeconds } from './outcome.ts'
 import type { CoapReply } from './outcome.ts'
@@ -203,15 +203,13 @@ export function createRequestHandler(deps: HandlerDeps): RequestHandler {
     if (request.method !== 'POST') {
       return reply(CODES.methodNotAllowed, 'devices POST to /v1/<channel> and observe GET /v1/commands')
     }
-    const path = parsePath(request.uriPath)
-    if (!path.ok) return reply(path.notFound === true ? CODES.notFound : CODES.badRequest, path.detail)
-    const response = parseResponseChannel(path.channel)
-    if (response === undefined && path.channel.split('/', 1)[0] === 'command') {
-      return reply(
-        CODES.forbidden,
-        'the channel level "command" is reserved: responses go to /v1/command/res/<request id>/<status>',
-      )
+    const path = targetOf(request.uriPath)
+    if (!path.ok) {
+      const code =
+        path.notFound === true ? CODES.notFound : path.reserved === true ? CODES.forbidden : CODES.badRequest
+      return reply(code, path.detail)
     }
+    const { target } = path
     const query = parseQuery(request.uriQuery, deps.maxWaitSeconds)
     if (!query.ok) return reply(CODES.badRequest, query.detail)
     const type = contentTypeOf(request.contentFormat)
@@ -248,13 +246,13 @@ export function createRequestHandler(deps: HandlerDeps): RequestHandler {
       if (device !== sender) deps.lastSeen.seen(tenant, device)
       const contentType = request.payload.length === 0 ? undefined : type.type
       const outcome =
-        response === undefined
+        target.kind === 'telemetry'
           ? await deps.ingest.publish(
               deviceMessage({
                 tenant,
                 sender,
                 device,
-                channel: path.channel,
+                channel: target.channel,
                 payload: request.payload,
                 contentType: type.type,
                 credential: credentialId,
@@ -267,8 +265,8 @@ export function createRequestHandler(deps: HandlerDeps): RequestHandler {
                 device,
                 sender: device === sender ? undefined : sender,
                 protocol: 'coap',
-                requestId: response.requestId,
-                status: response.status,
+                requestId: target.requestId,
+                status: target.status,
                 payload: request.payload,
                 contentType,
                 credential: credentialId,
@@ -276,8 +274,9 @@ export function createRequestHandler(deps: HandlerDeps): RequestHandler {
               }),
             )
       if (outcome.kind !== 'accepted') return answer(outcome)
-      if (response !== undefined) {
-        deps.commands.responded({ tenant, device, ...response, payload: request.payload, contentType })
+      if (target.kind === 'response') {
+        const { requestId, status } = target
+        deps.commands.responded({ tenant, device, requestId, status, payload: request.payload, contentType })
       }
       if (seconds === 0) return answer(outcome)
       const handover = await waitForCommand({

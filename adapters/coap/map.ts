@@ -4,6 +4,8 @@
 // type as a Content-Format and its name, request id and device as Location-Query options.
 import type { DeviceMessage } from '../adapter.ts'
 import type { DeviceCommand } from '../../commands/outlet.ts'
+import type { DeviceTarget } from '../../core/events/channels.ts'
+import { readTarget } from '../../core/events/channels.ts'
 import { isChannel, isDeviceId } from '../../core/events/ids.ts'
 
 /** Drogue Cloud's option for HTTP-style credentials (its RFC 0007): `Basic base64(user:pass)` or `Bearer <token>`. */
@@ -89,6 +91,21 @@ export function parsePath(segments: readonly Buffer[]): Result<{ channel: string
   if (!levels.every((level) => SEGMENT.test(level))) return problem(CHANNEL_RULE)
   const channel = levels.join('/')
   return isChannel(channel) ? { ok: true, channel } : problem(CHANNEL_RULE)
+}
+
+/**
+ * What a POST is for: its path (parsePath), then the rule every protocol shares
+ * (core/events/channels.ts): telemetry on a channel, a device's answer on
+ * `/v1/command/res/<request id>/<status>`, or `reserved` (4.03) under Tributary's own first levels.
+ */
+export function targetOf(
+  segments: readonly Buffer[],
+): Result<{ target: DeviceTarget }> & { notFound?: boolean; reserved?: boolean } {
+  const path = parsePath(segments)
+  if (!path.ok) return path
+  const read = readTarget(path.channel)
+  if (read.ok) return { ok: true, target: read.target }
+  return read.reason === 'reserved' ? { ...problem(read.detail), reserved: true } : problem(CHANNEL_RULE)
 }
 
 /** The one path a device observes for its commands: `/v1/commands`. */

@@ -3,11 +3,9 @@
 // `<device>@<tenant>:<password>` or Bearer `tdt_...`), `?as=` and `?ct=` from the query, and the
 // body with its Content-Type as the event's data and datacontenttype.
 import type { DeviceMessage } from '../adapter.ts'
-import { parseResponseChannel } from '../../core/events/commands.ts'
-import { isChannel, isDeviceId } from '../../core/events/ids.ts'
-
-/** First channel levels a device may not use: Tributary's own topics (DESIGN.md; as MQTT does). */
-export const RESERVED_LEVELS: ReadonlySet<string> = new Set(['command', 'config', 'files', 'gw'])
+import type { DeviceTarget } from '../../core/events/channels.ts'
+import { CHANNEL_RULE, readTarget } from '../../core/events/channels.ts'
+import { isDeviceId } from '../../core/events/ids.ts'
 
 export const INGEST_PREFIX = '/v1/'
 
@@ -17,45 +15,17 @@ export type Parsed<T> =
 const fail = (detail: string): { ok: false; detail: string } => ({ ok: false, detail })
 
 /**
- * The channel of a request path. The path is taken as sent, not decoded: a channel is unreserved
- * URI characters only, so anything percent-encoded is not a channel.
+ * The target of a request path under the rule every protocol shares (core/events/channels.ts):
+ * telemetry on a channel, or a device's answer on `command/res/<request id>/<status>`; `reserved`
+ * when the first level is Tributary's own (403). The path is taken as sent, not decoded: a channel
+ * is unreserved URI characters only, so anything percent-encoded is not a channel.
  */
-export function channelOf(path: string): Parsed<string> & { readonly reserved?: boolean } {
-  const channel = path.startsWith(INGEST_PREFIX) ? path.slice(INGEST_PREFIX.length) : ''
-  if (!isChannel(channel)) {
-    return fail(
-      'the channel (POST /v1/<channel>) is 1-8 levels of A-Z a-z 0-9 . _ ~ - separated by /, at most 256 characters',
-    )
-  }
-  const first = channel.split('/', 1)[0]!
-  if (RESERVED_LEVELS.has(first))
-    return { ...fail(`the first channel level "${first}" is reserved`), reserved: true }
-  return { ok: true, value: channel }
-}
-
-/** What a `POST /v1/...` carries: telemetry on a channel, or a device's answer to a command. */
-export type Target =
-  | { readonly kind: 'telemetry'; readonly channel: string }
-  | { readonly kind: 'response'; readonly requestId: string; readonly status: number }
-
-/**
- * The target of a request path: `command/res/<request id>/<status>` is the one channel under the
- * reserved `command` level a device may send on (docs/commands-http-coap.md); anything else is a
- * telemetry channel as channelOf reads it.
- */
-export function targetOf(path: string): Parsed<Target> & { readonly reserved?: boolean } {
+export function targetOf(path: string): Parsed<DeviceTarget> & { readonly reserved?: boolean } {
   const rest = path.startsWith(INGEST_PREFIX) ? path.slice(INGEST_PREFIX.length) : ''
-  if (rest.startsWith('command/res/')) {
-    const response = parseResponseChannel(rest)
-    if (response === undefined) {
-      return fail(
-        'a command response is POST /v1/command/res/<request id>/<status>: the request id as the command gave it, a status 200-599',
-      )
-    }
-    return { ok: true, value: { kind: 'response', ...response } }
-  }
-  const channel = channelOf(path)
-  return channel.ok ? { ok: true, value: { kind: 'telemetry', channel: channel.value } } : channel
+  const read = readTarget(rest)
+  if (read.ok) return { ok: true, value: read.target }
+  if (read.reason === 'reserved') return { ...fail(read.detail), reserved: true }
+  return fail(`the channel (POST /v1/<channel>): ${CHANNEL_RULE}`)
 }
 
 export type Credentials =

@@ -1,10 +1,8 @@
 // MQTT ⇄ CloudEvent: a PUBLISH topic is the channel, or `gw/<device>/<channel>` when a gateway
 // publishes for another device; the payload is the event data as is.
 import type { DeviceMessage } from '../adapter.ts'
-import { isChannel, isDeviceId } from '../../core/events/ids.ts'
-
-/** First topic levels a device may not publish to: Tributary's own topics (DESIGN.md). */
-export const RESERVED_LEVELS: ReadonlySet<string> = new Set(['command', 'config', 'files', 'gw'])
+import { readTarget } from '../../core/events/channels.ts'
+import { isDeviceId } from '../../core/events/ids.ts'
 
 export type TopicRoute =
   | {
@@ -17,17 +15,22 @@ export type TopicRoute =
 
 const GATEWAY_PREFIX = 'gw/'
 
+/**
+ * The channel after the optional gateway prefix, under the rule every protocol shares
+ * (core/events/channels.ts). Command responses are read before this (command-topics.ts), so here
+ * a response topic is what it is everywhere else: a reserved level (a will cannot be an answer).
+ */
 function channelRoute(channel: string, device: string | undefined): TopicRoute {
-  const slash = channel.indexOf('/')
-  const first = slash < 0 ? channel : channel.slice(0, slash)
-  if (RESERVED_LEVELS.has(first)) {
-    return { ok: false, reason: 'reserved-topic', detail: `the first topic level "${first}" is reserved` }
+  const read = readTarget(channel)
+  if (!read.ok) {
+    const reason = read.reason === 'reserved' ? 'reserved-topic' : 'invalid-topic'
+    return { ok: false, reason, detail: read.detail }
   }
-  if (!isChannel(channel)) {
+  if (read.target.kind !== 'telemetry') {
     return {
       ok: false,
-      reason: 'invalid-topic',
-      detail: 'a channel is 1-8 levels of A-Z a-z 0-9 . _ ~ - separated by /, at most 256 characters',
+      reason: 'reserved-topic',
+      detail: 'a command response topic is not a telemetry topic',
     }
   }
   return { ok: true, device, channel }

@@ -3,6 +3,7 @@
 import type { OpenAPIHono } from '@hono/zod-openapi'
 import { createRoute } from '@hono/zod-openapi'
 import type { z } from 'zod'
+import { decodeCursor, encodeCursor } from '../../core/registry/cursor.ts'
 import type { CredentialInput, RegistryService } from '../../core/registry/service.ts'
 import { API_PREFIX, requireJson, requires } from '../auth.ts'
 import type { ApiEnv } from '../env.ts'
@@ -125,9 +126,12 @@ export function credentialRoutes(app: OpenAPIHono<ApiEnv>, registry: RegistrySer
     const all = (await registry.listCredentials(tenant, device)).toSorted((a, b) =>
       a.id < b.id ? -1 : a.id > b.id ? 1 : 0,
     )
-    const rest = after === undefined ? all : all.filter((cr) => cr.id > after)
+    // The same opaque cursors as every other list (the query schema refused any other).
+    const last = decodeCursor(after)
+    const rest = last === null ? all : all.filter((cr) => cr.id > last)
     const items = rest.slice(0, limit)
-    const next = rest.length > limit ? (items.at(-1)?.id ?? null) : null
+    const lastItem = items.at(-1)
+    const next = rest.length > limit && lastItem !== undefined ? encodeCursor(lastItem.id) : null
     return c.json({ items: items.map(credentialView), next }, 200)
   })
 

@@ -2,6 +2,7 @@
 // the If-Match header and the RFC 9457 problem document.
 import { z } from '@hono/zod-openapi'
 import { DEVICE_ID_PATTERN, TENANT_ID_PATTERN } from '../../core/events/ids.ts'
+import { CURSOR_RULE, isCursor } from '../../core/registry/cursor.ts'
 
 export const TenantId = z
   .string()
@@ -44,10 +45,9 @@ export const ListQuery = z.strictObject({
     .openapi({ description: 'Items per page, 1-1000 (default 100).', example: 100 }),
   after: z
     .string()
-    .min(1)
-    .max(512)
+    .refine(isCursor, { error: CURSOR_RULE })
     .optional()
-    .openapi({ description: 'The `next` cursor of the previous page.' }),
+    .openapi({ description: 'The `next` cursor of the previous page, as given.' }),
 })
 
 /** A page of a list: `next` is the cursor of the following page, null on the last one. */

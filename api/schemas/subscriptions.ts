@@ -17,7 +17,7 @@ const Url = z
   .min(1)
   .max(L.urlLength)
   .openapi({
-    description: `Where events are POSTed: https (or http, unencrypted), at most ${L.urlLength} characters, no user, password or fragment. Loopback, link-local and private addresses and \`localhost\` are refused unless TRIBUTARY_WEBHOOK_ALLOW_PRIVATE is set.`,
+    description: `Where events are POSTed: https (or http, unencrypted), at most ${L.urlLength} characters, no user, password or fragment. \`localhost\` and loopback, link-local, private and other special-purpose addresses (IPv6 forms carrying an IPv4 address judged by it) are refused, on write and at connect, unless TRIBUTARY_WEBHOOK_ALLOW_PRIVATE is set.`,
     example: 'https://hooks.example.com/tributary',
   })
 

@@ -32,7 +32,8 @@ const oidcFields = {
     .max(256)
     .openapi({ description: 'The `aud` a token must carry.', example: 'tributary' }),
   jwksUri: HttpUrl.optional().openapi({
-    description: 'Remote JWKS of the issuer (cached). Exactly one of jwksUri and jwks.',
+    description:
+      'Remote JWKS of the issuer (cached): https, not localhost or a loopback, private or special-purpose address unless TRIBUTARY_WEBHOOK_ALLOW_PRIVATE is set. Exactly one of jwksUri and jwks.',
     example: 'https://id.example.com/realms/acme/protocol/openid-connect/certs',
   }),
   jwks: z

@@ -1,17 +1,18 @@
 // The HTTP sender of webhook requests: a POST through node:http(s) with a timeout, no redirects, a
-// bounded read of the answer, addresses checked at connect time (SSRF), and the answer classified.
-import type { LookupFunction } from 'node:net'
-import { lookup as dnsLookup } from 'node:dns'
-import { Agent as HttpAgent, request as httpRequest } from 'node:http'
-import type { IncomingMessage } from 'node:http'
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
-import { isIP } from 'node:net'
-import { isPublicAddress } from '../../core/addresses.ts'
+// bounded read of the answer, the URL and the address each connection dials checked by the policy
+// of every tenant-chosen URL (core/outbound.ts), and the answer classified.
+import type { LookupAddress } from 'node:dns'
+import type { Agent as HttpAgent, IncomingMessage } from 'node:http'
+import { request as httpRequest } from 'node:http'
+import { request as httpsRequest } from 'node:https'
+import { createTargetAgents, requestProblem, targetRefusal } from '../../core/outbound.ts'
 import type { SendOutcome, WebhookSender } from './ports.ts'
 
 export interface SenderOptions {
-  /** Let webhooks reach loopback and private networks (tests, closed deployments). */
+  /** Let webhooks reach loopback and private networks (TRIBUTARY_WEBHOOK_ALLOW_PRIVATE). */
   readonly allowPrivate?: boolean | undefined
+  /** Name resolution (tests answer for made-up names); dns.lookup of every address by default. */
+  readonly resolve?: ((hostname: string) => Promise<LookupAddress[]>) | undefined
   /** Answer bytes read before the connection is dropped (default 64 KiB); the answer is discarded. */
   readonly maxResponseBytes?: number | undefined
   /** Sockets kept per origin (default 16). */
@@ -46,30 +47,14 @@ export function classify(status: number, retryAfter: string | undefined, now: nu
   return { kind: 'rejected', status, error: `HTTP ${status}` }
 }
 
-class BlockedAddressError extends Error {}
-
 export function createHttpSender(options: SenderOptions = {}): HttpWebhookSender {
   const allowPrivate = options.allowPrivate ?? false
   const maxResponseBytes = options.maxResponseBytes ?? 64 * 1024
-  // Resolves as usual, then refuses the connection when any answer is private: checked on the
-  // address actually dialled, so DNS rebinding between a check and the connect cannot slip through.
-  const lookup: LookupFunction = (hostname, lookupOptions, callback) => {
-    dnsLookup(hostname, { ...lookupOptions, all: true }, (err, addresses) => {
-      if (err !== null) return callback(err, '', 0)
-      const refused = allowPrivate ? undefined : addresses.find((a) => !isPublicAddress(a.address))
-      if (refused !== undefined) {
-        return callback(new BlockedAddressError(`${hostname} resolves to a private address`), '', 0)
-      }
-      if (lookupOptions.all === true)
-        return (callback as unknown as (e: null, a: typeof addresses) => void)(null, addresses)
-      const first = addresses[0]
-      if (first === undefined) return callback(new Error(`${hostname} has no address`), '', 0)
-      callback(null, first.address, first.family)
-    })
-  }
-  const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 16, lookup }
-  const httpAgent = new HttpAgent(agentOptions)
-  const httpsAgent = new HttpsAgent(agentOptions)
+  const agents = createTargetAgents({
+    allowPrivate,
+    resolve: options.resolve,
+    maxSockets: options.maxSockets,
+  })
 
   return {
     async send(request, { timeoutMs, signal }) {
@@ -79,33 +64,25 @@ export function createHttpSender(options: SenderOptions = {}): HttpWebhookSender
       } catch {
         return { kind: 'rejected', status: 0, error: 'invalid URL' }
       }
-      if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-        return { kind: 'rejected', status: 0, error: `unsupported scheme ${url.protocol}` }
-      }
-      // Literal addresses are never looked up, so they are checked here.
-      const host = url.hostname.replace(/^\[|\]$/g, '')
-      if (!allowPrivate && isIP(host) !== 0 && !isPublicAddress(host)) {
-        return { kind: 'rejected', status: 0, error: 'the URL is a private address' }
-      }
+      const problem = requestProblem(url, allowPrivate)
+      if (problem !== undefined) return { kind: 'rejected', status: 0, error: problem }
       const started = Date.now()
       try {
         const { status, retryAfter } = await post(url, request.headers, request.body, {
-          agent: url.protocol === 'https:' ? httpsAgent : httpAgent,
+          agent: agents.for(url),
           timeoutMs,
           signal,
           maxResponseBytes,
         })
         return classify(status, retryAfter, started)
       } catch (err) {
-        if (err instanceof BlockedAddressError) return { kind: 'rejected', status: 0, error: err.message }
-        const cause = (err as { cause?: unknown }).cause
-        if (cause instanceof BlockedAddressError) return { kind: 'rejected', status: 0, error: cause.message }
+        const refused = targetRefusal(err)
+        if (refused !== undefined) return { kind: 'rejected', status: 0, error: refused.message }
         return { kind: 'retry', error: err instanceof Error ? err.message : String(err) }
       }
     },
     close() {
-      httpAgent.destroy()
-      httpsAgent.destroy()
+      agents.destroy()
     },
   }
 }

@@ -1,10 +1,14 @@
 // Verifies a tenant's OIDC access tokens (JWT) with jose: signature against the issuer's JWKS (remote,
-// cached per tenant, or static keys from the tenant's settings), issuer, audience and expiry.
+// cached per tenant, or static keys from the tenant's settings), issuer, audience and expiry. A
+// remote JWKS is a URL the tenant chose, so it is fetched under the policy of every such URL
+// (core/outbound.ts): never from a loopback, private or special address unless the operator allows it.
 import { createHash } from 'node:crypto'
+import type { LookupAddress } from 'node:dns'
 import type { JWTPayload, JWTVerifyGetKey } from 'jose'
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
+  customFetch,
   decodeJwt,
   decodeProtectedHeader,
   errors,
@@ -12,6 +16,7 @@ import {
 } from 'jose'
 import { TributaryError } from '../errors.ts'
 import type { Logger } from '../log.ts'
+import { createTargetFetch } from '../outbound.ts'
 import type { OidcSettings, Role } from '../registry/model.ts'
 import { rolesFromClaim } from './roles.ts'
 
@@ -39,8 +44,15 @@ export interface OidcVerifierOptions {
   readonly clockToleranceSec?: number | undefined
   /** Most key sets kept (one per tenant and JWKS); the oldest is dropped past it. */
   readonly maxKeySets?: number | undefined
+  /** TRIBUTARY_WEBHOOK_ALLOW_PRIVATE: a JWKS on loopback or a private network may be fetched (tests). */
+  readonly allowPrivate?: boolean | undefined
+  /** Name resolution for JWKS hosts (tests answer for made-up names); dns.lookup by default. */
+  readonly resolve?: ((hostname: string) => Promise<LookupAddress[]>) | undefined
   readonly log: Logger
 }
+
+/** The largest remote JWKS read: far above any real key set (LIMITS.jwksBytes bounds static ones). */
+export const MAX_REMOTE_JWKS_BYTES = 256 * 1024
 
 export type OidcOutcome =
   | { readonly kind: 'verified'; readonly subject: string; readonly roles: Role[] }
@@ -62,6 +74,11 @@ export function createOidcVerifier(options: OidcVerifierOptions): OidcVerifier {
   const keySets = new Map<string, JWTVerifyGetKey>()
   const maxKeySets = options.maxKeySets ?? 1000
   const clockTolerance = options.clockToleranceSec ?? 30
+  const fetchJwks = createTargetFetch({
+    allowPrivate: options.allowPrivate ?? false,
+    resolve: options.resolve,
+    maxBodyBytes: MAX_REMOTE_JWKS_BYTES,
+  })
 
   function keySet(tenant: string, settings: OidcSettings): JWTVerifyGetKey {
     const cacheKey =
@@ -77,6 +94,7 @@ export function createOidcVerifier(options: OidcVerifierOptions): OidcVerifier {
         ? createRemoteJWKSet(new URL(settings.jwksUri), {
             cacheMaxAge: options.jwksCacheMs,
             timeoutDuration: options.fetchTimeoutMs ?? 5_000,
+            [customFetch]: fetchJwks,
           })
         : createLocalJWKSet({ keys: (settings.jwks ?? []) as never })
     if (keySets.size >= maxKeySets) {

@@ -293,7 +293,7 @@ export const variables = {
   ),
   webhookAllowPrivate: flag('TRIBUTARY_WEBHOOK_ALLOW_PRIVATE', false, {
     description:
-      'Let webhook subscriptions target loopback, link-local and private addresses (and `localhost`). Off, such URLs are refused.',
+      'Let URLs a tenant chooses (webhook subscriptions, TTN downlink URLs, `oidc.jwksUri`) target `localhost` and loopback, link-local, private and other special-purpose addresses, and a JWKS or downlink URL use http. Off, such URLs are refused on write and at connect.',
   }),
   appMqttEnabled: flag('TRIBUTARY_APP_MQTT_ENABLED', true, {
     description: 'Application MQTT broker (consumers role): subscribe `app/<tenant>[/<channel>]` for events.',

@@ -37,8 +37,11 @@ export interface RegistryServiceDeps {
   /** Called after every successful write (nudges the outbox relay). */
   readonly onChange?: (() => void) | undefined
   readonly now?: (() => Date) | undefined
-  /** Let webhook URLs name loopback, link-local and private hosts (default false). */
-  readonly allowPrivateWebhooks?: boolean | undefined
+  /**
+   * TRIBUTARY_WEBHOOK_ALLOW_PRIVATE: tenant-chosen URLs (webhooks, `oidc.jwksUri`) may name
+   * loopback, link-local, private and special hosts (default false).
+   */
+  readonly allowPrivateTargets?: boolean | undefined
 }
 
 export function apiTokenView(token: ApiToken): ApiTokenView {
@@ -49,6 +52,7 @@ export function apiTokenView(token: ApiToken): ApiTokenView {
 export function createRegistryService(deps: RegistryServiceDeps): RegistryService {
   const { store, secrets } = deps
   const now = deps.now ?? (() => new Date())
+  const targets = { allowPrivateTargets: deps.allowPrivateTargets ?? false }
 
   const changed = <T>(value: T): T => {
     deps.onChange?.()
@@ -97,7 +101,7 @@ export function createRegistryService(deps: RegistryServiceDeps): RegistryServic
 
   return {
     async createTenant(id, input) {
-      const spec = tenantSpec(input, DEFAULT_TENANT_SPEC, now())
+      const spec = tenantSpec(input, DEFAULT_TENANT_SPEC, now(), targets)
       return changed(await store.createTenant(checkTenantId(id), spec))
     },
     getTenant: requireTenant,
@@ -109,7 +113,7 @@ export function createRegistryService(deps: RegistryServiceDeps): RegistryServic
       return update(
         `tenant ${id}`,
         () => store.getTenant(id),
-        (current, version) => store.updateTenant(id, tenantSpec(input, current, now()), version),
+        (current, version) => store.updateTenant(id, tenantSpec(input, current, now(), targets), version),
         pre,
       )
     },
@@ -154,7 +158,7 @@ export function createRegistryService(deps: RegistryServiceDeps): RegistryServic
       changed,
       requireTenant,
       update,
-      allowPrivate: deps.allowPrivateWebhooks ?? false,
+      allowPrivate: targets.allowPrivateTargets,
     }),
 
     async createApiToken(tenant, input) {

@@ -1,7 +1,7 @@
 // Input checks of webhook subscriptions: the endpoint URL (and, unless private targets are allowed,
 // that its literal host is not a loopback, link-local or private address), the event filter, extra
 // headers, timeouts, the retry policy and a caller's own signing secret. Failures are REGISTRY_INVALID.
-import { isPrivateAddress } from '../addresses.ts'
+import { targetHostProblem } from '../outbound.ts'
 import { isDeviceId } from '../events/ids.ts'
 import type { RetryPolicy, SubscriptionFilter, WebhookSubscription } from './model.ts'
 import { TYPE_PATTERN, isChannelFilter } from './validate-routes.ts'
@@ -61,12 +61,9 @@ export function checkWebhookUrl(value: unknown, allowPrivate: boolean, field = '
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw invalid(field, 'must be https or http')
   if (url.username !== '' || url.password !== '') throw invalid(field, 'may not carry a user or password')
   if (value.includes('#')) throw invalid(field, 'may not have a fragment')
-  if (!allowPrivate) {
-    const host = url.hostname.toLowerCase().replace(/\.$/, '')
-    if (host === 'localhost' || host.endsWith('.localhost') || isPrivateAddress(host)) {
-      throw invalid(field, 'may not target a loopback, link-local or private address')
-    }
-  }
+  // The policy of every tenant-chosen URL (core/outbound.ts); delivery checks the dialled address.
+  const hostProblem = allowPrivate ? undefined : targetHostProblem(url.hostname)
+  if (hostProblem !== undefined) throw invalid(field, hostProblem)
   return url.href
 }
 

@@ -2,6 +2,7 @@
 // anchors and settings (free-form but for the few keys Tributary reads). Failures are
 // REGISTRY_INVALID like every check in validate.ts.
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../bus/bus.ts'
+import { ALLOW_PRIVATE_VARIABLE, targetHostProblem } from '../outbound.ts'
 import type { AuthMethod, OidcSettings, TenantQuotas, TenantSpec, TrustAnchor } from './model.ts'
 import { AUTH_METHODS } from './model.ts'
 import type { TenantInput } from './service.ts'
@@ -87,7 +88,10 @@ export function checkSettings(value: unknown, field = 'settings'): Record<string
   return structuredClone(value)
 }
 
-/** https, or http on the loopback interface (a local test issuer). */
+/**
+ * The issuer identifier: https, or http on the loopback interface (a local test issuer). It is only
+ * compared with a token's `iss`, never fetched (the JWKS URL is given, no discovery document is read).
+ */
 export function checkIssuerUrl(value: unknown, field: string): string {
   const text = checkText(value, field, 1, LIMITS.urlLength)
   let url: URL
@@ -103,10 +107,33 @@ export function checkIssuerUrl(value: unknown, field: string): string {
   return text
 }
 
+/**
+ * The JWKS URL the API will fetch, under the policy of every tenant-chosen URL (core/outbound.ts):
+ * https, no user or password, not localhost or a non-public literal address; http and such hosts
+ * only where the operator allows private targets. A host name is checked again on the address the
+ * fetch dials (core/auth/oidc.ts).
+ */
+export function checkJwksUri(value: unknown, field: string, allowPrivate: boolean): string {
+  const text = checkText(value, field, 1, LIMITS.urlLength)
+  let url: URL
+  try {
+    url = new URL(text)
+  } catch {
+    throw invalid(field, 'must be an absolute URL')
+  }
+  if (url.protocol !== 'https:' && !(allowPrivate && url.protocol === 'http:')) {
+    throw invalid(field, `must be an https URL (http only with ${ALLOW_PRIVATE_VARIABLE}=true)`)
+  }
+  if (url.username !== '' || url.password !== '') throw invalid(field, 'may not carry a user or password')
+  const problem = allowPrivate ? undefined : targetHostProblem(url.hostname)
+  if (problem !== undefined) throw invalid(field, problem)
+  return text
+}
+
 // Private members of RSA/EC/OKP keys, and `k` of symmetric keys: none may reach the registry.
 const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']
 
-export function checkOidc(value: unknown, field = 'oidc'): OidcSettings | null {
+export function checkOidc(value: unknown, field = 'oidc', allowPrivate = false): OidcSettings | null {
   if (value === null) return null
   const input = onlyKeys(value, ['issuer', 'audience', 'jwksUri', 'jwks', 'rolesClaim'], field)
   const issuer = checkIssuerUrl(input['issuer'], `${field}.issuer`)
@@ -119,7 +146,8 @@ export function checkOidc(value: unknown, field = 'oidc'): OidcSettings | null {
     throw invalid(field, 'set exactly one of jwksUri and jwks')
   }
   if (input['jwksUri'] !== undefined) {
-    return { issuer, audience, rolesClaim, jwksUri: checkIssuerUrl(input['jwksUri'], `${field}.jwksUri`) }
+    const jwksUri = checkJwksUri(input['jwksUri'], `${field}.jwksUri`, allowPrivate)
+    return { issuer, audience, rolesClaim, jwksUri }
   }
   const keys = input['jwks']
   if (!Array.isArray(keys) || keys.length === 0 || keys.length > LIMITS.jwksKeys) {
@@ -222,13 +250,23 @@ export const DEFAULT_TENANT_SPEC: TenantSpec = {
   settings: {},
 }
 
+export interface TenantCheckOptions {
+  /** TRIBUTARY_WEBHOOK_ALLOW_PRIVATE: `oidc.jwksUri` may name loopback, private and special hosts. */
+  readonly allowPrivateTargets?: boolean | undefined
+}
+
 /** The spec to store: `input` over `base` (the current spec on update, the defaults on create). */
-export function tenantSpec(input: TenantInput, base: TenantSpec, now: Date): TenantSpec {
+export function tenantSpec(
+  input: TenantInput,
+  base: TenantSpec,
+  now: Date,
+  options: TenantCheckOptions = {},
+): TenantSpec {
   const fields = onlyKeys(input, ['enabled', 'oidc', 'quotas', 'authMethods', 'trustAnchors', 'settings'], '')
   const given = (name: string): boolean => fields[name] !== undefined
   return {
     enabled: given('enabled') ? checkBoolean(fields['enabled'], 'enabled') : base.enabled,
-    oidc: given('oidc') ? checkOidc(fields['oidc']) : base.oidc,
+    oidc: given('oidc') ? checkOidc(fields['oidc'], 'oidc', options.allowPrivateTargets ?? false) : base.oidc,
     quotas: given('quotas') ? checkQuotas(fields['quotas'], base.quotas) : base.quotas,
     authMethods: given('authMethods') ? checkAuthMethods(fields['authMethods']) : base.authMethods,
     trustAnchors: given('trustAnchors') ? checkTrustAnchors(fields['trustAnchors'], now) : base.trustAnchors,

@@ -2,6 +2,7 @@
 // directory, the real registry service, outbox relay and cached authenticators, and the API
 // listening on port 0. `call` speaks HTTP to it like any client.
 import { randomBytes } from 'node:crypto'
+import type { LookupAddress } from 'node:dns'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -64,6 +65,13 @@ export interface HarnessOptions {
   readonly maxBodyBytes?: number | undefined
   readonly log?: Logger | undefined
   readonly oidcJwksCacheMs?: number | undefined
+  /**
+   * TRIBUTARY_WEBHOOK_ALLOW_PRIVATE, for the registry (webhook URLs, `oidc.jwksUri`) and the OIDC
+   * fetch alike: on for tests whose issuer serves its JWKS on loopback.
+   */
+  readonly allowPrivateTargets?: boolean | undefined
+  /** Name resolution of JWKS hosts (tests answer for made-up names). */
+  readonly resolveHost?: ((hostname: string) => Promise<LookupAddress[]>) | undefined
 }
 
 export async function startApi(options: HarnessOptions = {}): Promise<ApiHarness> {
@@ -76,7 +84,13 @@ export async function startApi(options: HarnessOptions = {}): Promise<ApiHarness
   // The lowest scrypt cost the registry accepts: the tests hash many passwords.
   const secrets = createSecrets(randomBytes(32), { scryptLogN: 10 })
   const relay = createOutboxRelay({ store, bus, topic, log, pollMs: 50 })
-  const registry = createRegistryService({ store, secrets, onChange: () => relay.nudge() })
+  const allowPrivateTargets = options.allowPrivateTargets ?? false
+  const registry = createRegistryService({
+    store,
+    secrets,
+    onChange: () => relay.nudge(),
+    allowPrivateTargets,
+  })
   const auth = createRegistryAuth({ store, bus, topic, secrets, cacheTtlMs: 60_000, log })
   await relay.start()
   await auth.start()
@@ -87,12 +101,14 @@ export async function startApi(options: HarnessOptions = {}): Promise<ApiHarness
       maxBodyBytes: options.maxBodyBytes ?? 65_536,
       adminToken: ADMIN_TOKEN,
       oidcJwksCacheMs: options.oidcJwksCacheMs ?? 600_000,
+      allowPrivateTargets,
       drainTimeoutMs: 1_000,
     },
     {
       registry,
       lookups: { apiToken: (t) => auth.apiTokens.byToken(t), tenant: (id) => auth.tenant(id) },
       deadLetters: store,
+      resolveHost: options.resolveHost,
       log,
     },
   )

@@ -27,6 +27,8 @@ export interface TestIssuer {
   readonly publicJwk: JWK
   /** JWKS requests served so far. */
   readonly fetches: number
+  /** TCP connections accepted so far (a TLS client that got no HTTP answer counts too). */
+  readonly connections: number
   sign(claims: JWTPayload, options?: SignOptions): Promise<string>
   close(): Promise<void>
 }
@@ -48,6 +50,8 @@ export async function startIssuer(alg: 'ES256' | 'RS256' | 'EdDSA' = 'ES256'): P
       res.end()
     }
   })
+  let connections = 0
+  server.on('connection', () => connections++)
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   return {
@@ -59,6 +63,9 @@ export async function startIssuer(alg: 'ES256' | 'RS256' | 'EdDSA' = 'ES256'): P
     publicJwk,
     get fetches() {
       return fetches
+    },
+    get connections() {
+      return connections
     },
     async sign(claims, options = {}) {
       const jwt = new SignJWT(claims)

@@ -14,8 +14,10 @@ let offline: TestIssuer
 const AUD = 'tributary-acme'
 
 beforeAll(async () => {
+  // The test issuers serve their JWKS on loopback, which only the operator's allowance
+  // (TRIBUTARY_WEBHOOK_ALLOW_PRIVATE) lets a tenant name: private-targets.int.test.ts covers it off.
   ;[api, es, rs, offline] = await Promise.all([
-    startApi(),
+    startApi({ allowPrivateTargets: true }),
     startIssuer('ES256'),
     startIssuer('RS256'),
     startIssuer('EdDSA'),

@@ -53,7 +53,12 @@ interface Operation {
 let operations: Operation[] = []
 
 beforeAll(async () => {
-  ;[api, issuerA, issuerB] = await Promise.all([startApi(), startIssuer('ES256'), startIssuer('RS256')])
+  // The issuers serve their JWKS on loopback: allowed as the operator allows it (TRIBUTARY_WEBHOOK_ALLOW_PRIVATE).
+  ;[api, issuerA, issuerB] = await Promise.all([
+    startApi({ allowPrivateTargets: true }),
+    startIssuer('ES256'),
+    startIssuer('RS256'),
+  ])
   const { registry } = api
   await registry.createTenant('alpha', {
     oidc: { issuer: issuerA.issuer, audience: 'alpha-api', jwksUri: issuerA.jwksUri, rolesClaim: 'roles' },

@@ -1,43 +1,28 @@
-// Which addresses count as private for the SSRF guard (webhook URLs on write and on delivery).
+// Which addresses a tenant-chosen URL may reach (webhooks, TTN downlinks, OIDC JWKS, on write and at
+// connect): every range of the IANA special-purpose registries is refused, and an IPv6 address that
+// carries an IPv4 address is judged by the IPv4 address inside.
 import { describe, expect, it } from 'vitest'
-import { isPrivateAddress, isPublicAddress } from '../../core/addresses.ts'
+import { isPublicAddress } from '../../core/addresses.ts'
+import { PUBLIC_ADDRESSES, SPECIAL_ADDRESSES } from '../fixtures/special-addresses.ts'
 
-describe('isPrivateAddress', () => {
-  it.each([
-    '127.0.0.1',
-    '10.1.2.3',
-    '172.16.0.1',
-    '172.31.255.255',
-    '192.168.1.1',
-    '169.254.169.254',
-    '100.64.0.1',
-    '0.0.0.0',
-    '224.0.0.1',
-    '255.255.255.255',
-    '::1',
-    '::',
-    'fe80::1',
-    'fd00::1',
-    'ff02::1',
-    '::ffff:127.0.0.1',
-    '::ffff:7f00:1',
-    '[::1]',
-    'fec0::1',
-  ])('refuses %s', (address) => {
-    expect(isPrivateAddress(address)).toBe(true)
+describe('isPublicAddress', () => {
+  it.each(SPECIAL_ADDRESSES)('refuses %s: %s', (_range, address) => {
     expect(isPublicAddress(address)).toBe(false)
+    if (address.includes(':')) expect(isPublicAddress(`[${address}]`)).toBe(false)
   })
 
-  it('takes a host name for neither: names are resolved and their addresses checked', () => {
-    expect(isPrivateAddress('not-an-address')).toBe(false)
+  it.each(PUBLIC_ADDRESSES)('allows %s', (address) => {
+    expect(isPublicAddress(address)).toBe(true)
+    if (address.includes(':')) expect(isPublicAddress(`[${address}]`)).toBe(true)
+  })
+
+  it('takes a host name for no address: names are resolved and their addresses checked', () => {
     expect(isPublicAddress('not-an-address')).toBe(false)
   })
 
-  it.each(['93.184.215.14', '8.8.8.8', '172.32.0.1', '2606:4700::1111', '::ffff:8.8.8.8'])(
-    'allows %s',
-    (address) => {
-      expect(isPrivateAddress(address)).toBe(false)
-      expect(isPublicAddress(address)).toBe(true)
-    },
-  )
+  it('never reads the loose IPv4 spellings (URL parsing normalizes them first)', () => {
+    for (const loose of ['2130706433', '0x7f.1', '127.1', '010.0.0.1']) {
+      expect(isPublicAddress(loose), loose).toBe(false)
+    }
+  })
 })

@@ -122,6 +122,7 @@ describe('a Kafka outage (e2e: curl, coap-client, MQTT.js, kcat)', () => {
       expect(refused.json).toMatchObject({ status: 503, code: 'BUS_UNAVAILABLE' })
     }
     const coap = await coapClient(
+      ports['coap']!,
       [
         '-B',
         String(CLIENT_BOUND_S),
@@ -131,7 +132,7 @@ describe('a Kafka outage (e2e: curl, coap-client, MQTT.js, kcat)', () => {
         '-e',
         '{"n":1}',
       ],
-      `coap://127.0.0.1:${ports['coap']}/v1/sensors/temperature`,
+      '/v1/sensors/temperature',
     )
     expect(coap.code).toBe('5.03')
     expect(coap.maxAge).toBeGreaterThanOrEqual(1)

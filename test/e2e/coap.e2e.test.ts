@@ -8,13 +8,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { coapBasic, coapClient } from '../helpers/coap.ts'
+import type { CoapResult } from '../helpers/coap.ts'
 import { readTopic, waitForRecords } from '../helpers/mqtt.ts'
 import type { Api, KafkaRecord } from '../helpers/mqtt.ts'
 import type { TributaryProcess } from '../helpers/process.ts'
 import { uniqueName, waitUntil } from '../helpers/wait.ts'
 import { startOnKafka } from '../helpers/kafka-process.ts'
 
-const COAP_CLIENT = 'coap-client-notls'
 const MAX_PAYLOAD = 4_096
 const PASSWORD = 'correct horse battery'
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
@@ -39,52 +40,11 @@ afterAll(async () => {
   expect(code).toBe(0)
 })
 
-interface CoapResult {
-  readonly exit: number | null
-  readonly stdout: string
-  readonly stderr: string
-  /** Response codes of every PDU coap-client received, in order (from its -v 7 PDU log). */
-  readonly codes: string[]
-  /** The final response code (2.31 Continue of a block-wise body is not final). */
-  readonly code: string | undefined
-  /** Message types (CON, NON, ACK) of the responses, in order. */
-  readonly types: string[]
-}
+/** Runs coap-client against the process's CoAP listener. */
+const coap = (args: readonly string[], path: string): Promise<CoapResult> => coapClient(coapPort, args, path)
 
-/** Runs coap-client to its end (bounded with -B and a kill timer) and reads what it received. */
-function coap(args: readonly string[], path: string): Promise<CoapResult> {
-  const url = `coap://127.0.0.1:${coapPort}${path}`
-  return new Promise((resolve, reject) => {
-    execFile(
-      COAP_CLIENT,
-      ['-v', '7', '-B', '10', ...args, url],
-      { timeout: 20_000 },
-      (err, stdout, stderr) => {
-        if (err !== null && typeof err.code !== 'number' && err.killed !== true) {
-          reject(new Error(`${COAP_CLIENT} could not run (apt-get install libcoap3-bin)`, { cause: err }))
-          return
-        }
-        const pdus = [...`${stdout}\n${stderr}`.matchAll(/^v:1 t:(CON|NON|ACK|RST) c:(\d\.\d\d) /gm)]
-        // Responses only: the client's own requests (c:POST) do not match, its empty ACKs are 0.00.
-        const responses = pdus.filter((m) => !m[2]!.startsWith('0.'))
-        const codes = responses.map((m) => m[2]!)
-        resolve({
-          exit: err === null ? 0 : typeof err.code === 'number' ? err.code : null,
-          stdout,
-          stderr,
-          codes,
-          code: codes.filter((c) => c !== '2.31').at(-1),
-          types: responses.map((m) => m[1]!),
-        })
-      },
-    )
-  })
-}
-
-const basic = (device: string, tenant: string, password = PASSWORD): string[] => [
-  '-O',
-  `4209,Basic ${Buffer.from(`${device}@${tenant}:${password}`).toString('base64')}`,
-]
+const basic = (device: string, tenant: string, password = PASSWORD): string[] =>
+  coapBasic(device, tenant, password)
 
 /** The ingress topic's end offset per partition, as kcat -Q reports it. */
 async function endOffsets(): Promise<Record<string, number>> {

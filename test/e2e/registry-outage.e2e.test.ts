@@ -78,8 +78,9 @@ const httpPost = (device: string) =>
 
 const coapPost = (device: string) =>
   coapClient(
+    ports['coap']!,
     ['-m', 'post', ...coapBasic(device, tenant, PASSWORD), '-t', '50', '-e', '{"celsius":21}'],
-    `coap://127.0.0.1:${ports['coap']}/v1/sensors/temperature`,
+    '/v1/sensors/temperature',
   )
 
 const mqttPublish = (device: string) =>

@@ -3,6 +3,7 @@
 // The webhook secret is kept only as its SHA-256 (the secret is 256 random bits, so no salt or slow
 // hash is needed, as for device tokens).
 import { createHash, randomBytes } from 'node:crypto'
+import { reservedLevel } from '../../../core/events/channels.ts'
 import { isChannel } from '../../../core/events/ids.ts'
 
 export const TTN_SETTINGS_KEY = 'ttn'
@@ -33,7 +34,6 @@ export type TtnSettingsRead =
 const SHA256_HEX = /^[0-9a-f]{64}$/
 const FPORT = /^(?:0|[1-9]\d{0,2})$/
 const KEYS = new Set(['webhookSecretSha256', 'payload', 'autoRegister', 'fPortChannels'])
-const RESERVED_LEVELS = new Set(['command', 'config', 'files', 'gw'])
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value)
@@ -44,11 +44,7 @@ function checkChannels(value: unknown): Record<string, string> | string {
   const out: Record<string, string> = {}
   for (const [port, channel] of Object.entries(value)) {
     if (!FPORT.test(port) || Number(port) > 255) return `fPortChannels: "${port}" is not an FPort (0-255)`
-    if (
-      typeof channel !== 'string' ||
-      !isChannel(channel) ||
-      RESERVED_LEVELS.has(channel.split('/', 1)[0]!)
-    ) {
+    if (typeof channel !== 'string' || !isChannel(channel) || reservedLevel(channel) !== undefined) {
       return `fPortChannels["${port}"] is not a channel (1-8 levels of A-Z a-z 0-9 . _ ~ -, not command/config/files/gw)`
     }
     out[port] = channel

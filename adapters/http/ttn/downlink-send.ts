@@ -1,14 +1,12 @@
 // A command as a TTN downlink: the request to The Things Stack's downlink queue (push, or replace
 // when the command asks for it) and the sender that POSTs it with the device's downlink API key,
-// a timeout, no redirects, and the address it connects to checked (SSRF, as webhook delivery does),
-// then turns TTN's answer into the dispatcher's delivery result.
+// a timeout, no redirects, and the address it connects to checked by the policy of every
+// tenant-chosen URL (core/outbound.ts), then turns TTN's answer into the dispatcher's delivery result.
 import type { LookupAddress } from 'node:dns'
-import { lookup as dnsLookup } from 'node:dns/promises'
-import type { LookupFunction } from 'node:net'
-import { Agent as HttpAgent, request as httpRequest } from 'node:http'
-import type { IncomingMessage } from 'node:http'
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
-import { isPublicAddress } from '../../../core/addresses.ts'
+import type { Agent as HttpAgent, IncomingMessage } from 'node:http'
+import { request as httpRequest } from 'node:http'
+import { request as httpsRequest } from 'node:https'
+import { createTargetAgents, targetRefusal } from '../../../core/outbound.ts'
 import type { DeliveryResult, DeviceCommand } from '../../../commands/outlet.ts'
 import { hostAllowed } from './downlink-url.ts'
 
@@ -78,8 +76,6 @@ export function deliveryOf(status: number): DeliveryResult {
   return { kind: 'failed', reason: `ttn-${status}` }
 }
 
-class BlockedAddressError extends Error {}
-
 export interface SenderOptions {
   /** TRIBUTARY_WEBHOOK_ALLOW_PRIVATE: loopback and private addresses allowed (tests, closed setups). */
   readonly allowPrivate: boolean
@@ -91,34 +87,7 @@ export interface SenderOptions {
 export function createDownlinkSender(options: SenderOptions): DownlinkSender {
   const { allowPrivate } = options
   const timeoutMs = options.timeoutMs ?? SEND_TIMEOUT_MS
-  const resolve = options.resolve ?? ((hostname: string) => dnsLookup(hostname, { all: true }))
-  /** The addresses to dial, or why not: every address of the name must be public. */
-  async function addressesOf(hostname: string, family: unknown): Promise<LookupAddress[]> {
-    const found = await resolve(hostname)
-    const addresses = family === 4 || family === 6 ? found.filter((a) => a.family === family) : found
-    if (!allowPrivate && addresses.some((a) => !isPublicAddress(a.address))) {
-      throw new BlockedAddressError(`${hostname} resolves to a private address`)
-    }
-    if (addresses.length === 0) throw new Error(`${hostname} has no address`)
-    return addresses
-  }
-  // Checked on what is dialled, so DNS answering differently after the URL was checked cannot
-  // reach an internal host.
-  const lookup: LookupFunction = (hostname, lookupOptions, callback) => {
-    addressesOf(hostname, lookupOptions.family).then(
-      (addresses) => {
-        if (lookupOptions.all === true) {
-          ;(callback as unknown as (err: null, all: LookupAddress[]) => void)(null, addresses)
-        } else {
-          callback(null, addresses[0]!.address, addresses[0]!.family)
-        }
-      },
-      (err: NodeJS.ErrnoException) => callback(err, '', 0),
-    )
-  }
-  const agentOptions = { keepAlive: true, maxSockets: 8, lookup }
-  const httpAgent = new HttpAgent(agentOptions)
-  const httpsAgent = new HttpsAgent(agentOptions)
+  const agents = createTargetAgents({ allowPrivate, resolve: options.resolve, maxSockets: 8 })
 
   return {
     async send(request) {
@@ -130,18 +99,16 @@ export function createDownlinkSender(options: SenderOptions): DownlinkSender {
       }
       if (!hostAllowed(url.hostname, allowPrivate)) return { kind: 'failed', reason: 'ttn-url-refused' }
       try {
-        const status = await post(url, request, secure ? httpsAgent : httpAgent, timeoutMs)
+        const status = await post(url, request, agents.for(url), timeoutMs)
         return deliveryOf(status)
       } catch (err) {
-        const blocked =
-          err instanceof BlockedAddressError ||
-          (err as { cause?: unknown }).cause instanceof BlockedAddressError
-        return blocked ? { kind: 'failed', reason: 'ttn-url-refused' } : { kind: 'gone' }
+        return targetRefusal(err) !== undefined
+          ? { kind: 'failed', reason: 'ttn-url-refused' }
+          : { kind: 'gone' }
       }
     },
     close() {
-      httpAgent.destroy()
-      httpsAgent.destroy()
+      agents.destroy()
     },
   }
 }

@@ -1,10 +1,10 @@
 // The downlink URLs TTN sends with every webhook call (X-Downlink-Push, X-Downlink-Replace), checked
 // before they are kept. The tenant's webhook chooses what these headers say, and Tributary sends the
 // TTN API key to them, so they must name a downlink queue of the very device and application the
-// message is for, over https, on a host that is not loopback or private. A host name is checked
-// again on the address actually dialled when a downlink is sent (downlink-send.ts).
-import { isIP } from 'node:net'
-import { isPublicAddress } from '../../../core/addresses.ts'
+// message is for, over https, on a host that is not loopback, private or special (core/outbound.ts,
+// as for every tenant-chosen URL). A host name is checked again on the address actually dialled
+// when a downlink is sent (downlink-send.ts).
+import { targetHostProblem } from '../../../core/outbound.ts'
 
 export interface DownlinkIds {
   /** end_device_ids.application_ids.application_id of the message. */
@@ -29,11 +29,7 @@ const TTN_ID = /^[a-z0-9](?:-?[a-z0-9]){0,35}$/
 
 /** True when a host may be sent to without resolving it: a public IP or a name (checked on connect). */
 export function hostAllowed(hostname: string, allowPrivate: boolean): boolean {
-  if (allowPrivate) return true
-  const host = hostname.toLowerCase().replace(/\.$/, '')
-  if (host === 'localhost' || host.endsWith('.localhost')) return false
-  const literal = host.replace(/^\[|\]$/g, '')
-  return isIP(literal) === 0 || isPublicAddress(literal)
+  return allowPrivate || targetHostProblem(hostname) === undefined
 }
 
 type Parsed = { url: URL; webhook: string; op: string } | string
@@ -50,8 +46,8 @@ function parse(value: string | undefined, name: string, ids: DownlinkIds, allowP
   if (url.protocol !== 'https:' && !(allowPrivate && url.protocol === 'http:')) return `${name} is not https`
   if (url.username !== '' || url.password !== '') return `${name} carries a user or password`
   if (url.search !== '' || value.includes('#')) return `${name} has a query or fragment`
-  if (!hostAllowed(url.hostname, allowPrivate))
-    return `${name} targets a loopback, link-local or private address`
+  const hostProblem = allowPrivate ? undefined : targetHostProblem(url.hostname)
+  if (hostProblem !== undefined) return `${name} ${hostProblem}`
   const match = DOWN_PATH.exec(url.pathname)
   if (match === null) return `${name} is not a TTN downlink queue path`
   const [, application, webhook, device, op] = match

@@ -373,7 +373,7 @@ describe('device HTTP adapter: commands over long polls', () => {
     const head = await fetch(`${h.url}/v1/command?ct=5`, { method: 'HEAD', headers: { authorization: auth } })
     expect(head.status).toBe(405)
     expect(h.commands.attached(tenant, 'm-1')).toBe(0)
-    expect((await post('/v1/command/res/r1/99', { auth, body: 'x' })).status).toBe(400)
+    expect((await post('/v1/command/res/r1/99', { auth, body: 'x' })).status).toBe(403)
     expect((await post('/v1/command', { auth, body: 'x' })).status).toBe(403)
     expect((await poll('/v1/command?ct=61', auth)).status).toBe(400)
     expect((await fetch(`${h.url}/v1/command?ct=1`)).status).toBe(401)

@@ -2,7 +2,6 @@
 // types and the JSON rule.
 import { describe, expect, it } from 'vitest'
 import {
-  channelOf,
   checkJson,
   commandWait,
   contentTypeOf,
@@ -16,10 +15,12 @@ import {
 
 const basic = (userPass: string): string => `Basic ${Buffer.from(userPass).toString('base64')}`
 
-describe('channelOf', () => {
+const telemetry = (channel: string) => ({ ok: true, value: { kind: 'telemetry', channel } })
+
+describe('targetOf: channels', () => {
   it('takes the path after /v1/ as the channel', () => {
-    expect(channelOf('/v1/sensors/temperature')).toEqual({ ok: true, value: 'sensors/temperature' })
-    expect(channelOf('/v1/a.b_c~d-e')).toEqual({ ok: true, value: 'a.b_c~d-e' })
+    expect(targetOf('/v1/sensors/temperature')).toEqual(telemetry('sensors/temperature'))
+    expect(targetOf('/v1/a.b_c~d-e')).toEqual(telemetry('a.b_c~d-e'))
   })
 
   it('refuses characters outside the channel charset, empty levels, too many levels and no channel', () => {
@@ -33,19 +34,19 @@ describe('channelOf', () => {
       '/v2/a',
       '/v1/$x',
     ]) {
-      const result = channelOf(path)
+      const result = targetOf(path)
       expect(result.ok, path).toBe(false)
       expect(result.reserved, path).toBeUndefined()
     }
-    expect(channelOf(`/v1/${'a'.repeat(257)}`).ok).toBe(false)
-    expect(channelOf(`/v1/${'a'.repeat(256)}`).ok).toBe(true)
+    expect(targetOf(`/v1/${'a'.repeat(257)}`).ok).toBe(false)
+    expect(targetOf(`/v1/${'a'.repeat(256)}`).ok).toBe(true)
   })
 
   it("marks Tributary's own first levels as reserved", () => {
     for (const first of ['command', 'config', 'files', 'gw']) {
-      expect(channelOf(`/v1/${first}/x`)).toMatchObject({ ok: false, reserved: true })
+      expect(targetOf(`/v1/${first}/x`)).toMatchObject({ ok: false, reserved: true })
     }
-    expect(channelOf('/v1/commands/x').ok).toBe(true)
+    expect(targetOf('/v1/commands/x').ok).toBe(true)
   })
 })
 

@@ -67,7 +67,11 @@ export async function startBackend(): Promise<Backend> {
     { name: topics.ingress, partitions: 3 },
     { name: topics.registry, partitions: 3 },
   ])
-  const store = await createPgliteStore({ dataDir: dir, cacheDir: TEST_CACHE_DIR, log: createLogger({ level: 'silent' }) })
+  const store = await createPgliteStore({
+    dataDir: dir,
+    cacheDir: TEST_CACHE_DIR,
+    log: createLogger({ level: 'silent' }),
+  })
   const secrets = createSecrets(Buffer.alloc(32, 9), { scryptLogN: 12 })
   const relay = createOutboxRelay({
     store,

@@ -1,7 +1,8 @@
 // Topic → channel mapping: plain channels, the gateway form, reserved first levels and the
 // channel rules (levels, charset, length).
 import { describe, expect, it } from 'vitest'
-import { RESERVED_LEVELS, deviceMessage, routeTopic } from '../../../adapters/mqtt/map.ts'
+import { deviceMessage, routeTopic } from '../../../adapters/mqtt/map.ts'
+import { RESERVED_LEVELS } from '../../../core/events/channels.ts'
 
 describe('routeTopic', () => {
   it.each([

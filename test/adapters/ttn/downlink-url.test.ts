@@ -51,7 +51,9 @@ describe('checkDownlinkUrls', () => {
     'https://localhost',
     'https://api.localhost',
   ])('refuses the loopback, private or special host of %s', (origin) => {
-    expect(refused(`${origin}${PATH}/push`, `${origin}${PATH}/replace`)).toMatch(/private address/)
+    expect(refused(`${origin}${PATH}/push`, `${origin}${PATH}/replace`)).toMatch(
+      /may not target .* special-purpose address .*TRIBUTARY_WEBHOOK_ALLOW_PRIVATE/,
+    )
   })
 
   it('allows private hosts and http only when private addresses are allowed (tests)', () => {

@@ -1,11 +1,13 @@
 // The HTTP sender against a real local receiver: classification of answers, Retry-After, no
-// redirects, the timeout, a bounded answer read, and the private-address guard.
+// redirects, the timeout, a bounded answer read, and the private-address guard on the URL and on
+// the address each connection dials.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { classify, createHttpSender, parseRetryAfter } from '../../../consumers/webhook/sender.ts'
 import type { HttpWebhookSender } from '../../../consumers/webhook/sender.ts'
+import { SPECIAL_ADDRESSES } from '../../fixtures/special-addresses.ts'
 
 type Handler = (req: IncomingMessage, res: ServerResponse, body: Buffer) => void
 
@@ -167,6 +169,65 @@ describe('HTTP webhook sender', () => {
       })
     } finally {
       guarded.close()
+    }
+  })
+
+  // A name the URL check lets through, resolving at delivery to an address of every special range:
+  // refused before connecting (a loopback answer would otherwise reach this very receiver).
+  it.each(SPECIAL_ADDRESSES)(
+    'refuses a name that resolves to %s (%s) when it connects',
+    async (_range, address) => {
+      const port = (server.address() as AddressInfo).port
+      const resolve = (hostname: string) =>
+        Promise.resolve(
+          hostname === 'hook.example.test' ? [{ address, family: address.includes(':') ? 6 : 4 }] : [],
+        )
+      const guarded = createHttpSender({ resolve })
+      try {
+        const url = `http://hook.example.test:${port}/hook`
+        expect(await guarded.send({ url, headers: {}, body: Buffer.from('x') }, options)).toEqual({
+          kind: 'rejected',
+          status: 0,
+          error: 'hook.example.test resolves to a non-public address',
+        })
+        expect(received).toHaveLength(0)
+      } finally {
+        guarded.close()
+      }
+    },
+  )
+
+  it('refuses a name when any one of its addresses is not public', async () => {
+    const port = (server.address() as AddressInfo).port
+    const answers: Record<string, Array<{ address: string; family: number }>> = {
+      'mixed.example.test': [
+        { address: '8.8.8.8', family: 4 },
+        { address: '127.0.0.1', family: 4 },
+      ],
+    }
+    const guarded = createHttpSender({ resolve: (hostname) => Promise.resolve(answers[hostname] ?? []) })
+    try {
+      const mixed = `http://mixed.example.test:${port}/hook`
+      expect(await guarded.send({ url: mixed, headers: {}, body: Buffer.alloc(0) }, options)).toMatchObject({
+        kind: 'rejected',
+      })
+      expect(received).toHaveLength(0)
+    } finally {
+      guarded.close()
+    }
+    // The control: allowed private targets, the same name reaches this receiver.
+    const allowed = createHttpSender({
+      allowPrivate: true,
+      resolve: () => Promise.resolve([{ address: '127.0.0.1', family: 4 }]),
+    })
+    try {
+      const url = `http://mixed.example.test:${port}/hook`
+      expect(await allowed.send({ url, headers: {}, body: Buffer.alloc(0) }, options)).toMatchObject({
+        kind: 'delivered',
+      })
+      expect(received).toHaveLength(1)
+    } finally {
+      allowed.close()
     }
   })
 })

@@ -53,7 +53,13 @@ export async function startWsApi(limits: Partial<EventSocketConfig> = {}): Promi
   const store = await createPgliteStore({ cacheDir: TEST_CACHE_DIR, log })
   const secrets = createSecrets(randomBytes(32), { scryptLogN: 10 })
   const relay = createOutboxRelay({ store, bus, topic: topics.registry, log, pollMs: 50 })
-  const registry = createRegistryService({ store, secrets, onChange: () => relay.nudge() })
+  // The test issuers serve their JWKS on loopback: the operator's allowance, as tests set it.
+  const registry = createRegistryService({
+    store,
+    secrets,
+    onChange: () => relay.nudge(),
+    allowPrivateTargets: true,
+  })
   const auth = createRegistryAuth({ store, bus, topic: topics.registry, secrets, cacheTtlMs: 60_000, log })
   await relay.start()
   await auth.start()
@@ -64,6 +70,7 @@ export async function startWsApi(limits: Partial<EventSocketConfig> = {}): Promi
       maxBodyBytes: 65_536,
       adminToken: ADMIN_TOKEN,
       oidcJwksCacheMs: 600_000,
+      allowPrivateTargets: true,
       drainTimeoutMs: 1_000,
     },
     {

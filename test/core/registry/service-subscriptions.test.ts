@@ -21,7 +21,7 @@ const tenantRow: Tenant = { id: 'acme', ...DEFAULT_TENANT_SPEC, ...stamp }
 const secrets = createSecrets(randomBytes(32), { scryptLogN: 10 })
 
 /** An in-memory store of one tenant's subscriptions, recording every call. */
-function harness(allowPrivateWebhooks = false) {
+function harness(allowPrivateTargets = false) {
   const rows = new Map<string, WebhookSubscription>()
   const calls: string[] = []
   let changes = 0
@@ -67,7 +67,7 @@ function harness(allowPrivateWebhooks = false) {
       }
     },
   })
-  const registry = createRegistryService({ store, secrets, onChange: () => changes++, allowPrivateWebhooks })
+  const registry = createRegistryService({ store, secrets, onChange: () => changes++, allowPrivateTargets })
   return {
     registry,
     rows,
