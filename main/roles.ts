@@ -16,6 +16,7 @@ import { createDeadLetterIndex } from '../processors/deadletter-index.ts'
 import { createProcessor } from '../processors/index.ts'
 import { createTopicRetirement } from '../processors/retirement.ts'
 import type { RoleDeps } from './role-deps.ts'
+import { tenantTopicEnsurer } from './tenant-topic.ts'
 import { webhookDelivery } from './webhooks.ts'
 import { commandDelivery, commandService } from './commands.ts'
 
@@ -106,6 +107,12 @@ function appMqtt({ config, log, registry, bus, registryParts }: RoleDeps): Compo
   return [
     createAppMqttBroker(settings, {
       bus,
+      ensureTopic: tenantTopicEnsurer({
+        admin: bus.admin,
+        topics: topicNames(config.topicPrefix),
+        partitions: config.topicPartitions,
+        tenant: (id) => registryParts.auth.tenant(id),
+      }),
       bearer,
       tenant: (id) => registryParts.auth.tenant(id),
       findDevice: (tenant, device) => registryParts.auth.findDevice(tenant, device),

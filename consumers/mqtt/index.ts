@@ -31,6 +31,8 @@ export { appMqttConfig } from './config.ts'
 
 export interface AppMqttDeps {
   readonly bus: Pick<EventBus, 'subscribe' | 'publish'>
+  /** Creates a tenant's event topic unless it exists, before its reader subscribes. */
+  readonly ensureTopic?: ((tenant: string) => Promise<void>) | undefined
   readonly bearer: BearerAuthenticator
   readonly tenant: (id: string) => Promise<Tenant | undefined>
   /** A device of a tenant (registry cache): commands go to existing devices only. */
@@ -85,6 +87,7 @@ export function createAppMqttBroker(config: AppMqttConfig, deps: AppMqttDeps) {
 
   const fanout = createFanout({
     bus: deps.bus,
+    ensureTopic: deps.ensureTopic,
     topic: (tenant) => topics.events(tenant),
     group: (tenant) => `${topics.prefix}-app-mqtt-${instance}-${tenant}`,
     deliver,
