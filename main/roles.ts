@@ -182,7 +182,7 @@ export const roleComponents: Record<Role, (deps: RoleDeps) => Component[]> = {
               maxConnectionsPerTenant: config.wsMaxConnectionsPerTenant,
               maxBufferedBytes: config.wsMaxBufferedBytes,
               stallTimeoutMs: 30_000,
-              recheckMs: 30_000,
+              recheckMs: config.credentialRecheckMs,
             },
           },
           log,

@@ -57,6 +57,8 @@ export function createAppMqttBroker(config: AppMqttConfig, deps: AppMqttDeps) {
   let broker: Aedes | undefined
   let stopping = false
   let port = 0
+  let rechecker: NodeJS.Timeout | undefined
+  let rechecking = false
 
   function deliver(tenant: string, message: BusMessage, done: () => void): void {
     let payload: Buffer
@@ -95,7 +97,7 @@ export function createAppMqttBroker(config: AppMqttConfig, deps: AppMqttDeps) {
     log,
   })
 
-  const { hooks, ended } = createHooks({
+  const { hooks, ended, recheck } = createHooks({
     config,
     clients,
     authenticate: createAppAuthenticator({ bearer: deps.bearer, tenant: deps.tenant }),
@@ -170,12 +172,21 @@ export function createAppMqttBroker(config: AppMqttConfig, deps: AppMqttDeps) {
         await new Promise<void>((resolve) => aedes.close(() => resolve()))
         throw err
       }
+      rechecker = setInterval(() => {
+        if (rechecking) return
+        rechecking = true
+        recheck()
+          .catch((err: unknown) => log.warn({ err }, 'checking application MQTT credentials failed'))
+          .finally(() => (rechecking = false))
+      }, config.credentialRecheckMs)
+      rechecker.unref()
       log.info({ port, host: config.host }, 'application MQTT broker listening')
     },
 
     async stop(): Promise<void> {
       if (stopping) return
       stopping = true
+      clearInterval(rechecker)
       if (server.listening) server.close()
       // Applications reconnect to another process; nothing of theirs is in flight here.
       const open = sockets.size

@@ -60,6 +60,8 @@ export function testConfig(overrides: Partial<AppMqttConfig> = {}): AppMqttConfi
     maxQueueBytes: 64 * 1024,
     maxKeepaliveSeconds: 60,
     connectTimeoutMs: 5_000,
+    // Short, so that a revoked credential ends its connections within the tests' patience.
+    credentialRecheckMs: 1_000,
     // Long, so that a slow client is cut by the byte bound the tests are about.
     drainTimeoutMs: 120_000,
     maxInFlightPerTenant: 1_000,
