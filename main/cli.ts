@@ -4,8 +4,10 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { isTributaryError } from '../core/errors.ts'
-import { demoEnvironment, demoInstructions, seedDemo } from './demo.ts'
+import { demoEnvironment, seedDemo } from './demo.ts'
+import { demoInstructions } from './demo-banner.ts'
 import { REGISTRY_USAGE, registryCommands } from './cli/registry-commands.ts'
+import { moveLine } from './ports.ts'
 import { parseRoles } from './roles.ts'
 import { startTributary } from './start.ts'
 
@@ -81,16 +83,23 @@ async function start(args: string[]): Promise<number> {
   if (demo !== undefined) {
     if (!roles.includes('api'))
       running.log.warn('--demo without the api role: the API commands it prints need one')
-    const { apiToken } = await seedDemo(running.registry)
-    running.log.info({ moved: demo.moved, ports: running.ports }, 'demo ready')
+    const { apiToken } = await seedDemo(running.registry, running.lookups, demo)
+    running.log.info({ ports: running.ports, moved: running.moves.map((m) => m.variable) }, 'demo ready')
     process.stderr.write(
       demoInstructions({
         apiToken,
+        adminToken: demo.adminToken,
+        file: demo.file,
+        allowsPrivateWebhooks: demo.allowsPrivateWebhooks,
         ports: running.ports,
+        moves: running.moves,
         kafkaBrokers: running.config.kafkaBrokers,
         topicPrefix: running.config.topicPrefix,
       }),
     )
+  } else {
+    // Said to the person at the terminal, not only in the JSON log on stdout.
+    for (const move of running.moves) process.stderr.write(`${moveLine(move, move.bound)}\n`)
   }
   const stopped = Promise.withResolvers<void>()
   let stopping = false
