@@ -72,8 +72,12 @@ export async function saveDemoState(file: string, state: DemoState): Promise<voi
  * webhooks allowed to private addresses unless the user decided. Listener ports move by themselves
  * (main/ports.ts), as on every start.
  */
-export async function demoEnvironment(env: Readonly<Record<string, string | undefined>>): Promise<DemoEnvironment> {
-  const dataDir = isSet(env['TRIBUTARY_DATA_DIR']) ? env['TRIBUTARY_DATA_DIR'] : variables.dataDir.defaultText!
+export async function demoEnvironment(
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<DemoEnvironment> {
+  const dataDir = isSet(env['TRIBUTARY_DATA_DIR'])
+    ? env['TRIBUTARY_DATA_DIR']
+    : variables.dataDir.defaultText!
   await mkdir(dataDir, { recursive: true })
   const file = join(dataDir, DEMO_FILE)
   const state = await readState(file)
@@ -121,7 +125,8 @@ export async function seedDemo(
   )
   await registry.setPassword(DEMO_TENANT, DEMO_DEVICE, DEMO_PASSWORD)
   const stored = demo.state.apiToken
-  if (stored !== undefined && (await lookups.apiToken(stored))?.tenant === DEMO_TENANT) return { apiToken: stored }
+  if (stored !== undefined && (await lookups.apiToken(stored))?.tenant === DEMO_TENANT)
+    return { apiToken: stored }
   let after: string | undefined
   do {
     const page = await registry.listApiTokens(DEMO_TENANT, { limit: 1000, after })

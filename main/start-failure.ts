@@ -45,7 +45,12 @@ function advice(err: unknown, config: Config): string | undefined {
  * The error a failed start ends with: `role` is the role whose component failed, or undefined
  * for the parts every role shares. The code, cause and details of the original are kept.
  */
-export function startFailure(role: string | undefined, component: string, err: unknown, config: Config): Error {
+export function startFailure(
+  role: string | undefined,
+  component: string,
+  err: unknown,
+  config: Config,
+): Error {
   const reason = err instanceof Error ? err.message : String(err)
   const where = role === undefined ? `the ${component}` : `the ${role} role (${component})`
   const hint = advice(err, config)
