@@ -17,6 +17,7 @@ import { deadLetterRoutes } from './routes/dead-letters.ts'
 import type { CommandSender } from '../commands/service.ts'
 import { commandRoutes } from './routes/commands.ts'
 import { deviceRoutes } from './routes/devices.ts'
+import { EVENTS_PATH, eventRoutes } from './routes/events.ts'
 import { routeRoutes } from './routes/routes.ts'
 import { schemaRoutes } from './routes/schemas.ts'
 import { subscriptionOperationRoutes } from './routes/subscription-operations.ts'
@@ -43,6 +44,8 @@ export interface ApiAppOptions {
 export const OPENAPI_PATH = `${API_PREFIX}/openapi.json`
 export const DOCS_PATH = `${API_PREFIX}/docs`
 const PUBLIC_PATHS = new Set([OPENAPI_PATH, DOCS_PATH])
+/** The document, the reference page, and a plain GET of the event WebSocket (426 says how to connect). */
+const isPublic = (path: string): boolean => PUBLIC_PATHS.has(path) || EVENTS_PATH.test(path)
 
 export interface ApiApp {
   readonly app: OpenAPIHono<ApiEnv>
@@ -72,10 +75,7 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
       'api request',
     )
   })
-  app.use(
-    `${API_PREFIX}/*`,
-    authenticate(options.auth, options.lookups, (path) => PUBLIC_PATHS.has(path)),
-  )
+  app.use(`${API_PREFIX}/*`, authenticate(options.auth, options.lookups, isPublic))
   // Counted while the body streams in, so an oversized chunked body is refused without buffering it.
   app.use(
     `${API_PREFIX}/*`,
@@ -106,6 +106,7 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
   subscriptionOperationRoutes(app, options.registry)
   deadLetterRoutes(app, options.registry, options.deadLetters)
   commandRoutes(app, options.commands)
+  eventRoutes(app)
 
   const document = app.getOpenAPI31Document({
     openapi: '3.1.0',
@@ -113,7 +114,7 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
       title: 'Tributary management API',
       version: options.version ?? '1',
       description:
-        'Tenants, devices, device credentials, API tokens, channel schemas, route rules and webhook subscriptions. Errors are RFC 9457 problem documents; changes honour If-Match.',
+        "Tenants, devices, device credentials, API tokens, channel schemas, route rules, webhook subscriptions, commands, and a tenant's events over a WebSocket. Errors are RFC 9457 problem documents; changes honour If-Match.",
     },
     security: [{ bearer: [] }],
     tags: [
@@ -127,6 +128,7 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
       { name: 'subscriptions' },
       { name: 'dead-letters' },
       { name: 'commands' },
+      { name: 'events' },
     ],
   }) as unknown as Record<string, unknown>
   const body = JSON.stringify(document)

@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 // The `tributary` command: the process entrypoint, the only place that reads process.env and argv
 // or sets the exit code.
-import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { isTributaryError } from '../core/errors.ts'
 import { eventsTail } from './cli/events-tail.ts'
@@ -11,6 +10,7 @@ import { demoEnvironment, seedDemo } from './demo.ts'
 import { demoInstructions } from './demo-banner.ts'
 import { registryCommands } from './cli/registry-commands.ts'
 import { moveLine } from './ports.ts'
+import { VERSION } from './version.ts'
 
 const io = (signal?: AbortSignal): CliIo => ({
   env: process.env,
@@ -55,7 +55,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'version' || command === '--version') {
     if (wantsHelp(rest)) return help(commandHelp('version'))
-    process.stdout.write(`${version}\n`)
+    process.stdout.write(`${VERSION}\n`)
     return 0
   }
   if (command === 'start') {
@@ -99,10 +99,6 @@ async function main(argv: string[]): Promise<number> {
     process.off('SIGTERM', onSignal)
   }
 }
-
-const version = (
-  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
-).version
 
 async function start(args: string[]): Promise<number> {
   const { values } = parseArgs({

@@ -17,6 +17,7 @@ import { createProcessor } from '../processors/index.ts'
 import { createTopicRetirement } from '../processors/retirement.ts'
 import type { RoleDeps } from './role-deps.ts'
 import { tenantTopicEnsurer } from './tenant-topic.ts'
+import { VERSION } from './version.ts'
 import { webhookDelivery } from './webhooks.ts'
 import { commandDelivery, commandService } from './commands.ts'
 
@@ -167,6 +168,7 @@ export const roleComponents: Record<Role, (deps: RoleDeps) => Component[]> = {
           adminToken: config.adminToken,
           oidcJwksCacheMs: config.oidcJwksCacheMs,
           drainTimeoutMs: config.shutdownTimeoutMs,
+          version: VERSION,
         },
         {
           registry: registryParts.service,
