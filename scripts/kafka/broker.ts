@@ -152,9 +152,10 @@ async function startupFailure(dir: string, headline: string): Promise<string> {
 
 /** Resolves the jars if needed, formats a fresh KRaft log dir and runs the broker until ready. */
 export async function startLocalKafka(options: StartOptions = {}): Promise<LocalKafka> {
+  // The port first: a taken one fails in a second, not after the jars are resolved.
+  if (options.port) await ensurePortFree(options.port)
   const { java, libDir } = await resolveKafka()
   const port = options.port || (await freePort())
-  if (options.port) await ensurePortFree(port)
   const controllerPort = await freePort()
 
   await mkdir(BROKERS_DIR, { recursive: true })
