@@ -1,9 +1,12 @@
 // Listener ports, checked before the slow part of the start (opening the bus and the registry): a
 // port the user set must be free, or the start fails at once naming its variable; a default port
 // that is taken moves, to the default plus 10,000 when that is free (the same port run after run),
-// else to any free port, and the move is said in a banner line.
+// else to the port it got last time in this data dir, else to any free port (remembered in
+// `<data dir>/ports.json` for the next run), and the move is said in a banner line.
 import { createSocket } from 'node:dgram'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { join } from 'node:path'
 import type { Config } from '../core/config/index.ts'
 import { TributaryError } from '../core/errors.ts'
 import type { Role } from './roles.ts'
@@ -129,6 +132,8 @@ export async function planPorts(
   env: Readonly<Record<string, string | undefined>>,
   roles: readonly Role[],
   probe: PortProbe = isPortFree,
+  /** Ports listeners got last time they fell back to any free port, by variable. */
+  remembered: Readonly<Record<string, number>> = {},
 ): Promise<{ config: Config; moves: PortMove[] }> {
   const running = LISTENERS.filter((l) => l.runs(config, roles))
   const explicit = running.filter((l) => isSet(env[l.variable]))
@@ -157,13 +162,15 @@ export async function planPorts(
       claimed.add(port)
       continue
     }
-    const alternative = port + ALTERNATIVE_OFFSET
-    const stable =
-      alternative <= 65_535 &&
-      !claimed.has(alternative) &&
-      (await probe(config.host, alternative, l.udp === true))
-    const chosen = stable ? alternative : 0
-    if (stable) claimed.add(alternative)
+    let chosen = 0
+    for (const candidate of [port + ALTERNATIVE_OFFSET, remembered[l.variable]]) {
+      if (candidate === undefined || candidate <= 0 || candidate > 65_535 || claimed.has(candidate)) continue
+      if (await probe(config.host, candidate, l.udp === true)) {
+        chosen = candidate
+        claimed.add(candidate)
+        break
+      }
+    }
     moved[l.key] = chosen
     moves.push({ name: l.name, label: l.label, variable: l.variable, taken: port, port: chosen })
   }
@@ -173,4 +180,36 @@ export async function planPorts(
 /** `MQTT: 1883 is taken, listening on 11883 (set TRIBUTARY_MQTT_PORT to choose)`, given the bound port. */
 export function moveLine(move: PortMove, bound: number): string {
   return `${move.label}: ${move.taken} is taken, listening on ${bound} (set ${move.variable} to choose a port)`
+}
+
+const PORTS_FILE = 'ports.json'
+
+/** The ports remembered in the data dir (none when the file is missing or unreadable). */
+export function rememberedPorts(dataDir: string): Record<string, number> {
+  try {
+    const parsed = JSON.parse(readFileSync(join(dataDir, PORTS_FILE), 'utf8')) as Record<string, unknown>
+    return Object.fromEntries(
+      Object.entries(parsed).filter((e): e is [string, number] => Number.isInteger(e[1])),
+    )
+  } catch {
+    return {}
+  }
+}
+
+/**
+ * Remembers where the listeners that fell back to any free port went, so that the next run in this
+ * data dir takes the same ports when its alternatives are still taken. Throws on a write error.
+ */
+export function rememberPorts(
+  dataDir: string,
+  moves: ReadonlyArray<PortMove & { readonly bound: number }>,
+): void {
+  const fallbacks = moves.filter((m) => m.port === 0 && m.bound > 0)
+  if (fallbacks.length === 0) return
+  const ports = {
+    ...rememberedPorts(dataDir),
+    ...Object.fromEntries(fallbacks.map((m) => [m.variable, m.bound])),
+  }
+  mkdirSync(dataDir, { recursive: true })
+  writeFileSync(join(dataDir, PORTS_FILE), `${JSON.stringify(ports, null, 2)}\n`)
 }

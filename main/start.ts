@@ -18,7 +18,7 @@ import type { RegistryParts } from './registry.ts'
 import { openRegistry } from './registry.ts'
 import type { PortMove } from './ports.ts'
 import { startFailure } from './start-failure.ts'
-import { planPorts } from './ports.ts'
+import { isPortFree, planPorts, rememberPorts, rememberedPorts } from './ports.ts'
 import type { Role } from './roles.ts'
 import { ROLES, isAdapter, isListener, roleComponents } from './roles.ts'
 
@@ -51,7 +51,14 @@ export interface Running {
 export async function startTributary(options: StartOptions): Promise<Running> {
   const roles = options.roles ?? [...ROLES]
   // Ports first: a taken port fails (or moves) in a second, not after the slow start of the stores.
-  const { config, moves } = await planPorts(loadConfig(options.env), options.env, roles)
+  const loaded = loadConfig(options.env)
+  const { config, moves } = await planPorts(
+    loaded,
+    options.env,
+    roles,
+    isPortFree,
+    rememberedPorts(loaded.dataDir),
+  )
   const log = options.log ?? createLogger({ level: config.logLevel })
   const registry = createMetricsRegistry()
   const lifecycle = createLifecycle(log)
@@ -143,6 +150,14 @@ export async function startTributary(options: StartOptions): Promise<Running> {
         { listener: move.name, variable: move.variable, taken: move.taken, port: ports[move.name] },
         'default port taken: the listener moved',
       )
+    }
+    try {
+      rememberPorts(
+        config.dataDir,
+        moves.map((m) => ({ ...m, bound: ports[m.name] ?? 0 })),
+      )
+    } catch (err) {
+      log.warn({ err, dataDir: config.dataDir }, 'could not remember the moved ports in the data dir')
     }
     ready = true
     log.info(

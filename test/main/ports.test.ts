@@ -1,13 +1,16 @@
 // Port planning before the start: a taken default moves (default + 10,000 first, then any free
 // port), a taken port the user set fails at once naming its variable, and only the listeners this
 // process runs are checked.
+import { mkdtempSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { Server } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { loadConfig } from '../../core/config/index.ts'
 import { isTributaryError } from '../../core/errors.ts'
 import type { PortProbe } from '../../main/ports.ts'
-import { isPortFree, moveLine, planPorts } from '../../main/ports.ts'
+import { isPortFree, moveLine, planPorts, rememberPorts, rememberedPorts } from '../../main/ports.ts'
 import { ROLES } from '../../main/roles.ts'
 
 /** A probe that sees the given ports taken and records what it was asked. */
@@ -40,6 +43,23 @@ describe('planPorts', () => {
     expect(moveLine(moves[0]!, 40000)).toBe(
       'CoAP: 5683 is taken, listening on 40000 (set TRIBUTARY_COAP_PORT to choose a port)',
     )
+  })
+
+  it('falls back to the port of the last run in this data dir when the alternative is taken', async () => {
+    const { config, moves } = await planPorts(loadConfig({}), {}, ROLES, probe([1883, 11883]), {
+      TRIBUTARY_MQTT_PORT: 40123,
+    })
+    expect(config.mqttPort).toBe(40123)
+    expect(moves.map((m) => m.port)).toEqual([40123])
+  })
+
+  it('remembers only the ports that fell back to any free port', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tributary-ports-'))
+    const move = { name: 'mqtt', label: 'MQTT', variable: 'TRIBUTARY_MQTT_PORT', taken: 1883 }
+    rememberPorts(dir, [{ ...move, port: 11883, bound: 11883 }])
+    expect(rememberedPorts(dir)).toEqual({})
+    rememberPorts(dir, [{ ...move, port: 0, bound: 40123 }])
+    expect(rememberedPorts(dir)).toEqual({ TRIBUTARY_MQTT_PORT: 40123 })
   })
 
   it('fails at once when ports the user set are taken, naming every variable', async () => {
