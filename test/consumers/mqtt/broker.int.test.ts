@@ -139,15 +139,15 @@ describe('SUBSCRIBE', () => {
     ).toBeGreaterThanOrEqual(5)
   })
 
-  it('answers 0x80 while the tenant has no event topic yet, and grants once it has one', async () => {
+  it('creates the event topic of a tenant that has none yet (no event so far), and grants', async () => {
     const id = `late-${Date.now().toString(36)}`
     await app.registry.createTenant(id, { enabled: true })
     const { secret } = await app.registry.createApiToken(id, { name: 'reader', role: 'reader' })
     const c = await client(id, secret)
-    expect(await suback(c, `app/${id}/#`)).toEqual([128])
-    expect(await app.metric('tributary_app_mqtt_refusals_total', { reason: 'unavailable' })).toBe(1)
-    await app.bus.admin.createTopics([{ name: topics.events(id), partitions: 1 }])
+    expect(await app.bus.admin.describeTopic(topics.events(id))).toBeUndefined()
     expect(await suback(c, `app/${id}/#`)).toEqual([0])
+    expect(await app.bus.admin.describeTopic(topics.events(id))).toMatchObject({ partitions: 1 })
+    expect(await app.metric('tributary_app_mqtt_refusals_total', { reason: 'unavailable' })).toBe(0)
   })
 
   it('refuses filters past the per-client limit', async () => {

@@ -28,6 +28,7 @@ import { createRegistryService } from '../../../core/registry/service-impl.ts'
 import type { RegistryStore } from '../../../core/registry/store.ts'
 import type { AppMqttBroker, AppMqttConfig } from '../../../consumers/mqtt/index.ts'
 import { createAppMqttBroker } from '../../../consumers/mqtt/index.ts'
+import { tenantTopicEnsurer } from '../../../main/tenant-topic.ts'
 import { uniqueName } from '../../helpers/wait.ts'
 
 export const PREFIX = 'tributary'
@@ -105,6 +106,13 @@ export async function startAppBroker(overrides: Partial<AppMqttConfig> = {}): Pr
   })
   const broker = createAppMqttBroker(testConfig(overrides), {
     bus,
+    // As main/roles.ts wires it: a tenant without an event topic gets one when a client subscribes.
+    ensureTopic: tenantTopicEnsurer({
+      admin: bus.admin,
+      topics,
+      partitions: 1,
+      tenant: (id) => auth.tenant(id),
+    }),
     bearer,
     tenant: (id) => auth.tenant(id),
     findDevice: (tenant, device) => auth.findDevice(tenant, device),
