@@ -281,7 +281,8 @@ export function createHooks(deps: HooksDeps) {
   async function recheck(): Promise<void> {
     const byCredential = new Map<string, AppClient[]>()
     for (const state of clients.values()) {
-      if (state.closed || state.dropped || state.tenant === undefined || state.password === undefined) continue
+      if (state.closed || state.dropped || state.tenant === undefined || state.password === undefined)
+        continue
       const key = `${state.tenant}\0${state.password.toString('base64')}`
       const group = byCredential.get(key)
       if (group === undefined) byCredential.set(key, [state])

@@ -39,7 +39,10 @@ const keyOf = (tenant: string, id: string): string => `${tenant}/${id}`
 function withSubscription(err: unknown, s: WebhookSubscription): unknown {
   const what = `webhook subscription ${s.id} of tenant ${s.tenant}`
   if (err instanceof TributaryError)
-    return new TributaryError(err.code, `${what}: ${err.message}`, { cause: err, details: { ...err.details } })
+    return new TributaryError(err.code, `${what}: ${err.message}`, {
+      cause: err,
+      details: { ...err.details },
+    })
   return new Error(`${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
 }
 
