@@ -18,6 +18,7 @@ import { deadLetterRoutes } from './routes/dead-letters.ts'
 import type { CommandSender } from '../commands/service.ts'
 import { commandRoutes } from './routes/commands.ts'
 import { deviceRoutes } from './routes/devices.ts'
+import { EVENTS_PATH, eventRoutes } from './routes/events.ts'
 import { routeRoutes } from './routes/routes.ts'
 import { schemaRoutes } from './routes/schemas.ts'
 import { subscriptionOperationRoutes } from './routes/subscription-operations.ts'
@@ -44,6 +45,8 @@ export interface ApiAppOptions {
 export const OPENAPI_PATH = `${API_PREFIX}/openapi.json`
 export const DOCS_PATH = `${API_PREFIX}/docs`
 const PUBLIC_PATHS = new Set([OPENAPI_PATH, DOCS_PATH])
+/** The document, the reference page, and a plain GET of the event WebSocket (426 says how to connect). */
+const isPublic = (path: string): boolean => PUBLIC_PATHS.has(path) || EVENTS_PATH.test(path)
 
 export interface ApiApp {
   readonly app: OpenAPIHono<ApiEnv>
@@ -73,10 +76,7 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
       'api request',
     )
   })
-  app.use(
-    `${API_PREFIX}/*`,
-    authenticate(options.auth, options.lookups, (path) => PUBLIC_PATHS.has(path)),
-  )
+  app.use(`${API_PREFIX}/*`, authenticate(options.auth, options.lookups, isPublic))
   // Every route's query against the schema it declares, before its own checks (api/query.ts).
   const query = createStrictQuery()
   app.use(`${API_PREFIX}/*`, query.middleware)
@@ -110,6 +110,7 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
   subscriptionOperationRoutes(app, options.registry)
   deadLetterRoutes(app, options.registry, options.deadLetters)
   commandRoutes(app, options.commands)
+  eventRoutes(app)
 
   const document = app.getOpenAPI31Document({
     openapi: '3.1.0',
@@ -117,7 +118,7 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
       title: 'Tributary management API',
       version: options.version ?? '1',
       description:
-        'Tenants, devices, device credentials, API tokens, channel schemas, route rules and webhook subscriptions. Errors are RFC 9457 problem documents; changes honour If-Match.',
+        "Tenants, devices, device credentials, API tokens, channel schemas, route rules, webhook subscriptions, commands, and a tenant's events over a WebSocket. Errors are RFC 9457 problem documents; changes honour If-Match.",
     },
     security: [{ bearer: [] }],
     tags: [
@@ -131,6 +132,7 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
       { name: 'subscriptions' },
       { name: 'dead-letters' },
       { name: 'commands' },
+      { name: 'events' },
     ],
   }) as unknown as Record<string, unknown>
   query.learn(app, [OPENAPI_PATH, DOCS_PATH])

@@ -9,6 +9,9 @@ const esc = (value: unknown): string =>
     .replaceAll('>', '&gt;')
     .replaceAll('"', '&quot;')
 
+/** Descriptions are written with `code` spans (as in Markdown): shown as code, the rest escaped. */
+const prose = (value: unknown): string => esc(value).replace(/`([^`]+)`/g, '<code>$1</code>')
+
 const obj = (value: unknown): Json => (typeof value === 'object' && value !== null ? (value as Json) : {})
 
 const CONSTRAINTS = [
@@ -77,7 +80,7 @@ function renderSchema(schema: Json, depth = 0): string {
     const prop = obj(properties[name])
     const nested = obj(prop['properties'])
     const inner = Object.keys(nested).length > 0 ? renderSchema(prop, depth + 1) : typeOf(prop)
-    return `<tr><td><code>${esc(name)}</code>${required.has(name) ? ' <b>required</b>' : ''}</td><td>${inner}</td><td>${esc(prop['description'] ?? '')}</td></tr>`
+    return `<tr><td><code>${esc(name)}</code>${required.has(name) ? ' <b>required</b>' : ''}</td><td>${inner}</td><td>${prose(prop['description'] ?? '')}</td></tr>`
   })
   const strict = schema['additionalProperties'] === false ? '<p><small>No other fields.</small></p>' : ''
   return `<table><tr><th>field</th><th>type</th><th>description</th></tr>${rows.join('')}</table>${strict}`
@@ -105,17 +108,17 @@ function renderOperation(path: string, method: string, op: Json, schemas: Json):
   const params = Array.isArray(op['parameters']) ? (op['parameters'] as unknown[]).map(obj) : []
   const paramRows = params.map(
     (p) =>
-      `<tr><td><code>${esc(p['name'])}</code>${p['required'] === true ? ' <b>required</b>' : ''}</td><td>${esc(p['in'])}</td><td>${typeOf(obj(p['schema']))}</td><td>${esc(p['description'] ?? obj(p['schema'])['description'] ?? '')}</td></tr>`,
+      `<tr><td><code>${esc(p['name'])}</code>${p['required'] === true ? ' <b>required</b>' : ''}</td><td>${esc(p['in'])}</td><td>${typeOf(obj(p['schema']))}</td><td>${prose(p['description'] ?? obj(p['schema'])['description'] ?? '')}</td></tr>`,
   )
   const body = obj(op['requestBody'])
   const responses = Object.entries(obj(op['responses'])).map(([status, r]) => {
     const response = obj(r)
     const headers = Object.keys(obj(response['headers']))
-    return `<tr><td>${esc(status)}</td><td>${esc(response['description'] ?? '')}${headers.length > 0 ? `<br><small>headers: ${esc(headers.join(', '))}</small>` : ''}</td><td>${renderContent(response['content'])}</td></tr>`
+    return `<tr><td>${esc(status)}</td><td>${prose(response['description'] ?? '')}${headers.length > 0 ? `<br><small>headers: ${esc(headers.join(', '))}</small>` : ''}</td><td>${renderContent(response['content'])}</td></tr>`
   })
   return `<section id="op-${id}">
 <h3><span class="m ${esc(method)}">${esc(method.toUpperCase())}</span> <code>${esc(path)}</code></h3>
-<p><b>${esc(op['summary'] ?? '')}</b></p>${op['description'] === undefined ? '' : `<p>${esc(op['description'])}</p>`}
+<p><b>${prose(op['summary'] ?? '')}</b></p>${op['description'] === undefined ? '' : `<p>${prose(op['description'])}</p>`}
 ${paramRows.length > 0 ? `<h4>Parameters</h4><table><tr><th>name</th><th>in</th><th>type</th><th>description</th></tr>${paramRows.join('')}</table>` : ''}
 ${body['content'] === undefined ? '' : `<h4>Request body</h4>${renderContent(body['content'], schemas)}`}
 <h4>Responses</h4><table><tr><th>status</th><th>meaning</th><th>body</th></tr>${responses.join('')}</table>
@@ -138,17 +141,17 @@ export function renderReference(document: Json): string {
       const operation = obj(op)
       operations.push(renderOperation(path, method, operation, components))
       index.push(
-        `<li><a href="#op-${esc(operation['operationId'] ?? '')}"><span class="m ${esc(method)}">${esc(method.toUpperCase())}</span> <code>${esc(path)}</code></a> ${esc(operation['summary'] ?? '')}</li>`,
+        `<li><a href="#op-${esc(operation['operationId'] ?? '')}"><span class="m ${esc(method)}">${esc(method.toUpperCase())}</span> <code>${esc(path)}</code></a> ${prose(operation['summary'] ?? '')}</li>`,
       )
     }
   }
   const schemas = Object.entries(components).map(
     ([name, schema]) =>
-      `<section id="schema-${esc(name)}"><h3>${esc(name)}</h3>${obj(schema)['description'] === undefined ? '' : `<p>${esc(obj(schema)['description'])}</p>`}${renderSchema(obj(schema))}</section>`,
+      `<section id="schema-${esc(name)}"><h3>${esc(name)}</h3>${obj(schema)['description'] === undefined ? '' : `<p>${prose(obj(schema)['description'])}</p>`}${renderSchema(obj(schema))}</section>`,
   )
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(info['title'])}</title>
 <meta name="viewport" content="width=device-width,initial-scale=1"><style>${STYLE}</style></head><body>
-<h1>${esc(info['title'])} <small>${esc(info['version'])}</small></h1><p>${esc(info['description'] ?? '')}</p>
+<h1>${esc(info['title'])}</h1><p><small>version ${esc(info['version'])}, OpenAPI ${esc(document['openapi'] ?? '3.1.0')}</small></p><p>${prose(info['description'] ?? '')}</p>
 <p>Authenticate with <code>Authorization: Bearer &lt;token&gt;</code>. The machine-readable document: <a href="openapi.json">openapi.json</a>.</p>
 <h2>Operations</h2><ul>${index.join('')}</ul>${operations.join('\n')}
 <h2>Schemas</h2>${schemas.join('\n')}</body></html>`

@@ -31,6 +31,7 @@ const TITLES: Partial<Record<ErrorCode, string>> = {
   IDENTIFIER_INVALID: 'Invalid identifier',
   ROUTE_NOT_FOUND: 'Not found',
   METHOD_NOT_ALLOWED: 'Method not allowed',
+  UPGRADE_REQUIRED: 'Upgrade required',
   INTERNAL: 'Internal error',
 }
 
@@ -118,6 +119,9 @@ export function problemResponse(c: Context, err: unknown, log: Logger): Response
   }
   const allow = error.details?.['allow']
   if (typeof allow === 'string') headers['allow'] = allow
+  // 426 names the protocol to switch to (RFC 9110 §15.5.22).
+  const upgrade = error.details?.['upgrade']
+  if (typeof upgrade === 'string') headers['upgrade'] = upgrade
   if (error.canRetry) headers['retry-after'] = '1'
   return new Response(JSON.stringify(body), { status: error.status, headers })
 }

@@ -31,6 +31,7 @@ export const errorCatalogue = {
   PRECONDITION_REQUIRED: { status: 428, canRetry: false },
   ROUTE_NOT_FOUND: { status: 404, canRetry: false },
   METHOD_NOT_ALLOWED: { status: 405, canRetry: false },
+  UPGRADE_REQUIRED: { status: 426, canRetry: false },
   CLUSTER_UNAVAILABLE: { status: 503, canRetry: true },
   RATE_LIMITED: { status: 429, canRetry: true },
   COMMAND_FAILED: { status: 502, canRetry: false },

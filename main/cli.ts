@@ -1,71 +1,102 @@
 #!/usr/bin/env node
 // The `tributary` command: the process entrypoint, the only place that reads process.env and argv
 // or sets the exit code.
-import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { isTributaryError } from '../core/errors.ts'
-import { demoEnvironment, demoInstructions, seedDemo } from './demo.ts'
-import { REGISTRY_USAGE, registryCommands } from './cli/registry-commands.ts'
-import { parseRoles } from './roles.ts'
-import { startTributary } from './start.ts'
+import { eventsTail } from './cli/events-tail.ts'
+import { commandHelp, mainHelp, subcommandHelp } from './cli/help.ts'
+import type { CliHandler, CliIo } from './cli/registry-commands.ts'
+import { demoEnvironment, seedDemo } from './demo.ts'
+import { demoInstructions } from './demo-banner.ts'
+import { registryCommands } from './cli/registry-commands.ts'
+import { moveLine } from './ports.ts'
+import { VERSION } from './version.ts'
 
-const USAGE = `Usage: tributary <command> [options]
+const io = (signal?: AbortSignal): CliIo => ({
+  env: process.env,
+  out: (text) => void process.stdout.write(text),
+  err: (text) => void process.stderr.write(text),
+  readStdin: async () => {
+    const chunks: Buffer[] = []
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
+    return Buffer.concat(chunks).toString('utf8')
+  },
+  signal,
+})
 
-Commands:
-  start [--roles all|processors,consumers,api,adapters] [--demo]
-                     Run Tributary. Configuration comes from TRIBUTARY_* environment
-                     variables (see the README's configuration table). --demo creates
-                     tenant demo, device device1 (password secret) and an API token, and
-                     prints commands to try them with.
-  tenant | device | token
-                     Administer the registry through the management API (below).
-  help               Show this help.
-  version            Print the version.
+const subcommands: Record<string, Record<string, CliHandler>> = {
+  ...registryCommands,
+  events: { tail: eventsTail },
+}
 
-${REGISTRY_USAGE}`
+const wantsHelp = (args: readonly string[]): boolean => args.includes('--help') || args.includes('-h')
+
+/** Help asked for: on stdout, exit 0. */
+function help(text: string | undefined): number {
+  process.stdout.write(text ?? mainHelp())
+  return 0
+}
+
+/** A usage error: what was wrong and where the help is, exit 2. */
+function usage(message: string, help: string): number {
+  process.stderr.write(`tributary: ${message}\n(${help})\n`)
+  return 2
+}
+
+/** parseArgs's own errors (an unknown option, a missing value) are usage errors. */
+const isParseError = (err: unknown): boolean =>
+  err instanceof TypeError && String((err as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS')
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
-  switch (command) {
-    case 'start':
-      return start(rest)
-    case 'version':
-    case '--version': {
-      const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
-        version: string
-      }
-      process.stdout.write(`${pkg.version}\n`)
-      return 0
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    const topic = command === 'help' ? rest[0] : undefined
+    return help(topic === undefined ? undefined : commandHelp(topic))
+  }
+  if (command === 'version' || command === '--version') {
+    if (wantsHelp(rest)) return help(commandHelp('version'))
+    process.stdout.write(`${VERSION}\n`)
+    return 0
+  }
+  if (command === 'start') {
+    if (wantsHelp(rest)) return help(commandHelp('start'))
+    try {
+      return await start(rest)
+    } catch (err) {
+      if (isParseError(err)) return usage((err as Error).message, 'tributary start --help')
+      throw err
     }
-    case 'tenant':
-    case 'device':
-    case 'token': {
-      const [sub, ...args] = rest
-      const handler = sub === undefined ? undefined : registryCommands[command]?.[sub]
-      if (handler === undefined) {
-        const subs = Object.keys(registryCommands[command] ?? {}).join('|')
-        process.stderr.write(`tributary: ${command} takes one of ${subs}\n\n${REGISTRY_USAGE}`)
-        return 2
-      }
-      return handler(args, {
-        env: process.env,
-        out: (text) => void process.stdout.write(text),
-        readStdin: async () => {
-          const chunks: Buffer[] = []
-          for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
-          return Buffer.concat(chunks).toString('utf8')
-        },
-      })
-    }
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      process.stdout.write(USAGE)
-      return 0
-    default:
-      process.stderr.write(`tributary: unknown command ${JSON.stringify(command)}\n\n${USAGE}`)
-      return 2
+  }
+  const group = subcommands[command]
+  if (group === undefined) {
+    return usage(`unknown command ${JSON.stringify(command)}`, 'tributary --help lists the commands')
+  }
+  const [sub, ...args] = rest
+  if (sub === undefined) {
+    process.stderr.write(`tributary: ${command} needs a subcommand\n\n${commandHelp(command)}`)
+    return 2
+  }
+  if (sub === '--help' || sub === '-h') return help(commandHelp(command))
+  const handler = group[sub]
+  if (handler === undefined) {
+    return usage(
+      `${command} takes one of ${Object.keys(group).join('|')}, not ${JSON.stringify(sub)}`,
+      `tributary ${command} --help`,
+    )
+  }
+  if (wantsHelp(args)) return help(subcommandHelp(command, sub))
+  const interrupted = new AbortController()
+  const onSignal = (): void => interrupted.abort()
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  try {
+    return await handler(args, io(interrupted.signal))
+  } catch (err) {
+    if (isParseError(err)) return usage((err as Error).message, `tributary ${command} ${sub} --help`)
+    throw err
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
   }
 }
 
@@ -75,22 +106,31 @@ async function start(args: string[]): Promise<number> {
     options: { roles: { type: 'string', default: 'all' }, demo: { type: 'boolean', default: false } },
     strict: true,
   })
+  // Loaded here, not at the top: the other commands and every --help stay quick to start.
+  const [{ parseRoles }, { startTributary }] = await Promise.all([import('./roles.ts'), import('./start.ts')])
   const roles = parseRoles(values.roles)
   const demo = values.demo ? await demoEnvironment(process.env) : undefined
   const running = await startTributary({ env: demo?.env ?? process.env, roles })
   if (demo !== undefined) {
     if (!roles.includes('api'))
       running.log.warn('--demo without the api role: the API commands it prints need one')
-    const { apiToken } = await seedDemo(running.registry)
-    running.log.info({ moved: demo.moved, ports: running.ports }, 'demo ready')
+    const { apiToken } = await seedDemo(running.registry, running.lookups, demo)
+    running.log.info({ ports: running.ports, moved: running.moves.map((m) => m.variable) }, 'demo ready')
     process.stderr.write(
       demoInstructions({
         apiToken,
+        adminToken: demo.adminToken,
+        file: demo.file,
+        allowsPrivateWebhooks: demo.allowsPrivateWebhooks,
         ports: running.ports,
+        moves: running.moves,
         kafkaBrokers: running.config.kafkaBrokers,
         topicPrefix: running.config.topicPrefix,
       }),
     )
+  } else {
+    // Said to the person at the terminal, not only in the JSON log on stdout.
+    for (const move of running.moves) process.stderr.write(`${moveLine(move, move.bound)}\n`)
   }
   const stopped = Promise.withResolvers<void>()
   let stopping = false

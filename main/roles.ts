@@ -16,6 +16,8 @@ import { createDeadLetterIndex } from '../processors/deadletter-index.ts'
 import { createProcessor } from '../processors/index.ts'
 import { createTopicRetirement } from '../processors/retirement.ts'
 import type { RoleDeps } from './role-deps.ts'
+import { tenantTopicEnsurer } from './tenant-topic.ts'
+import { VERSION } from './version.ts'
 import { webhookDelivery } from './webhooks.ts'
 import { commandDelivery, commandService } from './commands.ts'
 
@@ -115,6 +117,12 @@ function appMqtt({ config, log, registry, bus, registryParts }: RoleDeps): Compo
   return [
     createAppMqttBroker(settings, {
       bus,
+      ensureTopic: tenantTopicEnsurer({
+        admin: bus.admin,
+        topics: topicNames(config.topicPrefix),
+        partitions: config.topicPartitions,
+        tenant: (id) => registryParts.auth.tenant(id),
+      }),
       bearer,
       tenant: (id) => registryParts.auth.tenant(id),
       findDevice: (tenant, device) => registryParts.auth.findDevice(tenant, device),
@@ -170,6 +178,7 @@ export const roleComponents: Record<Role, (deps: RoleDeps) => Component[]> = {
           oidcJwksCacheMs: config.oidcJwksCacheMs,
           allowPrivateTargets: config.webhookAllowPrivate,
           drainTimeoutMs: config.shutdownTimeoutMs,
+          version: VERSION,
         },
         {
           registry: registryParts.service,
@@ -185,7 +194,7 @@ export const roleComponents: Record<Role, (deps: RoleDeps) => Component[]> = {
               maxConnectionsPerTenant: config.wsMaxConnectionsPerTenant,
               maxBufferedBytes: config.wsMaxBufferedBytes,
               stallTimeoutMs: 30_000,
-              recheckMs: 30_000,
+              recheckMs: config.credentialRecheckMs,
             },
           },
           log,

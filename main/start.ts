@@ -1,5 +1,6 @@
 // The composition root: reads configuration, builds shared dependencies (bus, registry), starts the
 // roles in order (processors, consumers, api, adapters) and stops them in reverse.
+import type { CallerLookups } from '../core/auth/bearer.ts'
 import type { GuardedBus } from '../core/bus/availability.ts'
 import type { EventBus } from '../core/bus/bus.ts'
 import type { ClusterState } from '../core/cluster/cluster.ts'
@@ -7,6 +8,7 @@ import { createClusterState } from '../core/cluster/factory.ts'
 import type { Config } from '../core/config/index.ts'
 import { loadConfig, redactedConfig } from '../core/config/index.ts'
 import { createLifecycle } from '../core/lifecycle.ts'
+import type { Component } from '../core/lifecycle.ts'
 import type { Logger } from '../core/log.ts'
 import { createLogger } from '../core/log.ts'
 import { createManagementServer } from '../core/management.ts'
@@ -16,6 +18,9 @@ import { createBus } from './bus.ts'
 import { busCheck, clusterCheck, registryCheck } from './health-checks.ts'
 import type { RegistryParts } from './registry.ts'
 import { openRegistry } from './registry.ts'
+import type { PortMove } from './ports.ts'
+import { startFailure } from './start-failure.ts'
+import { isPortFree, planPorts, rememberPorts, rememberedPorts } from './ports.ts'
 import type { Role } from './roles.ts'
 import { ROLES, isAdapter, isListener, roleComponents } from './roles.ts'
 
@@ -33,18 +38,30 @@ export interface Running {
    * theirs (`mqtt`, `mqtts`, `mqttWs` ...) when their role runs and the listener is enabled.
    */
   readonly ports: { readonly management: number; readonly api: number; readonly [listener: string]: number }
+  /** Default ports that were taken, and where their listeners went instead (`bound`). */
+  readonly moves: ReadonlyArray<PortMove & { readonly bound: number }>
   readonly bus: EventBus
   /** The device registry (tenants, devices, credentials, API tokens), as --demo and tests use it. */
   readonly registry: RegistryService
+  /** The cached lookups that authenticate API callers (is a token still valid?). */
+  readonly lookups: CallerLookups
   readonly log: Logger
   /** Graceful stop: drains in-flight work within TRIBUTARY_SHUTDOWN_TIMEOUT_MS. */
   stop(): Promise<void>
 }
 
 export async function startTributary(options: StartOptions): Promise<Running> {
-  const config = loadConfig(options.env)
-  const log = options.log ?? createLogger({ level: config.logLevel })
   const roles = options.roles ?? [...ROLES]
+  // Ports first: a taken port fails (or moves) in a second, not after the slow start of the stores.
+  const loaded = loadConfig(options.env)
+  const { config, moves } = await planPorts(
+    loaded,
+    options.env,
+    roles,
+    isPortFree,
+    rememberedPorts(loaded.dataDir),
+  )
+  const log = options.log ?? createLogger({ level: config.logLevel })
   const registry = createMetricsRegistry()
   const lifecycle = createLifecycle(log)
   let ready = false
@@ -63,32 +80,42 @@ export async function startTributary(options: StartOptions): Promise<Running> {
   let cluster: ClusterState | undefined
   const ports: Record<string, number> = {}
 
+  /** Starts one part; a failure names the role (undefined: a part every role shares) and the part. */
+  const startPart = async (role: Role | undefined, component: Component): Promise<void> => {
+    try {
+      await lifecycle.start(component)
+    } catch (err) {
+      log.error({ err, role, component: component.name }, 'start failed')
+      throw startFailure(role, component.name, err, config)
+    }
+  }
+
   try {
     // The management listener comes first so /livez answers while the rest starts.
-    await lifecycle.start({
-      name: 'management',
+    await startPart(undefined, {
+      name: 'management listener',
       start: async () => void (managementPort = await management.start()),
       stop: () => management.stop(),
     })
-    await lifecycle.start({
-      name: 'bus',
+    await startPart(undefined, {
+      name: 'event bus',
       start: async () => void (bus = await createBus(config, log, registry)),
       stop: async () => bus?.close(),
     })
     const sharedBus = bus!
     management.add(busCheck(sharedBus))
-    await lifecycle.start({
-      name: 'registry-store',
+    await startPart(undefined, {
+      name: 'registry',
       start: async () =>
         void (registryParts = await openRegistry(config, sharedBus, log.child({ component: 'registry' }))),
       stop: async () => registryParts?.store.close(),
     })
     const parts = registryParts!
-    for (const component of parts.components) await lifecycle.start(component)
+    for (const component of parts.components) await startPart(undefined, component)
     management.add(registryCheck(parts.store))
     // One cluster state per process, shared by every role that needs it; it stops after them.
-    await lifecycle.start({
-      name: 'cluster',
+    await startPart(undefined, {
+      name: 'cluster state',
       start: async () => {
         cluster = await createClusterState({ redisUrl: config.redisUrl }, log)
         await cluster.start()
@@ -108,11 +135,26 @@ export async function startTributary(options: StartOptions): Promise<Running> {
         cluster: sharedCluster,
       })
       for (const component of components) {
-        await lifecycle.start(component)
+        await startPart(role, component)
         if (isListener(component)) ports[component.name] = component.port
         if (isAdapter(component)) Object.assign(ports, component.ports())
       }
       started[role] = components.map((c) => c.name)
+    }
+    ports['management'] = managementPort
+    for (const move of moves) {
+      log.warn(
+        { listener: move.name, variable: move.variable, taken: move.taken, port: ports[move.name] },
+        'default port taken: the listener moved',
+      )
+    }
+    try {
+      rememberPorts(
+        config.dataDir,
+        moves.map((m) => ({ ...m, bound: ports[m.name] ?? 0 })),
+      )
+    } catch (err) {
+      log.warn({ err, dataDir: config.dataDir }, 'could not remember the moved ports in the data dir')
     }
     ready = true
     log.info(
@@ -120,7 +162,7 @@ export async function startTributary(options: StartOptions): Promise<Running> {
         roles: started,
         bus: sharedBus.kind,
         registry: parts.store.kind,
-        ports: { management: managementPort, ...ports },
+        ports: { ...ports },
         config: redactedConfig(config),
       },
       'tributary started',
@@ -136,7 +178,9 @@ export async function startTributary(options: StartOptions): Promise<Running> {
     log,
     bus: bus!,
     registry: registryParts!.service,
+    lookups: registryParts!.lookups,
     ports: { ...ports, management: managementPort, api: ports['api'] ?? 0 },
+    moves: moves.map((move) => ({ ...move, bound: ports[move.name] ?? move.port })),
     stop() {
       stopping ??= (async () => {
         log.info({ deadlineMs: config.shutdownTimeoutMs }, 'tributary stopping')

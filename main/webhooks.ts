@@ -22,6 +22,7 @@ import type { Config } from '../core/config/index.ts'
 import type { Logger } from '../core/log.ts'
 import type { Registry } from '../core/metrics.ts'
 import type { RegistryParts } from './registry.ts'
+import { tenantTopicEnsurer } from './tenant-topic.ts'
 import { storedErrorLog } from './webhook-errors.ts'
 
 export interface WebhookWiring {
@@ -110,6 +111,12 @@ export function webhookDelivery(deps: WebhookWiring): Component & Pick<WebhookDe
   const delivery = createWebhookDelivery({
     bus,
     topics,
+    ensureTopic: tenantTopicEnsurer({
+      admin: bus.admin,
+      topics,
+      partitions: config.topicPartitions,
+      tenant: (id) => auth.tenant(id),
+    }),
     source,
     sender,
     deadLetters,

@@ -51,7 +51,7 @@ async function main(command: string): Promise<number> {
       return 0
     }
     case 'status': {
-      const { state, running, problem } = await daemonStatus()
+      const { state, running, problem } = await daemonStatus(portFromEnv())
       if (state !== undefined && problem === undefined) {
         console.error(`kafka: running, pid ${state.pid}, data ${state.dataDir}, state ${STATE_FILE}`)
         console.log(state.brokers)

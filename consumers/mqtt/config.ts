@@ -18,6 +18,8 @@ export interface AppMqttConfig {
   readonly maxKeepaliveSeconds: number
   /** How long a new connection may take to send CONNECT. */
   readonly connectTimeoutMs: number
+  /** How often every client's credential is checked again (revocation ends the connection). */
+  readonly credentialRecheckMs: number
   /** A client whose socket stays full this long is disconnected even under maxQueueBytes. */
   readonly drainTimeoutMs: number
   /** Events in flight to the clients of one tenant before its bus reader waits. */
@@ -52,6 +54,7 @@ export function appMqttConfig(config: Config): AppMqttConfig {
     maxQueueBytes: config.appMqttMaxQueueBytes,
     maxKeepaliveSeconds: config.appMqttMaxKeepaliveSeconds,
     connectTimeoutMs: config.mqttConnectTimeoutMs,
+    credentialRecheckMs: config.credentialRecheckMs,
     drainTimeoutMs: DRAIN_TIMEOUT_MS,
     maxInFlightPerTenant: MAX_IN_FLIGHT_PER_TENANT,
     shutdownTimeoutMs: config.shutdownTimeoutMs,

@@ -3,11 +3,13 @@
 // to `deliver`, and leaves when the tenant's last client is gone. At most `maxInFlight` events of a
 // tenant are on their way to its clients; past that the reader waits (the clients' queues are
 // bounded by the broker, which drops the slow ones).
-import type { BusMessage, EventBus, Subscription } from '../../core/bus/bus.ts'
+import type { BusMessage, EventBus, SubscribeOptions, Subscription } from '../../core/bus/bus.ts'
 import type { Logger } from '../../core/log.ts'
 
 export interface FanoutDeps {
   readonly bus: Pick<EventBus, 'subscribe'>
+  /** Creates the tenant's event topic unless it exists (a tenant that never had an event has none). */
+  readonly ensureTopic?: ((tenant: string) => Promise<void>) | undefined
   /** The tenant's event topic. */
   readonly topic: (tenant: string) => string
   /** The tenant reader's consumer group: one per process and tenant. */
@@ -30,13 +32,18 @@ export function createFanout(deps: FanoutDeps) {
   const readers = new Map<string, Reader>()
   const closing = new Set<Promise<void>>()
 
+  async function subscribe(tenant: string, options: SubscribeOptions): Promise<Subscription> {
+    await deps.ensureTopic?.(tenant)
+    return deps.bus.subscribe(options)
+  }
+
   function open(tenant: string): Reader {
     const reader: Reader = {
       users: 0,
       closed: false,
       inFlight: 0,
       waiting: [],
-      ready: deps.bus.subscribe({
+      ready: subscribe(tenant, {
         group: deps.group(tenant),
         topics: [deps.topic(tenant)],
         from: 'latest',

@@ -30,6 +30,9 @@ export interface AppClient {
   dropped: boolean
   /** Ends the connection when its credential expires. */
   expiry: NodeJS.Timeout | undefined
+  /** The aedes client and the CONNECT password, once authenticated: the credential is checked again. */
+  client: Client | undefined
+  password: Buffer | undefined
 }
 
 export const newAppClient = (burst: number, now = Date.now()): AppClient => ({
@@ -41,6 +44,8 @@ export const newAppClient = (burst: number, now = Date.now()): AppClient => ({
   closed: false,
   dropped: false,
   expiry: undefined,
+  client: undefined,
+  password: undefined,
 })
 
 export interface HooksDeps {
@@ -133,6 +138,8 @@ export function createHooks(deps: HooksDeps) {
           perTenant.set(tenant, open + 1)
           state.tenant = tenant
           state.canCommand = login.canCommand
+          state.client = client
+          state.password = password
           metrics.connected(tenant)
           if (login.expiresAt !== undefined) {
             // setTimeout holds at most 2^31-1 ms (24.8 days); longer-lived credentials are not cut.
@@ -266,5 +273,36 @@ export function createHooks(deps: HooksDeps) {
       return packet
     },
   }
-  return { hooks, ended, drop }
+  /**
+   * Checks every authenticated client's credential again, as the event WebSocket does: a revoked
+   * API token, a removed role or a disabled tenant ends the connection; a changed role changes what
+   * it may publish. Clients sharing a credential are checked once; an unavailable registry keeps them.
+   */
+  async function recheck(): Promise<void> {
+    const byCredential = new Map<string, AppClient[]>()
+    for (const state of clients.values()) {
+      if (state.closed || state.dropped || state.tenant === undefined || state.password === undefined)
+        continue
+      const key = `${state.tenant}\0${state.password.toString('base64')}`
+      const group = byCredential.get(key)
+      if (group === undefined) byCredential.set(key, [state])
+      else group.push(state)
+    }
+    for (const group of byCredential.values()) {
+      const { tenant, password } = group[0]!
+      let login: Awaited<ReturnType<AppAuthenticator>>
+      try {
+        login = await deps.authenticate(tenant, password)
+      } catch (err) {
+        log.debug({ err, tenant }, 'application MQTT credential re-check unavailable; kept')
+        continue
+      }
+      for (const state of group) {
+        if (login.kind === 'accepted' && login.tenant === state.tenant) state.canCommand = login.canCommand
+        else if (state.client !== undefined) drop(state.client, state, 'credential-invalid')
+      }
+    }
+  }
+
+  return { hooks, ended, drop, recheck }
 }

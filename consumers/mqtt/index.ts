@@ -31,6 +31,8 @@ export { appMqttConfig } from './config.ts'
 
 export interface AppMqttDeps {
   readonly bus: Pick<EventBus, 'subscribe' | 'publish'>
+  /** Creates a tenant's event topic unless it exists, before its reader subscribes. */
+  readonly ensureTopic?: ((tenant: string) => Promise<void>) | undefined
   readonly bearer: BearerAuthenticator
   readonly tenant: (id: string) => Promise<Tenant | undefined>
   /** A device of a tenant (registry cache): commands go to existing devices only. */
@@ -55,6 +57,8 @@ export function createAppMqttBroker(config: AppMqttConfig, deps: AppMqttDeps) {
   let broker: Aedes | undefined
   let stopping = false
   let port = 0
+  let rechecker: NodeJS.Timeout | undefined
+  let rechecking = false
 
   function deliver(tenant: string, message: BusMessage, done: () => void): void {
     let payload: Buffer
@@ -85,6 +89,7 @@ export function createAppMqttBroker(config: AppMqttConfig, deps: AppMqttDeps) {
 
   const fanout = createFanout({
     bus: deps.bus,
+    ensureTopic: deps.ensureTopic,
     topic: (tenant) => topics.events(tenant),
     group: (tenant) => `${topics.prefix}-app-mqtt-${instance}-${tenant}`,
     deliver,
@@ -92,7 +97,7 @@ export function createAppMqttBroker(config: AppMqttConfig, deps: AppMqttDeps) {
     log,
   })
 
-  const { hooks, ended } = createHooks({
+  const { hooks, ended, recheck } = createHooks({
     config,
     clients,
     authenticate: createAppAuthenticator({ bearer: deps.bearer, tenant: deps.tenant }),
@@ -167,12 +172,21 @@ export function createAppMqttBroker(config: AppMqttConfig, deps: AppMqttDeps) {
         await new Promise<void>((resolve) => aedes.close(() => resolve()))
         throw err
       }
+      rechecker = setInterval(() => {
+        if (rechecking) return
+        rechecking = true
+        recheck()
+          .catch((err: unknown) => log.warn({ err }, 'checking application MQTT credentials failed'))
+          .finally(() => (rechecking = false))
+      }, config.credentialRecheckMs)
+      rechecker.unref()
       log.info({ port, host: config.host }, 'application MQTT broker listening')
     },
 
     async stop(): Promise<void> {
       if (stopping) return
       stopping = true
+      clearInterval(rechecker)
       if (server.listening) server.close()
       // Applications reconnect to another process; nothing of theirs is in flight here.
       const open = sockets.size

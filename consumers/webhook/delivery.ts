@@ -29,6 +29,11 @@ import type { DeliveryStats } from './stats.ts'
 export interface DeliveryDeps {
   readonly bus: Pick<EventBus, 'subscribe'>
   readonly topics: TopicNames
+  /**
+   * Creates the tenant's event topic unless it exists. A tenant's topic appears with its creation
+   * or its first event, so a subscription can come first: on a new bus, or a new topic prefix.
+   */
+  readonly ensureTopic?: ((tenant: string) => Promise<void>) | undefined
   readonly source: Pick<SubscriptionSource, 'setState' | 'deviceLabels' | 'secretOf'>
   readonly sender: WebhookSender
   readonly deadLetters: DeadLetterPort
@@ -216,6 +221,7 @@ export function createSubscriptionRunner(
   const runner: SubscriptionRunner = {
     subscription,
     async start() {
+      await deps.ensureTopic?.(tenant)
       bus = await deps.bus.subscribe({
         group: webhookGroup(deps.topics.prefix, id, subscription.replayGeneration),
         topics: [deps.topics.events(tenant)],

@@ -1,6 +1,7 @@
 // The webhook delivery component: one runner per subscription that is not disabled, loaded at
 // start and kept in step with registry changes; stopping drains in-flight requests, bounded.
 // Re-drive requests arrive as subscription changes, and a slow sweep picks up any that were missed.
+import { TributaryError } from '../../core/errors.ts'
 import type { Component } from '../../core/lifecycle.ts'
 import type { WebhookSubscription } from '../../core/registry/model.ts'
 import type { DeliveryDeps, SubscriptionRunner } from './delivery.ts'
@@ -33,6 +34,17 @@ export interface WebhookDelivery extends Component {
 }
 
 const keyOf = (tenant: string, id: string): string => `${tenant}/${id}`
+
+/** The error of a subscription that could not start, naming it (its code and cause kept). */
+function withSubscription(err: unknown, s: WebhookSubscription): unknown {
+  const what = `webhook subscription ${s.id} of tenant ${s.tenant}`
+  if (err instanceof TributaryError)
+    return new TributaryError(err.code, `${what}: ${err.message}`, {
+      cause: err,
+      details: { ...err.details },
+    })
+  return new Error(`${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+}
 
 // Everything but state and bookkeeping: a change here needs a new runner.
 function settings(s: WebhookSubscription): string {
@@ -97,8 +109,12 @@ export function createWebhookDelivery(deps: WebhookDeliveryDeps): WebhookDeliver
     async start() {
       const all = await deps.source.listAll()
       for (const subscription of all) {
-        if (subscription.state !== 'disabled')
+        if (subscription.state === 'disabled') continue
+        try {
           await apply(subscription, keyOf(subscription.tenant, subscription.id))
+        } catch (err) {
+          throw withSubscription(err, subscription)
+        }
       }
       deps.log.info({ subscriptions: runners.size }, 'webhook delivery started')
       if (deps.redrive !== undefined) {

@@ -177,6 +177,15 @@ export const variables = {
         'Send buffer bound of one event WebSocket: past half of it the stream pauses until the client has read it down to a quarter; a client that takes over 30 s to do so is closed (1008).',
     },
   ),
+  credentialRecheckMs: integer(
+    'TRIBUTARY_CREDENTIAL_RECHECK_MS',
+    30_000,
+    { min: 1_000, max: 3_600_000 },
+    {
+      description:
+        'How often the event WebSocket and the application MQTT broker check the credential of every open connection again: a revoked API token, a removed role or a disabled tenant ends the connection within this time.',
+    },
+  ),
   adminToken: optionalSecret('TRIBUTARY_ADMIN_TOKEN', 16, {
     description:
       'Bearer token with the admin role on every tenant, for bootstrap. At least 16 characters. Unset: none.',

@@ -1,12 +1,12 @@
 // Reading a tenant's events straight from Kafka with @platformatic/kafka: a consumer group on
 // `tributary.events.<tenant>`, CloudEvents in Kafka binary mode (ce_ headers, the data as the value).
 //
-//   KAFKA_BROKERS=localhost:9092 TENANT=demo node docs/examples/kafka-consumer.ts
+//   KAFKA_BROKERS=127.0.0.1:19092 TENANT=demo node docs/examples/kafka-consumer.ts
 //
 // Commits after each record is handled: at-least-once, so deduplicate on `id` if that matters.
 import { Consumer, stringDeserializers } from '@platformatic/kafka'
 
-const brokers = (process.env['KAFKA_BROKERS'] ?? 'localhost:9092').split(',')
+const brokers = (process.env['KAFKA_BROKERS'] ?? '127.0.0.1:19092').split(',')
 const prefix = process.env['TOPIC_PREFIX'] ?? 'tributary'
 const tenant = process.env['TENANT'] ?? 'demo'
 // Stop after this many events (0: run until interrupted).

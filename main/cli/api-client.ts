@@ -39,17 +39,22 @@ export interface ApiClient {
 /** Most items `listAll` fetches before it stops, so a huge tenant cannot exhaust the CLI. */
 const LIST_CAP = 100_000
 
-export function createApiClient(options: ApiClientOptions): ApiClient {
+/** `<url>/api/v1` for the URL of the API listener; a clear error for anything but an http(s) URL. */
+export function apiBase(url: string): string {
   let base: URL
   try {
-    base = new URL(options.url)
+    base = new URL(url)
   } catch {
-    throw new Error(`API URL ${JSON.stringify(options.url)} is not a URL (set --url or TRIBUTARY_API_URL)`)
+    throw new Error(`API URL ${JSON.stringify(url)} is not a URL (set --url or TRIBUTARY_API_URL)`)
   }
   if (base.protocol !== 'http:' && base.protocol !== 'https:') {
-    throw new Error(`API URL ${JSON.stringify(options.url)} must be http: or https:`)
+    throw new Error(`API URL ${JSON.stringify(url)} must be http: or https:`)
   }
-  const prefix = `${base.origin}${base.pathname.replace(/\/+$/, '')}/api/v1`
+  return `${base.origin}${base.pathname.replace(/\/+$/, '')}/api/v1`
+}
+
+export function createApiClient(options: ApiClientOptions): ApiClient {
+  const prefix = apiBase(options.url)
   const timeoutMs = options.timeoutMs ?? 30_000
 
   async function request<T>(
@@ -116,10 +121,13 @@ function toApiError(status: number, statusText: string, body: unknown): ApiError
       errors?: Array<{ path?: unknown; message?: unknown }>
     }
     const title = typeof problem.title === 'string' ? problem.title : statusText
-    const detail = typeof problem.detail === 'string' ? `: ${problem.detail}` : ''
-    const fields = Array.isArray(problem.errors)
-      ? problem.errors.map((e) => `\n  - ${asText(e.path)}: ${asText(e.message)}`).join('')
-      : ''
+    const errors = Array.isArray(problem.errors)
+      ? problem.errors.map((e) => `${asText(e.path)}: ${asText(e.message)}`)
+      : []
+    // The detail of a validation error repeats its first field error: said once, in the list.
+    const detail =
+      typeof problem.detail === 'string' && !errors.includes(problem.detail) ? `: ${problem.detail}` : ''
+    const fields = errors.map((e) => `\n  - ${e}`).join('')
     const code = typeof problem.code === 'string' ? problem.code : undefined
     return new ApiError(status, `${status} ${title}${detail}${fields}`, code)
   }

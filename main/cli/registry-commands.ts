@@ -3,36 +3,26 @@ import { parseArgs } from 'node:util'
 import type { ApiClient } from './api-client.ts'
 import { createApiClient } from './api-client.ts'
 
-export const REGISTRY_USAGE = `Registry commands (talk to the management API):
-  tenant create <tenant> [--disabled] [--max-devices N] [--auth-methods password,x509,psk,token]
-  tenant list
-  device create --tenant T <device> [--label k=v]... [--gateway G]... [--disabled]
-                [--password P | --password-stdin]
-  device list --tenant T [--label k=v]...
-  device delete --tenant T <device>
-  device set-password --tenant T <device> (--password P | --password-stdin)
-  token create --tenant T --name N [--role admin|manager|reader] [--expires-at ISO-8601]
-
-  Common options: --url URL (default $TRIBUTARY_API_URL or http://127.0.0.1:8080),
-                  --token TOKEN (default $TRIBUTARY_API_TOKEN), --json (print the API's JSON)
-`
-
 export interface CliIo {
   readonly env: Readonly<Record<string, string | undefined>>
   readonly out: (text: string) => void
   /** Reads all of stdin (for --password-stdin). */
   readonly readStdin: () => Promise<string>
+  /** Progress for the person at the terminal (stderr). */
+  readonly err?: ((text: string) => void) | undefined
+  /** Aborted on Ctrl-C: long-running commands stop cleanly. */
+  readonly signal?: AbortSignal | undefined
 }
 
-const common = {
+export const common = {
   url: { type: 'string' },
   token: { type: 'string' },
   json: { type: 'boolean', default: false },
 } as const
 
-type Handler = (args: string[], io: CliIo) => Promise<number>
+export type CliHandler = (args: string[], io: CliIo) => Promise<number>
 
-export const registryCommands: Record<string, Record<string, Handler>> = {
+export const registryCommands: Record<string, Record<string, CliHandler>> = {
   tenant: { create: tenantCreate, list: tenantList },
   device: { create: deviceCreate, list: deviceList, delete: deviceDelete, 'set-password': deviceSetPassword },
   token: { create: tokenCreate },
@@ -50,7 +40,7 @@ function one(positionals: string[], what: string): string {
   return positionals[0]!
 }
 
-function required(value: string | undefined, flag: string): string {
+export function required(value: string | undefined, flag: string): string {
   if (value === undefined || value === '') throw new Error(`${flag} is required`)
   return value
 }

@@ -165,6 +165,8 @@ async function startupFailure(dir: string, headline: string): Promise<string> {
 
 /** Resolves the jars if needed, formats a fresh KRaft log dir and runs the broker until ready. */
 export async function startLocalKafka(options: StartOptions = {}): Promise<LocalKafka> {
+  // The port first: a taken one fails in a second, not after the jars are resolved.
+  if (options.port) await ensurePortFree(options.port)
   const { java, libDir } = await resolveKafka()
   await mkdir(BROKERS_DIR, { recursive: true })
   await sweepStale(options.dataDir)

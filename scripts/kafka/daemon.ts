@@ -4,7 +4,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CACHE_DIR } from './exec.ts'
 import { startLocalKafka, type BrokerRecord } from './broker.ts'
-import { isBrokerProcess, stopBrokerProcess } from './system.ts'
+import { isBrokerProcess, isPortTaken, stopBrokerProcess, takenPortMessage } from './system.ts'
 import { probeKafka } from './probe.ts'
 
 export const STATE_FILE = join(CACHE_DIR, 'state.json')
@@ -28,9 +28,14 @@ export interface Status {
   problem: string | undefined
 }
 
-export async function daemonStatus(): Promise<Status> {
+/** `port`: also say what holds that port when no broker of this checkout runs (the CLI's status). */
+export async function daemonStatus(port?: number): Promise<Status> {
   const state = await readState()
-  if (state === undefined) return { state, running: false, problem: 'no broker started (no state file)' }
+  if (state === undefined) {
+    const foreign =
+      port !== undefined && port !== 0 && (await isPortTaken(port)) ? `; ${await takenPortMessage(port)}` : ''
+    return { state, running: false, problem: `no broker started from this checkout${foreign}` }
+  }
   if (!(await isBrokerProcess(state.pid, state.dataDir))) {
     return { state, running: false, problem: `pid ${state.pid} is not running any more` }
   }

@@ -84,6 +84,7 @@ describe('OpenAPI document', () => {
         'POST /api/v1/tenants/{tenant}/devices/{device}/commands/{name}',
         'GET /api/v1/tenants/{tenant}/subscriptions/{id}/errors',
         'GET /api/v1/whoami',
+        'GET /api/v1/tenants/{tenant}/events',
       ].sort(),
     )
   })
@@ -153,5 +154,40 @@ describe('reference page', () => {
       expect(html).toContain(`id="schema-${name}"`)
     }
     expect(html).toContain('href="#schema-Problem"')
+  })
+
+  it('shows code spans as code, and the title without a stray version number', async () => {
+    const html = await (await app.request('/api/v1/docs')).text()
+    const text = html.replace(/<style>[\s\S]*?<\/style>/, '')
+    expect(text).not.toContain('`')
+    expect(text).toContain('The <code>webhook-id</code> of the request.')
+    expect(text).toContain('<h1>Tributary management API</h1>')
+    expect(text).toContain('<small>version 1, OpenAPI 3.1.0</small>')
+  })
+
+  it('describes the event WebSocket: subprotocol, query and the 426 of a plain GET', async () => {
+    const html = await (await app.request('/api/v1/docs')).text()
+    expect(html).toContain('id="op-streamEvents"')
+    expect(html).toContain('<code>cloudevents.json</code>')
+    for (const name of ['channel', 'device', 'type', 'from', 'group', 'access_token'])
+      expect(html).toContain(`<code>${name}</code>`)
+    expect(html).toMatch(/<td>426<\/td><td>Upgrade Required/)
+  })
+})
+
+describe('a plain GET of the event WebSocket', () => {
+  it('answers 426 Upgrade Required with Upgrade: websocket, with or without credentials', async () => {
+    for (const headers of [{}, { authorization: 'Bearer tat_nope_nope' }]) {
+      const reply = await app.request('/api/v1/tenants/demo/events?from=earliest', { headers })
+      expect(reply.status).toBe(426)
+      expect(reply.headers.get('upgrade')).toBe('websocket')
+      expect(reply.headers.get('content-type')).toBe('application/problem+json')
+      expect(await reply.json()).toMatchObject({
+        status: 426,
+        code: 'UPGRADE_REQUIRED',
+        title: 'Upgrade required',
+        detail: expect.stringContaining('Upgrade: websocket and the subprotocol cloudevents.json') as string,
+      })
+    }
   })
 })

@@ -374,6 +374,7 @@ describe('docker-compose.yml services', () => {
   it('waits on healthy dependencies: tributary on Kafka and PostgreSQL, the bucket job on MinIO', () => {
     expect(service(doc, 'tributary').depends_on?.kafka).toEqual({ condition: 'service_healthy' })
     expect(service(doc, 'tributary').depends_on?.postgres).toEqual({ condition: 'service_healthy' })
+    expect(service(doc, 'tributary').depends_on?.redis).toEqual({ condition: 'service_healthy' })
     expect(service(doc, 'minio-init').depends_on?.minio).toEqual({ condition: 'service_healthy' })
     for (const [name, svc] of Object.entries(doc.services)) {
       for (const [target, { condition }] of Object.entries(svc.depends_on ?? {})) {
@@ -412,6 +413,10 @@ describe('docker-compose.yml services', () => {
     expect(withDefaults([init.entrypoint, init.command].flat().join(' '))).toMatch(
       /mc mb --ignore-existing \w+\/tributary\b/,
     )
+  })
+
+  it('keeps the cluster state in the redis service', () => {
+    expect(env(service(doc, 'tributary')).TRIBUTARY_REDIS_URL).toBe('redis://redis:6379')
   })
 
   it('builds tributary from the Dockerfile and points it at the kafka service', () => {

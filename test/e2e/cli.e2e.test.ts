@@ -1,11 +1,12 @@
 // The registry commands and `start --demo` as a user runs them: a real process, the `tributary`
 // CLI in child processes, and curl.
 import { execFile, spawn } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, readFileSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterEach, describe, expect, it } from 'vitest'
+import { GROUPS } from '../../main/cli/help.ts'
 import { CLI, startProcess } from '../helpers/process.ts'
 import type { TributaryProcess } from '../helpers/process.ts'
 
@@ -119,6 +120,12 @@ describe('tributary tenant|device|token', () => {
     expect(await cli(['device', 'delete', '--tenant', 'acme', 'sensor-2'], manager)).toMatchObject({
       code: 0,
     })
+    // A refused body is explained once: the field errors, not the same line again as the detail.
+    const invalid = await cli(['device', 'create', '--tenant', 'acme', 'bad id!'], manager)
+    expect(invalid.code).toBe(1)
+    expect(invalid.stderr.match(/body\.id/g)).toHaveLength(1)
+    expect(invalid.stderr).toMatch(/^tributary: 400 .*\n {2}- body\.id: /)
+
     const gone = await cli(['device', 'delete', '--tenant', 'acme', 'sensor-2'], manager)
     expect(gone.code).toBe(1)
     expect(gone.stderr).toMatch(/^tributary: 404 /)
@@ -135,10 +142,40 @@ describe('tributary tenant|device|token', () => {
     expect(wrong.stderr).toMatch(/^tributary: 401 /)
   })
 
+  it('answers --help for every command and subcommand with its help, exit 0', async () => {
+    const asked = [
+      ['--help'],
+      ['help'],
+      ['start', '--help'],
+      ['version', '--help'],
+      ...Object.entries(GROUPS).flatMap(([command, group]) => [
+        [command, '--help'],
+        ...Object.keys(group.subs).map((sub) => [command, sub, '--help']),
+      ]),
+    ]
+    const results = await Promise.all(asked.map((args) => cli(args, {})))
+    for (const [i, result] of results.entries()) {
+      const args = asked[i]!
+      expect(result, args.join(' ')).toMatchObject({ code: 0, stderr: '' })
+      expect(result.stdout, args.join(' ')).toMatch(/^Usage/)
+      const [command, sub] = args
+      const help = command === undefined ? undefined : GROUPS[command]
+      if (help !== undefined && sub !== undefined && sub !== '--help')
+        expect(result.stdout).toContain(help.subs[sub]!.synopsis)
+    }
+    // The group's help lists its subcommands (it used to exit 2 with a bare list).
+    const device = results[asked.findIndex((a) => a.join(' ') === 'device --help')]!
+    expect(device.stdout).toContain('tributary device set-password --tenant T <device>')
+  })
+
   it('explains bad usage and an unreachable API', async () => {
     const usage = await cli(['device', 'frobnicate'], {})
     expect(usage.code).toBe(2)
     expect(usage.stderr).toContain('device takes one of create|list|delete|set-password')
+    const option = await cli(['device', 'create', '--tenant', 'acme', 'x', '--frob'], {})
+    expect(option.code).toBe(2)
+    expect(option.stderr).toContain("Unknown option '--frob'")
+    expect(option.stderr).toContain('(tributary device create --help)')
     const missing = await cli(['device', 'list'], {})
     expect(missing).toMatchObject({ code: 1, stderr: 'tributary: --tenant is required\n' })
     const down = await cli(['tenant', 'list', '--url', 'http://127.0.0.1:9'], {})
@@ -148,9 +185,13 @@ describe('tributary tenant|device|token', () => {
 })
 
 describe('tributary start --demo', () => {
-  it('seeds the demo tenant idempotently and prints a working token', async () => {
+  it('leaves the settings the user made alone and replaces a demo token that was revoked', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'tributary-demo-'))
-    const env = { TRIBUTARY_DATA_DIR: dataDir, TRIBUTARY_API_PORT: '0' }
+    const env = {
+      TRIBUTARY_DATA_DIR: dataDir,
+      TRIBUTARY_ADMIN_TOKEN: ADMIN_TOKEN,
+      TRIBUTARY_WEBHOOK_ALLOW_PRIVATE: 'false',
+    }
     const tokens: string[] = []
     for (let run = 0; run < 2; run++) {
       const proc = startProcess(['start', '--demo'], env)
@@ -158,9 +199,11 @@ describe('tributary start --demo', () => {
       await proc.waitForLog((l) => l.msg === 'demo ready')
       await expect.poll(() => proc.stderr.join('\n')).toContain('TRIBUTARY_API_TOKEN=')
       const printed = proc.stderr.join('\n')
-      const match = /export TRIBUTARY_API_URL=(\S+) TRIBUTARY_API_TOKEN=(\S+)/.exec(printed)
-      expect(match).not.toBeNull()
-      const [, url, token] = match!
+      // The user's admin token is theirs: used, never printed; their "no private webhooks" holds.
+      expect(printed).toContain('admin token: the TRIBUTARY_ADMIN_TOKEN you set')
+      expect(printed).not.toContain(ADMIN_TOKEN)
+      expect(printed).not.toContain('TRIBUTARY_WEBHOOK_ALLOW_PRIVATE=true')
+      const [, url, token] = /export TRIBUTARY_API_URL=(\S+) TRIBUTARY_API_TOKEN=(\S+)/.exec(printed)!
       tokens.push(token!)
       const devices = await curl([
         '-H',
@@ -171,22 +214,34 @@ describe('tributary start --demo', () => {
       expect((JSON.parse(devices.body) as { items: Array<{ id: string }> }).items.map((d) => d.id)).toEqual([
         'device1',
       ])
-      expect(printed).toContain('device1@demo')
+      const local = await curl([
+        '-H',
+        `Authorization: Bearer ${token}`,
+        '-H',
+        'content-type: application/json',
+        '-d',
+        '{"url":"http://127.0.0.1:9/hook"}',
+        `${url}/api/v1/tenants/demo/subscriptions`,
+      ])
+      expect(local.status).toBe(400)
+      const stored = JSON.parse(readFileSync(join(dataDir, 'demo.json'), 'utf8')) as Record<string, unknown>
+      expect(stored).toEqual({ apiToken: token })
+      expect(statSync(join(dataDir, 'demo.json')).mode & 0o777).toBe(0o600)
+      if (run === 0) {
+        // Revoked behind the demo's back: the next start makes and stores a new one.
+        const id = /^tat_([^_]+)_/.exec(token!)![1]!
+        const deleted = await curl([
+          '-X',
+          'DELETE',
+          '-H',
+          `Authorization: Bearer ${ADMIN_TOKEN}`,
+          `${url}/api/v1/tenants/demo/tokens/${id}`,
+        ])
+        expect(deleted.status).toBe(204)
+      }
       expect(await proc.stop('SIGTERM')).toBe(0)
       running.splice(running.indexOf(proc), 1)
     }
-    // The second run replaced the demo token: the first one no longer works.
     expect(tokens[0]).not.toBe(tokens[1])
-    const proc = startProcess(['start'], env)
-    running.push(proc)
-    const url = `http://127.0.0.1:${await apiPort(proc)}`
-    const old = await curl(['-H', `Authorization: Bearer ${tokens[0]}`, `${url}/api/v1/tenants/demo/devices`])
-    expect(old.status).toBe(401)
-    const current = await curl([
-      '-H',
-      `Authorization: Bearer ${tokens[1]}`,
-      `${url}/api/v1/tenants/demo/devices`,
-    ])
-    expect(current.status).toBe(200)
   })
 })

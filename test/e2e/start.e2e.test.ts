@@ -1,11 +1,14 @@
 // `tributary start` as an operator runs it: a real process, its management listener, its logs.
 import { execFile } from 'node:child_process'
+import { mkdtempSync, readdirSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterEach, describe, expect, inject, it } from 'vitest'
 import { managementUrl, startProcess } from '../helpers/process.ts'
 import type { TributaryProcess } from '../helpers/process.ts'
-import { uniqueName } from '../helpers/wait.ts'
+import { uniqueName, waitUntil } from '../helpers/wait.ts'
 
 const run = promisify(execFile)
 const running: TributaryProcess[] = []
@@ -100,6 +103,56 @@ describe('tributary start', () => {
     } finally {
       blocker.close()
     }
+  })
+
+  it('checks a port the user set before the slow start: taken, it fails at once and opens nothing', async () => {
+    const blocker = createServer()
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
+    const port = (blocker.address() as { port: number }).port
+    const dataDir = mkdtempSync(join(tmpdir(), 'tributary-ports-'))
+    try {
+      const proc = start(['start'], { TRIBUTARY_DATA_DIR: dataDir, TRIBUTARY_MQTT_PORT: String(port) })
+      expect(await proc.exited).toBe(1)
+      expect(proc.stderr.join('\n')).toContain(
+        `the MQTT listener cannot bind 127.0.0.1:${port} (the port is taken); set TRIBUTARY_MQTT_PORT to another port`,
+      )
+      // Neither the event log nor the registry was opened (the slow part of a first start).
+      expect(readdirSync(dataDir)).toEqual([])
+    } finally {
+      blocker.close()
+    }
+  })
+
+  it('moves a default port that is taken, and says where on stderr', async () => {
+    // The application MQTT default; held here when nothing else holds it.
+    const blocker = createServer()
+    const held = await new Promise<boolean>((resolve) => {
+      blocker.once('error', () => resolve(false))
+      blocker.listen(1884, '127.0.0.1', () => resolve(true))
+    })
+    try {
+      const proc = start(['start', '--roles', 'consumers'], { TRIBUTARY_APP_MQTT_PORT: '' })
+      const started = await proc.waitForLog((l) => l.msg === 'tributary started')
+      const bound = (started['ports'] as { appMqtt: number }).appMqtt
+      expect(bound).not.toBe(1884)
+      await waitUntil(() => proc.stderr.some((l) => l.startsWith('application MQTT: 1884 is taken')))
+      expect(proc.stderr).toContain(
+        `application MQTT: 1884 is taken, listening on ${bound} (set TRIBUTARY_APP_MQTT_PORT to choose a port)`,
+      )
+      expect(await proc.stop('SIGTERM')).toBe(0)
+    } finally {
+      if (held) blocker.close()
+    }
+  })
+
+  it('names the part that could not start, the cause and what to do', async () => {
+    const proc = start(['start', '--roles', 'processors'], { TRIBUTARY_REDIS_URL: 'redis://127.0.0.1:9' })
+    expect(await proc.exited).toBe(1)
+    const message = proc.stderr.join('\n')
+    expect(message).toMatch(
+      /^tributary: the cluster state could not start: cannot connect to Redis at 127\.0\.0\.1:9/,
+    )
+    expect(message).toContain('what to do: check that Redis at TRIBUTARY_REDIS_URL answers')
   })
 
   it('rejects unknown roles and commands', async () => {

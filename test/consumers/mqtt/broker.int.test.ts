@@ -76,6 +76,25 @@ describe('CONNECT', () => {
     expect(await refusal(app.url, t.id, created.secret)).toBe(4)
   })
 
+  it('closes the connections of a deleted API token at the next credential check, keeping others', async () => {
+    const t = await app.tenant()
+    const created = await app.registry.createApiToken(t.id, { name: 'revoked', role: 'reader' })
+    const revoked = await client(t.id, created.secret)
+    await revoked.subscribeAsync(`app/${t.id}/#`, { qos: 1 })
+    const kept = await client(t.id, t.token)
+    await app.registry.deleteApiToken(t.id, created.token.id)
+    await closed(revoked)
+    expect(
+      await app.metric('tributary_app_mqtt_clients_dropped_total', { reason: 'credential-invalid' }),
+    ).toBe(1)
+    // The other client, checked by the same sweeps, still receives the tenant's events.
+    const got = collect(kept)
+    await kept.subscribeAsync(`app/${t.id}/#`, { qos: 1 })
+    await app.publish(t.id, [{ subject: 'still/here', data: { n: 1 } }])
+    await waitUntil(() => got.length === 1, { message: () => 'the event reached the client that was kept' })
+    expect(kept.connected).toBe(true)
+  })
+
   it('refuses the connection past the per-tenant limit with 5, and lets another tenant in', async () => {
     const t = await app.tenant()
     for (let i = 0; i < 5; i++) await client(t.id, t.token)
@@ -120,15 +139,15 @@ describe('SUBSCRIBE', () => {
     ).toBeGreaterThanOrEqual(5)
   })
 
-  it('answers 0x80 while the tenant has no event topic yet, and grants once it has one', async () => {
+  it('creates the event topic of a tenant that has none yet (no event so far), and grants', async () => {
     const id = `late-${Date.now().toString(36)}`
     await app.registry.createTenant(id, { enabled: true })
     const { secret } = await app.registry.createApiToken(id, { name: 'reader', role: 'reader' })
     const c = await client(id, secret)
-    expect(await suback(c, `app/${id}/#`)).toEqual([128])
-    expect(await app.metric('tributary_app_mqtt_refusals_total', { reason: 'unavailable' })).toBe(1)
-    await app.bus.admin.createTopics([{ name: topics.events(id), partitions: 1 }])
+    expect(await app.bus.admin.describeTopic(topics.events(id))).toBeUndefined()
     expect(await suback(c, `app/${id}/#`)).toEqual([0])
+    expect(await app.bus.admin.describeTopic(topics.events(id))).toMatchObject({ partitions: 1 })
+    expect(await app.metric('tributary_app_mqtt_refusals_total', { reason: 'unavailable' })).toBe(0)
   })
 
   it('refuses filters past the per-client limit', async () => {

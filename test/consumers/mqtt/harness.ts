@@ -29,6 +29,7 @@ import { createRegistryService } from '../../../core/registry/service-impl.ts'
 import type { RegistryStore } from '../../../core/registry/store.ts'
 import type { AppMqttBroker, AppMqttConfig } from '../../../consumers/mqtt/index.ts'
 import { createAppMqttBroker } from '../../../consumers/mqtt/index.ts'
+import { tenantTopicEnsurer } from '../../../main/tenant-topic.ts'
 import { uniqueName } from '../../helpers/wait.ts'
 
 export const PREFIX = 'tributary'
@@ -61,6 +62,8 @@ export function testConfig(overrides: Partial<AppMqttConfig> = {}): AppMqttConfi
     maxQueueBytes: 64 * 1024,
     maxKeepaliveSeconds: 60,
     connectTimeoutMs: 5_000,
+    // Short, so that a revoked credential ends its connections within the tests' patience.
+    credentialRecheckMs: 1_000,
     // Long, so that a slow client is cut by the byte bound the tests are about.
     drainTimeoutMs: 120_000,
     maxInFlightPerTenant: 1_000,
@@ -104,6 +107,13 @@ export async function startAppBroker(overrides: Partial<AppMqttConfig> = {}): Pr
   })
   const broker = createAppMqttBroker(testConfig(overrides), {
     bus,
+    // As main/roles.ts wires it: a tenant without an event topic gets one when a client subscribes.
+    ensureTopic: tenantTopicEnsurer({
+      admin: bus.admin,
+      topics,
+      partitions: 1,
+      tenant: (id) => auth.tenant(id),
+    }),
     bearer,
     tenant: (id) => auth.tenant(id),
     findDevice: (tenant, device) => auth.findDevice(tenant, device),

@@ -41,7 +41,7 @@ function setup(subscriptions: WebhookSubscription[]) {
     log: silentLogger,
     shutdownGraceMs: 10,
   }
-  return { bus, sender, source, delivery: createWebhookDelivery(deps) }
+  return { bus, sender, source, deps, delivery: createWebhookDelivery(deps) }
 }
 
 describe('webhook delivery component', () => {
@@ -63,6 +63,26 @@ describe('webhook delivery component', () => {
     await delivery.stop()
     expect(delivery.running()).toEqual([])
     expect(bus.closed).toBe(3)
+  })
+
+  it('ensures each tenant topic before a subscription joins it, and names a subscription that cannot start', async () => {
+    const { bus, deps } = setup([subscription({ id: ID(1) }), subscription({ tenant: 'globex', id: ID(2) })])
+    const ensured: string[] = []
+    const withTopics = createWebhookDelivery({
+      ...deps,
+      ensureTopic: async (tenant) => {
+        // A topic that could not be created fails the start with the subscription named.
+        if (tenant === 'globex') throw new Error('not allowed to create topics')
+        ensured.push(tenant)
+        expect(bus.options).toHaveLength(0)
+      },
+    })
+    await expect(withTopics.start()).rejects.toThrow(
+      `webhook subscription ${ID(2)} of tenant globex: not allowed to create topics`,
+    )
+    expect(ensured).toEqual(['acme'])
+    expect(bus.options.map((o) => o.topics[0])).toEqual(['tributary.events.acme'])
+    await withTopics.stop()
   })
 
   it('follows subscription changes: created, paused, resumed, updated, disabled and deleted', async () => {
