@@ -88,18 +88,21 @@ export function checkSettings(value: unknown, field = 'settings'): Record<string
   return structuredClone(value)
 }
 
+function absoluteUrl(text: string, field: string): URL {
+  try {
+    return new URL(text)
+  } catch {
+    throw invalid(field, 'must be an absolute URL')
+  }
+}
+
 /**
  * The issuer identifier: https, or http on the loopback interface (a local test issuer). It is only
  * compared with a token's `iss`, never fetched (the JWKS URL is given, no discovery document is read).
  */
 export function checkIssuerUrl(value: unknown, field: string): string {
   const text = checkText(value, field, 1, LIMITS.urlLength)
-  let url: URL
-  try {
-    url = new URL(text)
-  } catch {
-    throw invalid(field, 'must be an absolute URL')
-  }
+  const url = absoluteUrl(text, field)
   const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname)
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
     throw invalid(field, 'must be an https URL (http only for localhost)')
@@ -115,12 +118,7 @@ export function checkIssuerUrl(value: unknown, field: string): string {
  */
 export function checkJwksUri(value: unknown, field: string, allowPrivate: boolean): string {
   const text = checkText(value, field, 1, LIMITS.urlLength)
-  let url: URL
-  try {
-    url = new URL(text)
-  } catch {
-    throw invalid(field, 'must be an absolute URL')
-  }
+  const url = absoluteUrl(text, field)
   if (url.protocol !== 'https:' && !(allowPrivate && url.protocol === 'http:')) {
     throw invalid(field, `must be an https URL (http only with ${ALLOW_PRIVATE_VARIABLE}=true)`)
   }
