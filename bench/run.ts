@@ -20,6 +20,7 @@ import { processors } from './scenarios/processors.ts'
 import { webhooks } from './scenarios/webhooks.ts'
 import { webhooksProcess } from './scenarios/webhooks-process.ts'
 import { commands } from './scenarios/commands.ts'
+import { startTime } from './scenarios/start-time.ts'
 
 const SCENARIOS: readonly Scenario[] = [
   busEmbeddedVsKafka,
@@ -33,6 +34,7 @@ const SCENARIOS: readonly Scenario[] = [
   mqttIdleMemory,
   httpIngest,
   coapIngest,
+  startTime,
 ]
 const RESULTS_DIR = fileURLToPath(new URL('results/', import.meta.url))
 

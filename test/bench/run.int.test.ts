@@ -1,5 +1,5 @@
 // `npm run bench` keeps working: the first two scenarios, and the processors and both webhooks
-// scenarios (webhooks-process with its WebSocket rows) and the commands round trip, run end to end on tiny record counts against
+// scenarios (webhooks-process with its WebSocket rows), the commands round trip and start time, run end to end on tiny record counts against
 // the test broker, print their side-by-side tables and write a results file. The figures are not
 // asserted (benchmarks measure, tests do not time).
 import { execFile } from 'node:child_process'
@@ -115,3 +115,14 @@ it('prints the commands scenario: the API → device → API round trip through 
   expect(stdout).toMatch(/^round trip p50 at 10 cmd\/s \(ms\) .*\d+\.\d+x/m)
   expect(stdout).toMatch(/^round trip p99 at 10 cmd\/s \(ms\) .*\d+\.\d+x/m)
 }, 120_000)
+
+it('prints the start-time scenario: fresh with and without a registry template, and an existing data dir', async () => {
+  const { stdout } = await run(process.execPath, [RUN, '--quick', '--scenario', 'start-time'], {
+    env: { ...process.env, KAFKA_BROKERS: inject('kafkaBrokers') },
+    timeout: 240_000,
+    maxBuffer: 16 * 1024 * 1024,
+  })
+  expect(stdout).toMatch(/^start-time: /m)
+  for (const row of ['fresh, template', 'fresh, no template', 'existing data dir'])
+    expect(stdout).toMatch(new RegExp(`^${row}\\s+[\\d,.]+\\s+[\\d,.]+\\s+[\\d,.]+\\s+[\\d,.]+$`, 'm'))
+}, 240_000)
