@@ -7,7 +7,8 @@ import { startLocalKafka, type BrokerRecord } from './broker.ts'
 import { isBrokerProcess, isPortTaken, stopBrokerProcess, takenPortMessage } from './system.ts'
 import { probeKafka } from './probe.ts'
 
-export const STATE_FILE = join(CACHE_DIR, 'state.json')
+/** Where `kafka:start` records its broker; KAFKA_STATE_FILE moves it (tests that must not see it). */
+export const STATE_FILE = process.env.KAFKA_STATE_FILE || join(CACHE_DIR, 'state.json')
 export const DEFAULT_PORT = 19092
 
 export type KafkaState = BrokerRecord

@@ -2,20 +2,29 @@
 // once (before resolving any jar) saying which process holds the port and whether a Kafka broker
 // answers there; the status says the same rather than a bare "not running".
 import { execFile } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { Server, Socket } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { kafkaBrokers } from '../setup/kafka-env.ts'
 
 const SCRIPT = fileURLToPath(new URL('../../scripts/kafka.ts', import.meta.url))
+const stateFile = join(mkdtempSync(join(tmpdir(), 'tributary-kafka-state-')), 'state.json')
 
 function kafka(command: string, port: number): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) =>
     execFile(
       process.execPath,
       [SCRIPT, command],
-      { timeout: 60_000, env: { ...process.env, KAFKA_PORT: String(port) } },
+      {
+        timeout: 60_000,
+        // A state file of its own: a broker a developer left running with kafka:start (on any port)
+        // would otherwise be reused, and the taken port never looked at.
+        env: { ...process.env, KAFKA_PORT: String(port), KAFKA_STATE_FILE: stateFile },
+      },
       (err, stdout, stderr) =>
         resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr }),
     ),
