@@ -92,7 +92,7 @@ export const startTime: Scenario = {
     })
     return {
       table: {
-        title: 'Start to ready, all roles, embedded defaults',
+        title: 'start-time: start to ready of an all-roles process on the embedded defaults',
         columns: ['case', 'ready ms (median)', 'min', 'max', 'RSS at ready MiB (median)'],
         rows,
         notes: [`${params.rounds} interleaved rounds; "no template" is TRIBUTARY_CACHE_DIR=off`],
