@@ -37,6 +37,12 @@ export interface CommandServiceDeps {
   readonly cluster: Pick<ClusterState, 'instance' | 'setValue' | 'onMessage'>
   /** The registry's cached device lookup. */
   readonly findDevice: (tenant: string, device: string) => Promise<unknown>
+  /**
+   * The registry store itself, asked only when the cache says the device does not exist: the cache
+   * keeps "not found" for a while, and a device created a moment ago (its change event still on
+   * its way) must not be refused.
+   */
+  readonly readDevice: (tenant: string, device: string) => Promise<unknown>
   readonly defaultTtlMs: number
   readonly maxWaitMs: number
   readonly log: Logger
@@ -47,7 +53,9 @@ export function createCommandService(deps: CommandServiceDeps): CommandService {
   const started = (): Waiters => (waiters ??= createWaiters({ cluster: deps.cluster, log: deps.log }))
   return {
     name: 'command-service',
-    deviceExists: async (tenant, device) => (await deps.findDevice(tenant, device)) !== undefined,
+    deviceExists: async (tenant, device) =>
+      (await deps.findDevice(tenant, device)) !== undefined ||
+      (await deps.readDevice(tenant, device)) !== undefined,
     defaultTtlMs: deps.defaultTtlMs,
     maxWaitMs: deps.maxWaitMs,
     async send(command) {

@@ -63,6 +63,7 @@ export function commandService(deps: RoleDeps): CommandService {
     topic: topicNames(config.topicPrefix).commands,
     cluster,
     findDevice: (tenant, device) => deps.registryParts.auth.findDevice(tenant, device),
+    readDevice: (tenant, device) => deps.registryParts.store.getDevice(tenant, device),
     defaultTtlMs: config.commandTtlMs,
     maxWaitMs: config.commandMaxWaitMs,
     log: deps.log.child({ component: 'commands' }),
