@@ -107,7 +107,14 @@ export function startProcess(args: string[], env: Record<string, string> = {}): 
     async stop(signal = 'SIGTERM') {
       if (child.exitCode !== null || child.signalCode !== null) return exited
       child.kill(signal)
-      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000)
+      const timer = setTimeout(() => {
+        // A process that does not stop in time is killed; what it was doing goes to the test log.
+        console.error(
+          `tributary (pid ${child.pid}) did not stop within 20 s of ${signal}; its last lines:\n` +
+            [...lines.slice(-20).map((l) => JSON.stringify(l)), ...stderr.slice(-10)].join('\n'),
+        )
+        child.kill('SIGKILL')
+      }, 20_000)
       const code = await exited
       clearTimeout(timer)
       return code
