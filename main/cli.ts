@@ -146,6 +146,12 @@ async function start(args: string[]): Promise<number> {
   process.on('SIGTERM', onSignal)
   process.on('SIGINT', onSignal)
   await stopped.promise
+  // Every component was stopped or given up on within the drain deadline. A handle one of them could
+  // not close in time (a socket to a broker that stopped answering) must not keep the process alive.
+  setTimeout(() => {
+    running.log.warn('handles still open 2 s after the stop; exiting anyway')
+    process.exit(0)
+  }, 2_000).unref()
   return 0
 }
 
