@@ -5,6 +5,8 @@ import type {
   ApiToken,
   AuthMethod,
   ChannelSchema,
+  ConfigDocument,
+  ConfigScope,
   Credential,
   Device,
   DeviceListOptions,
@@ -36,6 +38,8 @@ export interface DeviceInput {
   readonly enabled?: boolean | undefined
   readonly labels?: Readonly<Record<string, string>> | undefined
   readonly gateways?: readonly string[] | undefined
+  /** null: none. */
+  readonly appVersion?: string | null | undefined
 }
 
 /** A credential as the caller describes it; secrets in the clear only on the way in. */
@@ -110,6 +114,18 @@ export interface CreatedSubscription {
   readonly secret: string
 }
 
+/** A device's desired configuration: its levels merged, and the id (content hash) of the result. */
+export interface EffectiveConfig {
+  readonly tenant: string
+  readonly device: string
+  readonly appVersion: string | null
+  /** device-config.ts configId: sha256 of the canonical JSON, 22 characters of base64url. */
+  readonly configId: string
+  readonly config: Readonly<Record<string, unknown>>
+  /** The levels merged, in order (later wins), each with its version (0: never written). */
+  readonly levels: ReadonlyArray<ConfigScope & { readonly version: number }>
+}
+
 /**
  * Errors are TributaryError: REGISTRY_INVALID (400) for bad identifiers, limits or fields,
  * REGISTRY_NOT_FOUND, REGISTRY_CONFLICT, REGISTRY_VERSION_MISMATCH, REGISTRY_QUOTA_EXCEEDED,
@@ -165,6 +181,23 @@ export interface RegistryService {
   getRouteTable(tenant: string): Promise<RouteTable>
   /** Replaces every rule (validate-routes.ts); ifVersion 0: only if never written. */
   putRouteTable(tenant: string, rules: readonly RouteRule[], pre?: Precondition): Promise<RouteTable>
+
+  /** One level of the desired configuration; version 0 and `{}` until first written. */
+  getConfig(tenant: string, scope: ConfigScope): Promise<ConfigDocument>
+  /**
+   * Replaces one level's document: a JSON object within the tenant's bound (settings.configMaxBytes,
+   * default 64 KiB as canonical JSON). ifVersion 0: only if never written.
+   */
+  putConfig(
+    tenant: string,
+    scope: ConfigScope,
+    document: Readonly<Record<string, unknown>>,
+    pre?: Precondition,
+  ): Promise<ConfigDocument>
+  /** Applies an RFC 7396 JSON merge patch to one level's document (same bound as putConfig). */
+  patchConfig(tenant: string, scope: ConfigScope, patch: unknown, pre?: Precondition): Promise<ConfigDocument>
+  /** Tenant default, the device's appVersion document and the device document, deep-merged in that order. */
+  getEffectiveConfig(tenant: string, device: string): Promise<EffectiveConfig>
 
   /** At most 100 per tenant; the signing secret is returned once, encrypted at rest. */
   createSubscription(tenant: string, input: SubscriptionInput): Promise<CreatedSubscription>

@@ -5,6 +5,8 @@ import type { CommandQueue } from './command-queue.ts'
 import type {
   ApiToken,
   ChannelSchema,
+  ConfigDocument,
+  ConfigScope,
   DeadLetter,
   DeadLetterListOptions,
   Credential,
@@ -108,6 +110,16 @@ export interface RegistryStore {
   /** The tenant's route rules (version 0 and no rules when never written). */
   getRouteTable(tenant: string): Promise<RouteTable>
   putRouteTable(tenant: string, rules: readonly RouteRule[], pre?: Precondition): Promise<RouteTable>
+
+  /** One level of the tenant's desired device configuration (version 0 and `{}` when never written); 404 without its tenant or device. */
+  getConfigDocument(tenant: string, scope: ConfigScope): Promise<ConfigDocument>
+  /** Creates or replaces one level's document (ifVersion 0: only if never written). */
+  putConfigDocument(
+    tenant: string,
+    scope: ConfigScope,
+    document: Readonly<Record<string, unknown>>,
+    pre?: Precondition,
+  ): Promise<ConfigDocument>
 
   /** Refuses past MAX_SUBSCRIPTIONS_PER_TENANT (REGISTRY_QUOTA_EXCEEDED). */
   createSubscription(subscription: NewSubscription): Promise<WebhookSubscription>
