@@ -133,5 +133,12 @@ export function effectiveConfigView(e: EffectiveConfig) {
     configId: e.configId,
     config: { ...e.config },
     levels: e.levels.map((l) => ({ ...l })),
+    state:
+      e.state === null
+        ? null
+        : {
+            delivered: { ...e.state.delivered },
+            applied: e.state.applied === null ? null : { ...e.state.applied },
+          },
   }
 }

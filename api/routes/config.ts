@@ -15,6 +15,7 @@ import {
   AppVersionParams,
   ConfigBody,
   ConfigDocument,
+  ConfigStatus,
   DeviceParams,
   EffectiveConfig,
   IfMatchHeaders,
@@ -158,6 +159,19 @@ const effective = createRoute({
   },
 })
 
+const status = createRoute({
+  method: 'get',
+  path: `${TENANT_CONFIG}/status`,
+  operationId: 'getConfigStatus',
+  tags,
+  summary: 'Count devices by configuration id and report',
+  description:
+    'Each device counts once, under the configuration id it was sent last: applied (it reported 200), rejected (400-599) or pending (no report of that id yet). Devices never sent a configuration are not counted.',
+  middleware: [requires('reader')],
+  request: { params: TenantParams },
+  responses: { 200: jsonResponse(ConfigStatus, 'The counts.'), ...problems(...READ_PROBLEMS) },
+})
+
 export function configRoutes(app: OpenAPIHono<ApiEnv>, registry: RegistryService): void {
   levelRoutes(app, registry, {
     path: TENANT_CONFIG,
@@ -179,6 +193,12 @@ export function configRoutes(app: OpenAPIHono<ApiEnv>, registry: RegistryService
     name: 'Device',
     what: 'one device',
     scope: (p) => ({ level: 'device', device: p.device }),
+  })
+
+  app.openapi(status, async (c) => {
+    const { tenant } = c.req.valid('param')
+    const items = await registry.getConfigStatus(tenant)
+    return c.json({ tenant, items: items.map((i) => ({ ...i })) }, 200)
   })
 
   app.openapi(effective, async (c) => {

@@ -3,7 +3,7 @@
 // (core/registry/device-config.ts: JSON object, depth, the tenant's size bound).
 import { z } from '@hono/zod-openapi'
 import { APP_VERSION_PATTERN } from '../../core/registry/device-config.ts'
-import { DeviceId, TenantId, versioned } from './common.ts'
+import { DeviceId, TenantId, Timestamp, versioned } from './common.ts'
 
 export const AppVersion = z
   .string()
@@ -52,8 +52,45 @@ export const EffectiveConfig = z
         }),
       )
       .openapi({ description: 'The documents merged, in order (later wins), with their versions.' }),
+    state: z
+      .object({
+        delivered: z.object({ configId: z.string(), time: Timestamp, protocol: z.string() }),
+        applied: z
+          .object({
+            configId: z.string(),
+            statusCode: z.int().openapi({ description: '200: applied; 400-599: rejected.' }),
+            reasonPhrase: z.string().nullable(),
+            time: Timestamp,
+            protocol: z.string(),
+          })
+          .nullable()
+          .openapi({ description: 'The device’s last report; null until it reports.' }),
+      })
+      .nullable()
+      .openapi({
+        description: 'What the device was last sent and last reported; null before its first delivery.',
+      }),
   })
   .openapi('EffectiveConfig', {
     description:
       'Tenant default, the document of the device’s appVersion and the device document, deep-merged: objects merge key by key, anything else from a later level replaces.',
+  })
+
+export const ConfigStatus = z
+  .object({
+    tenant: TenantId,
+    items: z.array(
+      z.object({
+        configId: z.string(),
+        applied: z.int().min(0).openapi({ description: 'Devices sent this id last that reported 200.' }),
+        rejected: z.int().min(0).openapi({ description: 'Devices sent this id last that reported 400-599.' }),
+        pending: z
+          .int()
+          .min(0)
+          .openapi({ description: 'Devices sent this id last that have not reported it.' }),
+      }),
+    ),
+  })
+  .openapi('ConfigStatus', {
+    description: 'The fleet by the configuration id each device was sent last, in id order.',
   })

@@ -2,6 +2,7 @@
 // default, application version, device) merged, JSON merge patches applied, and the configuration
 // id: a content hash of the merged document, so equal configurations have equal ids everywhere.
 import { createHash } from 'node:crypto'
+import type { ConfigReportInput } from './model.ts'
 import { invalid, isRecord } from './validate.ts'
 
 export { APP_VERSION_PATTERN, checkAppVersion } from './validate.ts'
@@ -92,4 +93,32 @@ export function applyMergePatch(target: ConfigValue, patch: ConfigValue): Config
     else out[key] = applyMergePatch(out[key] ?? null, value)
   }
   return out
+}
+
+const CONFIG_ID = /^[A-Za-z0-9_-]{22}$/
+
+/**
+ * A device's `config/applied` body: `{configId, statusCode?, reasonPhrase?}` (Kaa 7/CMP): statusCode
+ * 200 (default) for applied, 400-599 for rejected; reasonPhrase at most 256 characters.
+ */
+export function checkConfigReport(value: unknown): ConfigReportInput {
+  if (!isRecord(value)) throw invalid('body', 'must be a JSON object {configId, statusCode?, reasonPhrase?}')
+  for (const key of Object.keys(value)) {
+    if (!['configId', 'statusCode', 'reasonPhrase'].includes(key)) throw invalid(key, 'unknown field')
+  }
+  const { configId: id, statusCode = 200, reasonPhrase = null } = value
+  if (typeof id !== 'string' || !CONFIG_ID.test(id)) {
+    throw invalid('configId', 'must be the 22-character id of a configuration the device was sent')
+  }
+  if (
+    typeof statusCode !== 'number' ||
+    !Number.isInteger(statusCode) ||
+    !(statusCode === 200 || (statusCode >= 400 && statusCode <= 599))
+  ) {
+    throw invalid('statusCode', 'must be 200 (applied) or 400-599 (rejected)')
+  }
+  if (reasonPhrase !== null && (typeof reasonPhrase !== 'string' || reasonPhrase.length > 256)) {
+    throw invalid('reasonPhrase', 'must be a string of at most 256 characters')
+  }
+  return { configId: id, statusCode, reasonPhrase }
 }

@@ -353,6 +353,51 @@ export interface ConfigDocument extends Versioned {
   readonly document: Readonly<Record<string, unknown>>
 }
 
+/** Configuration ids kept per device as sent; a report of any other id is refused. */
+export const CONFIG_SENT_IDS_KEPT = 8
+
+/** What a device was last sent and last reported applying. */
+export interface ConfigState {
+  readonly delivered: {
+    readonly configId: string
+    readonly time: string
+    readonly protocol: string
+  }
+  /** null until the device reports. */
+  readonly applied: {
+    readonly configId: string
+    /** 200: applied; 400-599: rejected (Kaa 7/CMP statusCode). */
+    readonly statusCode: number
+    readonly reasonPhrase: string | null
+    readonly time: string
+    readonly protocol: string
+  } | null
+}
+
+/** What a device reports after applying (or failing to apply) a configuration. */
+export interface ConfigReportInput {
+  readonly configId: string
+  readonly statusCode: number
+  readonly reasonPhrase: string | null
+}
+
+/** A device's report of applying a configuration (Kaa 7/CMP `config/applied`). */
+export interface ConfigReport {
+  readonly configId: string
+  readonly statusCode: number
+  readonly reasonPhrase: string | null
+  readonly protocol: string
+  readonly at: Date
+}
+
+/** Devices of one configuration id: delivered last and applied, rejected, or not reported yet (pending). */
+export interface ConfigStatusEntry {
+  readonly configId: string
+  readonly applied: number
+  readonly rejected: number
+  readonly pending: number
+}
+
 /** What a registry change event says; consumers invalidate caches and end sessions on it. */
 export interface RegistryChange {
   readonly op: 'created' | 'updated' | 'deleted'

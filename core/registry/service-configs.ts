@@ -6,6 +6,7 @@ import type { ConfigObject, ConfigValue } from './device-config.ts'
 import {
   applyMergePatch,
   checkConfigDocument,
+  checkConfigReport,
   configId,
   configMaxBytes,
   mergeLevels,
@@ -21,11 +22,18 @@ export interface ConfigContext {
   readonly changed: <T>(value: T) => T
   readonly requireTenant: (id: string) => Promise<Tenant>
   readonly requireDevice: (tenant: string, id: string) => Promise<Device>
+  readonly now: () => Date
 }
 
 type ConfigOperations = Pick<
   RegistryService,
-  'getConfig' | 'putConfig' | 'patchConfig' | 'getEffectiveConfig'
+  | 'getConfig'
+  | 'putConfig'
+  | 'patchConfig'
+  | 'getEffectiveConfig'
+  | 'getConfigStatus'
+  | 'configDelivered'
+  | 'configApplied'
 >
 
 function checkScope(scope: ConfigScope): ConfigScope {
@@ -42,7 +50,7 @@ function checkScope(scope: ConfigScope): ConfigScope {
 }
 
 export function configOperations(ctx: ConfigContext): ConfigOperations {
-  const { store, changed, requireTenant, requireDevice } = ctx
+  const { store, changed, requireTenant, requireDevice, now } = ctx
 
   async function bound(tenant: string): Promise<number> {
     return configMaxBytes((await requireTenant(tenant)).settings)
@@ -107,7 +115,29 @@ export function configOperations(ctx: ConfigContext): ConfigOperations {
         configId: configId(config),
         config,
         levels: levels.map((l) => ({ ...l.scope, version: l.version })),
+        state: (await store.getConfigState(tenant, device)) ?? null,
       }
+    },
+
+    async getConfigStatus(tenant) {
+      await requireTenant(tenant)
+      return store.configStatus(tenant)
+    },
+
+    async configDelivered(tenant, device, id, protocol) {
+      await store.recordConfigDelivered(tenant, device, id, protocol, now())
+    },
+
+    async configApplied(tenant, device, body, protocol) {
+      const report = checkConfigReport(body)
+      const recorded = await store.recordConfigApplied(tenant, device, { ...report, protocol, at: now() })
+      if (!recorded) {
+        throw invalid(
+          'configId',
+          `${report.configId} was never sent to device ${device}; report the id of a configuration it received`,
+        )
+      }
+      return report
     },
   }
 }

@@ -153,7 +153,7 @@ export function createRegistryService(deps: RegistryServiceDeps): RegistryServic
 
     ...credentialOperations({ store, secrets, now, changed, requireDevice, update }),
     ...processingOperations({ store, changed, requireTenant }),
-    ...configOperations({ store, changed, requireTenant, requireDevice }),
+    ...configOperations({ store, changed, requireTenant, requireDevice, now }),
     ...subscriptionOperations({
       store,
       secrets,

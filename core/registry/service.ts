@@ -6,7 +6,10 @@ import type {
   AuthMethod,
   ChannelSchema,
   ConfigDocument,
+  ConfigReportInput,
   ConfigScope,
+  ConfigState,
+  ConfigStatusEntry,
   Credential,
   Device,
   DeviceListOptions,
@@ -124,6 +127,8 @@ export interface EffectiveConfig {
   readonly config: Readonly<Record<string, unknown>>
   /** The levels merged, in order (later wins), each with its version (0: never written). */
   readonly levels: ReadonlyArray<ConfigScope & { readonly version: number }>
+  /** What the device was last sent and last reported; null before the first delivery. */
+  readonly state: ConfigState | null
 }
 
 /**
@@ -198,6 +203,15 @@ export interface RegistryService {
   patchConfig(tenant: string, scope: ConfigScope, patch: unknown, pre?: Precondition): Promise<ConfigDocument>
   /** Tenant default, the device's appVersion document and the device document, deep-merged in that order. */
   getEffectiveConfig(tenant: string, device: string): Promise<EffectiveConfig>
+  /** Per configuration id last sent to devices: applied, rejected and pending (not reported) counts. */
+  getConfigStatus(tenant: string): Promise<ConfigStatusEntry[]>
+  /** An adapter sent the device its effective configuration `configId`. */
+  configDelivered(tenant: string, device: string, configId: string, protocol: string): Promise<void>
+  /**
+   * The device's report (device-config.ts checkConfigReport); REGISTRY_INVALID for a malformed one or
+   * for an id that was never sent to the device, and then nothing is recorded.
+   */
+  configApplied(tenant: string, device: string, report: unknown, protocol: string): Promise<ConfigReportInput>
 
   /** At most 100 per tenant; the signing secret is returned once, encrypted at rest. */
   createSubscription(tenant: string, input: SubscriptionInput): Promise<CreatedSubscription>

@@ -6,7 +6,10 @@ import type {
   ApiToken,
   ChannelSchema,
   ConfigDocument,
+  ConfigReport,
   ConfigScope,
+  ConfigState,
+  ConfigStatusEntry,
   DeadLetter,
   DeadLetterListOptions,
   Credential,
@@ -120,6 +123,20 @@ export interface RegistryStore {
     document: Readonly<Record<string, unknown>>,
     pre?: Precondition,
   ): Promise<ConfigDocument>
+
+  /** Records that the device was sent this configuration (neither versioned nor a change; a deleted device is skipped). */
+  recordConfigDelivered(
+    tenant: string,
+    device: string,
+    configId: string,
+    protocol: string,
+    at: Date,
+  ): Promise<void>
+  /** Records the device's report; false, and nothing written, for an id not among the last ones sent to it. */
+  recordConfigApplied(tenant: string, device: string, report: ConfigReport): Promise<boolean>
+  getConfigState(tenant: string, device: string): Promise<ConfigState | undefined>
+  /** Per configuration id last sent: how many devices applied, rejected or have not reported it. */
+  configStatus(tenant: string): Promise<ConfigStatusEntry[]>
 
   /** Refuses past MAX_SUBSCRIPTIONS_PER_TENANT (REGISTRY_QUOTA_EXCEEDED). */
   createSubscription(subscription: NewSubscription): Promise<WebhookSubscription>

@@ -106,6 +106,7 @@ describe('effective configuration', () => {
         { level: 'app-version', appVersion: 'v2', version: 1 },
         { level: 'device', device: 'eff', version: 1 },
       ],
+      state: null,
     })
     expect(reply.headers.get('etag')).toBe(`"${configId(config)}"`)
 
@@ -119,6 +120,44 @@ describe('effective configuration', () => {
     const none = await api.call('GET', `${T}/devices/eff/config/effective`)
     expect(none.body).toMatchObject({ appVersion: null, configId: v3.body.configId })
     expect(none.body.levels).toHaveLength(2)
+  })
+})
+
+describe('delivery state and fleet status', () => {
+  it('shows what a device was sent and reported, and counts the fleet by configuration id', async () => {
+    await api.registry.putConfig('cfg', { level: 'app-version', appVersion: 'fleet' }, { mode: 'fleet' })
+    for (const id of ['f1', 'f2', 'f3']) await api.registry.createDevice('cfg', id, { appVersion: 'fleet' })
+    const effective = await api.call('GET', `${T}/devices/f1/config/effective`)
+    const id = String(effective.body.configId)
+    for (const d of ['f1', 'f2', 'f3']) await api.registry.configDelivered('cfg', d, id, 'http')
+    await api.registry.configApplied('cfg', 'f1', { configId: id }, 'http')
+    await api.registry.configApplied(
+      'cfg',
+      'f2',
+      { configId: id, statusCode: 422, reasonPhrase: 'bad' },
+      'mqtt',
+    )
+    await expect(
+      api.registry.configApplied('cfg', 'f3', { configId: 'A'.repeat(22) }, 'http'),
+    ).rejects.toThrow(/never sent to device f3/)
+
+    const f2 = await api.call('GET', `${T}/devices/f2/config/effective`, { token: tokens.reader })
+    expect(f2.body.state).toEqual({
+      delivered: { configId: id, time: expect.any(String), protocol: 'http' },
+      applied: {
+        configId: id,
+        statusCode: 422,
+        reasonPhrase: 'bad',
+        time: expect.any(String),
+        protocol: 'mqtt',
+      },
+    })
+    const status = await api.call('GET', `${T}/config/status`, { token: tokens.reader })
+    expect(status.status, status.text).toBe(200)
+    expect(status.body).toEqual({
+      tenant: 'cfg',
+      items: [{ configId: id, applied: 1, rejected: 1, pending: 1 }],
+    })
   })
 })
 

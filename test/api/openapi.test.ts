@@ -69,6 +69,7 @@ describe('OpenAPI document', () => {
         'GET /api/v1/tenants/{tenant}/routes',
         'PUT /api/v1/tenants/{tenant}/routes',
         'GET /api/v1/tenants/{tenant}/config',
+        'GET /api/v1/tenants/{tenant}/config/status',
         'PUT /api/v1/tenants/{tenant}/config',
         'PATCH /api/v1/tenants/{tenant}/config',
         'GET /api/v1/tenants/{tenant}/config/app-versions/{appVersion}',

@@ -95,6 +95,14 @@ beforeAll(async () => {
   ] as const) {
     await registry.putConfig('alpha', scope, { marker: 'alpha-private' })
   }
+  const sent = await registry.getEffectiveConfig('alpha', target.device)
+  await registry.configDelivered('alpha', target.device, sent.configId, 'http')
+  await registry.configApplied(
+    'alpha',
+    target.device,
+    { configId: sent.configId, statusCode: 500, reasonPhrase: 'alpha-private' },
+    'http',
+  )
   await registry.putConfig('bravo', { level: 'app-version', appVersion: 'v1' }, { marker: 'bravo' })
   target.subscription = (
     await registry.createSubscription('alpha', { url: 'https://alpha-private.example.com/hook' })
@@ -163,6 +171,8 @@ async function snapshotOfA(): Promise<unknown> {
     config: await get('/config'),
     appVersionConfig: await get('/config/app-versions/v1'),
     deviceConfig: await get(`/devices/${target.device}/config`),
+    effectiveConfig: await get(`/devices/${target.device}/config/effective`),
+    configStatus: await get('/config/status'),
     subscriptions: await get('/subscriptions'),
     deadLetters: await get('/dead-letters'),
     subscriptionDeadLetters: await get(`/subscriptions/${target.subscription}/dead-letters`),

@@ -304,4 +304,29 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 8,
+    name: 'device configuration state',
+    sql: `
+      -- What each device was sent and what it reported applying (core/registry/sql/config-state.ts):
+      -- sent_ids holds the newest configuration ids sent (newest first), so that a report of an id
+      -- never sent is refused. Not a registry change: neither versioned nor in the outbox.
+      CREATE TABLE device_config_state (
+        tenant             text COLLATE "C" NOT NULL,
+        device             text COLLATE "C" NOT NULL,
+        sent_ids           jsonb NOT NULL,
+        delivered_id       text NOT NULL,
+        delivered_at       timestamptz NOT NULL,
+        delivered_protocol text NOT NULL,
+        applied_id         text,
+        status_code        integer,
+        reason_phrase      text,
+        applied_at         timestamptz,
+        applied_protocol   text,
+        PRIMARY KEY (tenant, device),
+        CONSTRAINT device_config_state_device_fkey FOREIGN KEY (tenant, device)
+          REFERENCES devices (tenant, id) ON DELETE CASCADE
+      );
+    `,
+  },
 ]

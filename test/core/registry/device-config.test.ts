@@ -8,6 +8,7 @@ import {
   canonicalJson,
   checkAppVersion,
   checkConfigDocument,
+  checkConfigReport,
   configId,
   configMaxBytes,
   mergeLevels,
@@ -95,5 +96,29 @@ describe('document checks', () => {
     for (const bad of ['', 'a/b', 'a+b', '#', '.v1', 'x'.repeat(65), 1]) {
       expect(refusal(() => checkAppVersion(bad))).toMatch(/appVersion: use 1-64/)
     }
+  })
+})
+
+describe('device reports', () => {
+  const id = 'q3Jm2cH1yF8x0eZ4b7QK9w'
+  it('takes {configId, statusCode?, reasonPhrase?}, statusCode 200 by default', () => {
+    expect(checkConfigReport({ configId: id })).toEqual({ configId: id, statusCode: 200, reasonPhrase: null })
+    expect(checkConfigReport({ configId: id, statusCode: 409, reasonPhrase: 'busy' })).toEqual({
+      configId: id,
+      statusCode: 409,
+      reasonPhrase: 'busy',
+    })
+  })
+
+  it('refuses anything else, naming the field', () => {
+    expect(refusal(() => checkConfigReport([]))).toMatch(/^body: /)
+    expect(refusal(() => checkConfigReport({ configId: 'short' }))).toMatch(/^configId: /)
+    expect(refusal(() => checkConfigReport({ configId: id, extra: 1 }))).toMatch(/^extra: unknown field/)
+    for (const statusCode of [201, 399, 600, '200', 200.5]) {
+      expect(refusal(() => checkConfigReport({ configId: id, statusCode }))).toMatch(/^statusCode: /)
+    }
+    expect(refusal(() => checkConfigReport({ configId: id, reasonPhrase: 'x'.repeat(257) }))).toMatch(
+      /^reasonPhrase: /,
+    )
   })
 })

@@ -120,4 +120,64 @@ export function configContract(ctx: ConfigContractContext): void {
       expect((await store().getConfigDocument(tenant, { level: 'device', device: 'd1' })).version).toBe(0)
     })
   })
+
+  describe('configuration delivery state', () => {
+    const at = (s: number) => new Date(Date.UTC(2030, 0, 1, 0, 0, s))
+    const report = (configId: string, statusCode = 200, reasonPhrase: string | null = null) => ({
+      configId,
+      statusCode,
+      reasonPhrase,
+      protocol: 'http',
+      at: at(30),
+    })
+
+    it('records deliveries and reports, refuses ids never sent, and counts the fleet by id', async () => {
+      const tenant = await newTenant()
+      await store().createDevice(tenant, 'd2', deviceSpec())
+      await store().createDevice(tenant, 'd3', deviceSpec())
+      await ctx.drainOutbox()
+      expect(await store().getConfigState(tenant, 'd1')).toBeUndefined()
+      expect(await store().recordConfigApplied(tenant, 'd1', report('A'))).toBe(false)
+
+      await store().recordConfigDelivered(tenant, 'd1', 'A', 'mqtt', at(1))
+      await store().recordConfigDelivered(tenant, 'd1', 'B', 'http', at(2))
+      await store().recordConfigDelivered(tenant, 'd2', 'B', 'http', at(3))
+      await store().recordConfigDelivered(tenant, 'd3', 'B', 'coap', at(4))
+      expect(await store().getConfigState(tenant, 'd1')).toEqual({
+        delivered: { configId: 'B', time: at(2).toISOString(), protocol: 'http' },
+        applied: null,
+      })
+      expect(await store().recordConfigApplied(tenant, 'd1', report('never-sent'))).toBe(false)
+      // An older id that was sent may still be reported.
+      expect(await store().recordConfigApplied(tenant, 'd1', report('A'))).toBe(true)
+      expect(await store().recordConfigApplied(tenant, 'd2', report('B'))).toBe(true)
+      expect(await store().recordConfigApplied(tenant, 'd3', report('B', 500, 'no such key ☃'))).toBe(true)
+      expect((await store().getConfigState(tenant, 'd3'))?.applied).toEqual({
+        configId: 'B',
+        statusCode: 500,
+        reasonPhrase: 'no such key ☃',
+        time: at(30).toISOString(),
+        protocol: 'http',
+      })
+      expect(await store().configStatus(tenant)).toEqual([
+        { configId: 'B', applied: 1, rejected: 1, pending: 1 },
+      ])
+      // Neither is a registry change.
+      expect(await ctx.changes()).toEqual([])
+    })
+
+    it('keeps the newest ids sent only, skips deleted devices, and shows no other tenant', async () => {
+      const tenant = await newTenant()
+      for (let i = 0; i < 10; i++) await store().recordConfigDelivered(tenant, 'd1', `id${i}`, 'mqtt', at(i))
+      expect(await store().recordConfigApplied(tenant, 'd1', report('id1'))).toBe(false)
+      expect(await store().recordConfigApplied(tenant, 'd1', report('id2'))).toBe(true)
+      await store().recordConfigDelivered(tenant, 'gone', 'X', 'mqtt', at(1))
+      expect(await store().getConfigState(tenant, 'gone')).toBeUndefined()
+      const other = await newTenant()
+      expect(await store().configStatus(other)).toEqual([])
+      expect(await store().configStatus(tenant)).toEqual([
+        { configId: 'id9', applied: 0, rejected: 0, pending: 1 },
+      ])
+    })
+  })
 }

@@ -686,6 +686,7 @@ describe.each(engines)('RegistryStore contract: $name', ({ make }) => {
         { version: 5, name: 'command queue' },
         { version: 6, name: 'webhook re-drive and stats' },
         { version: 7, name: 'device configuration' },
+        { version: 8, name: 'device configuration state' },
       ])
       store = await engine.open()
       expect(store.kind).toBe(engine.name)
