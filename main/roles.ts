@@ -58,6 +58,7 @@ function adapters(deps: RoleDeps): Component[] {
         listTenants: (options) => registryParts.service.listTenants(options),
         touchDevice: (tenant, device, at) => registryParts.store.touchDevice(tenant, device, at),
         cluster,
+        config: registryParts.service,
         commands,
         metrics: registry,
         log: log.child({ component: 'mqtt' }),

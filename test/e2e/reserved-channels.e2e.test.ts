@@ -55,6 +55,7 @@ describe('reserved channels (e2e: curl, coap-client, mosquitto_pub, kcat)', () =
     const before = await topicEnd(t.brokers, t.ingress)
     const reservedBefore = await refusals('reserved-topic')
     const gatewayBefore = await refusals('gateway-not-allowed')
+    const reportBefore = await refusals('invalid-config-report')
 
     for (const { channel } of RESERVED_CASES) {
       const body = uniqueName('refused')
@@ -78,7 +79,12 @@ describe('reserved channels (e2e: curl, coap-client, mosquitto_pub, kcat)', () =
       expect(m.code, `MQTT ${channel}: ${m.stderr}`).not.toBe(0)
     }
     const gatewayForms = RESERVED_CASES.filter((c) => c.mqtt === 'gateway').length
-    expect((await refusals('reserved-topic')) - reservedBefore).toBe(RESERVED_CASES.length - gatewayForms)
+    // MQTT reads config/applied as a configuration report (docs/config.md); these bodies are none.
+    const reports = RESERVED_CASES.filter((c) => c.channel === 'config/applied').length
+    expect((await refusals('reserved-topic')) - reservedBefore).toBe(
+      RESERVED_CASES.length - gatewayForms - reports,
+    )
+    expect((await refusals('invalid-config-report')) - reportBefore).toBe(reports)
     expect((await refusals('gateway-not-allowed')) - gatewayBefore).toBe(gatewayForms)
     // HTTP and CoAP wrote nothing at all; MQTT wrote only each connection's connected and
     // disconnected events, which every MQTT session causes.

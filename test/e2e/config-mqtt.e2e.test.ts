@@ -1,0 +1,137 @@
+// Desired configuration over MQTT as operators and devices meet it, against a running `tributary
+// start` on Kafka: mosquitto_sub subscribed to `config` receives the configuration at once and again
+// after a curl PUT through the API (the change reaches the adapter as a registry event); the device
+// reports with mosquitto_pub on `config/applied`, which the API shows and kcat reads as an event; a
+// report of an id never sent closes the connection and records nothing.
+import { spawn } from 'node:child_process'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { curl } from '../helpers/curl.ts'
+import type { KafkaTributary } from '../helpers/kafka-process.ts'
+import { startOnKafka } from '../helpers/kafka-process.ts'
+import { ADMIN_TOKEN, mosquitto, waitForRecords } from '../helpers/mqtt.ts'
+import { uniqueName, waitUntil } from '../helpers/wait.ts'
+
+const PASSWORD = 'correct horse battery'
+let t: KafkaTributary
+
+beforeAll(async () => {
+  t = await startOnKafka('e2e_cfgmqtt')
+})
+
+afterAll(async () => {
+  const code = await t?.proc.stop('SIGTERM')
+  expect(code).toBe(0)
+})
+
+const deviceArgs = (tenant: string, device: string): string[] => [
+  ...['-h', '127.0.0.1', '-p', String(t.ports['mqtt']), '-V', 'mqttv311'],
+  ...['-u', `${device}@${tenant}`, '-P', PASSWORD],
+]
+const admin = (...args: string[]) =>
+  curl(['-H', `authorization: Bearer ${ADMIN_TOKEN}`, '-H', 'content-type: application/json', ...args])
+
+/** mosquitto_sub -v on `config`: the configurations it printed so far, and its exit. */
+function configSubscriber(tenant: string, device: string, count: number) {
+  // stdbuf: mosquitto_sub's stdout is a pipe here, which C stdio would buffer until exit.
+  const child = spawn('stdbuf', [
+    '-oL',
+    'mosquitto_sub',
+    ...deviceArgs(tenant, device),
+    ...['-q', '1', '-v', '-C', String(count), '-t', 'config'],
+  ])
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000)
+  const done = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      resolve(code)
+    }),
+  )
+  const received = (): Array<{ configId: string; config: unknown }> =>
+    stdout
+      .split('\n')
+      .filter((line) => line.startsWith('config {'))
+      .map((line) => JSON.parse(line.slice('config '.length)) as { configId: string; config: unknown })
+  const got = (n: number) =>
+    waitUntil(() => received().length >= n, {
+      timeoutMs: 30_000,
+      message: () => `${n} configuration(s) on mosquitto_sub; it said ${stdout} ${stderr}`,
+    })
+  return { received, got, done }
+}
+
+describe('configuration over MQTT (e2e: mosquitto_sub, mosquitto_pub, curl, kcat)', () => {
+  it('pushes the configuration on subscribe and on change, and records the report', async () => {
+    const tenant = uniqueName('cq')
+    await t.api.createTenant(tenant)
+    await t.api.createDevice(tenant, 'thermo', { appVersion: 'v1' })
+    await t.api.setPassword(tenant, 'thermo', PASSWORD)
+    const api = `${t.url('api')}/api/v1/tenants/${tenant}`
+    expect((await admin('-X', 'PUT', '-d', '{"interval":60}', `${api}/config`)).status).toBe(200)
+
+    const sub = configSubscriber(tenant, 'thermo', 2)
+    await sub.got(1)
+    const [first] = sub.received()
+    expect(first!.config).toEqual({ interval: 60 })
+
+    // Written through the API: the registry change reaches the adapter, which pushes the new id.
+    expect((await admin('-X', 'PUT', '-d', '{"interval":5}', `${api}/config/app-versions/v1`)).status).toBe(
+      200,
+    )
+    await sub.got(2)
+    expect(await sub.done).toBe(0)
+    const [, second] = sub.received()
+    expect(second!.config).toEqual({ interval: 5 })
+    expect(second!.configId).not.toBe(first!.configId)
+    const effective = await admin(`${api}/devices/thermo/config/effective`)
+    expect(effective.json.configId).toBe(second!.configId)
+
+    const reported = await mosquitto('mosquitto_pub', [
+      ...deviceArgs(tenant, 'thermo'),
+      ...[
+        '-q',
+        '1',
+        '-t',
+        'config/applied',
+        '-m',
+        JSON.stringify({ configId: second!.configId, statusCode: 200 }),
+      ],
+    ])
+    expect(reported.code, reported.stderr).toBe(0)
+    const state = await admin(`${api}/devices/thermo/config/effective`)
+    expect(state.json.state).toMatchObject({
+      delivered: { configId: second!.configId, protocol: 'mqtt' },
+      applied: { configId: second!.configId, statusCode: 200, protocol: 'mqtt' },
+    })
+
+    const topic = `${t.prefix}.events.${tenant}`
+    const events = await waitForRecords(
+      t.brokers,
+      topic,
+      (r) => r.headers['ce_type']?.startsWith('io.tributary.config.') === true,
+      { count: 3, timeoutMs: 30_000 },
+    )
+    expect(events.map((r) => [r.headers['ce_type'], r.headers['ce_protocol']])).toEqual([
+      ['io.tributary.config.delivered.v1', 'mqtt'],
+      ['io.tributary.config.delivered.v1', 'mqtt'],
+      ['io.tributary.config.applied.v1', 'mqtt'],
+    ])
+    expect(JSON.parse(String(events[2]!.payload))).toEqual({
+      configId: second!.configId,
+      statusCode: 200,
+      reasonPhrase: null,
+    })
+
+    // An id never sent: MQTT 3.1.1 has no negative PUBACK, so the connection ends, nothing recorded.
+    const refused = await mosquitto('mosquitto_pub', [
+      ...deviceArgs(tenant, 'thermo'),
+      ...['-q', '1', '-t', 'config/applied', '-m', JSON.stringify({ configId: 'A'.repeat(22) })],
+    ])
+    expect(refused.code).not.toBe(0)
+    const after = await admin(`${api}/devices/thermo/config/effective`)
+    expect(after.json.state.applied.configId).toBe(second!.configId)
+  })
+})
