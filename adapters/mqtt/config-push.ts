@@ -9,13 +9,25 @@ import { isTributaryError } from '../../core/errors.ts'
 import type { Logger } from '../../core/log.ts'
 import type { RegistryChange } from '../../core/registry/model.ts'
 import type { RegistryService } from '../../core/registry/service.ts'
+import { REQUEST_ID_PATTERN } from '../../core/events/commands.ts'
 import { subscriptionsOf, writeFailed } from './broker.ts'
+import { topicMatches } from './command-topics.ts'
 import type { Connection, ConnectionTable, Session } from './connection.ts'
 import type { PublishResult } from './publish.ts'
 
 /** The topic a device subscribes to for its configuration, and the one it reports on. */
 export const CONFIG_TOPIC = 'config'
 export const CONFIG_APPLIED_TOPIC = 'config/applied'
+/** `config/req[/<request id>]`: a device asks (Kaa 7/CMP); answered on `config/res/<request id>`. */
+const CONFIG_REQUEST = /^config\/req(?:\/([^/]+))?$/
+const RESPONSE_FILTER = /^config\/res\/(\+|#|[^/+#]+)$/
+
+/** The request id of a `config/req[/<id>]` topic ('' without one), or undefined for other topics. */
+export function configRequestOf(topic: string): string | undefined {
+  const match = CONFIG_REQUEST.exec(topic)
+  if (match === null) return undefined
+  return match[1] ?? ''
+}
 
 export interface ConfigPushDeps {
   readonly config: Pick<RegistryService, 'getEffectiveConfig' | 'configDelivered' | 'configApplied'>
@@ -31,8 +43,15 @@ interface Outbound {
   forwarded: boolean
 }
 
-const holdsConfig = (client: Client): number | undefined =>
-  subscriptionsOf(client).find(([filter]) => filter === CONFIG_TOPIC)?.[1]
+/** The QoS the client gets `topic` with (its highest matching grant, at most 1), or undefined. */
+function qosFor(client: Client, topic: string): 0 | 1 | undefined {
+  let qos: number | undefined
+  for (const [filter, granted] of subscriptionsOf(client)) {
+    if (filter === topic || (filter.startsWith('config/res/') && topicMatches(filter, topic)))
+      qos = Math.max(qos ?? 0, Math.min(granted, 1))
+  }
+  return qos === undefined ? undefined : (qos as 0 | 1)
+}
 
 export function createConfigPush(deps: ConfigPushDeps) {
   const { log } = deps
@@ -42,69 +61,145 @@ export function createConfigPush(deps: ConfigPushDeps) {
   /** One push at a time per connection, so that ids arrive in the order they were computed. */
   const queues = new WeakMap<Connection, Promise<void>>()
 
-  function write(client: Client, payload: Buffer, qos: 0 | 1): Promise<void> {
+  function write(client: Client, topic: string, payload: Buffer, qos: 0 | 1): Promise<void> {
     return new Promise((resolve) =>
-      client.publish({ cmd: 'publish', topic: CONFIG_TOPIC, payload, qos, retain: false, dup: false }, () =>
-        resolve(),
-      ),
+      client.publish({ cmd: 'publish', topic, payload, qos, retain: false, dup: false }, () => resolve()),
     )
   }
 
-  /** Sends the effective configuration unless this connection has that id already (or `always`). */
-  async function push(conn: Connection, session: Session, always: boolean): Promise<void> {
+  /** Writes one PUBLISH to this connection only; true once aedes wrote it to the socket. */
+  async function writeTo(conn: Connection, client: Client, topic: string, body: unknown, qos: 0 | 1) {
+    const payload = Buffer.from(JSON.stringify(body))
+    const entry: Outbound = { conn, forwarded: false }
+    outbound.set(payload, entry)
+    try {
+      await Promise.race([write(client, topic, payload, qos), conn.finished])
+    } finally {
+      outbound.delete(payload)
+    }
+    return entry.forwarded && !writeFailed(client) && !conn.closed
+  }
+
+  /**
+   * Sends the effective configuration on `topic` unless the device has that id already (`has`; a
+   * response then carries the id alone: nothing new, as Kaa 7/CMP answers). A configuration counts
+   * as delivered once its event is on the bus and the PUBLISH was written.
+   */
+  async function send(conn: Connection, session: Session, topic: string, has: string | undefined) {
     const client = conn.client
     if (client === undefined || conn.closed || client.closed) return
-    const qos = holdsConfig(client)
+    const qos = qosFor(client, topic)
     if (qos === undefined) return
     const { tenant, device } = session
     const effective = await deps.config.getEffectiveConfig(tenant, device)
-    if (!always && sent.get(conn) === effective.configId) return
+    if (has === effective.configId) {
+      if (topic !== CONFIG_TOPIC) await writeTo(conn, client, topic, { configId: has }, qos)
+      return
+    }
     const outcome = await deps.ingest.event(
       deliveredEventInput({ tenant, device, protocol: 'mqtt', configId: effective.configId }),
     )
     if (outcome.kind !== 'accepted') {
       log.warn(
         { tenant, device, detail: outcome.detail },
-        'configuration not pushed: its event was not written',
+        'configuration not sent: its event was not written',
       )
       return
     }
-    const payload = Buffer.from(JSON.stringify({ configId: effective.configId, config: effective.config }))
-    const entry: Outbound = { conn, forwarded: false }
-    outbound.set(payload, entry)
-    try {
-      await Promise.race([write(client, payload, qos === 0 ? 0 : 1), conn.finished])
-    } finally {
-      outbound.delete(payload)
-    }
-    if (!entry.forwarded || writeFailed(client) || conn.closed) return
+    const body = { configId: effective.configId, config: effective.config }
+    if (!(await writeTo(conn, client, topic, body, qos))) return
     sent.set(conn, effective.configId)
     await deps.config.configDelivered(tenant, device, effective.configId, 'mqtt')
-    log.debug({ tenant, device, configId: effective.configId }, 'configuration written to the device')
+    log.debug({ tenant, device, configId: effective.configId, topic }, 'configuration written to the device')
   }
 
-  function schedule(conn: Connection, always: boolean): void {
+  const push = (conn: Connection, session: Session, always: boolean): Promise<void> =>
+    send(conn, session, CONFIG_TOPIC, always ? undefined : sent.get(conn))
+
+  function schedule(conn: Connection, work: (session: Session) => Promise<void>): Promise<void> {
     const session = conn.session
-    if (session === undefined || !conn.announced) return
+    if (session === undefined || !conn.announced) return Promise.resolve()
     const previous = queues.get(conn) ?? Promise.resolve()
     const next = previous.then(() =>
-      push(conn, session, always).catch((err: unknown) =>
+      work(session).catch((err: unknown) =>
         log.warn({ err, tenant: session.tenant, device: session.device }, 'configuration push failed'),
       ),
     )
     queues.set(conn, next)
+    return next
   }
 
   return {
-    /** `config` (QoS capped at 1), else undefined: not this module's filter. */
-    authorizeSubscribe(subscription: Subscription): Subscription | undefined {
-      if (subscription.topic !== CONFIG_TOPIC) return undefined
+    /**
+     * `config` and `config/res/<request id | + | #>` (QoS capped at 1); null for another `config/…`
+     * filter (SUBACK 0x80); undefined: not this module's filter.
+     */
+    authorizeSubscribe(subscription: Subscription): Subscription | null | undefined {
+      const filter = subscription.topic
+      if (filter !== CONFIG_TOPIC && !filter.startsWith('config/')) return undefined
+      const response = RESPONSE_FILTER.exec(filter)?.[1]
+      const allowed =
+        filter === CONFIG_TOPIC ||
+        response === '+' ||
+        response === '#' ||
+        (response !== undefined && REQUEST_ID_PATTERN.test(response))
+      if (!allowed) return null
       return { ...subscription, qos: Math.min(subscription.qos, 1) as 0 | 1 }
     },
 
     /** A SUBSCRIBE granted `config`: the configuration goes out now, whatever was sent before. */
     subscribed(conn: Connection, topics: readonly string[]): void {
-      if (topics.includes(CONFIG_TOPIC)) schedule(conn, true)
+      if (topics.includes(CONFIG_TOPIC)) {
+        void schedule(conn, (session) => push(conn, session, true))
+      }
+    },
+
+    /**
+     * `config/req[/<request id>]` with `{configId?, observe?}` (an empty payload is `{}`): answered on
+     * `config/res/<request id>` (on `config` without an id) with `{configId, config}`, or with
+     * `{configId}` alone when the device named the current id. `observe` (7/CMP) is taken and ignored:
+     * on MQTT the subscription to `config` is the observation. A malformed request ends the connection.
+     */
+    async request(
+      conn: Connection,
+      session: Session,
+      requestId: string,
+      payload: Buffer,
+    ): Promise<PublishResult> {
+      if (requestId !== '' && !REQUEST_ID_PATTERN.test(requestId)) {
+        deps.refused(conn, 'invalid-config-request', 'config/req/<request id>: 1-64 of A-Z a-z 0-9 . _ ~ -')
+        return { action: 'disconnect', reason: 'invalid-config-request' }
+      }
+      let body: unknown
+      try {
+        body =
+          payload.length === 0 ? {} : JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload))
+      } catch {
+        body = undefined
+      }
+      const fields =
+        typeof body === 'object' && body !== null && !Array.isArray(body)
+          ? (body as Record<string, unknown>)
+          : undefined
+      const has = fields?.['configId']
+      const observe = fields?.['observe']
+      const wellFormed =
+        fields !== undefined &&
+        Object.keys(fields).every((k) => k === 'configId' || k === 'observe') &&
+        (has === undefined || typeof has === 'string') &&
+        (observe === undefined || typeof observe === 'boolean')
+      if (!wellFormed) {
+        deps.refused(
+          conn,
+          'invalid-config-request',
+          'config/req takes JSON {configId?: string, observe?: boolean}',
+        )
+        return { action: 'disconnect', reason: 'invalid-config-request' }
+      }
+      const topic = requestId === '' ? CONFIG_TOPIC : `config/res/${requestId}`
+      // Answered after the PUBACK's decision but in the connection's order of configuration writes.
+      void schedule(conn, (s) => send(conn, s, topic, has))
+      return { action: 'ack' }
     },
 
     /** A registry change that may change some devices' configuration id: they get the new one. */
@@ -114,7 +209,7 @@ export function createConfigPush(deps: ConfigPushDeps) {
         const session = conn.session
         if (session === undefined || session.tenant !== change.tenant) continue
         if (change.device !== undefined && change.device !== session.device) continue
-        schedule(conn, false)
+        void schedule(conn, (s) => push(conn, s, false))
       }
     },
 

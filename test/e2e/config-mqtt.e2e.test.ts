@@ -2,8 +2,10 @@
 // start` on Kafka: mosquitto_sub subscribed to `config` receives the configuration at once and again
 // after a curl PUT through the API (the change reaches the adapter as a registry event); the device
 // reports with mosquitto_pub on `config/applied`, which the API shows and kcat reads as an event; a
-// report of an id never sent closes the connection and records nothing.
+// report of an id never sent closes the connection and records nothing; an MQTT.js device asks on
+// config/req/<id> and reads the answer on config/res/<id>.
 import { spawn } from 'node:child_process'
+import mqtt from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { curl } from '../helpers/curl.ts'
 import type { KafkaTributary } from '../helpers/kafka-process.ts'
@@ -30,14 +32,14 @@ const deviceArgs = (tenant: string, device: string): string[] => [
 const admin = (...args: string[]) =>
   curl(['-H', `authorization: Bearer ${ADMIN_TOKEN}`, '-H', 'content-type: application/json', ...args])
 
-/** mosquitto_sub -v on `config`: the configurations it printed so far, and its exit. */
-function configSubscriber(tenant: string, device: string, count: number) {
+/** mosquitto_sub -v on `filter` (default `config`): the configurations it printed so far, and its exit. */
+function configSubscriber(tenant: string, device: string, count: number, filter = 'config') {
   // stdbuf: mosquitto_sub's stdout is a pipe here, which C stdio would buffer until exit.
   const child = spawn('stdbuf', [
     '-oL',
     'mosquitto_sub',
     ...deviceArgs(tenant, device),
-    ...['-q', '1', '-v', '-C', String(count), '-t', 'config'],
+    ...['-q', '1', '-v', '-C', String(count), '-t', filter],
   ])
   let stdout = ''
   let stderr = ''
@@ -50,11 +52,15 @@ function configSubscriber(tenant: string, device: string, count: number) {
       resolve(code)
     }),
   )
-  const received = (): Array<{ configId: string; config: unknown }> =>
+  const received = (): Array<{ topic: string; configId: string; config?: unknown }> =>
     stdout
       .split('\n')
-      .filter((line) => line.startsWith('config {'))
-      .map((line) => JSON.parse(line.slice('config '.length)) as { configId: string; config: unknown })
+      .filter((line) => /^config(\/res\/\S+)? \{/.test(line))
+      .map((line) => {
+        const space = line.indexOf(' ')
+        const body = JSON.parse(line.slice(space + 1)) as { configId: string; config?: unknown }
+        return { topic: line.slice(0, space), ...body }
+      })
   const got = (n: number) =>
     waitUntil(() => received().length >= n, {
       timeoutMs: 30_000,
@@ -133,5 +139,50 @@ describe('configuration over MQTT (e2e: mosquitto_sub, mosquitto_pub, curl, kcat
     expect(refused.code).not.toBe(0)
     const after = await admin(`${api}/devices/thermo/config/effective`)
     expect(after.json.state.applied.configId).toBe(second!.configId)
+  })
+
+  it('answers config/req/<id> on config/res/<id>: the configuration, or its id alone when the device has it', async () => {
+    const tenant = uniqueName('cq')
+    await t.api.createTenant(tenant)
+    await t.api.createDevice(tenant, 'meter')
+    await t.api.setPassword(tenant, 'meter', PASSWORD)
+    const api = `${t.url('api')}/api/v1/tenants/${tenant}`
+    expect((await admin('-X', 'PUT', '-d', '{"unit":"kWh"}', `${api}/devices/meter/config`)).status).toBe(200)
+    const effective = await admin(`${api}/devices/meter/config/effective`)
+    const configId = String(effective.json.configId)
+
+    // One connection subscribes and asks (a second connection of the device would take its session over).
+    const client = await mqtt.connectAsync(
+      `mqtt://127.0.0.1:${t.ports['mqtt']}`,
+      { protocolVersion: 4, reconnectPeriod: 0, username: `meter@${tenant}`, password: PASSWORD },
+      false,
+    )
+    try {
+      const inbox: Array<{ topic: string; body: unknown }> = []
+      client.on('message', (topic, payload) => inbox.push({ topic, body: JSON.parse(payload.toString()) }))
+      expect((await client.subscribeAsync('config/res/+', { qos: 1 }))[0]?.qos).toBe(1)
+      await client.publishAsync('config/req/r1', '{}', { qos: 1 })
+      await waitUntil(() => inbox.length >= 1, { message: () => 'an answer on config/res/r1' })
+      await client.publishAsync('config/req/r2', JSON.stringify({ configId }), { qos: 1 })
+      await waitUntil(() => inbox.length >= 2, { message: () => 'an answer on config/res/r2' })
+      expect(inbox).toEqual([
+        { topic: 'config/res/r1', body: { configId, config: { unit: 'kWh' } } },
+        { topic: 'config/res/r2', body: { configId } },
+      ])
+      // Another config/… filter is refused (SUBACK 0x80).
+      const refused = await client.subscribeAsync('config/other', { qos: 1 }).then(
+        (grants) => grants.map((g) => g.qos),
+        (err: { packet?: { granted?: number[] } }) => err.packet?.granted ?? [],
+      )
+      expect(refused).toEqual([128])
+    } finally {
+      await client.endAsync(true)
+    }
+
+    const malformed = await mosquitto('mosquitto_pub', [
+      ...deviceArgs(tenant, 'meter'),
+      ...['-q', '1', '-t', 'config/req/r3', '-m', '{"configId":7}'],
+    ])
+    expect(malformed.code).not.toBe(0)
   })
 })
