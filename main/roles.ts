@@ -87,6 +87,7 @@ function adapters(deps: RoleDeps): Component[] {
         auth: registryParts.auth.device,
         tenant: (id) => registryParts.auth.tenant(id),
         findDevice: (tenant, device) => registryParts.auth.findDevice(tenant, device),
+        onRegistryChange: (listener) => registryParts.auth.onChange(listener),
         registry: registryParts.service,
         store: registryParts.store,
         cluster,

@@ -1,6 +1,7 @@
 // Desired configuration over HTTP (docs/config.md): `GET /v1/config` answers the device's effective
 // configuration `{configId, config}` with the id as its ETag (304 for If-None-Match with it: the
-// device has it already), and records the delivery once the bus took its `config.delivered` event;
+// device has it already; `?wait=<s>` holds that answer until a change gives another id, at most s
+// seconds), and records the delivery once the bus took its `config.delivered` event;
 // `POST /v1/config/applied` records the device's report `{configId, statusCode?, reasonPhrase?}`
 // and publishes it as `config.applied` (202). Gateways add `?as=<device>` as everywhere.
 import type { Context } from 'hono'
@@ -18,6 +19,9 @@ import { onBehalfOf } from './map.ts'
 import type { ProblemKind } from './outcome.ts'
 import { outcomeResponse, problemResponse } from './outcome.ts'
 import { requestSource } from './request.ts'
+import type { ConfigWaits } from './config-waits.ts'
+import type { PollSlots } from '../poll-slots.ts'
+import { slotRefusal } from './command-route.ts'
 
 export const CONFIG_PATH = '/v1/config'
 export const CONFIG_APPLIED_PATH = '/v1/config/applied'
@@ -31,7 +35,14 @@ export interface ConfigRouteDeps {
   readonly config: Pick<RegistryService, 'getEffectiveConfig' | 'configDelivered' | 'configApplied'>
   readonly limiter: RateLimiter
   readonly lastSeen: LastSeen
+  readonly waits: ConfigWaits
+  /** Bounds on waiting requests, shared with the command long polls. */
+  readonly polls: PollSlots
+  /** The longest `?wait=` (TRIBUTARY_HTTP_MAX_COMMAND_WAIT_SECONDS, as for `?ct=`). */
+  readonly maxWaitSeconds: number
   readonly log: Logger
+  /** Aborted when the listener stops: waits end at once (304). */
+  readonly stopping?: AbortSignal | undefined
 }
 
 /** RFC 9110 §13.1.2: If-None-Match lists entity tags (or `*`); weak comparison. */
@@ -69,17 +80,47 @@ export function createConfigRoutes(deps: ConfigRouteDeps) {
     if (c.req.method !== 'GET') {
       return problemResponse('method-not-allowed', 'use GET', { instance: c.req.path, allow: 'GET' })
     }
+    const rawWait = c.req.query('wait')
+    if (rawWait !== undefined && !(/^\d{1,5}$/.test(rawWait) && Number(rawWait) <= deps.maxWaitSeconds)) {
+      return problemResponse(
+        'invalid',
+        `wait is a whole number of seconds from 0 to ${deps.maxWaitSeconds}`,
+        {
+          instance: c.req.path,
+        },
+      )
+    }
     const who = await caller(c)
     if (!who.ok) return who.response
     const { tenant, device, sender } = who
     const time = new Date()
     deps.lastSeen.seen(tenant, sender, time)
-    const effective = await deps.config.getEffectiveConfig(tenant, device)
+    const ifNoneMatch = requestSource(c).header('if-none-match')
+    let effective = await deps.config.getEffectiveConfig(tenant, device)
+    // Kaa 7/CMP: the same id means nothing new to send; `?wait=` holds the answer for a change.
+    if (matches(ifNoneMatch, `"${effective.configId}"`) && rawWait !== undefined && Number(rawWait) > 0) {
+      const slot = deps.polls.take(tenant, device)
+      if (!slot.ok) {
+        const refused = slotRefusal(slot)
+        return who.refuse(refused.kind, refused.detail, refused.retryAfterMs).response
+      }
+      try {
+        const signal =
+          deps.stopping === undefined ? c.req.raw.signal : AbortSignal.any([c.req.raw.signal, deps.stopping])
+        const deadline = Date.now() + Number(rawWait) * 1000
+        while (
+          matches(ifNoneMatch, `"${effective.configId}"`) &&
+          (await deps.waits.next(tenant, device, deadline - Date.now(), signal))
+        ) {
+          effective = await deps.config.getEffectiveConfig(tenant, device)
+        }
+      } finally {
+        slot.release()
+      }
+    }
     const tag = `"${effective.configId}"`
     const headers = { etag: tag, 'cache-control': 'no-store' }
-    // Kaa 7/CMP: the same id means nothing new to send.
-    if (matches(requestSource(c).header('if-none-match'), tag))
-      return new Response(null, { status: 304, headers })
+    if (matches(ifNoneMatch, tag)) return new Response(null, { status: 304, headers })
     const outcome = await deps.ingest.event(
       deliveredEventInput({
         tenant,

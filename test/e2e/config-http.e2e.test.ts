@@ -7,7 +7,7 @@ import { curl } from '../helpers/curl.ts'
 import { ADMIN_TOKEN, waitForRecords } from '../helpers/mqtt.ts'
 import type { Api } from '../helpers/mqtt.ts'
 import type { TributaryProcess } from '../helpers/process.ts'
-import { uniqueName } from '../helpers/wait.ts'
+import { uniqueName, waitUntil } from '../helpers/wait.ts'
 import { startOnKafka } from '../helpers/kafka-process.ts'
 
 const PASSWORD = 'correct horse battery'
@@ -178,8 +178,53 @@ describe('configuration over HTTP (e2e: curl, API, kcat)', () => {
     expect((await curl([`${httpBase}/v1/config`])).status).toBe(401)
     expect((await curl([...login('gw-1', tenant), `${httpBase}/v1/config?as=child-1`])).status).toBe(403)
     await api.patchDevice(tenant, 'child-1', { gateways: ['gw-1'] })
-    const asked = await curl([...login('gw-1', tenant), `${httpBase}/v1/config?as=child-1`])
-    expect(asked.status, asked.body).toBe(200)
+    // The cached device row is refreshed by the registry change, which arrives within a second.
+    let asked = await curl([...login('gw-1', tenant), `${httpBase}/v1/config?as=child-1`])
+    await waitUntil(
+      async () =>
+        (asked = await curl([...login('gw-1', tenant), `${httpBase}/v1/config?as=child-1`])).status === 200,
+      { message: () => `the gateway let in; last answer ${asked.status} ${asked.body}` },
+    )
     expect(asked.json.config).toEqual({})
+  })
+
+  it('holds GET /v1/config?wait= until a change gives another id, and answers 304 when none came', async () => {
+    const tenant = uniqueName('cf')
+    await api.createTenant(tenant)
+    await api.createDevice(tenant, 'lamp')
+    await api.setPassword(tenant, 'lamp', PASSWORD)
+    const first = await curl([...login('lamp', tenant), `${httpBase}/v1/config`])
+    const configId = String(first.json.configId)
+
+    const none = await curl([
+      ...login('lamp', tenant),
+      '-H',
+      `if-none-match: "${configId}"`,
+      `${httpBase}/v1/config?wait=1`,
+    ])
+    expect(none.status).toBe(304)
+    const tooLong = await curl([...login('lamp', tenant), `${httpBase}/v1/config?wait=100000`])
+    expect(tooLong.status).toBe(400)
+
+    // Waiting with the current id; a change written through the API ends the wait with it.
+    const waiting = curl([
+      ...login('lamp', tenant),
+      '-H',
+      `if-none-match: "${configId}"`,
+      `${httpBase}/v1/config?wait=20`,
+    ])
+    const put = await curl([
+      ...admin,
+      '-X',
+      'PUT',
+      '-d',
+      '{"on":true}',
+      `${apiBase}/api/v1/tenants/${tenant}/devices/lamp/config`,
+    ])
+    expect(put.status, put.body).toBe(200)
+    const changed = await waiting
+    expect(changed.status, changed.body).toBe(200)
+    expect(changed.json.config).toEqual({ on: true })
+    expect(changed.json.configId).not.toBe(configId)
   })
 })
