@@ -7,7 +7,8 @@ import type { Ingest } from '../adapter.ts'
 import { appliedEventInput, deliveredEventInput } from '../../core/events/config.ts'
 import { isTributaryError } from '../../core/errors.ts'
 import type { Logger } from '../../core/log.ts'
-import type { RegistryChange } from '../../core/registry/model.ts'
+import type { Device, RegistryChange } from '../../core/registry/model.ts'
+import { isDeviceId } from '../../core/events/ids.ts'
 import type { RegistryService } from '../../core/registry/service.ts'
 import { REQUEST_ID_PATTERN } from '../../core/events/commands.ts'
 import { subscriptionsOf, writeFailed } from './broker.ts'
@@ -22,6 +23,21 @@ export const CONFIG_APPLIED_TOPIC = 'config/applied'
 const CONFIG_REQUEST = /^config\/req(?:\/([^/]+))?$/
 const RESPONSE_FILTER = /^config\/res\/(\+|#|[^/+#]+)$/
 
+const GATEWAY_CONFIG = /^gw\/([^/]+)\/config$/
+const GATEWAY_APPLIED = /^gw\/([^/]+)\/config\/applied$/
+
+/** The device a `config` (own) or `gw/<D>/config` filter observes, else undefined. */
+function observedBy(filter: string, self: string): string | undefined {
+  if (filter === CONFIG_TOPIC) return self
+  return GATEWAY_CONFIG.exec(filter)?.[1]
+}
+
+/** The device a report on `config/applied` or `gw/<D>/config/applied` is for, else undefined. */
+export function appliedDeviceOf(topic: string, self: string): string | undefined {
+  if (topic === CONFIG_APPLIED_TOPIC) return self
+  return GATEWAY_APPLIED.exec(topic)?.[1]
+}
+
 /** The request id of a `config/req[/<id>]` topic ('' without one), or undefined for other topics. */
 export function configRequestOf(topic: string): string | undefined {
   const match = CONFIG_REQUEST.exec(topic)
@@ -33,6 +49,8 @@ export interface ConfigPushDeps {
   readonly config: Pick<RegistryService, 'getEffectiveConfig' | 'configDelivered' | 'configApplied'>
   readonly ingest: Pick<Ingest, 'event'>
   readonly table: Pick<ConnectionTable, 'all'>
+  /** Cached device rows: a gateway serves `gw/<D>/config…` only for devices that list it. */
+  readonly findDevice: (tenant: string, device: string) => Promise<Device | undefined>
   /** Logs and counts a refusal (throttled per connection). */
   readonly refused: (conn: Connection, reason: string, detail: string) => void
   readonly log: Logger
@@ -56,8 +74,19 @@ function qosFor(client: Client, topic: string): 0 | 1 | undefined {
 export function createConfigPush(deps: ConfigPushDeps) {
   const { log } = deps
   const outbound = new WeakMap<Buffer, Outbound>()
-  /** The configuration id last written to each connection. */
-  const sent = new WeakMap<Connection, string>()
+  /** The configuration id last written to each connection, per device (a gateway serves several). */
+  const sent = new WeakMap<Connection, Map<string, string>>()
+  const sentTo = (conn: Connection): Map<string, string> => {
+    let map = sent.get(conn)
+    if (map === undefined) sent.set(conn, (map = new Map<string, string>()))
+    return map
+  }
+
+  async function serves(session: Session, device: string): Promise<boolean> {
+    if (device === session.device) return true
+    const served = await deps.findDevice(session.tenant, device)
+    return served !== undefined && served.enabled && served.gateways.includes(session.device)
+  }
   /** One push at a time per connection, so that ids arrive in the order they were computed. */
   const queues = new WeakMap<Connection, Promise<void>>()
 
@@ -85,19 +114,28 @@ export function createConfigPush(deps: ConfigPushDeps) {
    * response then carries the id alone: nothing new, as Kaa 7/CMP answers). A configuration counts
    * as delivered once its event is on the bus and the PUBLISH was written.
    */
-  async function send(conn: Connection, session: Session, topic: string, has: string | undefined) {
+  async function send(
+    conn: Connection,
+    session: Session,
+    device: string,
+    topic: string,
+    has: string | undefined,
+  ) {
     const client = conn.client
     if (client === undefined || conn.closed || client.closed) return
     const qos = qosFor(client, topic)
     if (qos === undefined) return
-    const { tenant, device } = session
+    // Checked again at each write: a device may drop the gateway after the SUBSCRIBE.
+    if (!(await serves(session, device))) return
+    const { tenant } = session
+    const sender = device === session.device ? undefined : session.device
     const effective = await deps.config.getEffectiveConfig(tenant, device)
     if (has === effective.configId) {
       if (topic !== CONFIG_TOPIC) await writeTo(conn, client, topic, { configId: has }, qos)
       return
     }
     const outcome = await deps.ingest.event(
-      deliveredEventInput({ tenant, device, protocol: 'mqtt', configId: effective.configId }),
+      deliveredEventInput({ tenant, device, sender, protocol: 'mqtt', configId: effective.configId }),
     )
     if (outcome.kind !== 'accepted') {
       log.warn(
@@ -108,13 +146,26 @@ export function createConfigPush(deps: ConfigPushDeps) {
     }
     const body = { configId: effective.configId, config: effective.config }
     if (!(await writeTo(conn, client, topic, body, qos))) return
-    sent.set(conn, effective.configId)
+    sentTo(conn).set(device, effective.configId)
     await deps.config.configDelivered(tenant, device, effective.configId, 'mqtt')
     log.debug({ tenant, device, configId: effective.configId, topic }, 'configuration written to the device')
   }
 
-  const push = (conn: Connection, session: Session, always: boolean): Promise<void> =>
-    send(conn, session, CONFIG_TOPIC, always ? undefined : sent.get(conn))
+  const push = (conn: Connection, session: Session, device: string, always: boolean): Promise<void> =>
+    send(
+      conn,
+      session,
+      device,
+      device === session.device ? CONFIG_TOPIC : `gw/${device}/config`,
+      always ? undefined : sent.get(conn)?.get(device),
+    )
+
+  /** The devices whose configuration the connection's subscriptions observe. */
+  function observed(conn: Connection, session: Session): string[] {
+    if (conn.client === undefined) return []
+    const devices = subscriptionsOf(conn.client).map(([filter]) => observedBy(filter, session.device))
+    return [...new Set(devices.filter((d): d is string => d !== undefined))]
+  }
 
   function schedule(conn: Connection, work: (session: Session) => Promise<void>): Promise<void> {
     const session = conn.session
@@ -134,9 +185,19 @@ export function createConfigPush(deps: ConfigPushDeps) {
      * `config` and `config/res/<request id | + | #>` (QoS capped at 1); null for another `config/…`
      * filter (SUBACK 0x80); undefined: not this module's filter.
      */
-    authorizeSubscribe(subscription: Subscription): Subscription | null | undefined {
+    owns(filter: string): boolean {
+      return filter === CONFIG_TOPIC || filter.startsWith('config/') || GATEWAY_CONFIG.test(filter)
+    },
+
+    /** `config`, `config/res/<request id | + | #>`, `gw/<D>/config` for a device that lists the gateway. */
+    async authorizeSubscribe(session: Session, subscription: Subscription): Promise<Subscription | null> {
       const filter = subscription.topic
-      if (filter !== CONFIG_TOPIC && !filter.startsWith('config/')) return undefined
+      const gatewayFor = GATEWAY_CONFIG.exec(filter)?.[1]
+      if (gatewayFor !== undefined) {
+        const granted =
+          isDeviceId(gatewayFor) && gatewayFor !== session.device && (await serves(session, gatewayFor))
+        return granted ? { ...subscription, qos: Math.min(subscription.qos, 1) as 0 | 1 } : null
+      }
       const response = RESPONSE_FILTER.exec(filter)?.[1]
       const allowed =
         filter === CONFIG_TOPIC ||
@@ -149,8 +210,11 @@ export function createConfigPush(deps: ConfigPushDeps) {
 
     /** A SUBSCRIBE granted `config`: the configuration goes out now, whatever was sent before. */
     subscribed(conn: Connection, topics: readonly string[]): void {
-      if (topics.includes(CONFIG_TOPIC)) {
-        void schedule(conn, (session) => push(conn, session, true))
+      const self = conn.session?.device
+      if (self === undefined) return
+      for (const topic of topics) {
+        const device = observedBy(topic, self)
+        if (device !== undefined) void schedule(conn, (session) => push(conn, session, device, true))
       }
     },
 
@@ -198,7 +262,7 @@ export function createConfigPush(deps: ConfigPushDeps) {
       }
       const topic = requestId === '' ? CONFIG_TOPIC : `config/res/${requestId}`
       // Answered after the PUBACK's decision but in the connection's order of configuration writes.
-      void schedule(conn, (s) => send(conn, s, topic, has))
+      void schedule(conn, (s) => send(conn, s, s.device, topic, has))
       return { action: 'ack' }
     },
 
@@ -208,14 +272,30 @@ export function createConfigPush(deps: ConfigPushDeps) {
       for (const conn of deps.table.all()) {
         const session = conn.session
         if (session === undefined || session.tenant !== change.tenant) continue
-        if (change.device !== undefined && change.device !== session.device) continue
-        void schedule(conn, (s) => push(conn, s, false))
+        for (const device of observed(conn, session)) {
+          if (change.device !== undefined && change.device !== device) continue
+          void schedule(conn, (s) => push(conn, s, device, false))
+        }
       }
     },
 
     /** `config/applied`: the report recorded and published, then PUBACK; a refused one disconnects. */
-    async applied(conn: Connection, session: Session, payload: Buffer): Promise<PublishResult> {
-      const { tenant, device } = session
+    async applied(
+      conn: Connection,
+      session: Session,
+      device: string,
+      payload: Buffer,
+    ): Promise<PublishResult> {
+      const { tenant } = session
+      const allowed = device === session.device || (isDeviceId(device) && (await serves(session, device)))
+      if (!allowed) {
+        deps.refused(
+          conn,
+          'gateway-not-allowed',
+          `device ${device} does not list ${session.device} as a gateway`,
+        )
+        return { action: 'disconnect', reason: 'gateway-not-allowed' }
+      }
       let body: unknown
       try {
         body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload))
@@ -236,7 +316,14 @@ export function createConfigPush(deps: ConfigPushDeps) {
         return { action: 'disconnect', reason: 'invalid-config-report' }
       }
       const outcome = await deps.ingest.event(
-        appliedEventInput({ tenant, device, protocol: 'mqtt', credential: session.credentialId, ...report }),
+        appliedEventInput({
+          tenant,
+          device,
+          sender: device === session.device ? undefined : session.device,
+          protocol: 'mqtt',
+          credential: session.credentialId,
+          ...report,
+        }),
       )
       if (outcome.kind !== 'accepted') return { action: 'disconnect', reason: 'unavailable' }
       return { action: 'ack' }

@@ -9,7 +9,7 @@ import { holdsQos2 } from './broker.ts'
 import type { Hooks } from './broker.ts'
 import type { CommandChannel } from './commands.ts'
 import type { ConfigPush } from './config-push.ts'
-import { CONFIG_APPLIED_TOPIC, configRequestOf } from './config-push.ts'
+import { appliedDeviceOf, configRequestOf } from './config-push.ts'
 import type { ConnectHandler } from './connect.ts'
 import type { Connection, ConnectionTable } from './connection.ts'
 import type { MqttMetrics } from './metrics.ts'
@@ -22,7 +22,7 @@ export interface HooksDeps {
   readonly connect: ConnectHandler
   readonly publish: PublishHandler
   readonly commands: Pick<CommandChannel, 'authorizeSubscribe' | 'forwardable'>
-  readonly config: Pick<ConfigPush, 'authorizeSubscribe' | 'applied' | 'request' | 'forwardable'>
+  readonly config: Pick<ConfigPush, 'owns' | 'authorizeSubscribe' | 'applied' | 'request' | 'forwardable'>
   readonly refusals: Refusals
   readonly metrics: MqttMetrics
   readonly broker: () => Aedes | undefined
@@ -88,9 +88,9 @@ export function createHooks(deps: HooksDeps): Hooks {
           return { action: 'ack' } // a retransmission of a message already on the bus [MQTT-4.3.3-2]
         }
         // The device's report of a configuration (docs/config.md), not a channel.
-        if (topic === CONFIG_APPLIED_TOPIC && !retain) {
-          return deps.config.applied(conn, session, toBuffer(packet.payload))
-        }
+        const reportFor = retain ? undefined : appliedDeviceOf(topic, session.device)
+        if (reportFor !== undefined)
+          return deps.config.applied(conn, session, reportFor, toBuffer(packet.payload))
         const requestId = retain ? undefined : configRequestOf(topic)
         if (requestId !== undefined)
           return deps.config.request(conn, session, requestId, toBuffer(packet.payload))
@@ -122,10 +122,20 @@ export function createHooks(deps: HooksDeps): Hooks {
       const conn = connOf(client)
       const session = conn?.session
       if (conn === undefined || session === undefined) return callback(null, null)
-      const config = deps.config.authorizeSubscribe(subscription)
-      if (config === null)
-        refusals.message(conn, 'subscribe-refused', `config filter ${subscription.topic.slice(0, 300)}`)
-      if (config !== undefined) return callback(null, config)
+      if (deps.config.owns(subscription.topic)) {
+        track(conn, deps.config.authorizeSubscribe(session, subscription)).then(
+          (granted) => {
+            if (granted === null)
+              refusals.message(conn, 'subscribe-refused', `config filter ${subscription.topic.slice(0, 300)}`)
+            callback(null, granted)
+          },
+          (err: unknown) => {
+            refusals.message(conn, 'subscribe-unavailable', `subscription not checked: ${String(err)}`)
+            callback(null, null)
+          },
+        )
+        return
+      }
       // Devices read their commands only (docs/commands-mqtt.md); everything else is SUBACK 0x80 [MQTT-3.9.3].
       track(conn, deps.commands.authorizeSubscribe(conn, session, subscription)).then(
         (granted) => callback(null, granted),

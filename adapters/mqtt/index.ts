@@ -17,7 +17,7 @@ import { createBroker, sentDisconnect } from './broker.ts'
 import { isCommandFilter } from './command-topics.ts'
 import { createCommandChannel } from './commands.ts'
 import type { ConfigPushDeps } from './config-push.ts'
-import { CONFIG_TOPIC, createConfigPush } from './config-push.ts'
+import { createConfigPush } from './config-push.ts'
 import type { MqttConfig } from './config.ts'
 import { readTlsFiles } from './config.ts'
 import { createConnectHandler } from './connect.ts'
@@ -81,6 +81,7 @@ export function createMqttAdapter(config: MqttConfig, deps: MqttAdapterDeps): Ad
     config: deps.config,
     ingest,
     table,
+    findDevice,
     refused: (conn, reason, detail) => refusals.message(conn, reason, detail),
     log,
   })
@@ -214,8 +215,11 @@ export function createMqttAdapter(config: MqttConfig, deps: MqttAdapterDeps): Ad
         granted.some((s) => isCommandFilter(s.topic)),
       )
       const conn = table.of(client.conn)
-      if (conn !== undefined && granted.some((s) => s.topic === CONFIG_TOPIC))
-        configPush.subscribed(conn, [CONFIG_TOPIC])
+      if (conn !== undefined)
+        configPush.subscribed(
+          conn,
+          granted.map((s) => s.topic),
+        )
     })
     aedes.on('unsubscribe', (_unsubscriptions, client) => changed(client, false))
     aedes.on('connackSent', (_packet, client) => changed(client, true))

@@ -3,7 +3,8 @@
 // after a curl PUT through the API (the change reaches the adapter as a registry event); the device
 // reports with mosquitto_pub on `config/applied`, which the API shows and kcat reads as an event; a
 // report of an id never sent closes the connection and records nothing; an MQTT.js device asks on
-// config/req/<id> and reads the answer on config/res/<id>.
+// config/req/<id> and reads the answer on config/res/<id>; a gateway gets and reports its devices'
+// configurations on gw/<D>/config.
 import { spawn } from 'node:child_process'
 import mqtt from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -184,5 +185,57 @@ describe('configuration over MQTT (e2e: mosquitto_sub, mosquitto_pub, curl, kcat
       ...['-q', '1', '-t', 'config/req/r3', '-m', '{"configId":7}'],
     ])
     expect(malformed.code).not.toBe(0)
+  })
+
+  it("gives a gateway its devices' configurations on gw/<D>/config and takes their reports", async () => {
+    const tenant = uniqueName('cq')
+    await t.api.createTenant(tenant)
+    await t.api.createDevice(tenant, 'hub')
+    await t.api.setPassword(tenant, 'hub', PASSWORD)
+    await t.api.createDevice(tenant, 'probe', { gateways: ['hub'] })
+    await t.api.createDevice(tenant, 'stranger')
+    const api = `${t.url('api')}/api/v1/tenants/${tenant}`
+    expect((await admin('-X', 'PUT', '-d', '{"rate":1}', `${api}/devices/probe/config`)).status).toBe(200)
+
+    const client = await mqtt.connectAsync(
+      `mqtt://127.0.0.1:${t.ports['mqtt']}`,
+      { protocolVersion: 4, reconnectPeriod: 0, username: `hub@${tenant}`, password: PASSWORD },
+      false,
+    )
+    try {
+      const inbox: Array<{ topic: string; body: { configId: string; config: unknown } }> = []
+      client.on('message', (topic, payload) =>
+        inbox.push({ topic, body: JSON.parse(payload.toString()) as { configId: string; config: unknown } }),
+      )
+      const grants = await client
+        .subscribeAsync({ 'gw/probe/config': { qos: 1 }, 'gw/stranger/config': { qos: 1 } })
+        .then(
+          (g) => g.map((x) => x.qos),
+          (err: { packet?: { granted?: number[] } }) => err.packet?.granted ?? [],
+        )
+      expect(grants).toEqual([1, 128])
+      await waitUntil(() => inbox.length >= 1, { message: () => 'the configuration of probe' })
+      expect(inbox[0]).toMatchObject({ topic: 'gw/probe/config', body: { config: { rate: 1 } } })
+
+      expect((await admin('-X', 'PUT', '-d', '{"rate":2}', `${api}/devices/probe/config`)).status).toBe(200)
+      await waitUntil(() => inbox.length >= 2, { message: () => 'the changed configuration of probe' })
+      expect(inbox[1]).toMatchObject({ topic: 'gw/probe/config', body: { config: { rate: 2 } } })
+
+      const configId = inbox[1]!.body.configId
+      await client.publishAsync('gw/probe/config/applied', JSON.stringify({ configId }), { qos: 1 })
+      const state = await admin(`${api}/devices/probe/config/effective`)
+      expect(state.json.state).toMatchObject({
+        delivered: { configId, protocol: 'mqtt' },
+        applied: { configId, statusCode: 200, protocol: 'mqtt' },
+      })
+    } finally {
+      await client.endAsync(true)
+    }
+    const events = await waitForRecords(
+      t.brokers,
+      `${t.prefix}.events.${tenant}`,
+      (r) => r.headers['ce_type'] === 'io.tributary.config.applied.v1',
+    )
+    expect(events[0]!.headers).toMatchObject({ ce_device: 'probe', ce_sender: 'hub' })
   })
 })
