@@ -1,7 +1,9 @@
 // Desired configuration over MQTT (docs/config.md): a device that subscribes to `config` is sent
 // `{configId, config}` there at once, and again whenever a registry change (on the registry topic,
-// so from any process) gives it another configuration id; it reports on `config/applied`. Like
-// commands, each PUBLISH is written to the one client only, never through aedes's topic routing.
+// so from any process) gives it another configuration id; it reports on `config/applied` and asks on
+// `config/req/<id>` (answered on `config/res/<id>`); a gateway does the same for a device D that
+// lists it on `gw/<D>/config[/applied]`. Like commands, each PUBLISH is written to the one client
+// only, never through aedes's topic routing.
 import type { AedesPublishPacket, Client, Subscription } from 'aedes'
 import type { Ingest } from '../adapter.ts'
 import { appliedEventInput, deliveredEventInput } from '../../core/events/config.ts'

@@ -1,7 +1,7 @@
 // The aedes hooks (STYLE.md 7, 8): CONNECT is answered after authentication and the connected
 // event; a PUBLISH is produced to the bus inside authorizePublish, because aedes writes the PUBACK
-// before its `published` hook runs, and is then routed nowhere; only command subscriptions
-// and `config` subscriptions are granted; nothing is forwarded to devices but the commands and
+// before its `published` hook runs, and is then routed nowhere; only command and configuration
+// subscriptions (config-push.ts) are granted; nothing is forwarded to devices but the commands and
 // configurations written to their own connection.
 // Every hook bridges its promise to aedes's callback, never passing an async function.
 import type { Aedes, Client, ConnectPacket, PublishPacket, Subscription } from 'aedes'
