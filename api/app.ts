@@ -20,6 +20,7 @@ import { commandRoutes } from './routes/commands.ts'
 import { deviceRoutes } from './routes/devices.ts'
 import { EVENTS_PATH, eventRoutes } from './routes/events.ts'
 import { routeRoutes } from './routes/routes.ts'
+import { configRoutes } from './routes/config.ts'
 import { schemaRoutes } from './routes/schemas.ts'
 import { subscriptionOperationRoutes } from './routes/subscription-operations.ts'
 import { subscriptionRoutes } from './routes/subscriptions.ts'
@@ -106,6 +107,7 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
   ttnSecretRoutes(app, options.registry)
   schemaRoutes(app, options.registry)
   routeRoutes(app, options.registry)
+  configRoutes(app, options.registry)
   subscriptionRoutes(app, options.registry)
   subscriptionOperationRoutes(app, options.registry)
   deadLetterRoutes(app, options.registry, options.deadLetters)

@@ -1,7 +1,14 @@
 // Resources as the API returns them: each field picked by name, so that nothing the registry may
 // add later (a hash, an encrypted key) reaches a response by accident.
-import type { ChannelSchema, Device, RouteRule, RouteTable, Tenant } from '../core/registry/model.ts'
-import type { ApiTokenView, CredentialView } from '../core/registry/service.ts'
+import type {
+  ChannelSchema,
+  ConfigDocument,
+  Device,
+  RouteRule,
+  RouteTable,
+  Tenant,
+} from '../core/registry/model.ts'
+import type { ApiTokenView, CredentialView, EffectiveConfig } from '../core/registry/service.ts'
 
 const versioned = (r: { version: number; createdAt: string; updatedAt: string }) => ({
   version: r.version,
@@ -49,6 +56,7 @@ export function deviceView(d: Device) {
     enabled: d.enabled,
     labels: { ...d.labels },
     gateways: [...d.gateways],
+    appVersion: d.appVersion,
     lastSeen: d.lastSeen,
     ...versioned(d),
   }
@@ -111,4 +119,26 @@ function routeRuleView(r: RouteRule) {
 
 export function routeTableView(t: RouteTable) {
   return { tenant: t.tenant, rules: t.rules.map(routeRuleView), ...versioned(t) }
+}
+
+export function configDocumentView(d: ConfigDocument) {
+  return { tenant: d.tenant, ...d.scope, config: { ...d.document }, ...versioned(d) }
+}
+
+export function effectiveConfigView(e: EffectiveConfig) {
+  return {
+    tenant: e.tenant,
+    device: e.device,
+    appVersion: e.appVersion,
+    configId: e.configId,
+    config: { ...e.config },
+    levels: e.levels.map((l) => ({ ...l })),
+    state:
+      e.state === null
+        ? null
+        : {
+            delivered: { ...e.state.delivered },
+            applied: e.state.applied === null ? null : { ...e.state.applied },
+          },
+  }
 }

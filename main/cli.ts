@@ -8,6 +8,7 @@ import { commandHelp, mainHelp, subcommandHelp } from './cli/help.ts'
 import type { CliHandler, CliIo } from './cli/registry-commands.ts'
 import { demoEnvironment, seedDemo } from './demo.ts'
 import { demoInstructions } from './demo-banner.ts'
+import { configCommands } from './cli/config-commands.ts'
 import { registryCommands } from './cli/registry-commands.ts'
 import { moveLine } from './ports.ts'
 import { VERSION } from './version.ts'
@@ -26,6 +27,7 @@ const io = (signal?: AbortSignal): CliIo => ({
 
 const subcommands: Record<string, Record<string, CliHandler>> = {
   ...registryCommands,
+  ...configCommands,
   events: { tail: eventsTail },
 }
 

@@ -13,13 +13,15 @@ import type { Logger } from '../../core/log.ts'
 import type { Registry } from '../../core/metrics.ts'
 import { listen } from '../../core/net.ts'
 import type { DeviceAuthenticator } from '../../core/registry/auth.ts'
-import type { Device, Tenant } from '../../core/registry/model.ts'
+import type { Device, RegistryChange, Tenant } from '../../core/registry/model.ts'
 import type { Secrets } from '../../core/registry/secrets.ts'
 import type { RegistryService } from '../../core/registry/service.ts'
 import type { RegistryStore } from '../../core/registry/store.ts'
 import type { CommandOutlet } from '../../commands/outlet.ts'
 import { COMMAND_PATH, createCommandRoute } from './command-route.ts'
 import type { HttpConfig } from './config.ts'
+import { CONFIG_APPLIED_PATH, CONFIG_PATH, createConfigRoutes } from './config-route.ts'
+import { createConfigWaits } from './config-waits.ts'
 import { createDeviceRoute } from './device-route.ts'
 import type { HttpRoute } from './metrics.ts'
 import { createHttpMetrics } from './metrics.ts'
@@ -35,7 +37,13 @@ export interface HttpAdapterDeps {
   /** Cached tenant and device rows (registry changes invalidate them). */
   readonly tenant: (id: string) => Promise<Tenant | undefined>
   readonly findDevice: (tenant: string, device: string) => Promise<Device | undefined>
-  readonly registry: Pick<RegistryService, 'createDevice'>
+  /** createDevice for TTN; the rest serves `GET /v1/config` and `POST /v1/config/applied`. */
+  /** Registry changes (any process): they wake `GET /v1/config?wait=` long polls. */
+  readonly onRegistryChange: (listener: (change: RegistryChange) => void) => () => void
+  readonly registry: Pick<
+    RegistryService,
+    'createDevice' | 'getEffectiveConfig' | 'configDelivered' | 'configApplied'
+  >
   readonly store: Pick<RegistryStore, 'touchDevice'>
   readonly cluster: Pick<ClusterState, 'take' | 'setValue' | 'getValue'>
   readonly metrics: Registry
@@ -58,8 +66,9 @@ export interface HttpAdapter extends Adapter {
 }
 
 /** `poll` for requests that wait for a command, so that their long durations stay out of `ingest`. */
-function routeOf(method: string, path: string, ct: string | undefined): HttpRoute {
+function routeOf(method: string, path: string, ct: string | undefined, wait: string | undefined): HttpRoute {
   if (path === COMMAND_PATH && method === 'GET') return 'poll'
+  if (path === CONFIG_PATH) return wait === undefined || /^0+$/.test(wait) ? 'ingest' : 'poll'
   if (path.startsWith('/v1/')) return ct === undefined || /^0+$/.test(ct) ? 'ingest' : 'poll'
   return path === TTN_PATH ? 'ttn' : 'other'
 }
@@ -95,6 +104,21 @@ export function createHttpAdapter(config: HttpConfig, deps: HttpAdapterDeps): Ht
   }
   const device = createDeviceRoute({ ...routeDeps, ingest: deps.ingest, maxBodyBytes: config.maxBodyBytes })
   const poll = createCommandRoute(routeDeps)
+  const waits = createConfigWaits()
+  let unlisten: (() => void) | undefined
+  const configRoutes = createConfigRoutes({
+    ingest: deps.ingest,
+    auth: deps.auth,
+    findDevice: deps.findDevice,
+    config: deps.registry,
+    limiter,
+    lastSeen,
+    waits,
+    polls,
+    maxWaitSeconds: config.maxCommandWaitSeconds,
+    log,
+    stopping: stopping.signal,
+  })
   const ttn = createTtnWebhook({
     tenant: deps.tenant,
     findDevice: deps.findDevice,
@@ -111,15 +135,18 @@ export function createHttpAdapter(config: HttpConfig, deps: HttpAdapterDeps): Ht
   app.use('*', async (c, next) => {
     const begin = performance.now()
     await next()
-    const route = routeOf(c.req.method, c.req.path, c.req.query('ct'))
+    const route = routeOf(c.req.method, c.req.path, c.req.query('ct'), c.req.query('wait'))
     metrics.request(route, c.res.status, (performance.now() - begin) / 1000)
   })
+  app.get(CONFIG_PATH, configRoutes.get)
+  app.post(CONFIG_APPLIED_PATH, configRoutes.applied)
   app.post('/v1/*', device)
   app.get(COMMAND_PATH, poll)
   app.post(TTN_PATH, ttn)
   const notAllowed = (instance: string, allow = 'POST'): Response =>
     problemResponse('method-not-allowed', `use ${allow}`, { instance, allow })
   app.all(COMMAND_PATH, (c) => notAllowed(c.req.path, 'GET, POST'))
+  app.all(CONFIG_PATH, (c) => notAllowed(c.req.path, 'GET'))
   app.all('/v1/*', (c) => notAllowed(c.req.path))
   app.all(TTN_PATH, (c) => notAllowed(c.req.path))
   app.notFound((c) =>
@@ -153,6 +180,7 @@ export function createHttpAdapter(config: HttpConfig, deps: HttpAdapterDeps): Ht
     },
     ports: () => ({ http: port }),
     async start() {
+      unlisten = deps.onRegistryChange((change) => waits.changed(change))
       port = await listen(server, {
         host: config.host,
         port: config.port,
@@ -161,13 +189,14 @@ export function createHttpAdapter(config: HttpConfig, deps: HttpAdapterDeps): Ht
       })
       log.info(
         { port, host: config.host },
-        'device HTTP listening (POST /v1/<channel>, GET /v1/command, POST /ttn/v3)',
+        'device HTTP listening (POST /v1/<channel>, GET /v1/command, GET /v1/config, POST /ttn/v3)',
       )
     },
     stop: () =>
       new Promise<void>((resolve) => {
         // Long polls answer now (202/204, their commands stay queued) rather than hold the drain.
         stopping.abort()
+        unlisten?.()
         if (!server.listening) {
           void lastSeen.flush().then(resolve)
           return

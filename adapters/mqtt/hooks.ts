@@ -1,12 +1,15 @@
 // The aedes hooks (STYLE.md 7, 8): CONNECT is answered after authentication and the connected
 // event; a PUBLISH is produced to the bus inside authorizePublish, because aedes writes the PUBACK
-// before its `published` hook runs, and is then routed nowhere; only command subscriptions are
-// granted; nothing is forwarded to devices but the commands written to their own connection.
+// before its `published` hook runs, and is then routed nowhere; only command and configuration
+// subscriptions (config-push.ts) are granted; nothing is forwarded to devices but the commands and
+// configurations written to their own connection.
 // Every hook bridges its promise to aedes's callback, never passing an async function.
 import type { Aedes, Client, ConnectPacket, PublishPacket, Subscription } from 'aedes'
 import { holdsQos2 } from './broker.ts'
 import type { Hooks } from './broker.ts'
 import type { CommandChannel } from './commands.ts'
+import type { ConfigPush } from './config-push.ts'
+import { appliedDeviceOf, configRequestOf } from './config-push.ts'
 import type { ConnectHandler } from './connect.ts'
 import type { Connection, ConnectionTable } from './connection.ts'
 import type { MqttMetrics } from './metrics.ts'
@@ -19,6 +22,7 @@ export interface HooksDeps {
   readonly connect: ConnectHandler
   readonly publish: PublishHandler
   readonly commands: Pick<CommandChannel, 'authorizeSubscribe' | 'forwardable'>
+  readonly config: Pick<ConfigPush, 'owns' | 'authorizeSubscribe' | 'applied' | 'request' | 'forwardable'>
   readonly refusals: Refusals
   readonly metrics: MqttMetrics
   readonly broker: () => Aedes | undefined
@@ -83,6 +87,13 @@ export function createHooks(deps: HooksDeps): Hooks {
         if (qos === 2 && broker !== undefined && (await holdsQos2(broker, client, packet.messageId ?? -1))) {
           return { action: 'ack' } // a retransmission of a message already on the bus [MQTT-4.3.3-2]
         }
+        // The device's report of a configuration (docs/config.md), not a channel.
+        const reportFor = retain ? undefined : appliedDeviceOf(topic, session.device)
+        if (reportFor !== undefined)
+          return deps.config.applied(conn, session, reportFor, toBuffer(packet.payload))
+        const requestId = retain ? undefined : configRequestOf(topic)
+        if (requestId !== undefined)
+          return deps.config.request(conn, session, requestId, toBuffer(packet.payload))
         return deps.publish(
           conn,
           session,
@@ -111,6 +122,20 @@ export function createHooks(deps: HooksDeps): Hooks {
       const conn = connOf(client)
       const session = conn?.session
       if (conn === undefined || session === undefined) return callback(null, null)
+      if (deps.config.owns(subscription.topic)) {
+        track(conn, deps.config.authorizeSubscribe(session, subscription)).then(
+          (granted) => {
+            if (granted === null)
+              refusals.message(conn, 'subscribe-refused', `config filter ${subscription.topic.slice(0, 300)}`)
+            callback(null, granted)
+          },
+          (err: unknown) => {
+            refusals.message(conn, 'subscribe-unavailable', `subscription not checked: ${String(err)}`)
+            callback(null, null)
+          },
+        )
+        return
+      }
       // Devices read their commands only (docs/commands-mqtt.md); everything else is SUBACK 0x80 [MQTT-3.9.3].
       track(conn, deps.commands.authorizeSubscribe(conn, session, subscription)).then(
         (granted) => callback(null, granted),
@@ -121,6 +146,9 @@ export function createHooks(deps: HooksDeps): Hooks {
       )
     },
 
-    authorizeForward: (client, packet) => (deps.commands.forwardable(connOf(client), packet) ? packet : null),
+    authorizeForward: (client, packet) => {
+      const conn = connOf(client)
+      return deps.commands.forwardable(conn, packet) || deps.config.forwardable(conn, packet) ? packet : null
+    },
   }
 }

@@ -16,6 +16,8 @@ import { createConnectAuthenticator } from './auth.ts'
 import { createBroker, sentDisconnect } from './broker.ts'
 import { isCommandFilter } from './command-topics.ts'
 import { createCommandChannel } from './commands.ts'
+import type { ConfigPushDeps } from './config-push.ts'
+import { createConfigPush } from './config-push.ts'
 import type { MqttConfig } from './config.ts'
 import { readTlsFiles } from './config.ts'
 import { createConnectHandler } from './connect.ts'
@@ -42,6 +44,8 @@ export interface MqttAdapterDeps {
   readonly listTenants: (options: ListOptions) => Promise<Page<Tenant>>
   readonly touchDevice: (tenant: string, device: string, at: Date) => Promise<void>
   readonly cluster: ClusterState
+  /** Configuration pushed on `config` and reports on `config/applied` (docs/config.md). */
+  readonly config: ConfigPushDeps['config']
   /** Command delivery: a sink per connection holding command subscriptions; device responses. */
   readonly commands: Pick<CommandOutlet, 'attach' | 'responded'>
   readonly metrics: Registry
@@ -73,6 +77,14 @@ export function createMqttAdapter(config: MqttConfig, deps: MqttAdapterDeps): Ad
   const anchors = createAnchorIndex({ listTenants: deps.listTenants, tenant: (id) => auth.tenant(id), log })
   const findDevice = (tenant: string, device: string) => auth.findDevice(tenant, device)
   const commandChannel = createCommandChannel({ commands: deps.commands, findDevice, refusals, log })
+  const configPush = createConfigPush({
+    config: deps.config,
+    ingest,
+    table,
+    findDevice,
+    refused: (conn, reason, detail) => refusals.message(conn, reason, detail),
+    log,
+  })
   const lastSeen = createLastSeen({ touch: deps.touchDevice, intervalMs: config.lastSeenIntervalMs, log })
   let stopping = false
   let broker: Aedes | undefined
@@ -95,6 +107,7 @@ export function createMqttAdapter(config: MqttConfig, deps: MqttAdapterDeps): Ad
     metrics,
     track,
     commands: commandChannel,
+    config: configPush,
     broker: () => broker,
     connect: createConnectHandler({
       authenticator: createConnectAuthenticator({ device: auth.device, anchors }),
@@ -195,12 +208,19 @@ export function createMqttAdapter(config: MqttConfig, deps: MqttAdapterDeps): Ad
       if (conn !== undefined) commandChannel.subscriptionsChanged(conn, added)
     }
     // aedes reports refused filters too, with QoS 128 (SUBACK failure).
-    aedes.on('subscribe', (subscriptions, client) =>
+    aedes.on('subscribe', (subscriptions, client) => {
+      const granted = subscriptions.filter((s) => (s.qos as number) !== 128)
       changed(
         client,
-        subscriptions.some((s) => (s.qos as number) !== 128 && isCommandFilter(s.topic)),
-      ),
-    )
+        granted.some((s) => isCommandFilter(s.topic)),
+      )
+      const conn = table.of(client.conn)
+      if (conn !== undefined)
+        configPush.subscribed(
+          conn,
+          granted.map((s) => s.topic),
+        )
+    })
     aedes.on('unsubscribe', (_unsubscriptions, client) => changed(client, false))
     aedes.on('connackSent', (_packet, client) => changed(client, true))
     aedes.on('keepaliveTimeout', (client) => {
@@ -232,6 +252,7 @@ export function createMqttAdapter(config: MqttConfig, deps: MqttAdapterDeps): Ad
         if (config.tls.enabled) await anchors.load()
         unsubscribe.push(
           sessions.listen(),
+          auth.onChange((change) => configPush.changed(change)),
           auth.onChange(
             createRevocation({
               table,

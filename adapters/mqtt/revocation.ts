@@ -52,7 +52,8 @@ export function createRevocation(deps: RevocationDeps): (change: RegistryChange)
   }
 
   async function recheck(change: RegistryChange): Promise<void> {
-    if (change.resource === 'api-token') return
+    // Neither an API token nor a desired configuration is what a device session stands on.
+    if (change.resource === 'api-token' || change.resource === 'config') return
     if (change.resource === 'tenant') await deps.tenantChanged(change.tenant)
     const sessions = sessionsOf(change)
     if (sessions.length === 0) return

@@ -1,6 +1,7 @@
 // Device schemas: labels and gateways, what a create or a PATCH may carry, and the label filter.
 import { z } from '@hono/zod-openapi'
 import { LIMITS } from '../../core/registry/validate.ts'
+import { AppVersion } from './config.ts'
 import { DeviceId, ListQuery, TenantId, Timestamp, versioned } from './common.ts'
 
 export const LABEL_KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$/
@@ -34,6 +35,10 @@ export const Device = z
     enabled: z.boolean(),
     labels: z.record(z.string(), z.string()),
     gateways: z.array(z.string()),
+    appVersion: z
+      .string()
+      .nullable()
+      .openapi({ description: 'The application version the device runs; selects a configuration level.' }),
     lastSeen: Timestamp.nullable().openapi({ description: 'Last time an adapter saw the device.' }),
     ...versioned,
   })
@@ -43,6 +48,9 @@ const deviceInputFields = {
   enabled: z.boolean().optional(),
   labels: Labels.optional(),
   gateways: Gateways.optional(),
+  appVersion: AppVersion.nullable().optional().openapi({
+    description: 'The application version the device runs (null: none); its change pushes the configuration.',
+  }),
 }
 
 export const DeviceCreate = z.strictObject({ id: DeviceId, ...deviceInputFields }).openapi('DeviceCreate')

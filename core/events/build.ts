@@ -10,6 +10,7 @@ export const eventTypes = {
   'command.response': 'io.tributary.command.response.v1',
   'command.status': 'io.tributary.command.status.v1',
   'file.uploaded': 'io.tributary.file.uploaded.v1',
+  'config.delivered': 'io.tributary.config.delivered.v1',
   'config.applied': 'io.tributary.config.applied.v1',
   registry: 'io.tributary.registry.v1',
   // The Things Network v3 webhook messages other than uplinks (uplinks are telemetry); their data is

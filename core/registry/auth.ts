@@ -88,8 +88,9 @@ export function invalidatedTags(change: RegistryChange): string[] {
   if (change.resource === 'api-token' && change.id !== undefined) return [`a:${t}/${change.id}`]
   if (change.resource === 'schema') return [change.id === undefined ? `s:${t}` : `s:${t}/${change.id}`]
   if (change.resource === 'routes') return [`r:${t}`]
-  // Nothing cached here depends on webhook subscriptions (the delivery engine reloads its own).
-  if (change.resource === 'subscription') return []
+  // Nothing cached here depends on webhook subscriptions (the delivery engine reloads its own) or
+  // on desired configuration documents.
+  if (change.resource === 'subscription' || change.resource === 'config') return []
   if (change.resource === 'tenant' || change.device === undefined) return [`t:${t}`]
   // Negative lookups by certificate are tagged by tenant only (no device was found): drop them too.
   return [`d:${t}/${change.device}`, `n:${t}`]

@@ -16,6 +16,7 @@ const RESOURCES: ReadonlyArray<RegistryChange['resource']> = [
   'schema',
   'routes',
   'subscription',
+  'config',
 ]
 /** Ids are generated (credentials, API tokens, subscriptions) or channels (schemas): 256 characters at most. */
 const MAX_ID_LENGTH = 256

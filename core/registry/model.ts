@@ -74,6 +74,8 @@ export interface DeviceSpec {
   readonly labels: Readonly<Record<string, string>>
   /** Devices (gateways) allowed to publish and receive commands for this device. */
   readonly gateways: readonly string[]
+  /** The application version the device runs (device-config.ts APP_VERSION_PATTERN); selects a configuration level. */
+  readonly appVersion: string | null
 }
 
 export interface Device extends DeviceSpec, Versioned {
@@ -338,14 +340,76 @@ export interface TenantTombstone {
   readonly deletedAt: string
 }
 
+/** Which level of a tenant's desired device configuration a document sets (merged in this order). */
+export type ConfigScope =
+  | { readonly level: 'tenant' }
+  | { readonly level: 'app-version'; readonly appVersion: string }
+  | { readonly level: 'device'; readonly device: string }
+
+/** One level's desired configuration: a JSON object; version 0 and `{}` until first written. */
+export interface ConfigDocument extends Versioned {
+  readonly tenant: string
+  readonly scope: ConfigScope
+  readonly document: Readonly<Record<string, unknown>>
+}
+
+/** Configuration ids kept per device as sent; a report of any other id is refused. */
+export const CONFIG_SENT_IDS_KEPT = 8
+
+/** What a device was last sent and last reported applying. */
+export interface ConfigState {
+  readonly delivered: {
+    readonly configId: string
+    readonly time: string
+    readonly protocol: string
+  }
+  /** null until the device reports. */
+  readonly applied: {
+    readonly configId: string
+    /** 200: applied; 400-599: rejected (Kaa 7/CMP statusCode). */
+    readonly statusCode: number
+    readonly reasonPhrase: string | null
+    readonly time: string
+    readonly protocol: string
+  } | null
+}
+
+/** What a device reports after applying (or failing to apply) a configuration. */
+export interface ConfigReportInput {
+  readonly configId: string
+  readonly statusCode: number
+  readonly reasonPhrase: string | null
+}
+
+/** A device's report of applying a configuration (Kaa 7/CMP `config/applied`). */
+export interface ConfigReport {
+  readonly configId: string
+  readonly statusCode: number
+  readonly reasonPhrase: string | null
+  readonly protocol: string
+  readonly at: Date
+}
+
+/** Devices of one configuration id: delivered last and applied, rejected, or not reported yet (pending). */
+export interface ConfigStatusEntry {
+  readonly configId: string
+  readonly applied: number
+  readonly rejected: number
+  readonly pending: number
+}
+
 /** What a registry change event says; consumers invalidate caches and end sessions on it. */
 export interface RegistryChange {
   readonly op: 'created' | 'updated' | 'deleted'
-  readonly resource: 'tenant' | 'device' | 'credential' | 'api-token' | 'schema' | 'routes' | 'subscription'
+  readonly resource:
+    'tenant' | 'device' | 'credential' | 'api-token' | 'schema' | 'routes' | 'subscription' | 'config'
   readonly tenant: string
-  /** Set for device and credential changes. */
+  /** Set for device and credential changes, and device-level configuration changes. */
   readonly device?: string | undefined
-  /** Set for credential, API token and subscription changes, and the channel of schema changes. */
+  /**
+   * Set for credential, API token and subscription changes, the channel of schema changes and the
+   * appVersion of application-version configuration changes.
+   */
   readonly id?: string | undefined
   /** The version after the change (the last version for deletes). */
   readonly version: number

@@ -6,6 +6,7 @@ import type { Secrets } from './secrets.ts'
 import type { ApiTokenView, RegistryService } from './service.ts'
 import type { Precondition, RegistryStore } from './store.ts'
 import { MERGE_ATTEMPTS, credentialOperations, notFound } from './service-credentials.ts'
+import { configOperations } from './service-configs.ts'
 import { processingOperations } from './service-processing.ts'
 import { subscriptionOperations } from './service-subscriptions.ts'
 import {
@@ -152,6 +153,7 @@ export function createRegistryService(deps: RegistryServiceDeps): RegistryServic
 
     ...credentialOperations({ store, secrets, now, changed, requireDevice, update }),
     ...processingOperations({ store, changed, requireTenant }),
+    ...configOperations({ store, changed, requireTenant, requireDevice, now }),
     ...subscriptionOperations({
       store,
       secrets,

@@ -5,6 +5,11 @@ import type {
   ApiToken,
   AuthMethod,
   ChannelSchema,
+  ConfigDocument,
+  ConfigReportInput,
+  ConfigScope,
+  ConfigState,
+  ConfigStatusEntry,
   Credential,
   Device,
   DeviceListOptions,
@@ -36,6 +41,8 @@ export interface DeviceInput {
   readonly enabled?: boolean | undefined
   readonly labels?: Readonly<Record<string, string>> | undefined
   readonly gateways?: readonly string[] | undefined
+  /** null: none. */
+  readonly appVersion?: string | null | undefined
 }
 
 /** A credential as the caller describes it; secrets in the clear only on the way in. */
@@ -110,6 +117,20 @@ export interface CreatedSubscription {
   readonly secret: string
 }
 
+/** A device's desired configuration: its levels merged, and the id (content hash) of the result. */
+export interface EffectiveConfig {
+  readonly tenant: string
+  readonly device: string
+  readonly appVersion: string | null
+  /** device-config.ts configId: sha256 of the canonical JSON, 22 characters of base64url. */
+  readonly configId: string
+  readonly config: Readonly<Record<string, unknown>>
+  /** The levels merged, in order (later wins), each with its version (0: never written). */
+  readonly levels: ReadonlyArray<ConfigScope & { readonly version: number }>
+  /** What the device was last sent and last reported; null before the first delivery. */
+  readonly state: ConfigState | null
+}
+
 /**
  * Errors are TributaryError: REGISTRY_INVALID (400) for bad identifiers, limits or fields,
  * REGISTRY_NOT_FOUND, REGISTRY_CONFLICT, REGISTRY_VERSION_MISMATCH, REGISTRY_QUOTA_EXCEEDED,
@@ -165,6 +186,32 @@ export interface RegistryService {
   getRouteTable(tenant: string): Promise<RouteTable>
   /** Replaces every rule (validate-routes.ts); ifVersion 0: only if never written. */
   putRouteTable(tenant: string, rules: readonly RouteRule[], pre?: Precondition): Promise<RouteTable>
+
+  /** One level of the desired configuration; version 0 and `{}` until first written. */
+  getConfig(tenant: string, scope: ConfigScope): Promise<ConfigDocument>
+  /**
+   * Replaces one level's document: a JSON object within the tenant's bound (settings.configMaxBytes,
+   * default 64 KiB as canonical JSON). ifVersion 0: only if never written.
+   */
+  putConfig(
+    tenant: string,
+    scope: ConfigScope,
+    document: Readonly<Record<string, unknown>>,
+    pre?: Precondition,
+  ): Promise<ConfigDocument>
+  /** Applies an RFC 7396 JSON merge patch to one level's document (same bound as putConfig). */
+  patchConfig(tenant: string, scope: ConfigScope, patch: unknown, pre?: Precondition): Promise<ConfigDocument>
+  /** Tenant default, the device's appVersion document and the device document, deep-merged in that order. */
+  getEffectiveConfig(tenant: string, device: string): Promise<EffectiveConfig>
+  /** Per configuration id last sent to devices: applied, rejected and pending (not reported) counts. */
+  getConfigStatus(tenant: string): Promise<ConfigStatusEntry[]>
+  /** An adapter sent the device its effective configuration `configId`. */
+  configDelivered(tenant: string, device: string, configId: string, protocol: string): Promise<void>
+  /**
+   * The device's report (device-config.ts checkConfigReport); REGISTRY_INVALID for a malformed one or
+   * for an id that was never sent to the device, and then nothing is recorded.
+   */
+  configApplied(tenant: string, device: string, report: unknown, protocol: string): Promise<ConfigReportInput>
 
   /** At most 100 per tenant; the signing secret is returned once, encrypted at rest. */
   createSubscription(tenant: string, input: SubscriptionInput): Promise<CreatedSubscription>

@@ -3,6 +3,8 @@
 import type { Logger } from '../log.ts'
 import type { SqlDatabase } from './sql/client.ts'
 import { apiTokenStatements } from './sql/api-tokens.ts'
+import { configStatements } from './sql/configs.ts'
+import { configStateStatements } from './sql/config-state.ts'
 import { credentialStatements } from './sql/credentials.ts'
 import { deadLetterStatements } from './sql/dead-letters.ts'
 import { deviceStatements } from './sql/devices.ts'
@@ -45,6 +47,8 @@ export async function createSqlStore(options: SqlStoreOptions): Promise<Registry
     ...apiTokenStatements(db),
     ...channelSchemaStatements(db),
     ...routeTableStatements(db),
+    ...configStatements(db),
+    ...configStateStatements(db),
     ...subscriptionStatements(db),
     ...tombstoneStatements(db),
     ...deadLetterStatements(db),

@@ -5,6 +5,11 @@ import type { CommandQueue } from './command-queue.ts'
 import type {
   ApiToken,
   ChannelSchema,
+  ConfigDocument,
+  ConfigReport,
+  ConfigScope,
+  ConfigState,
+  ConfigStatusEntry,
   DeadLetter,
   DeadLetterListOptions,
   Credential,
@@ -108,6 +113,30 @@ export interface RegistryStore {
   /** The tenant's route rules (version 0 and no rules when never written). */
   getRouteTable(tenant: string): Promise<RouteTable>
   putRouteTable(tenant: string, rules: readonly RouteRule[], pre?: Precondition): Promise<RouteTable>
+
+  /** One level of the tenant's desired device configuration (version 0 and `{}` when never written); 404 without its tenant or device. */
+  getConfigDocument(tenant: string, scope: ConfigScope): Promise<ConfigDocument>
+  /** Creates or replaces one level's document (ifVersion 0: only if never written). */
+  putConfigDocument(
+    tenant: string,
+    scope: ConfigScope,
+    document: Readonly<Record<string, unknown>>,
+    pre?: Precondition,
+  ): Promise<ConfigDocument>
+
+  /** Records that the device was sent this configuration (neither versioned nor a change; a deleted device is skipped). */
+  recordConfigDelivered(
+    tenant: string,
+    device: string,
+    configId: string,
+    protocol: string,
+    at: Date,
+  ): Promise<void>
+  /** Records the device's report; false, and nothing written, for an id not among the last ones sent to it. */
+  recordConfigApplied(tenant: string, device: string, report: ConfigReport): Promise<boolean>
+  getConfigState(tenant: string, device: string): Promise<ConfigState | undefined>
+  /** Per configuration id last sent: how many devices applied, rejected or have not reported it. */
+  configStatus(tenant: string): Promise<ConfigStatusEntry[]>
 
   /** Refuses past MAX_SUBSCRIPTIONS_PER_TENANT (REGISTRY_QUOTA_EXCEEDED). */
   createSubscription(subscription: NewSubscription): Promise<WebhookSubscription>

@@ -1,6 +1,7 @@
 // Input checks of tenants: OIDC issuer settings, quotas, device authentication methods, trust
 // anchors and settings (free-form but for the few keys Tributary reads). Failures are
 // REGISTRY_INVALID like every check in validate.ts.
+import { CONFIG_MAX_BYTES_LIMITS } from './device-config.ts'
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../bus/bus.ts'
 import { ALLOW_PRIVATE_VARIABLE, targetHostProblem } from '../outbound.ts'
 import type { AuthMethod, OidcSettings, TenantQuotas, TenantSpec, TrustAnchor } from './model.ts'
@@ -34,6 +35,11 @@ function checkKnownSettings(value: Record<string, unknown>, field: string): void
   const minLength = value['passwordMinLength']
   if (minLength !== undefined && !(isWhole(minLength) && minLength >= 1 && minLength <= LIMITS.passwordMax)) {
     throw invalid(`${field}.passwordMinLength`, `must be a whole number from 1 to ${LIMITS.passwordMax}`)
+  }
+  const configBytes = value['configMaxBytes']
+  const { min, max } = CONFIG_MAX_BYTES_LIMITS
+  if (configBytes !== undefined && !(isWhole(configBytes) && configBytes >= min && configBytes <= max)) {
+    throw invalid(`${field}.configMaxBytes`, `must be a whole number of bytes from ${min} to ${max}`)
   }
   const { partitions, retentionMs } = TOPIC_SETTING_LIMITS
   const topicPartitions = value['topicPartitions']

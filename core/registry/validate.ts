@@ -114,8 +114,18 @@ export function checkLabels(value: unknown, field = 'labels'): Record<string, st
   return labels
 }
 
+/** `appVersion`: what Kaa calls the application version; it names a topic level, so no `/ + #`. */
+export const APP_VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+
+export function checkAppVersion(value: unknown, field = 'appVersion'): string {
+  if (typeof value !== 'string' || !APP_VERSION_PATTERN.test(value)) {
+    throw invalid(field, 'use 1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit')
+  }
+  return value
+}
+
 /** Plain JSON (objects, arrays, strings, finite numbers, booleans, null), bounded in depth and size. */
-export const DEFAULT_DEVICE_SPEC: DeviceSpec = { enabled: true, labels: {}, gateways: [] }
+export const DEFAULT_DEVICE_SPEC: DeviceSpec = { enabled: true, labels: {}, gateways: [], appVersion: null }
 
 export function checkGateways(value: unknown, device: string, field = 'gateways'): string[] {
   if (!Array.isArray(value) || value.length > LIMITS.gateways) {
@@ -131,11 +141,14 @@ export function checkGateways(value: unknown, device: string, field = 'gateways'
 }
 
 export function deviceSpec(input: DeviceInput, base: DeviceSpec, device: string): DeviceSpec {
-  const fields = onlyKeys(input, ['enabled', 'labels', 'gateways'], '')
+  const fields = onlyKeys(input, ['enabled', 'labels', 'gateways', 'appVersion'], '')
+  const appVersion = fields['appVersion']
   return {
     enabled: fields['enabled'] === undefined ? base.enabled : checkBoolean(fields['enabled'], 'enabled'),
     labels: fields['labels'] === undefined ? base.labels : checkLabels(fields['labels']),
     gateways: fields['gateways'] === undefined ? base.gateways : checkGateways(fields['gateways'], device),
+    appVersion:
+      appVersion === undefined ? base.appVersion : appVersion === null ? null : checkAppVersion(appVersion),
   }
 }
 

@@ -75,6 +75,26 @@ keeping it out of the shell history). --gateway names devices that may send for 
         },
       },
     },
+    config: {
+      about: 'Desired device configuration, through the management API (docs/config.md).',
+      subs: {
+        get: {
+          synopsis: 'tributary config get --tenant T [--app-version V | --device D [--effective]]',
+          about: `Prints one level's document (the tenant default, an application version's, or a device's),
+or with --effective the device's merged configuration and its id.`,
+        },
+        set: {
+          synopsis:
+            "tributary config set --tenant T [--app-version V | --device D] [--merge] ('<json>' | --stdin)",
+          about: `Replaces one level's document with the JSON object given (or read from stdin); --merge applies
+it as a JSON merge patch instead (null removes a key). Devices get the change pushed.`,
+        },
+        status: {
+          synopsis: 'tributary config status --tenant T',
+          about: 'Counts devices by the configuration id sent to them last: applied, rejected, pending.',
+        },
+      },
+    },
     events: {
       about: "A tenant's processed events, through the management API's event WebSocket.",
       subs: {

@@ -68,6 +68,17 @@ describe('OpenAPI document', () => {
         'DELETE /api/v1/tenants/{tenant}/schemas/{channel}',
         'GET /api/v1/tenants/{tenant}/routes',
         'PUT /api/v1/tenants/{tenant}/routes',
+        'GET /api/v1/tenants/{tenant}/config',
+        'GET /api/v1/tenants/{tenant}/config/status',
+        'PUT /api/v1/tenants/{tenant}/config',
+        'PATCH /api/v1/tenants/{tenant}/config',
+        'GET /api/v1/tenants/{tenant}/config/app-versions/{appVersion}',
+        'PUT /api/v1/tenants/{tenant}/config/app-versions/{appVersion}',
+        'PATCH /api/v1/tenants/{tenant}/config/app-versions/{appVersion}',
+        'GET /api/v1/tenants/{tenant}/devices/{device}/config',
+        'PUT /api/v1/tenants/{tenant}/devices/{device}/config',
+        'PATCH /api/v1/tenants/{tenant}/devices/{device}/config',
+        'GET /api/v1/tenants/{tenant}/devices/{device}/config/effective',
         'GET /api/v1/tenants/{tenant}/dead-letters',
         'GET /api/v1/tenants/{tenant}/subscriptions',
         'POST /api/v1/tenants/{tenant}/subscriptions',
@@ -98,8 +109,13 @@ describe('OpenAPI document', () => {
       expect(op.parameters?.filter((p) => p.in === 'path').map((p) => p.name) ?? [], label).toEqual(
         pathParams,
       )
-      // A command's body is its payload, of any media type.
-      const bodyType = op.operationId === 'sendCommand' ? 'application/octet-stream' : 'application/json'
+      // A command's body is its payload, of any media type; a configuration PATCH is a JSON merge patch.
+      const bodyType =
+        op.operationId === 'sendCommand'
+          ? 'application/octet-stream'
+          : method === 'patch' && /\/config(\/|$)/.test(path)
+            ? 'application/merge-patch+json'
+            : 'application/json'
       if (['post', 'put', 'patch'].includes(method))
         expect(Object.keys(op.requestBody?.content ?? {}), label).toEqual([bodyType])
       expect(op.responses['401']?.content, label).toHaveProperty(['application/problem+json'])

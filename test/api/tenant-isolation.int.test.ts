@@ -42,6 +42,12 @@ const BODIES: Record<string, unknown> = {
   replaySubscription: { from: '2026-01-01T00:00:00.000Z' },
   redriveSubscriptionDeadLetters: {},
   sendCommand: { command: 'unlock' },
+  putTenantConfig: { owned: true },
+  patchTenantConfig: { owned: true },
+  putAppVersionConfig: { owned: true },
+  patchAppVersionConfig: { owned: true },
+  putDeviceConfig: { owned: true },
+  patchDeviceConfig: { owned: true },
 }
 
 interface Operation {
@@ -80,6 +86,24 @@ beforeAll(async () => {
     { name: 'alpha-private', match: {}, actions: [{ action: 'reject', reason: 'alpha-private' }] },
   ])
   await registry.putChannelSchema('bravo', target.channel, { title: 'bravo' })
+  // A's desired configuration at every level carries the marker; B has documents of the same names.
+  await registry.updateDevice('alpha', target.device, { appVersion: 'v1' })
+  for (const scope of [
+    { level: 'tenant' },
+    { level: 'app-version', appVersion: 'v1' },
+    { level: 'device', device: target.device },
+  ] as const) {
+    await registry.putConfig('alpha', scope, { marker: 'alpha-private' })
+  }
+  const sent = await registry.getEffectiveConfig('alpha', target.device)
+  await registry.configDelivered('alpha', target.device, sent.configId, 'http')
+  await registry.configApplied(
+    'alpha',
+    target.device,
+    { configId: sent.configId, statusCode: 500, reasonPhrase: 'alpha-private' },
+    'http',
+  )
+  await registry.putConfig('bravo', { level: 'app-version', appVersion: 'v1' }, { marker: 'bravo' })
   target.subscription = (
     await registry.createSubscription('alpha', { url: 'https://alpha-private.example.com/hook' })
   ).subscription.id
@@ -144,6 +168,11 @@ async function snapshotOfA(): Promise<unknown> {
     tokens: await get('/tokens'),
     schemas: await get('/schemas'),
     routes: await get('/routes'),
+    config: await get('/config'),
+    appVersionConfig: await get('/config/app-versions/v1'),
+    deviceConfig: await get(`/devices/${target.device}/config`),
+    effectiveConfig: await get(`/devices/${target.device}/config/effective`),
+    configStatus: await get('/config/status'),
     subscriptions: await get('/subscriptions'),
     deadLetters: await get('/dead-letters'),
     subscriptionDeadLetters: await get(`/subscriptions/${target.subscription}/dead-letters`),
@@ -159,6 +188,7 @@ function concrete(path: string, tenant: string): string {
     .replace('{device}', target.device)
     .replace('{channel}', encodeURIComponent(target.channel))
     .replace('{name}', 'unlock')
+    .replace('{appVersion}', 'v1')
     .replace(
       '{id}',
       path.includes('/tokens/')
@@ -182,7 +212,11 @@ describe('tenant isolation', () => {
     const before = await snapshotOfA()
     let attacks = 0
     for (const [who, token] of Object.entries(attackers)) {
-      for (const op of operations.filter((o) => o.path.includes('{tenant}'))) {
+      // A plain GET of the event WebSocket answers 426 to everyone before any lookup; the upgrade's
+      // tenant checks are attacked in test/consumers/websocket/auth.int.test.ts.
+      for (const op of operations.filter(
+        (o) => o.path.includes('{tenant}') && o.operationId !== 'streamEvents',
+      )) {
         const body = BODIES[op.operationId]
         const headers = { 'if-match': '"1"' }
         for (const tenant of ['alpha', '%61lpha']) {

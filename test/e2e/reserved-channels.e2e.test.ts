@@ -55,13 +55,21 @@ describe('reserved channels (e2e: curl, coap-client, mosquitto_pub, kcat)', () =
     const before = await topicEnd(t.brokers, t.ingress)
     const reservedBefore = await refusals('reserved-topic')
     const gatewayBefore = await refusals('gateway-not-allowed')
+    const reportBefore = await refusals('invalid-config-report')
 
     for (const { channel } of RESERVED_CASES) {
       const body = uniqueName('refused')
       const h = await http(channel, body)
-      expect(h.status, `HTTP /v1/${channel}`).toBe(403)
+      // HTTP serves a device's configuration report there (docs/config.md): not a channel, and a
+      // body that is no report is refused as invalid, writing nothing either.
+      const served = channel === 'config/applied'
+      const status = served ? 400 : 403
+      expect(h.status, `HTTP /v1/${channel}`).toBe(status)
       expect(h.headers['content-type'], `HTTP /v1/${channel}`).toBe('application/problem+json')
-      expect(h.json, `HTTP /v1/${channel}`).toMatchObject({ status: 403, code: 'AUTH_FORBIDDEN' })
+      expect(h.json, `HTTP /v1/${channel}`).toMatchObject({
+        status,
+        code: served ? 'REQUEST_INVALID' : 'AUTH_FORBIDDEN',
+      })
 
       const c = await coap(channel, body)
       expect(c.code, `CoAP /v1/${channel}`).toBe('4.03')
@@ -71,7 +79,12 @@ describe('reserved channels (e2e: curl, coap-client, mosquitto_pub, kcat)', () =
       expect(m.code, `MQTT ${channel}: ${m.stderr}`).not.toBe(0)
     }
     const gatewayForms = RESERVED_CASES.filter((c) => c.mqtt === 'gateway').length
-    expect((await refusals('reserved-topic')) - reservedBefore).toBe(RESERVED_CASES.length - gatewayForms)
+    // MQTT reads config/applied as a configuration report (docs/config.md); these bodies are none.
+    const reports = RESERVED_CASES.filter((c) => c.channel === 'config/applied').length
+    expect((await refusals('reserved-topic')) - reservedBefore).toBe(
+      RESERVED_CASES.length - gatewayForms - reports,
+    )
+    expect((await refusals('invalid-config-report')) - reportBefore).toBe(reports)
     expect((await refusals('gateway-not-allowed')) - gatewayBefore).toBe(gatewayForms)
     // HTTP and CoAP wrote nothing at all; MQTT wrote only each connection's connected and
     // disconnected events, which every MQTT session causes.

@@ -26,7 +26,17 @@ export function tenantRow(id: string, over: Partial<Tenant> = {}): Tenant {
 }
 
 export function deviceRow(tenant: string, id: string, over: Partial<Device> = {}): Device {
-  return { tenant, id, enabled: true, labels: {}, gateways: [], lastSeen: null, ...versioned, ...over }
+  return {
+    tenant,
+    id,
+    enabled: true,
+    labels: {},
+    gateways: [],
+    appVersion: null,
+    lastSeen: null,
+    ...versioned,
+    ...over,
+  }
 }
 
 export function telemetry(tenant: string, device: string, sender?: string, credential?: string): CloudEvent {

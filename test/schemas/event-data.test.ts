@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest'
 import { createIngest } from '../../adapters/adapter.ts'
 import type { OutgoingRecord } from '../../core/bus/bus.ts'
 import { buildStatusEvent } from '../../core/events/commands.ts'
+import { appliedEventInput, deliveredEventInput } from '../../core/events/config.ts'
 import { decode } from '../../core/events/kafka-codec.ts'
 import { topicNames } from '../../core/events/topics.ts'
 import { silentLogger } from '../../core/log.ts'
@@ -100,5 +101,39 @@ describe('schemas/io.tributary.command.status.v1.json', () => {
     expect(validate({ command: 'c', name: 'reboot', status: 'lost' })).toBe(false)
     expect(validate({ command: 'c', name: 'a b', status: 'failed' })).toBe(false)
     expect(validate({ command: 'c', name: 'reboot', status: 'failed', reason: 'Device Gone' })).toBe(false)
+  })
+})
+
+describe('schemas/io.tributary.config.delivered.v1.json and io.tributary.config.applied.v1.json', () => {
+  const ajv = new Ajv2020({ strict: true, allErrors: true })
+  const delivered = ajv.compile(schema('io.tributary.config.delivered.v1.json'))
+  const applied = ajv.compile(schema('io.tributary.config.applied.v1.json'))
+  const configId = 'q3Jm2cH1yF8x0eZ4b7QK9w'
+
+  it('accepts the configuration events the ingest writes', async () => {
+    const { ingest, records } = recordingIngest()
+    const base = { tenant: 'acme', device: 'd1', protocol: 'http' } as const
+    await ingest.event(deliveredEventInput({ ...base, configId }))
+    await ingest.event(appliedEventInput({ ...base, configId, statusCode: 200, reasonPhrase: null }))
+    await ingest.event(appliedEventInput({ ...base, configId, statusCode: 422, reasonPhrase: 'no such key' }))
+    const events = records.map((r) =>
+      decode({ key: Buffer.from(r.key!), value: r.value, headers: r.headers! }),
+    )
+    expect(events.map((e) => [e.attributes.type, e.attributes.subject])).toEqual([
+      ['io.tributary.config.delivered.v1', 'config'],
+      ['io.tributary.config.applied.v1', 'config'],
+      ['io.tributary.config.applied.v1', 'config'],
+    ])
+    const [first, ...rest] = events.map((e) => JSON.parse(e.data!.toString()) as unknown)
+    expect(delivered(first), JSON.stringify(delivered.errors)).toBe(true)
+    for (const data of rest) expect(applied(data), JSON.stringify(applied.errors)).toBe(true)
+  })
+
+  it('refuses data that breaks them', () => {
+    expect(delivered({})).toBe(false)
+    expect(delivered({ configId: 'short' })).toBe(false)
+    expect(applied({ configId, statusCode: 200 })).toBe(false)
+    expect(applied({ configId, statusCode: 300, reasonPhrase: null })).toBe(false)
+    expect(applied({ configId, statusCode: 200, reasonPhrase: null, extra: 1 })).toBe(false)
   })
 })

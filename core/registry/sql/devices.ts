@@ -43,9 +43,17 @@ export function deviceStatements(db: SqlDatabase) {
         }
         const at = now()
         const { rows } = await tx.query<DeviceRow>(
-          `INSERT INTO devices (tenant, id, enabled, labels, gateways, last_seen, version, created_at, updated_at)
-           VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, NULL, 1, $6, $6) RETURNING *`,
-          [tenant, id, spec.enabled, JSON.stringify(spec.labels), JSON.stringify(spec.gateways), at],
+          `INSERT INTO devices (tenant, id, enabled, labels, gateways, app_version, last_seen, version, created_at, updated_at)
+           VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $7, NULL, 1, $6, $6) RETURNING *`,
+          [
+            tenant,
+            id,
+            spec.enabled,
+            JSON.stringify(spec.labels),
+            JSON.stringify(spec.gateways),
+            at,
+            spec.appVersion,
+          ],
         )
         return {
           result: toDevice(inserted(rows)),
@@ -86,7 +94,8 @@ export function deviceStatements(db: SqlDatabase) {
       const ifVersion = expectedVersion(pre?.ifVersion)
       return write(db, {}, async (tx) => {
         const { rows } = await tx.query<DeviceRow>(
-          `UPDATE devices SET enabled = $3, labels = $4::jsonb, gateways = $5::jsonb, version = version + 1, updated_at = $6
+          `UPDATE devices SET enabled = $3, labels = $4::jsonb, gateways = $5::jsonb, app_version = $8,
+             version = version + 1, updated_at = $6
            WHERE tenant = $1 AND id = $2 AND ($7::integer IS NULL OR version = $7) RETURNING *`,
           [
             tenant,
@@ -96,6 +105,7 @@ export function deviceStatements(db: SqlDatabase) {
             JSON.stringify(spec.gateways),
             now(),
             ifVersion,
+            spec.appVersion,
           ],
         )
         const row =

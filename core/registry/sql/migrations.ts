@@ -269,4 +269,64 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 7,
+    name: 'device configuration',
+    sql: `
+      -- The application version a device runs; selects a level of its desired configuration.
+      ALTER TABLE devices ADD COLUMN app_version text COLLATE "C";
+      CREATE INDEX devices_by_app_version ON devices (tenant, app_version, id) WHERE app_version IS NOT NULL;
+
+      -- Desired configuration of a tenant: app_version '' is the tenant default, any other the
+      -- document of devices running that version (core/registry/device-config.ts merges them).
+      CREATE TABLE config_documents (
+        tenant      text COLLATE "C" NOT NULL
+                    CONSTRAINT config_documents_tenant_fkey REFERENCES tenants (id) ON DELETE CASCADE,
+        app_version text COLLATE "C" NOT NULL,
+        document    jsonb NOT NULL,
+        version     integer NOT NULL,
+        created_at  timestamptz NOT NULL,
+        updated_at  timestamptz NOT NULL,
+        PRIMARY KEY (tenant, app_version)
+      );
+
+      -- The device level, gone with its device.
+      CREATE TABLE device_configs (
+        tenant     text COLLATE "C" NOT NULL,
+        device     text COLLATE "C" NOT NULL,
+        document   jsonb NOT NULL,
+        version    integer NOT NULL,
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL,
+        PRIMARY KEY (tenant, device),
+        CONSTRAINT device_configs_device_fkey FOREIGN KEY (tenant, device)
+          REFERENCES devices (tenant, id) ON DELETE CASCADE
+      );
+    `,
+  },
+  {
+    version: 8,
+    name: 'device configuration state',
+    sql: `
+      -- What each device was sent and what it reported applying (core/registry/sql/config-state.ts):
+      -- sent_ids holds the newest configuration ids sent (newest first), so that a report of an id
+      -- never sent is refused. Not a registry change: neither versioned nor in the outbox.
+      CREATE TABLE device_config_state (
+        tenant             text COLLATE "C" NOT NULL,
+        device             text COLLATE "C" NOT NULL,
+        sent_ids           jsonb NOT NULL,
+        delivered_id       text NOT NULL,
+        delivered_at       timestamptz NOT NULL,
+        delivered_protocol text NOT NULL,
+        applied_id         text,
+        status_code        integer,
+        reason_phrase      text,
+        applied_at         timestamptz,
+        applied_protocol   text,
+        PRIMARY KEY (tenant, device),
+        CONSTRAINT device_config_state_device_fkey FOREIGN KEY (tenant, device)
+          REFERENCES devices (tenant, id) ON DELETE CASCADE
+      );
+    `,
+  },
 ]

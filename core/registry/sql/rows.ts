@@ -41,6 +41,7 @@ export interface DeviceRow extends VersionedRow {
   enabled: boolean
   labels: Record<string, string>
   gateways: string[]
+  app_version: string | null
   last_seen: Timestamp | null
 }
 
@@ -119,6 +120,7 @@ export function toDevice(row: DeviceRow): Device {
     enabled: row.enabled,
     labels: row.labels,
     gateways: row.gateways,
+    appVersion: row.app_version,
     lastSeen: isoOrNull(row.last_seen),
     ...versioned(row),
   }

@@ -32,6 +32,7 @@ function device(id: string, fields: Partial<Device> = {}): Device {
     enabled: true,
     labels: {},
     gateways: [],
+    appVersion: null,
     lastSeen: null,
     version: 1,
     createdAt: '',

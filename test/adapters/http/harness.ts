@@ -105,6 +105,7 @@ export async function startHttpAdapter(options: HttpHarnessOptions = {}): Promis
       auth: auth.device,
       tenant: (id) => auth.tenant(id),
       findDevice: (t, d) => auth.findDevice(t, d),
+      onRegistryChange: (listener) => auth.onChange(listener),
       registry,
       store,
       cluster,

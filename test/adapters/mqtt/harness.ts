@@ -239,6 +239,7 @@ export async function startInstance(backend: Backend, options: InstanceOptions =
     listTenants: (o) => backend.registry.listTenants(o),
     touchDevice: (t, d, at) => backend.store.touchDevice(t, d, at),
     cluster,
+    config: backend.registry,
     commands,
     metrics,
     log,

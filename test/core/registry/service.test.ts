@@ -18,6 +18,7 @@ const deviceRow: Device = {
   enabled: true,
   labels: {},
   gateways: [],
+  appVersion: null,
   lastSeen: null,
   ...stamp,
 }

@@ -43,7 +43,7 @@ export function tenantSpec(overrides: Partial<TenantSpec> = {}): TenantSpec {
 }
 
 export function deviceSpec(overrides: Partial<DeviceSpec> = {}): DeviceSpec {
-  return { enabled: true, labels: { room: 'lab' }, gateways: [], ...overrides }
+  return { enabled: true, labels: { room: 'lab' }, gateways: [], appVersion: null, ...overrides }
 }
 
 export const password = (

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isTributaryError } from '../../../core/errors.ts'
 import type { Credential, RegistryChange } from '../../../core/registry/model.ts'
 import type { RegistryStore } from '../../../core/registry/store.ts'
+import { configContract } from './store-config-cases.ts'
 import { processingContract } from './store-processing-cases.ts'
 import { subscriptionContract } from './store-subscription-cases.ts'
 import { tombstoneContract } from './store-tombstone-cases.ts'
@@ -70,6 +71,7 @@ describe.each(engines)('RegistryStore contract: $name', ({ make }) => {
     changes,
   })
   tombstoneContract({ store: () => store })
+  configContract({ store: () => store, drainOutbox, changes })
   subscriptionContract({
     store: () => store,
     sql: async (statement) => {
@@ -683,6 +685,8 @@ describe.each(engines)('RegistryStore contract: $name', ({ make }) => {
         { version: 4, name: 'webhook operations' },
         { version: 5, name: 'command queue' },
         { version: 6, name: 'webhook re-drive and stats' },
+        { version: 7, name: 'device configuration' },
+        { version: 8, name: 'device configuration state' },
       ])
       store = await engine.open()
       expect(store.kind).toBe(engine.name)

@@ -81,6 +81,16 @@ describe('tenant-wide quotas', () => {
   })
 })
 
+describe('configuration size setting', () => {
+  it('takes 2 bytes to 1 MiB and refuses anything else, naming the field', () => {
+    for (const configMaxBytes of [2, 65_536, 1_048_576])
+      expect(checkSettings({ configMaxBytes })).toEqual({ configMaxBytes })
+    for (const configMaxBytes of [0, 1, 1_048_577, 2.5, '1024', null]) {
+      expect(invalidField(() => checkSettings({ configMaxBytes }))).toBe('settings.configMaxBytes')
+    }
+  })
+})
+
 describe('topic settings', () => {
   it('accept partitions 1-1000 and retention -1 or one minute to ten years', () => {
     for (const topicPartitions of [1, 12, 1000])

@@ -1,0 +1,344 @@
+// Desired configuration over MQTT (docs/config.md): a device that subscribes to `config` is sent
+// `{configId, config}` there at once, and again whenever a registry change (on the registry topic,
+// so from any process) gives it another configuration id; it reports on `config/applied` and asks on
+// `config/req/<id>` (answered on `config/res/<id>`); a gateway does the same for a device D that
+// lists it on `gw/<D>/config[/applied]`. Like commands, each PUBLISH is written to the one client
+// only, never through aedes's topic routing.
+import type { AedesPublishPacket, Client, Subscription } from 'aedes'
+import type { Ingest } from '../adapter.ts'
+import { appliedEventInput, deliveredEventInput } from '../../core/events/config.ts'
+import { isTributaryError } from '../../core/errors.ts'
+import type { Logger } from '../../core/log.ts'
+import type { Device, RegistryChange } from '../../core/registry/model.ts'
+import { isDeviceId } from '../../core/events/ids.ts'
+import type { RegistryService } from '../../core/registry/service.ts'
+import { REQUEST_ID_PATTERN } from '../../core/events/commands.ts'
+import { subscriptionsOf, writeFailed } from './broker.ts'
+import { topicMatches } from './command-topics.ts'
+import type { Connection, ConnectionTable, Session } from './connection.ts'
+import type { PublishResult } from './publish.ts'
+
+/** The topic a device subscribes to for its configuration, and the one it reports on. */
+export const CONFIG_TOPIC = 'config'
+export const CONFIG_APPLIED_TOPIC = 'config/applied'
+/** `config/req[/<request id>]`: a device asks (Kaa 7/CMP); answered on `config/res/<request id>`. */
+const CONFIG_REQUEST = /^config\/req(?:\/([^/]+))?$/
+const RESPONSE_FILTER = /^config\/res\/(\+|#|[^/+#]+)$/
+
+const GATEWAY_CONFIG = /^gw\/([^/]+)\/config$/
+const GATEWAY_APPLIED = /^gw\/([^/]+)\/config\/applied$/
+
+/** The device a `config` (own) or `gw/<D>/config` filter observes, else undefined. */
+function observedBy(filter: string, self: string): string | undefined {
+  if (filter === CONFIG_TOPIC) return self
+  return GATEWAY_CONFIG.exec(filter)?.[1]
+}
+
+/** The device a report on `config/applied` or `gw/<D>/config/applied` is for, else undefined. */
+export function appliedDeviceOf(topic: string, self: string): string | undefined {
+  if (topic === CONFIG_APPLIED_TOPIC) return self
+  return GATEWAY_APPLIED.exec(topic)?.[1]
+}
+
+/** The request id of a `config/req[/<id>]` topic ('' without one), or undefined for other topics. */
+export function configRequestOf(topic: string): string | undefined {
+  const match = CONFIG_REQUEST.exec(topic)
+  if (match === null) return undefined
+  return match[1] ?? ''
+}
+
+export interface ConfigPushDeps {
+  readonly config: Pick<RegistryService, 'getEffectiveConfig' | 'configDelivered' | 'configApplied'>
+  readonly ingest: Pick<Ingest, 'event'>
+  readonly table: Pick<ConnectionTable, 'all'>
+  /** Cached device rows: a gateway serves `gw/<D>/config…` only for devices that list it. */
+  readonly findDevice: (tenant: string, device: string) => Promise<Device | undefined>
+  /** Logs and counts a refusal (throttled per connection). */
+  readonly refused: (conn: Connection, reason: string, detail: string) => void
+  readonly log: Logger
+}
+
+interface Outbound {
+  readonly conn: Connection
+  forwarded: boolean
+}
+
+/** The QoS the client gets `topic` with (its highest matching grant, at most 1), or undefined. */
+function qosFor(client: Client, topic: string): 0 | 1 | undefined {
+  let qos: number | undefined
+  for (const [filter, granted] of subscriptionsOf(client)) {
+    if (filter === topic || (filter.startsWith('config/res/') && topicMatches(filter, topic)))
+      qos = Math.max(qos ?? 0, Math.min(granted, 1))
+  }
+  return qos === undefined ? undefined : (qos as 0 | 1)
+}
+
+export function createConfigPush(deps: ConfigPushDeps) {
+  const { log } = deps
+  const outbound = new WeakMap<Buffer, Outbound>()
+  /** The configuration id last written to each connection, per device (a gateway serves several). */
+  const sent = new WeakMap<Connection, Map<string, string>>()
+  const sentTo = (conn: Connection): Map<string, string> => {
+    let map = sent.get(conn)
+    if (map === undefined) sent.set(conn, (map = new Map<string, string>()))
+    return map
+  }
+
+  async function serves(session: Session, device: string): Promise<boolean> {
+    if (device === session.device) return true
+    const served = await deps.findDevice(session.tenant, device)
+    return served !== undefined && served.enabled && served.gateways.includes(session.device)
+  }
+  /** One push at a time per connection, so that ids arrive in the order they were computed. */
+  const queues = new WeakMap<Connection, Promise<void>>()
+
+  function write(client: Client, topic: string, payload: Buffer, qos: 0 | 1): Promise<void> {
+    return new Promise((resolve) =>
+      client.publish({ cmd: 'publish', topic, payload, qos, retain: false, dup: false }, () => resolve()),
+    )
+  }
+
+  /** Writes one PUBLISH to this connection only; true once aedes wrote it to the socket. */
+  async function writeTo(conn: Connection, client: Client, topic: string, body: unknown, qos: 0 | 1) {
+    const payload = Buffer.from(JSON.stringify(body))
+    const entry: Outbound = { conn, forwarded: false }
+    outbound.set(payload, entry)
+    try {
+      await Promise.race([write(client, topic, payload, qos), conn.finished])
+    } finally {
+      outbound.delete(payload)
+    }
+    return entry.forwarded && !writeFailed(client) && !conn.closed
+  }
+
+  /**
+   * Sends the effective configuration on `topic` unless the device has that id already (`has`; a
+   * response then carries the id alone: nothing new, as Kaa 7/CMP answers). A configuration counts
+   * as delivered once its event is on the bus and the PUBLISH was written.
+   */
+  async function send(
+    conn: Connection,
+    session: Session,
+    device: string,
+    topic: string,
+    has: string | undefined,
+  ) {
+    const client = conn.client
+    if (client === undefined || conn.closed || client.closed) return
+    const qos = qosFor(client, topic)
+    if (qos === undefined) return
+    // Checked again at each write: a device may drop the gateway after the SUBSCRIBE.
+    if (!(await serves(session, device))) return
+    const { tenant } = session
+    const sender = device === session.device ? undefined : session.device
+    const effective = await deps.config.getEffectiveConfig(tenant, device)
+    if (has === effective.configId) {
+      if (topic !== CONFIG_TOPIC) await writeTo(conn, client, topic, { configId: has }, qos)
+      return
+    }
+    const outcome = await deps.ingest.event(
+      deliveredEventInput({ tenant, device, sender, protocol: 'mqtt', configId: effective.configId }),
+    )
+    if (outcome.kind !== 'accepted') {
+      log.warn(
+        { tenant, device, detail: outcome.detail },
+        'configuration not sent: its event was not written',
+      )
+      return
+    }
+    const body = { configId: effective.configId, config: effective.config }
+    if (!(await writeTo(conn, client, topic, body, qos))) return
+    sentTo(conn).set(device, effective.configId)
+    await deps.config.configDelivered(tenant, device, effective.configId, 'mqtt')
+    log.debug({ tenant, device, configId: effective.configId, topic }, 'configuration written to the device')
+  }
+
+  const push = (conn: Connection, session: Session, device: string, always: boolean): Promise<void> =>
+    send(
+      conn,
+      session,
+      device,
+      device === session.device ? CONFIG_TOPIC : `gw/${device}/config`,
+      always ? undefined : sent.get(conn)?.get(device),
+    )
+
+  /** The devices whose configuration the connection's subscriptions observe. */
+  function observed(conn: Connection, session: Session): string[] {
+    if (conn.client === undefined) return []
+    const devices = subscriptionsOf(conn.client).map(([filter]) => observedBy(filter, session.device))
+    return [...new Set(devices.filter((d): d is string => d !== undefined))]
+  }
+
+  function schedule(conn: Connection, work: (session: Session) => Promise<void>): Promise<void> {
+    const session = conn.session
+    if (session === undefined || !conn.announced) return Promise.resolve()
+    const previous = queues.get(conn) ?? Promise.resolve()
+    const next = previous.then(() =>
+      work(session).catch((err: unknown) =>
+        log.warn({ err, tenant: session.tenant, device: session.device }, 'configuration push failed'),
+      ),
+    )
+    queues.set(conn, next)
+    return next
+  }
+
+  return {
+    /**
+     * `config` and `config/res/<request id | + | #>` (QoS capped at 1); null for another `config/…`
+     * filter (SUBACK 0x80); undefined: not this module's filter.
+     */
+    owns(filter: string): boolean {
+      return filter === CONFIG_TOPIC || filter.startsWith('config/') || GATEWAY_CONFIG.test(filter)
+    },
+
+    /** `config`, `config/res/<request id | + | #>`, `gw/<D>/config` for a device that lists the gateway. */
+    async authorizeSubscribe(session: Session, subscription: Subscription): Promise<Subscription | null> {
+      const filter = subscription.topic
+      const gatewayFor = GATEWAY_CONFIG.exec(filter)?.[1]
+      if (gatewayFor !== undefined) {
+        const granted =
+          isDeviceId(gatewayFor) && gatewayFor !== session.device && (await serves(session, gatewayFor))
+        return granted ? { ...subscription, qos: Math.min(subscription.qos, 1) as 0 | 1 } : null
+      }
+      const response = RESPONSE_FILTER.exec(filter)?.[1]
+      const allowed =
+        filter === CONFIG_TOPIC ||
+        response === '+' ||
+        response === '#' ||
+        (response !== undefined && REQUEST_ID_PATTERN.test(response))
+      if (!allowed) return null
+      return { ...subscription, qos: Math.min(subscription.qos, 1) as 0 | 1 }
+    },
+
+    /** A SUBSCRIBE granted `config`: the configuration goes out now, whatever was sent before. */
+    subscribed(conn: Connection, topics: readonly string[]): void {
+      const self = conn.session?.device
+      if (self === undefined) return
+      for (const topic of topics) {
+        const device = observedBy(topic, self)
+        if (device !== undefined) void schedule(conn, (session) => push(conn, session, device, true))
+      }
+    },
+
+    /**
+     * `config/req[/<request id>]` with `{configId?, observe?}` (an empty payload is `{}`): answered on
+     * `config/res/<request id>` (on `config` without an id) with `{configId, config}`, or with
+     * `{configId}` alone when the device named the current id. `observe` (7/CMP) is taken and ignored:
+     * on MQTT the subscription to `config` is the observation. A malformed request ends the connection.
+     */
+    async request(
+      conn: Connection,
+      session: Session,
+      requestId: string,
+      payload: Buffer,
+    ): Promise<PublishResult> {
+      if (requestId !== '' && !REQUEST_ID_PATTERN.test(requestId)) {
+        deps.refused(conn, 'invalid-config-request', 'config/req/<request id>: 1-64 of A-Z a-z 0-9 . _ ~ -')
+        return { action: 'disconnect', reason: 'invalid-config-request' }
+      }
+      let body: unknown
+      try {
+        body =
+          payload.length === 0 ? {} : JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload))
+      } catch {
+        body = undefined
+      }
+      const fields =
+        typeof body === 'object' && body !== null && !Array.isArray(body)
+          ? (body as Record<string, unknown>)
+          : undefined
+      const has = fields?.['configId']
+      const observe = fields?.['observe']
+      const wellFormed =
+        fields !== undefined &&
+        Object.keys(fields).every((k) => k === 'configId' || k === 'observe') &&
+        (has === undefined || typeof has === 'string') &&
+        (observe === undefined || typeof observe === 'boolean')
+      if (!wellFormed) {
+        deps.refused(
+          conn,
+          'invalid-config-request',
+          'config/req takes JSON {configId?: string, observe?: boolean}',
+        )
+        return { action: 'disconnect', reason: 'invalid-config-request' }
+      }
+      const topic = requestId === '' ? CONFIG_TOPIC : `config/res/${requestId}`
+      // Answered after the PUBACK's decision but in the connection's order of configuration writes.
+      void schedule(conn, (s) => send(conn, s, s.device, topic, has))
+      return { action: 'ack' }
+    },
+
+    /** A registry change that may change some devices' configuration id: they get the new one. */
+    changed(change: RegistryChange): void {
+      if (change.resource !== 'config' && change.resource !== 'device') return
+      for (const conn of deps.table.all()) {
+        const session = conn.session
+        if (session === undefined || session.tenant !== change.tenant) continue
+        for (const device of observed(conn, session)) {
+          if (change.device !== undefined && change.device !== device) continue
+          void schedule(conn, (s) => push(conn, s, device, false))
+        }
+      }
+    },
+
+    /** `config/applied`: the report recorded and published, then PUBACK; a refused one disconnects. */
+    async applied(
+      conn: Connection,
+      session: Session,
+      device: string,
+      payload: Buffer,
+    ): Promise<PublishResult> {
+      const { tenant } = session
+      const allowed = device === session.device || (isDeviceId(device) && (await serves(session, device)))
+      if (!allowed) {
+        deps.refused(
+          conn,
+          'gateway-not-allowed',
+          `device ${device} does not list ${session.device} as a gateway`,
+        )
+        return { action: 'disconnect', reason: 'gateway-not-allowed' }
+      }
+      let body: unknown
+      try {
+        body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload))
+      } catch {
+        deps.refused(
+          conn,
+          'invalid-config-report',
+          'config/applied takes UTF-8 JSON {configId, statusCode?, reasonPhrase?}',
+        )
+        return { action: 'disconnect', reason: 'invalid-config-report' }
+      }
+      let report
+      try {
+        report = await deps.config.configApplied(tenant, device, body, 'mqtt')
+      } catch (err) {
+        if (!isTributaryError(err, 'REGISTRY_INVALID')) throw err
+        deps.refused(conn, 'invalid-config-report', err.message)
+        return { action: 'disconnect', reason: 'invalid-config-report' }
+      }
+      const outcome = await deps.ingest.event(
+        appliedEventInput({
+          tenant,
+          device,
+          sender: device === session.device ? undefined : session.device,
+          protocol: 'mqtt',
+          credential: session.credentialId,
+          ...report,
+        }),
+      )
+      if (outcome.kind !== 'accepted') return { action: 'disconnect', reason: 'unavailable' }
+      return { action: 'ack' }
+    },
+
+    /** authorizeForward: only a configuration this module is writing, to its own connection. */
+    forwardable(conn: Connection | undefined, packet: AedesPublishPacket): boolean {
+      const entry = Buffer.isBuffer(packet.payload) ? outbound.get(packet.payload) : undefined
+      if (entry === undefined || conn === undefined || entry.conn !== conn) return false
+      entry.forwarded = true
+      return true
+    },
+  }
+}
+
+export type ConfigPush = ReturnType<typeof createConfigPush>

@@ -1,0 +1,143 @@
+// The configuration operations of the RegistryService: one desired document per level (tenant
+// default, application version, device), replaced or merge-patched within the tenant's size bound,
+// and a device's effective configuration: the levels merged, with its content-hash id.
+import { TributaryError, isTributaryError } from '../errors.ts'
+import type { ConfigObject, ConfigValue } from './device-config.ts'
+import {
+  applyMergePatch,
+  checkConfigDocument,
+  checkConfigReport,
+  configId,
+  configMaxBytes,
+  mergeLevels,
+} from './device-config.ts'
+import type { ConfigDocument, ConfigScope, Device, Tenant } from './model.ts'
+import type { RegistryService } from './service.ts'
+import { MERGE_ATTEMPTS } from './service-credentials.ts'
+import type { RegistryStore } from './store.ts'
+import { checkAppVersion, checkDeviceId, checkTenantId, invalid } from './validate.ts'
+
+export interface ConfigContext {
+  readonly store: RegistryStore
+  readonly changed: <T>(value: T) => T
+  readonly requireTenant: (id: string) => Promise<Tenant>
+  readonly requireDevice: (tenant: string, id: string) => Promise<Device>
+  readonly now: () => Date
+}
+
+type ConfigOperations = Pick<
+  RegistryService,
+  | 'getConfig'
+  | 'putConfig'
+  | 'patchConfig'
+  | 'getEffectiveConfig'
+  | 'getConfigStatus'
+  | 'configDelivered'
+  | 'configApplied'
+>
+
+function checkScope(scope: ConfigScope): ConfigScope {
+  switch (scope.level) {
+    case 'tenant':
+      return { level: 'tenant' }
+    case 'app-version':
+      return { level: 'app-version', appVersion: checkAppVersion(scope.appVersion) }
+    case 'device':
+      return { level: 'device', device: checkDeviceId(scope.device) }
+    default:
+      throw invalid('level', 'must be tenant, app-version or device')
+  }
+}
+
+export function configOperations(ctx: ConfigContext): ConfigOperations {
+  const { store, changed, requireTenant, requireDevice, now } = ctx
+
+  async function bound(tenant: string): Promise<number> {
+    return configMaxBytes((await requireTenant(tenant)).settings)
+  }
+
+  return {
+    async getConfig(tenant, scope) {
+      return store.getConfigDocument(checkTenantId(tenant), checkScope(scope))
+    },
+
+    async putConfig(tenant, scope, document, pre) {
+      checkTenantId(tenant)
+      const level = checkScope(scope)
+      const checked = checkConfigDocument(document, await bound(tenant))
+      return changed(await store.putConfigDocument(tenant, level, checked, pre))
+    },
+
+    async patchConfig(tenant, scope, patch, pre) {
+      checkTenantId(tenant)
+      const level = checkScope(scope)
+      if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) {
+        throw invalid('config', 'a merge patch of a configuration must be a JSON object')
+      }
+      const maxBytes = await bound(tenant)
+      for (let attempt = 1; ; attempt++) {
+        const current = await store.getConfigDocument(tenant, level)
+        if (pre?.ifVersion !== undefined && pre.ifVersion !== current.version) {
+          throw new TributaryError(
+            'REGISTRY_VERSION_MISMATCH',
+            `the configuration is at version ${current.version}, not ${pre.ifVersion}; read it again and retry`,
+            { details: { current: current.version } },
+          )
+        }
+        const patched = applyMergePatch(current.document as ConfigObject, patch as ConfigValue)
+        const checked = checkConfigDocument(patched, maxBytes)
+        try {
+          return changed(
+            await store.putConfigDocument(tenant, level, checked, { ifVersion: current.version }),
+          )
+        } catch (err) {
+          // Without If-Match a concurrent writer makes us patch its document instead of losing it.
+          const retry = pre?.ifVersion === undefined && attempt < MERGE_ATTEMPTS
+          if (!retry || !isTributaryError(err, 'REGISTRY_VERSION_MISMATCH')) throw err
+        }
+      }
+    },
+
+    async getEffectiveConfig(tenant, device) {
+      const found = await requireDevice(tenant, device)
+      const levels: ConfigDocument[] = [await store.getConfigDocument(tenant, { level: 'tenant' })]
+      if (found.appVersion !== null) {
+        levels.push(
+          await store.getConfigDocument(tenant, { level: 'app-version', appVersion: found.appVersion }),
+        )
+      }
+      levels.push(await store.getConfigDocument(tenant, { level: 'device', device }))
+      const config = mergeLevels(levels.map((l) => l.document as ConfigObject))
+      return {
+        tenant,
+        device,
+        appVersion: found.appVersion,
+        configId: configId(config),
+        config,
+        levels: levels.map((l) => ({ ...l.scope, version: l.version })),
+        state: (await store.getConfigState(tenant, device)) ?? null,
+      }
+    },
+
+    async getConfigStatus(tenant) {
+      await requireTenant(tenant)
+      return store.configStatus(tenant)
+    },
+
+    async configDelivered(tenant, device, id, protocol) {
+      await store.recordConfigDelivered(tenant, device, id, protocol, now())
+    },
+
+    async configApplied(tenant, device, body, protocol) {
+      const report = checkConfigReport(body)
+      const recorded = await store.recordConfigApplied(tenant, device, { ...report, protocol, at: now() })
+      if (!recorded) {
+        throw invalid(
+          'configId',
+          `${report.configId} was never sent to device ${device}; report the id of a configuration it received`,
+        )
+      }
+      return report
+    },
+  }
+}

@@ -1,0 +1,183 @@
+// The desired-configuration part of the RegistryStore contract (documents per tenant, application
+// version and device; the device attribute appVersion), run by store.contract.test.ts per engine.
+import { describe, expect, it } from 'vitest'
+import { isTributaryError } from '../../../core/errors.ts'
+import type { RegistryChange } from '../../../core/registry/model.ts'
+import type { RegistryStore } from '../../../core/registry/store.ts'
+import { deviceSpec, failsWith, tenantId, tenantSpec } from './store-fixtures.ts'
+
+export interface ConfigContractContext {
+  store(): RegistryStore
+  drainOutbox(): Promise<void>
+  changes(): Promise<RegistryChange[]>
+}
+
+const DOCUMENT = { 'naïve ☃': { rate: 10, list: [1, 'two', null] }, quote: "o'brien", flag: true }
+
+export function configContract(ctx: ConfigContractContext): void {
+  const store = () => ctx.store()
+  const newTenant = async (): Promise<string> => {
+    const id = tenantId()
+    await store().createTenant(id, tenantSpec())
+    await store().createDevice(id, 'd1', deviceSpec({ appVersion: 'v1.2' }))
+    return id
+  }
+
+  describe('desired configuration', () => {
+    it('stores appVersion with the device and changes it with an update', async () => {
+      const tenant = await newTenant()
+      expect((await store().getDevice(tenant, 'd1'))?.appVersion).toBe('v1.2')
+      const updated = await store().updateDevice(tenant, 'd1', deviceSpec({ appVersion: null }))
+      expect(updated.appVersion).toBeNull()
+      expect((await store().getDevice(tenant, 'd1'))?.appVersion).toBeNull()
+    })
+
+    it('reads version 0 and {} until written, then creates and replaces each level under ifVersion', async () => {
+      const tenant = await newTenant()
+      await ctx.drainOutbox()
+      const levels = [
+        { level: 'tenant' },
+        { level: 'app-version', appVersion: 'v1.2' },
+        { level: 'device', device: 'd1' },
+      ] as const
+      for (const scope of levels) {
+        const empty = await store().getConfigDocument(tenant, scope)
+        expect(empty).toMatchObject({ tenant, scope, document: {}, version: 0 })
+        const created = await store().putConfigDocument(tenant, scope, DOCUMENT, { ifVersion: 0 })
+        expect(created).toEqual({
+          tenant,
+          scope,
+          document: DOCUMENT,
+          version: 1,
+          createdAt: created.createdAt,
+          updatedAt: created.createdAt,
+        })
+        expect(await store().getConfigDocument(tenant, scope)).toEqual(created)
+        const replaced = await store().putConfigDocument(tenant, scope, { b: 2 }, { ifVersion: 1 })
+        expect(replaced).toMatchObject({ version: 2, document: { b: 2 }, createdAt: created.createdAt })
+      }
+      // Levels are separate documents: another app version is still unwritten.
+      expect(
+        (await store().getConfigDocument(tenant, { level: 'app-version', appVersion: 'v2' })).version,
+      ).toBe(0)
+      expect(await ctx.changes()).toEqual([
+        { op: 'created', resource: 'config', tenant, version: 1 },
+        { op: 'updated', resource: 'config', tenant, version: 2 },
+        { op: 'created', resource: 'config', tenant, id: 'v1.2', version: 1 },
+        { op: 'updated', resource: 'config', tenant, id: 'v1.2', version: 2 },
+        { op: 'created', resource: 'config', tenant, device: 'd1', version: 1 },
+        { op: 'updated', resource: 'config', tenant, device: 'd1', version: 2 },
+      ])
+    })
+
+    it('refuses with 412 or 404 and writes nothing', async () => {
+      const tenant = await newTenant()
+      await store().putConfigDocument(tenant, { level: 'tenant' }, DOCUMENT)
+      await ctx.drainOutbox()
+      const exists = await failsWith(
+        store().putConfigDocument(tenant, { level: 'tenant' }, {}, { ifVersion: 0 }),
+        'REGISTRY_VERSION_MISMATCH',
+      )
+      expect(exists.details).toEqual({ current: 1 })
+      const missing = await failsWith(
+        store().putConfigDocument(tenant, { level: 'device', device: 'd1' }, {}, { ifVersion: 3 }),
+        'REGISTRY_VERSION_MISMATCH',
+      )
+      expect(missing.details).toEqual({ current: 0 })
+      await failsWith(
+        store().putConfigDocument(tenant, { level: 'device', device: 'nobody' }, {}),
+        'REGISTRY_NOT_FOUND',
+      )
+      await failsWith(
+        store().getConfigDocument(tenant, { level: 'device', device: 'nobody' }),
+        'REGISTRY_NOT_FOUND',
+      )
+      await failsWith(store().putConfigDocument(tenantId(), { level: 'tenant' }, {}), 'REGISTRY_NOT_FOUND')
+      await failsWith(store().getConfigDocument(tenantId(), { level: 'tenant' }), 'REGISTRY_NOT_FOUND')
+      expect(await ctx.changes()).toEqual([])
+      expect((await store().getConfigDocument(tenant, { level: 'tenant' })).document).toEqual(DOCUMENT)
+    })
+
+    it('lets exactly one of several concurrent create-only puts win', async () => {
+      const tenant = await newTenant()
+      const results = await Promise.allSettled(
+        Array.from({ length: 5 }, (_, i) =>
+          store().putConfigDocument(tenant, { level: 'device', device: 'd1' }, { i }, { ifVersion: 0 }),
+        ),
+      )
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1)
+      for (const r of results) {
+        if (r.status === 'rejected')
+          expect(isTributaryError(r.reason, 'REGISTRY_VERSION_MISMATCH')).toBe(true)
+      }
+    })
+
+    it('drops the device level with its device', async () => {
+      const tenant = await newTenant()
+      await store().putConfigDocument(tenant, { level: 'device', device: 'd1' }, DOCUMENT)
+      await store().deleteDevice(tenant, 'd1')
+      await store().createDevice(tenant, 'd1', deviceSpec())
+      expect((await store().getConfigDocument(tenant, { level: 'device', device: 'd1' })).version).toBe(0)
+    })
+  })
+
+  describe('configuration delivery state', () => {
+    const at = (s: number) => new Date(Date.UTC(2030, 0, 1, 0, 0, s))
+    const report = (configId: string, statusCode = 200, reasonPhrase: string | null = null) => ({
+      configId,
+      statusCode,
+      reasonPhrase,
+      protocol: 'http',
+      at: at(30),
+    })
+
+    it('records deliveries and reports, refuses ids never sent, and counts the fleet by id', async () => {
+      const tenant = await newTenant()
+      await store().createDevice(tenant, 'd2', deviceSpec())
+      await store().createDevice(tenant, 'd3', deviceSpec())
+      await ctx.drainOutbox()
+      expect(await store().getConfigState(tenant, 'd1')).toBeUndefined()
+      expect(await store().recordConfigApplied(tenant, 'd1', report('A'))).toBe(false)
+
+      await store().recordConfigDelivered(tenant, 'd1', 'A', 'mqtt', at(1))
+      await store().recordConfigDelivered(tenant, 'd1', 'B', 'http', at(2))
+      await store().recordConfigDelivered(tenant, 'd2', 'B', 'http', at(3))
+      await store().recordConfigDelivered(tenant, 'd3', 'B', 'coap', at(4))
+      expect(await store().getConfigState(tenant, 'd1')).toEqual({
+        delivered: { configId: 'B', time: at(2).toISOString(), protocol: 'http' },
+        applied: null,
+      })
+      expect(await store().recordConfigApplied(tenant, 'd1', report('never-sent'))).toBe(false)
+      // An older id that was sent may still be reported.
+      expect(await store().recordConfigApplied(tenant, 'd1', report('A'))).toBe(true)
+      expect(await store().recordConfigApplied(tenant, 'd2', report('B'))).toBe(true)
+      expect(await store().recordConfigApplied(tenant, 'd3', report('B', 500, 'no such key ☃'))).toBe(true)
+      expect((await store().getConfigState(tenant, 'd3'))?.applied).toEqual({
+        configId: 'B',
+        statusCode: 500,
+        reasonPhrase: 'no such key ☃',
+        time: at(30).toISOString(),
+        protocol: 'http',
+      })
+      expect(await store().configStatus(tenant)).toEqual([
+        { configId: 'B', applied: 1, rejected: 1, pending: 1 },
+      ])
+      // Neither is a registry change.
+      expect(await ctx.changes()).toEqual([])
+    })
+
+    it('keeps the newest ids sent only, skips deleted devices, and shows no other tenant', async () => {
+      const tenant = await newTenant()
+      for (let i = 0; i < 10; i++) await store().recordConfigDelivered(tenant, 'd1', `id${i}`, 'mqtt', at(i))
+      expect(await store().recordConfigApplied(tenant, 'd1', report('id1'))).toBe(false)
+      expect(await store().recordConfigApplied(tenant, 'd1', report('id2'))).toBe(true)
+      await store().recordConfigDelivered(tenant, 'gone', 'X', 'mqtt', at(1))
+      expect(await store().getConfigState(tenant, 'gone')).toBeUndefined()
+      const other = await newTenant()
+      expect(await store().configStatus(other)).toEqual([])
+      expect(await store().configStatus(tenant)).toEqual([
+        { configId: 'id9', applied: 0, rejected: 0, pending: 1 },
+      ])
+    })
+  })
+}
