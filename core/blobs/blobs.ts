@@ -68,6 +68,11 @@ export interface BlobStore {
     prefix: string,
     options?: { after?: string | undefined; limit?: number | undefined },
   ): Promise<BlobListPage>
+  /**
+   * Where the object lives, as an absolute URI (`file:///.../blobs/objects/<key>`, `s3://<bucket>/<key>`):
+   * the claim check of the file.uploaded event (CloudEvents `dataref`).
+   */
+  location(key: string): string
   /** Present when the engine can sign URLs for direct access (S3). */
   readonly presign: BlobPresigner | undefined
   health(): Promise<BlobHealth>

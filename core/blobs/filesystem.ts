@@ -3,7 +3,8 @@
 // either whole or absent after a crash; leftovers in tmp are removed at the next start.
 import { randomUUID } from 'node:crypto'
 import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { pipeline } from 'node:stream/promises'
 import { TributaryError } from '../errors.ts'
 import {
@@ -145,6 +146,7 @@ export async function createFilesystemBlobStore(options: FilesystemBlobOptions):
       }
     },
     list,
+    location: (key) => pathToFileURL(resolve(pathOf(key))).href,
     presign: undefined,
     async health() {
       try {

@@ -184,6 +184,7 @@ export function createS3BlobStore(options: S3BlobOptions): BlobStore {
         throw translate(err, 'list')
       }
     },
+    location: (key) => `s3://${bucket}/${assertKey(key).join('/')}`,
     presign: createS3Presigner(client, bucket),
     async health() {
       try {

@@ -17,6 +17,7 @@ import { tombstoneStatements } from './sql/tombstones.ts'
 import { webhookErrorStatements } from './sql/webhook-errors.ts'
 import { commandQueueStatements } from './sql/command-queue.ts'
 import { webhookStatsStatements } from './sql/webhook-stats.ts'
+import { fileStatements } from './sql/files.ts'
 import type { RegistryStore } from './store.ts'
 
 export interface SqlStoreOptions {
@@ -52,6 +53,7 @@ export async function createSqlStore(options: SqlStoreOptions): Promise<Registry
     ...webhookStatsStatements(db),
     ...outboxStatements(db),
     commands: commandQueueStatements(db),
+    files: fileStatements(db),
     close: () => (closed ??= db.close()),
   }
 }

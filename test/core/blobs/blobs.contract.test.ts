@@ -191,6 +191,13 @@ describe.each(implementations)('BlobStore contract: $name', ({ name, open }) => 
     }
   })
 
+  it('names where an object lives as an absolute URI', () => {
+    const objectId = id()
+    const location = new URL(store.location(blobKey(tenant, 'dev-1', objectId)))
+    expect(location.protocol).toBe(name === 's3' ? 's3:' : 'file:')
+    expect(location.pathname.endsWith(`/acme/dev-1/${objectId}`)).toBe(true)
+  })
+
   it('reports itself healthy', async () => {
     expect(await store.health()).toEqual({ ok: true })
   })

@@ -683,6 +683,7 @@ describe.each(engines)('RegistryStore contract: $name', ({ make }) => {
         { version: 4, name: 'webhook operations' },
         { version: 5, name: 'command queue' },
         { version: 6, name: 'webhook re-drive and stats' },
+        { version: 7, name: 'device files' },
       ])
       store = await engine.open()
       expect(store.kind).toBe(engine.name)

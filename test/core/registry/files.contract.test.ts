@@ -1,0 +1,214 @@
+// The file metadata contract, on PGlite and PostgreSQL: pending uploads behind a hashed one-time
+// token, completion recorded with its event in the event outbox (which survives a restart), and
+// the relay that publishes those events to the bus.
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { BusMessage } from '../../../core/bus/bus.ts'
+import { createEmbeddedBus } from '../../../core/bus/embedded/index.ts'
+import { isTributaryError } from '../../../core/errors.ts'
+import { buildFileUploadedEvent, eventTypes } from '../../../core/events/build.ts'
+import { decode } from '../../../core/events/kafka-codec.ts'
+import { silentLogger } from '../../../core/log.ts'
+import type { NewFileUpload } from '../../../core/registry/files.ts'
+import { createEventOutboxRelay } from '../../../core/registry/outbox.ts'
+import type { RegistryStore } from '../../../core/registry/store.ts'
+import { waitUntil } from '../../helpers/wait.ts'
+import { deviceSpec, tenantId, tenantSpec } from './store-fixtures.ts'
+import type { Engine } from './store-implementations.ts'
+import { storeEngines } from './store-implementations.ts'
+
+const engines = storeEngines()
+const t0 = new Date('2026-05-01T10:00:00.000Z')
+const at = (ms: number): Date => new Date(t0.getTime() + ms)
+const hash = (text: string): string => createHash('sha256').update(text).digest('hex')
+const fileId = (): string => randomBytes(12).toString('base64url')
+
+function upload(tenant: string, device: string, over: Partial<NewFileUpload> = {}): NewFileUpload {
+  return {
+    tenant,
+    id: fileId(),
+    device,
+    name: 'logs/boot.txt',
+    size: 42,
+    sha256: undefined,
+    contentType: 'text/plain',
+    tokenHash: hash(randomBytes(16).toString('hex')),
+    createdAt: t0,
+    expiresAt: at(60_000),
+    ...over,
+  }
+}
+
+function uploadedEvent(tenant: string, device: string, id: string) {
+  return buildFileUploadedEvent({
+    tenant,
+    device,
+    protocol: 'http',
+    file: { id, name: 'logs/boot.txt', size: 42, sha256: hash('body'), contentType: 'text/plain' },
+    dataref: `s3://files/${tenant}/${device}/${id}`,
+    time: at(1000),
+  })
+}
+
+describe.each(engines)('FileStore: $name', ({ make }) => {
+  let engine: Engine
+  let store: RegistryStore
+  let tenant: string
+
+  beforeAll(async () => {
+    engine = make()
+    store = await engine.open()
+    tenant = tenantId()
+    await store.createTenant(tenant, tenantSpec())
+    await store.createDevice(tenant, 'd1', deviceSpec())
+  })
+
+  afterAll(async () => {
+    await store.close()
+    await engine.destroy()
+  })
+
+  async function drain(): Promise<void> {
+    const pending = await store.files.pendingEvents(1000)
+    const last = pending.at(-1)
+    if (last !== undefined) await store.files.markEventsPublished(last.seq)
+  }
+
+  it('records a pending upload of an existing device only', async () => {
+    const pending = await store.files.createUpload(upload(tenant, 'd1', { sha256: hash('x') }))
+    expect(pending).toMatchObject({ state: 'pending', size: 42, sha256: hash('x'), uploadedAt: undefined })
+    expect(await store.files.get(tenant, pending.id)).toEqual(pending)
+    const err = await store.files.createUpload(upload(tenant, 'nobody')).catch((e: unknown) => e)
+    expect(isTributaryError(err, 'REGISTRY_NOT_FOUND')).toBe(true)
+  })
+
+  it('gives a token its upload once, never after it lapsed, and to one of two racing claims', async () => {
+    const fresh = upload(tenant, 'd1')
+    await store.files.createUpload(fresh)
+    expect(await store.files.claimUpload(hash('unknown'), at(1))).toBeUndefined()
+    expect((await store.files.claimUpload(fresh.tokenHash, at(1)))?.id).toBe(fresh.id)
+    expect(await store.files.claimUpload(fresh.tokenHash, at(2))).toBeUndefined()
+
+    const lapsed = upload(tenant, 'd1')
+    await store.files.createUpload(lapsed)
+    expect(await store.files.claimUpload(lapsed.tokenHash, at(60_000))).toBeUndefined()
+
+    const raced = upload(tenant, 'd1')
+    await store.files.createUpload(raced)
+    const claims = await Promise.all([1, 2, 3].map(() => store.files.claimUpload(raced.tokenHash, at(1))))
+    expect(claims.filter((claim) => claim !== undefined)).toHaveLength(1)
+  })
+
+  it('completes a claimed upload together with its event, and only a claimed one', async () => {
+    await drain()
+    const unclaimed = upload(tenant, 'd1')
+    await store.files.createUpload(unclaimed)
+    const early = await store.files
+      .completeUpload(
+        tenant,
+        unclaimed.id,
+        { sha256: hash('body'), uploadedAt: at(1000) },
+        uploadedEvent(tenant, 'd1', unclaimed.id),
+      )
+      .catch((e: unknown) => e)
+    expect(isTributaryError(early, 'REGISTRY_NOT_FOUND')).toBe(true)
+    expect(await store.files.pendingEvents(10)).toEqual([])
+
+    await store.files.claimUpload(unclaimed.tokenHash, at(1))
+    const event = uploadedEvent(tenant, 'd1', unclaimed.id)
+    const done = await store.files.completeUpload(
+      tenant,
+      unclaimed.id,
+      { sha256: hash('body'), uploadedAt: at(1000) },
+      event,
+    )
+    expect(done).toMatchObject({
+      state: 'uploaded',
+      sha256: hash('body'),
+      uploadedAt: at(1000),
+      expiresAt: undefined,
+    })
+    const [entry, ...rest] = await store.files.pendingEvents(10)
+    expect(rest).toEqual([])
+    expect(entry?.event).toEqual(event)
+    expect(entry?.event.attributes['dataref']).toBe(`s3://files/${tenant}/d1/${unclaimed.id}`)
+  })
+
+  it('forgets an abandoned pending upload but never an uploaded file', async () => {
+    const abandoned = upload(tenant, 'd1')
+    await store.files.createUpload(abandoned)
+    await store.files.claimUpload(abandoned.tokenHash, at(1))
+    await store.files.abandonUpload(tenant, abandoned.id)
+    expect(await store.files.get(tenant, abandoned.id)).toBeUndefined()
+
+    const kept = upload(tenant, 'd1')
+    await store.files.createUpload(kept)
+    await store.files.claimUpload(kept.tokenHash, at(1))
+    await store.files.completeUpload(
+      tenant,
+      kept.id,
+      { sha256: hash('body'), uploadedAt: at(1000) },
+      uploadedEvent(tenant, 'd1', kept.id),
+    )
+    await store.files.abandonUpload(tenant, kept.id)
+    expect((await store.files.get(tenant, kept.id))?.state).toBe('uploaded')
+  })
+
+  it('keeps unpublished events across a restart, and its relay publishes them to the bus', async () => {
+    await drain()
+    const file = upload(tenant, 'd1')
+    await store.files.createUpload(file)
+    await store.files.claimUpload(file.tokenHash, at(1))
+    const event = uploadedEvent(tenant, 'd1', file.id)
+    await store.files.completeUpload(tenant, file.id, { sha256: hash('body'), uploadedAt: at(1000) }, event)
+
+    // A crash before the relay ran: the event is still in the outbox when the store opens again.
+    await store.close()
+    store = await engine.open()
+    expect((await store.files.pendingEvents(10)).map((entry) => entry.event)).toEqual([event])
+
+    const bus = await createEmbeddedBus({ dataDir: mkdtempSync(join(tmpdir(), 'tributary-bus-')) })
+    await bus.admin.createTopics([{ name: 'ingress', partitions: 1 }])
+    const relay = createEventOutboxRelay({ files: store.files, bus, topic: 'ingress', log: silentLogger })
+    const received: BusMessage[] = []
+    const subscription = await bus.subscribe({
+      group: 'files-test',
+      topics: ['ingress'],
+      from: 'earliest',
+      handler: async (batch) => {
+        received.push(...batch)
+      },
+    })
+    try {
+      await relay.start()
+      await relay.flush()
+      await waitUntil(() => received.length === 1)
+      const published = decode({
+        key: received[0]!.key === undefined ? undefined : Buffer.from(received[0]!.key),
+        value: received[0]!.value,
+        headers: received[0]!.headers,
+      })
+      expect(published.attributes).toMatchObject({
+        type: eventTypes['file.uploaded'],
+        id: event.attributes.id,
+        dataref: event.attributes['dataref'],
+        partitionkey: `${tenant}/d1`,
+      })
+      expect(JSON.parse(published.data!.toString())).toEqual({
+        id: file.id,
+        name: 'logs/boot.txt',
+        size: 42,
+        sha256: hash('body'),
+        contentType: 'text/plain',
+      })
+      expect(await store.files.pendingEvents(10)).toEqual([])
+    } finally {
+      await relay.stop()
+      await subscription.close()
+      await bus.close()
+    }
+  })
+})
