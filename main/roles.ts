@@ -92,6 +92,7 @@ function adapters(deps: RoleDeps): Component[] {
         commands,
         secrets: registryParts.secrets,
         allowPrivateDownlinks: config.webhookAllowPrivate,
+        uploads: registryParts.uploads,
         metrics: registry,
         log: log.child({ component: 'http' }),
       }),

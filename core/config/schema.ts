@@ -215,6 +215,18 @@ export const variables = {
   s3ForcePathStyle: flag('TRIBUTARY_S3_FORCE_PATH_STYLE', false, {
     description: 'Path-style requests (`host/bucket/key`), which most S3-compatible services need.',
   }),
+  filesMaxBytes: integer(
+    'TRIBUTARY_FILES_MAX_BYTES',
+    100 * 1_048_576,
+    { min: 1, max: 5 * 1024 * 1_048_576 },
+    { description: 'Largest file a device may upload; a longer body is cut off and nothing is kept.' },
+  ),
+  filesTokenTtlMs: integer(
+    'TRIBUTARY_FILES_TOKEN_TTL_MS',
+    300_000,
+    { min: 1_000, max: 7 * 86_400_000 },
+    { description: 'How long a file upload token stays good (it also works only once).' },
+  ),
   redisUrl: optionalText('TRIBUTARY_REDIS_URL', {
     description:
       'Redis URL of the shared cluster state (sessions, rate limits, connection counts), `redis://host:6379`. Unset: in-process state (one process).',

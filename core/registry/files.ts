@@ -43,10 +43,11 @@ export interface FileStore {
   /** Records a pending upload; REGISTRY_NOT_FOUND when the device does not exist. */
   createUpload(upload: NewFileUpload): Promise<FileRecord>
   /**
-   * Spends a token: the pending upload it belongs to when the token is unused and unexpired at
-   * `now`, else undefined. A token works once, even when two requests race with it.
+   * Spends a token: the pending upload `id` when the token is its own, unused and unexpired at
+   * `now`, else undefined (and the token is left as it was). A token works once, even when two
+   * requests race with it.
    */
-  claimUpload(tokenHash: string, now: Date): Promise<FileRecord | undefined>
+  claimUpload(tokenHash: string, id: string, now: Date): Promise<FileRecord | undefined>
   /** Marks a claimed upload done and records its event, in one transaction. */
   completeUpload(
     tenant: string,

@@ -73,13 +73,13 @@ export function fileStatements(db: SqlDatabase): FileStore {
         },
       ),
 
-    claimUpload: (tokenHash, now) =>
+    claimUpload: (tokenHash, id, now) =>
       read(async () => {
         const { rows } = await db.query<FileRow>(
           `UPDATE files SET token_hash = NULL
-           WHERE token_hash = $1 AND state = 'pending' AND expires_at > $2
+           WHERE token_hash = $1 AND id = $2 AND state = 'pending' AND expires_at > $3
            RETURNING ${COLUMNS}`,
-          [tokenHash, now.toISOString()],
+          [tokenHash, id, now.toISOString()],
         )
         const row = rows[0]
         return row === undefined ? undefined : toRecord(row)

@@ -88,17 +88,21 @@ describe.each(engines)('FileStore: $name', ({ make }) => {
   it('gives a token its upload once, never after it lapsed, and to one of two racing claims', async () => {
     const fresh = upload(tenant, 'd1')
     await store.files.createUpload(fresh)
-    expect(await store.files.claimUpload(hash('unknown'), at(1))).toBeUndefined()
-    expect((await store.files.claimUpload(fresh.tokenHash, at(1)))?.id).toBe(fresh.id)
-    expect(await store.files.claimUpload(fresh.tokenHash, at(2))).toBeUndefined()
+    expect(await store.files.claimUpload(hash('unknown'), fresh.id, at(1))).toBeUndefined()
+    // The token of another upload: refused, and the token stays good for its own.
+    expect(await store.files.claimUpload(fresh.tokenHash, fileId(), at(1))).toBeUndefined()
+    expect((await store.files.claimUpload(fresh.tokenHash, fresh.id, at(1)))?.id).toBe(fresh.id)
+    expect(await store.files.claimUpload(fresh.tokenHash, fresh.id, at(2))).toBeUndefined()
 
     const lapsed = upload(tenant, 'd1')
     await store.files.createUpload(lapsed)
-    expect(await store.files.claimUpload(lapsed.tokenHash, at(60_000))).toBeUndefined()
+    expect(await store.files.claimUpload(lapsed.tokenHash, lapsed.id, at(60_000))).toBeUndefined()
 
     const raced = upload(tenant, 'd1')
     await store.files.createUpload(raced)
-    const claims = await Promise.all([1, 2, 3].map(() => store.files.claimUpload(raced.tokenHash, at(1))))
+    const claims = await Promise.all(
+      [1, 2, 3].map(() => store.files.claimUpload(raced.tokenHash, raced.id, at(1))),
+    )
     expect(claims.filter((claim) => claim !== undefined)).toHaveLength(1)
   })
 
@@ -117,7 +121,7 @@ describe.each(engines)('FileStore: $name', ({ make }) => {
     expect(isTributaryError(early, 'REGISTRY_NOT_FOUND')).toBe(true)
     expect(await store.files.pendingEvents(10)).toEqual([])
 
-    await store.files.claimUpload(unclaimed.tokenHash, at(1))
+    await store.files.claimUpload(unclaimed.tokenHash, unclaimed.id, at(1))
     const event = uploadedEvent(tenant, 'd1', unclaimed.id)
     const done = await store.files.completeUpload(
       tenant,
@@ -140,13 +144,13 @@ describe.each(engines)('FileStore: $name', ({ make }) => {
   it('forgets an abandoned pending upload but never an uploaded file', async () => {
     const abandoned = upload(tenant, 'd1')
     await store.files.createUpload(abandoned)
-    await store.files.claimUpload(abandoned.tokenHash, at(1))
+    await store.files.claimUpload(abandoned.tokenHash, abandoned.id, at(1))
     await store.files.abandonUpload(tenant, abandoned.id)
     expect(await store.files.get(tenant, abandoned.id)).toBeUndefined()
 
     const kept = upload(tenant, 'd1')
     await store.files.createUpload(kept)
-    await store.files.claimUpload(kept.tokenHash, at(1))
+    await store.files.claimUpload(kept.tokenHash, kept.id, at(1))
     await store.files.completeUpload(
       tenant,
       kept.id,
@@ -161,7 +165,7 @@ describe.each(engines)('FileStore: $name', ({ make }) => {
     await drain()
     const file = upload(tenant, 'd1')
     await store.files.createUpload(file)
-    await store.files.claimUpload(file.tokenHash, at(1))
+    await store.files.claimUpload(file.tokenHash, file.id, at(1))
     const event = uploadedEvent(tenant, 'd1', file.id)
     await store.files.completeUpload(tenant, file.id, { sha256: hash('body'), uploadedAt: at(1000) }, event)
 

@@ -1,0 +1,168 @@
+// Device file uploads with a temporary token (Kaa BCX): a device asks for a token scoped to itself
+// and one upload, then sends the body with the token in `x-auth-token`. The body streams into the
+// blob store (checked against the declared size and SHA-256, cut past the limit, kept whole or not
+// at all); completion is recorded with its file.uploaded event in the registry's event outbox.
+import { createHash, randomBytes } from 'node:crypto'
+import type { Readable } from 'node:stream'
+import { TributaryError, isTributaryError } from '../errors.ts'
+import { buildFileUploadedEvent, type Protocol } from '../events/build.ts'
+import type { FileRecord, FileStore } from '../registry/files.ts'
+import type { BlobStore } from './blobs.ts'
+import { blobKey } from './keys.ts'
+import { SHA256_HEX } from './verify.ts'
+
+export interface UploadsOptions {
+  readonly files: FileStore
+  readonly blobs: BlobStore
+  /** Largest file a device may upload (TRIBUTARY_FILES_MAX_BYTES). */
+  readonly maxFileBytes: number
+  /** How long a token stays good (TRIBUTARY_FILES_TOKEN_TTL_MS). */
+  readonly tokenTtlMs: number
+  /** Called after each completed upload (the event outbox relay's nudge). */
+  readonly completed?: (() => void) | undefined
+}
+
+export interface UploadRequest {
+  readonly tenant: string
+  readonly device: string
+  readonly name: string
+  readonly size: number
+  readonly sha256?: string | undefined
+  readonly contentType?: string | undefined
+}
+
+export interface IssuedToken {
+  readonly fileId: string
+  readonly token: string
+  readonly expiresAt: Date
+}
+
+export interface Uploads {
+  /** A one-time token for one upload; REQUEST_INVALID or BLOB_TOO_LARGE for a bad declaration. */
+  issue(request: UploadRequest): Promise<IssuedToken>
+  /**
+   * Streams the body of upload `fileId` into the blob store. AUTH_REQUIRED for a token that is
+   * unknown, spent, lapsed or another upload's; BLOB_TOO_LARGE and BLOB_INTEGRITY for a body that
+   * does not match its declaration; nothing is kept when it fails.
+   */
+  receive(input: {
+    readonly fileId: string
+    readonly token: string
+    readonly body: Readable
+    readonly protocol: Protocol
+    readonly signal?: AbortSignal | undefined
+  }): Promise<FileRecord>
+}
+
+const NAME_MAX = 255
+// A name is for people: no control characters; it never becomes a path or a key.
+const nameOk = (name: string): boolean =>
+  name.length >= 1 &&
+  name.length <= NAME_MAX &&
+  ![...name].some((ch) => ch.charCodeAt(0) < 0x20 || ch === '\u007f')
+const CONTENT_TYPE =
+  /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}(\s*;.{0,128})?$/
+
+export const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex')
+
+function invalid(detail: string): TributaryError {
+  return new TributaryError('REQUEST_INVALID', detail)
+}
+
+export function createUploads(options: UploadsOptions): Uploads {
+  const { files, blobs, maxFileBytes } = options
+
+  return {
+    async issue(request) {
+      if (!nameOk(request.name)) {
+        throw invalid('name must be 1-255 characters without control characters')
+      }
+      if (!Number.isSafeInteger(request.size) || request.size < 0) {
+        throw invalid('size must be a non-negative integer (bytes)')
+      }
+      if (request.size > maxFileBytes) {
+        throw new TributaryError('BLOB_TOO_LARGE', `a file may have at most ${maxFileBytes} bytes`)
+      }
+      if (request.sha256 !== undefined && !SHA256_HEX.test(request.sha256)) {
+        throw invalid('sha256 must be 64 lowercase hex digits')
+      }
+      if (request.contentType !== undefined && !CONTENT_TYPE.test(request.contentType)) {
+        throw invalid('contentType must be a media type such as text/plain')
+      }
+      const fileId = randomBytes(16).toString('base64url')
+      const token = randomBytes(32).toString('base64url')
+      const createdAt = new Date()
+      const expiresAt = new Date(createdAt.getTime() + options.tokenTtlMs)
+      await files.createUpload({
+        tenant: request.tenant,
+        id: fileId,
+        device: request.device,
+        name: request.name,
+        size: request.size,
+        sha256: request.sha256,
+        contentType: request.contentType ?? 'application/octet-stream',
+        tokenHash: hashToken(token),
+        createdAt,
+        expiresAt,
+      })
+      return { fileId, token, expiresAt }
+    },
+
+    async receive({ fileId, token, body, protocol, signal }) {
+      const claimed = await files.claimUpload(hashToken(token), fileId, new Date())
+      if (claimed === undefined) {
+        throw new TributaryError(
+          'AUTH_REQUIRED',
+          'the upload token is unknown, used, expired or not for this file',
+        )
+      }
+      const key = blobKey(claimed.tenant, claimed.device, claimed.id)
+      let stored: { sha256: string }
+      try {
+        stored = await blobs.put({
+          key,
+          body,
+          size: claimed.size,
+          sha256: claimed.sha256,
+          contentType: claimed.contentType,
+          signal,
+        })
+      } catch (err) {
+        await files.abandonUpload(claimed.tenant, claimed.id)
+        throw err
+      }
+      const uploadedAt = new Date()
+      const event = buildFileUploadedEvent({
+        tenant: claimed.tenant,
+        device: claimed.device,
+        protocol,
+        file: {
+          id: claimed.id,
+          name: claimed.name,
+          size: claimed.size,
+          sha256: stored.sha256,
+          contentType: claimed.contentType,
+        },
+        dataref: blobs.location(key),
+        time: uploadedAt,
+      })
+      try {
+        const done = await files.completeUpload(
+          claimed.tenant,
+          claimed.id,
+          { sha256: stored.sha256, uploadedAt },
+          event,
+        )
+        options.completed?.()
+        return done
+      } catch (err) {
+        // Not recorded: the object must not outlive its missing metadata.
+        await blobs.delete(key).catch(() => undefined)
+        await files.abandonUpload(claimed.tenant, claimed.id).catch(() => undefined)
+        throw isTributaryError(err)
+          ? err
+          : new TributaryError('REGISTRY_UNAVAILABLE', 'recording the upload failed', { cause: err })
+      }
+    },
+  }
+}
