@@ -2,6 +2,7 @@
 // announces completed uploads: an upload is marked done in the same transaction that records its
 // io.tributary.file.uploaded.v1 event, so the event is published after a crash too.
 import type { CloudEvent } from '../events/cloudevent.ts'
+import type { ListOptions, Page } from './model.ts'
 
 export interface FileRecord {
   readonly tenant: string
@@ -58,6 +59,16 @@ export interface FileStore {
   /** Forgets a pending upload (its body was refused); uploaded files are left alone. */
   abandonUpload(tenant: string, id: string): Promise<void>
   get(tenant: string, id: string): Promise<FileRecord | undefined>
+  /** The tenant's uploaded files in id order (cursor pages), of one device or name prefix when given. */
+  list(
+    tenant: string,
+    options?: ListOptions & {
+      readonly device?: string | undefined
+      readonly namePrefix?: string | undefined
+    },
+  ): Promise<Page<FileRecord>>
+  /** Forgets an uploaded file and returns it (the caller deletes its object); undefined when there is none. */
+  remove(tenant: string, id: string): Promise<FileRecord | undefined>
 
   /** Events not yet published, oldest first. */
   pendingEvents(limit: number): Promise<EventOutboxEntry[]>

@@ -4,6 +4,7 @@ import type { CloudEvent, CloudEventAttributes } from '../../events/cloudevent.t
 import type { EventOutboxEntry, FileRecord, FileStore } from '../files.ts'
 import type { SqlDatabase } from './client.ts'
 import type { Timestamp } from './rows.ts'
+import { decodeCursor, pageLimit, toPage } from './page.ts'
 import { deviceName, inserted, read } from './write.ts'
 
 /** Advisory lock that makes event_outbox rows commit in seq order (as OUTBOX_LOCK does for changes). */
@@ -120,6 +121,33 @@ export function fileStatements(db: SqlDatabase): FileStore {
       read(async () => {
         const { rows } = await db.query<FileRow>(
           `SELECT ${COLUMNS} FROM files WHERE tenant = $1 AND id = $2`,
+          [tenant, id],
+        )
+        const row = rows[0]
+        return row === undefined ? undefined : toRecord(row)
+      }),
+
+    list: (tenant, options = {}) => {
+      const limit = pageLimit(options)
+      const after = decodeCursor(options.after)
+      return read(async () => {
+        const { rows } = await db.query<FileRow>(
+          `SELECT ${COLUMNS} FROM files
+           WHERE tenant = $1 AND state = 'uploaded'
+             AND ($2::text IS NULL OR id > $2)
+             AND ($3::text IS NULL OR device = $3)
+             AND ($4::text IS NULL OR starts_with(name, $4))
+           ORDER BY id LIMIT $5`,
+          [tenant, after, options.device ?? null, options.namePrefix ?? null, limit + 1],
+        )
+        return toPage(rows, limit, toRecord, (file) => file.id)
+      })
+    },
+
+    remove: (tenant, id) =>
+      read(async () => {
+        const { rows } = await db.query<FileRow>(
+          `DELETE FROM files WHERE tenant = $1 AND id = $2 AND state = 'uploaded' RETURNING ${COLUMNS}`,
           [tenant, id],
         )
         const row = rows[0]

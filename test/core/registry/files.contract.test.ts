@@ -161,6 +161,51 @@ describe.each(engines)('FileStore: $name', ({ make }) => {
     expect((await store.files.get(tenant, kept.id))?.state).toBe('uploaded')
   })
 
+  it('lists uploaded files page by page, by device and name prefix, and removes one', async () => {
+    const listed = tenantId()
+    await store.createTenant(listed, tenantSpec())
+    await store.createDevice(listed, 'd1', deviceSpec())
+    await store.createDevice(listed, 'd2', deviceSpec())
+    const ids: string[] = []
+    for (const [device, name] of [
+      ['d1', 'logs/a.txt'],
+      ['d1', 'logs/b.txt'],
+      ['d2', 'logs/c.txt'],
+      ['d2', 'images/d.jpg'],
+    ] as const) {
+      const file = upload(listed, device, { name })
+      await store.files.createUpload(file)
+      await store.files.claimUpload(file.tokenHash, file.id, at(1))
+      await store.files.completeUpload(
+        listed,
+        file.id,
+        { sha256: hash('body'), uploadedAt: at(2) },
+        uploadedEvent(listed, device, file.id),
+      )
+      ids.push(file.id)
+    }
+    await store.files.createUpload(upload(listed, 'd1', { name: 'logs/pending.txt' }))
+    const sorted = [...ids].sort()
+
+    const first = await store.files.list(listed, { limit: 3 })
+    expect(first.items.map((f) => f.id)).toEqual(sorted.slice(0, 3))
+    const second = await store.files.list(listed, { limit: 3, after: first.next! })
+    expect(second.items.map((f) => f.id)).toEqual(sorted.slice(3))
+    expect(second.next).toBeNull()
+    expect((await store.files.list(listed, { device: 'd2' })).items.map((f) => f.name).sort()).toEqual([
+      'images/d.jpg',
+      'logs/c.txt',
+    ])
+    expect((await store.files.list(listed, { namePrefix: 'logs/' })).items).toHaveLength(3)
+    expect((await store.files.list(listed, { namePrefix: 'logs/_' })).items).toHaveLength(0)
+    expect((await store.files.list(tenant, { namePrefix: 'images/' })).items).toHaveLength(0)
+
+    expect((await store.files.remove(listed, ids[0]!))?.id).toBe(ids[0])
+    expect(await store.files.remove(listed, ids[0]!)).toBeUndefined()
+    expect(await store.files.get(listed, ids[0]!)).toBeUndefined()
+    expect((await store.files.list(listed)).items).toHaveLength(3)
+  })
+
   it('keeps unpublished events across a restart, and its relay publishes them to the bus', async () => {
     await drain()
     const file = upload(tenant, 'd1')
