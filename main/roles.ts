@@ -185,6 +185,7 @@ export const roleComponents: Record<Role, (deps: RoleDeps) => Component[]> = {
           registry: registryParts.service,
           lookups: registryParts.lookups,
           deadLetters: registryParts.store,
+          files: { store: registryParts.store.files, blobs: registryParts.blobs },
           commands,
           events: {
             bus,
