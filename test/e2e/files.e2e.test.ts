@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { curl } from '../helpers/curl.ts'
 import { startOnKafka, type KafkaTributary } from '../helpers/kafka-process.ts'
-import { readTopic, waitForRecords } from '../helpers/mqtt.ts'
+import { ADMIN_TOKEN, readTopic, waitForRecords } from '../helpers/mqtt.ts'
 import { uniqueName } from '../helpers/wait.ts'
 import { testS3 } from '../setup/s3-env.ts'
 
@@ -192,6 +192,18 @@ describe.each([filesystem, s3])(
       })
       const stored = await store.read(record!.headers['ce_dataref']!)
       expect(stored.equals(data)).toBe(true)
+
+      // An application downloads it through the management API.
+      const saved = join(work, uniqueName('download'))
+      const download = await curl([
+        '-H',
+        `Authorization: Bearer ${ADMIN_TOKEN}`,
+        '-o',
+        saved,
+        `${t.url('api')}/api/v1/tenants/${tenant}/files/${issued.json.fileId}/content`,
+      ])
+      expect(download.status).toBe(200)
+      expect(readFileSync(saved).equals(data)).toBe(true)
     })
 
     it('refuses a spent token, a token used on another upload, and no token, storing nothing', async () => {
