@@ -1,8 +1,10 @@
-// Device file uploads over HTTP (Kaa BCX, docs/files.md): `POST /v1/files/token` (device
+// Device file uploads over HTTP (docs/files.md). Kaa BCX: `POST /v1/files/token` (device
 // credentials; JSON {name, size, sha256?, contentType?}) answers 201 {fileId, token, expiresAt,
 // uploadUrl}; `PUT /v1/files/<fileId>` with the token in `x-auth-token` streams the body into the
-// blob store and answers 201 with the file. The token is the only credential of the PUT: it is
-// scoped to one device and one upload, works once, and lapses.
+// blob store and answers 201 with the file. Presigned (S3 stores): `POST /v1/files/presign` (sha256
+// required) answers the PUT to send straight to the bucket, then `POST /v1/files/<fileId>/complete`
+// with the token records it once HEAD shows the declared size and SHA-256. A token is the only
+// credential of the PUT and the completion: scoped to one device and one upload, once, and it lapses.
 import { Readable } from 'node:stream'
 import type { IncomingMessage } from 'node:http'
 import type { Context } from 'hono'
@@ -18,6 +20,8 @@ import { problemResponse } from './outcome.ts'
 import { requestSource } from './request.ts'
 
 export const FILES_TOKEN_PATH = '/v1/files/token'
+export const FILES_PRESIGN_PATH = '/v1/files/presign'
+export const FILES_COMPLETE_PATH = '/v1/files/:fileId/complete'
 export const FILES_UPLOAD_PATH = '/v1/files/:fileId'
 /** A token request is a small JSON object. */
 const MAX_TOKEN_REQUEST_BYTES = 4096
@@ -62,7 +66,7 @@ export function createFilesRoutes(deps: FilesRouteDeps) {
     return response
   }
 
-  async function token(c: Context): Promise<Response> {
+  async function token(c: Context, mode: 'token' | 'presign' = 'token'): Promise<Response> {
     const instance = c.req.path
     const request = requestSource(c)
     if (declaredTooLarge(request.header('content-length'), MAX_TOKEN_REQUEST_BYTES)) {
@@ -87,14 +91,34 @@ export function createFilesRoutes(deps: FilesRouteDeps) {
       )
     }
     try {
-      const issued = await deps.uploads.issue({
+      const request = {
         tenant: who.caller.tenant,
         device: who.caller.sender,
         name,
         size,
         sha256,
         contentType,
-      })
+      }
+      if (mode === 'presign') {
+        const presigned = await deps.uploads.presign(request)
+        const completeUrl = new URL(`/v1/files/${presigned.fileId}/complete`, c.req.url).href
+        return c.json(
+          {
+            fileId: presigned.fileId,
+            token: presigned.token,
+            expiresAt: presigned.expiresAt.toISOString(),
+            upload: {
+              method: presigned.upload.method,
+              url: presigned.upload.url,
+              headers: presigned.upload.headers,
+            },
+            completeUrl,
+          },
+          201,
+          { 'cache-control': 'no-store' },
+        )
+      }
+      const issued = await deps.uploads.issue(request)
       const uploadUrl = new URL(`/v1/files/${issued.fileId}`, c.req.url).href
       return c.json(
         { fileId: issued.fileId, token: issued.token, expiresAt: issued.expiresAt.toISOString(), uploadUrl },
@@ -104,6 +128,24 @@ export function createFilesRoutes(deps: FilesRouteDeps) {
     } catch (err) {
       if (isTributaryError(err, 'REQUEST_INVALID')) return refuse(instance, 'invalid', err.message)
       if (isTributaryError(err, 'BLOB_TOO_LARGE')) return refuse(instance, 'too-large', err.message)
+      throw err
+    }
+  }
+
+  async function complete(c: Context): Promise<Response> {
+    const instance = c.req.path
+    const fileId = c.req.param('fileId') ?? ''
+    const tokenHeader = requestSource(c).header('x-auth-token')
+    if (!FILE_ID.test(fileId)) return refuse(instance, 'not-found', 'no such upload')
+    if (tokenHeader === undefined || tokenHeader === '') {
+      return refuse(instance, 'unauthenticated', 'send the upload token in x-auth-token')
+    }
+    try {
+      const file = await deps.uploads.complete({ fileId, token: tokenHeader, protocol: 'http' })
+      return c.json(fileView(file), 201)
+    } catch (err) {
+      if (isTributaryError(err, 'AUTH_REQUIRED')) return refuse(instance, 'unauthenticated', err.message)
+      if (isTributaryError(err, 'BLOB_INTEGRITY')) return refuse(instance, 'invalid', err.message)
       throw err
     }
   }
@@ -148,5 +190,5 @@ export function createFilesRoutes(deps: FilesRouteDeps) {
     }
   }
 
-  return { token, upload }
+  return { token: (c: Context) => token(c), presign: (c: Context) => token(c, 'presign'), complete, upload }
 }

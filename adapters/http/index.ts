@@ -25,7 +25,13 @@ import type { HttpRoute } from './metrics.ts'
 import { createHttpMetrics } from './metrics.ts'
 import { outcomeResponse, problemResponse } from './outcome.ts'
 import { createPollSlots } from '../poll-slots.ts'
-import { FILES_TOKEN_PATH, FILES_UPLOAD_PATH, createFilesRoutes } from './files-route.ts'
+import {
+  FILES_COMPLETE_PATH,
+  FILES_PRESIGN_PATH,
+  FILES_TOKEN_PATH,
+  FILES_UPLOAD_PATH,
+  createFilesRoutes,
+} from './files-route.ts'
 import type { Uploads } from '../../core/blobs/uploads.ts'
 import type { DownlinkTargets } from './ttn/downlinks.ts'
 import { createDownlinkTargets } from './ttn/downlinks.ts'
@@ -127,6 +133,8 @@ export function createHttpAdapter(config: HttpConfig, deps: HttpAdapterDeps): Ht
       log,
     })
     app.post(FILES_TOKEN_PATH, files.token)
+    app.post(FILES_PRESIGN_PATH, files.presign)
+    app.post(FILES_COMPLETE_PATH, files.complete)
     app.put(FILES_UPLOAD_PATH, files.upload)
   }
   app.post('/v1/*', device)

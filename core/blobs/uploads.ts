@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream'
 import { TributaryError, isTributaryError } from '../errors.ts'
 import { buildFileUploadedEvent, type Protocol } from '../events/build.ts'
 import type { FileRecord, FileStore } from '../registry/files.ts'
-import type { BlobStore } from './blobs.ts'
+import type { BlobStore, PresignedRequest } from './blobs.ts'
 import { blobKey } from './keys.ts'
 import { SHA256_HEX } from './verify.ts'
 
@@ -37,9 +37,29 @@ export interface IssuedToken {
   readonly expiresAt: Date
 }
 
+export interface PresignedUpload extends IssuedToken {
+  /** The request the device sends straight to the blob store (method, URL, signed headers). */
+  readonly upload: PresignedRequest
+}
+
 export interface Uploads {
   /** A one-time token for one upload; REQUEST_INVALID or BLOB_TOO_LARGE for a bad declaration. */
   issue(request: UploadRequest): Promise<IssuedToken>
+  /**
+   * A token plus a presigned PUT bound to the key, the size and the SHA-256 (required here), for
+   * stores that can sign (S3); REQUEST_INVALID elsewhere. The device then calls complete().
+   */
+  presign(request: UploadRequest): Promise<PresignedUpload>
+  /**
+   * Records a presigned upload once the store holds an object of the declared size and SHA-256
+   * (checked with HEAD). AUTH_REQUIRED as for receive(); BLOB_INTEGRITY when the object is missing
+   * or differs, which is then deleted; either way the token is spent.
+   */
+  complete(input: {
+    readonly fileId: string
+    readonly token: string
+    readonly protocol: Protocol
+  }): Promise<FileRecord>
   /**
    * Streams the body of upload `fileId` into the blob store. AUTH_REQUIRED for a token that is
    * unknown, spent, lapsed or another upload's; BLOB_TOO_LARGE and BLOB_INTEGRITY for a body that
@@ -72,50 +92,136 @@ function invalid(detail: string): TributaryError {
 export function createUploads(options: UploadsOptions): Uploads {
   const { files, blobs, maxFileBytes } = options
 
+  async function open(request: UploadRequest): Promise<IssuedToken> {
+    if (!nameOk(request.name)) {
+      throw invalid('name must be 1-255 characters without control characters')
+    }
+    if (!Number.isSafeInteger(request.size) || request.size < 0) {
+      throw invalid('size must be a non-negative integer (bytes)')
+    }
+    if (request.size > maxFileBytes) {
+      throw new TributaryError('BLOB_TOO_LARGE', `a file may have at most ${maxFileBytes} bytes`)
+    }
+    if (request.sha256 !== undefined && !SHA256_HEX.test(request.sha256)) {
+      throw invalid('sha256 must be 64 lowercase hex digits')
+    }
+    if (request.contentType !== undefined && !CONTENT_TYPE.test(request.contentType)) {
+      throw invalid('contentType must be a media type such as text/plain')
+    }
+    const fileId = randomBytes(16).toString('base64url')
+    const token = randomBytes(32).toString('base64url')
+    const createdAt = new Date()
+    const expiresAt = new Date(createdAt.getTime() + options.tokenTtlMs)
+    await files.createUpload({
+      tenant: request.tenant,
+      id: fileId,
+      device: request.device,
+      name: request.name,
+      size: request.size,
+      sha256: request.sha256,
+      contentType: request.contentType ?? 'application/octet-stream',
+      tokenHash: hashToken(token),
+      createdAt,
+      expiresAt,
+    })
+    return { fileId, token, expiresAt }
+  }
+
+  async function claim(fileId: string, token: string): Promise<FileRecord> {
+    const claimed = await files.claimUpload(hashToken(token), fileId, new Date())
+    if (claimed === undefined) {
+      throw new TributaryError(
+        'AUTH_REQUIRED',
+        'the upload token is unknown, used, expired or not for this file',
+      )
+    }
+    return claimed
+  }
+
+  /** Marks a stored upload done with its event; undoes the object when that cannot be recorded. */
+  async function record(
+    claimed: FileRecord,
+    key: string,
+    sha256: string,
+    protocol: Protocol,
+  ): Promise<FileRecord> {
+    const uploadedAt = new Date()
+    const event = buildFileUploadedEvent({
+      tenant: claimed.tenant,
+      device: claimed.device,
+      protocol,
+      file: {
+        id: claimed.id,
+        name: claimed.name,
+        size: claimed.size,
+        sha256,
+        contentType: claimed.contentType,
+      },
+      dataref: blobs.location(key),
+      time: uploadedAt,
+    })
+    try {
+      const done = await files.completeUpload(claimed.tenant, claimed.id, { sha256, uploadedAt }, event)
+      options.completed?.()
+      return done
+    } catch (err) {
+      // Not recorded: the object must not outlive its missing metadata.
+      await blobs.delete(key).catch(() => undefined)
+      await files.abandonUpload(claimed.tenant, claimed.id).catch(() => undefined)
+      throw isTributaryError(err)
+        ? err
+        : new TributaryError('REGISTRY_UNAVAILABLE', 'recording the upload failed', { cause: err })
+    }
+  }
+
   return {
-    async issue(request) {
-      if (!nameOk(request.name)) {
-        throw invalid('name must be 1-255 characters without control characters')
+    issue: (request) => open(request),
+
+    async presign(request) {
+      const presigner = blobs.presign
+      if (presigner === undefined) {
+        throw invalid('this blob store cannot presign uploads: use POST /v1/files/token and x-auth-token')
       }
-      if (!Number.isSafeInteger(request.size) || request.size < 0) {
-        throw invalid('size must be a non-negative integer (bytes)')
-      }
-      if (request.size > maxFileBytes) {
-        throw new TributaryError('BLOB_TOO_LARGE', `a file may have at most ${maxFileBytes} bytes`)
-      }
-      if (request.sha256 !== undefined && !SHA256_HEX.test(request.sha256)) {
-        throw invalid('sha256 must be 64 lowercase hex digits')
-      }
-      if (request.contentType !== undefined && !CONTENT_TYPE.test(request.contentType)) {
-        throw invalid('contentType must be a media type such as text/plain')
-      }
-      const fileId = randomBytes(16).toString('base64url')
-      const token = randomBytes(32).toString('base64url')
-      const createdAt = new Date()
-      const expiresAt = new Date(createdAt.getTime() + options.tokenTtlMs)
-      await files.createUpload({
-        tenant: request.tenant,
-        id: fileId,
-        device: request.device,
-        name: request.name,
+      if (request.sha256 === undefined) throw invalid('a presigned upload needs the sha256 of the file')
+      const issued = await open(request)
+      const expiresInS = Math.max(1, Math.floor(options.tokenTtlMs / 1000))
+      const upload = await presigner.put(blobKey(request.tenant, request.device, issued.fileId), {
         size: request.size,
         sha256: request.sha256,
-        contentType: request.contentType ?? 'application/octet-stream',
-        tokenHash: hashToken(token),
-        createdAt,
-        expiresAt,
+        expiresInS,
       })
-      return { fileId, token, expiresAt }
+      return { ...issued, upload }
+    },
+
+    async complete({ fileId, token, protocol }) {
+      const claimed = await claim(fileId, token)
+      const key = blobKey(claimed.tenant, claimed.device, claimed.id)
+      const head = await blobs.head(key).catch(async (err: unknown) => {
+        await files.abandonUpload(claimed.tenant, claimed.id)
+        throw err
+      })
+      // Only presigned uploads declared a SHA-256 that the store checked; a HEAD without one proves nothing.
+      const expected = claimed.sha256
+      if (
+        expected === undefined ||
+        head === undefined ||
+        head.size !== claimed.size ||
+        head.sha256 !== expected
+      ) {
+        await blobs.delete(key).catch(() => undefined)
+        await files.abandonUpload(claimed.tenant, claimed.id)
+        throw new TributaryError(
+          'BLOB_INTEGRITY',
+          head === undefined
+            ? 'nothing was uploaded for this file'
+            : 'the uploaded object differs from its declaration',
+        )
+      }
+      return record(claimed, key, expected, protocol)
     },
 
     async receive({ fileId, token, body, protocol, signal }) {
-      const claimed = await files.claimUpload(hashToken(token), fileId, new Date())
-      if (claimed === undefined) {
-        throw new TributaryError(
-          'AUTH_REQUIRED',
-          'the upload token is unknown, used, expired or not for this file',
-        )
-      }
+      const claimed = await claim(fileId, token)
       const key = blobKey(claimed.tenant, claimed.device, claimed.id)
       let stored: { sha256: string }
       try {
@@ -131,38 +237,7 @@ export function createUploads(options: UploadsOptions): Uploads {
         await files.abandonUpload(claimed.tenant, claimed.id)
         throw err
       }
-      const uploadedAt = new Date()
-      const event = buildFileUploadedEvent({
-        tenant: claimed.tenant,
-        device: claimed.device,
-        protocol,
-        file: {
-          id: claimed.id,
-          name: claimed.name,
-          size: claimed.size,
-          sha256: stored.sha256,
-          contentType: claimed.contentType,
-        },
-        dataref: blobs.location(key),
-        time: uploadedAt,
-      })
-      try {
-        const done = await files.completeUpload(
-          claimed.tenant,
-          claimed.id,
-          { sha256: stored.sha256, uploadedAt },
-          event,
-        )
-        options.completed?.()
-        return done
-      } catch (err) {
-        // Not recorded: the object must not outlive its missing metadata.
-        await blobs.delete(key).catch(() => undefined)
-        await files.abandonUpload(claimed.tenant, claimed.id).catch(() => undefined)
-        throw isTributaryError(err)
-          ? err
-          : new TributaryError('REGISTRY_UNAVAILABLE', 'recording the upload failed', { cause: err })
-      }
+      return record(claimed, key, stored.sha256, protocol)
     },
   }
 }

@@ -254,6 +254,71 @@ describe.each([filesystem, s3])(
       expect(names).not.toContain('small.bin')
     })
 
+    it('hands out presigned PUTs where the store can sign them, and records them only once HEAD agrees', async () => {
+      const data = randomBytes(4_000)
+      const declared = { name: 'direct.bin', size: data.length, sha256: sha256(data) }
+      const before = await store.count(tenant)
+      const presign = (request: Record<string, unknown>) =>
+        curl([
+          '-u',
+          `cam-1@${tenant}:${PASSWORD}`,
+          '-H',
+          'Content-Type: application/json',
+          '--data-binary',
+          JSON.stringify(request),
+          `${base}/v1/files/presign`,
+        ])
+      const complete = (url: string, authToken: string) =>
+        curl(['-X', 'POST', '-H', `x-auth-token: ${authToken}`, url])
+      if (backend.name === 'filesystem') {
+        const refused = await presign(declared)
+        expect(refused.status).toBe(400)
+        expect(refused.json.detail).toMatch(/cannot presign/)
+        expect(await store.count(tenant)).toBe(before)
+        return
+      }
+      interface Presigned {
+        fileId: string
+        token: string
+        completeUrl: string
+        upload: { method: string; url: string; headers: Record<string, string> }
+      }
+      const checksumHeader = (p: Presigned) => [
+        '-H',
+        `x-amz-checksum-sha256: ${p.upload.headers['x-amz-checksum-sha256']}`,
+      ]
+
+      // The bound checksum: another body of the same length is refused by the store itself.
+      const cheat = (await presign(declared)).json as Presigned
+      const other = await curl([
+        ...checksumHeader(cheat),
+        '--upload-file',
+        fileOf(randomBytes(data.length)),
+        cheat.upload.url,
+      ])
+      expect(other.status).toBeGreaterThanOrEqual(400)
+      const unproven = await complete(cheat.completeUrl, cheat.token)
+      expect(unproven.status).toBe(400)
+      expect(await store.count(tenant)).toBe(before)
+
+      const good = (await presign({ ...declared, contentType: 'application/octet-stream' })).json as Presigned
+      expect(good.upload.method).toBe('PUT')
+      const put = await curl([...checksumHeader(good), '--upload-file', fileOf(data), good.upload.url])
+      expect(put.status).toBe(200)
+      const done = await complete(good.completeUrl, good.token)
+      expect(done.status).toBe(201)
+      expect(done.json).toMatchObject({ id: good.fileId, size: data.length, sha256: sha256(data) })
+      expect((await complete(good.completeUrl, good.token)).status).toBe(401)
+
+      const [record] = await waitForRecords(
+        t.brokers,
+        `${t.prefix}.events.${tenant}`,
+        (r) => r.headers['ce_type'] === 'io.tributary.file.uploaded.v1' && r.payload!.includes(good.fileId),
+      )
+      expect((await store.read(record!.headers['ce_dataref']!)).equals(data)).toBe(true)
+      expect(await store.count(tenant)).toBe(before + 1)
+    })
+
     it('keeps the files channel reserved for telemetry', async () => {
       const reply = await curl([
         '-u',
