@@ -9,6 +9,7 @@ import type { CliHandler, CliIo } from './cli/registry-commands.ts'
 import { demoEnvironment, seedDemo } from './demo.ts'
 import { demoInstructions } from './demo-banner.ts'
 import { registryCommands } from './cli/registry-commands.ts'
+import { filesCommands } from './cli/files-commands.ts'
 import { moveLine } from './ports.ts'
 import { VERSION } from './version.ts'
 
@@ -26,6 +27,7 @@ const io = (signal?: AbortSignal): CliIo => ({
 
 const subcommands: Record<string, Record<string, CliHandler>> = {
   ...registryCommands,
+  files: filesCommands,
   events: { tail: eventsTail },
 }
 
