@@ -20,6 +20,8 @@ export interface UploadsOptions {
   readonly tokenTtlMs: number
   /** Called after each completed upload (the event outbox relay's nudge). */
   readonly completed?: (() => void) | undefined
+  /** The clock (tests); defaults to the system time. */
+  readonly now?: (() => Date) | undefined
 }
 
 export interface UploadRequest {
@@ -83,6 +85,14 @@ const nameOk = (name: string): boolean =>
 const CONTENT_TYPE =
   /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}(\s*;.{0,128})?$/
 
+/**
+ * A pending upload is forgotten this long after its token lapsed: long enough for a body that began
+ * streaming just before the token lapsed to finish (the device listener's request timeout is shorter).
+ */
+export const LAPSED_UPLOAD_GRACE_MS = 3_600_000
+/** Lapsed uploads swept per new token: the sweep keeps pace with the tokens asked for. */
+const SWEEP_BATCH = 10
+
 export const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex')
 
 function invalid(detail: string): TributaryError {
@@ -91,6 +101,7 @@ function invalid(detail: string): TributaryError {
 
 export function createUploads(options: UploadsOptions): Uploads {
   const { files, blobs, maxFileBytes } = options
+  const now = options.now ?? (() => new Date())
 
   async function open(request: UploadRequest): Promise<IssuedToken> {
     if (!nameOk(request.name)) {
@@ -108,9 +119,10 @@ export function createUploads(options: UploadsOptions): Uploads {
     if (request.contentType !== undefined && !CONTENT_TYPE.test(request.contentType)) {
       throw invalid('contentType must be a media type such as text/plain')
     }
+    const createdAt = now()
+    await sweep(request.tenant, createdAt)
     const fileId = randomBytes(16).toString('base64url')
     const token = randomBytes(32).toString('base64url')
-    const createdAt = new Date()
     const expiresAt = new Date(createdAt.getTime() + options.tokenTtlMs)
     await files.createUpload({
       tenant: request.tenant,
@@ -127,8 +139,16 @@ export function createUploads(options: UploadsOptions): Uploads {
     return { fileId, token, expiresAt }
   }
 
+  /** Forgets lapsed pending uploads of the tenant and deletes what their devices left in the store. */
+  async function sweep(tenant: string, now: Date): Promise<void> {
+    const before = new Date(now.getTime() - LAPSED_UPLOAD_GRACE_MS)
+    for (const lapsed of await files.dropLapsedUploads(tenant, before, SWEEP_BATCH)) {
+      await blobs.delete(blobKey(lapsed.tenant, lapsed.device, lapsed.id))
+    }
+  }
+
   async function claim(fileId: string, token: string): Promise<FileRecord> {
-    const claimed = await files.claimUpload(hashToken(token), fileId, new Date())
+    const claimed = await files.claimUpload(hashToken(token), fileId, now())
     if (claimed === undefined) {
       throw new TributaryError(
         'AUTH_REQUIRED',
@@ -145,7 +165,7 @@ export function createUploads(options: UploadsOptions): Uploads {
     sha256: string,
     protocol: Protocol,
   ): Promise<FileRecord> {
-    const uploadedAt = new Date()
+    const uploadedAt = now()
     const event = buildFileUploadedEvent({
       tenant: claimed.tenant,
       device: claimed.device,

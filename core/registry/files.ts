@@ -56,6 +56,11 @@ export interface FileStore {
     done: { readonly sha256: string; readonly uploadedAt: Date },
     event: CloudEvent,
   ): Promise<FileRecord>
+  /**
+   * Forgets at most `limit` of the tenant's pending uploads that lapsed before `before` (spent or
+   * not) and returns them, so that the caller deletes any object a device left behind.
+   */
+  dropLapsedUploads(tenant: string, before: Date, limit: number): Promise<FileRecord[]>
   /** Forgets a pending upload (its body was refused); uploaded files are left alone. */
   abandonUpload(tenant: string, id: string): Promise<void>
   get(tenant: string, id: string): Promise<FileRecord | undefined>

@@ -112,6 +112,23 @@ export function fileStatements(db: SqlDatabase): FileStore {
         }),
       ),
 
+    dropLapsedUploads: (tenant, before, limit) => {
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_BATCH) {
+        throw new TributaryError('REGISTRY_INVALID', `limit must be an integer from 1 to ${MAX_BATCH}`)
+      }
+      return read(async () => {
+        const { rows } = await db.query<FileRow>(
+          `DELETE FROM files WHERE (tenant, id) IN (
+             SELECT tenant, id FROM files
+             WHERE tenant = $1 AND state = 'pending' AND expires_at < $2
+             ORDER BY expires_at LIMIT $3)
+           RETURNING ${COLUMNS}`,
+          [tenant, before.toISOString(), limit],
+        )
+        return rows.map(toRecord)
+      })
+    },
+
     abandonUpload: (tenant, id) =>
       read(async () => {
         await db.query(`DELETE FROM files WHERE tenant = $1 AND id = $2 AND state = 'pending'`, [tenant, id])

@@ -141,6 +141,37 @@ describe.each(engines)('FileStore: $name', ({ make }) => {
     expect(entry?.event.attributes['dataref']).toBe(`s3://files/${tenant}/d1/${unclaimed.id}`)
   })
 
+  it("drops a tenant's lapsed pending uploads, spent or not, in batches, and nothing else", async () => {
+    const swept = tenantId()
+    await store.createTenant(swept, tenantSpec())
+    await store.createDevice(swept, 'd1', deviceSpec())
+    const lapsed = [upload(swept, 'd1'), upload(swept, 'd1'), upload(swept, 'd1')]
+    for (const file of lapsed) await store.files.createUpload(file)
+    await store.files.claimUpload(lapsed[0]!.tokenHash, lapsed[0]!.id, at(1))
+    const fresh = upload(swept, 'd1', { expiresAt: at(600_000) })
+    await store.files.createUpload(fresh)
+    const done = upload(swept, 'd1')
+    await store.files.createUpload(done)
+    await store.files.claimUpload(done.tokenHash, done.id, at(1))
+    await store.files.completeUpload(
+      swept,
+      done.id,
+      { sha256: hash('body'), uploadedAt: at(2) },
+      uploadedEvent(swept, 'd1', done.id),
+    )
+    const elsewhere = upload(tenant, 'd1')
+    await store.files.createUpload(elsewhere)
+
+    const first = await store.files.dropLapsedUploads(swept, at(120_000), 2)
+    const second = await store.files.dropLapsedUploads(swept, at(120_000), 2)
+    expect([...first, ...second].map((f) => f.id).sort()).toEqual(lapsed.map((f) => f.id).sort())
+    expect(first).toHaveLength(2)
+    expect(await store.files.dropLapsedUploads(swept, at(120_000), 2)).toEqual([])
+    expect((await store.files.get(swept, fresh.id))?.state).toBe('pending')
+    expect((await store.files.get(swept, done.id))?.state).toBe('uploaded')
+    expect((await store.files.get(tenant, elsewhere.id))?.state).toBe('pending')
+  })
+
   it('forgets an abandoned pending upload but never an uploaded file', async () => {
     const abandoned = upload(tenant, 'd1')
     await store.files.createUpload(abandoned)
