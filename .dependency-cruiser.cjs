@@ -19,6 +19,13 @@ module.exports = {
       to: { path: 'node_modules/@platformatic/kafka/' },
     },
     {
+      name: 's3-client-in-blobs-only',
+      comment: 'Only core/blobs/s3*.ts talks to the S3 client.',
+      severity: 'error',
+      from: { pathNot: '^core/blobs/s3[^/]*\\.ts$' },
+      to: { path: 'node_modules/@aws-sdk/' },
+    },
+    {
       name: 'processors-know-no-protocol',
       comment: 'Processors import no adapter, consumer or protocol library.',
       severity: 'error',

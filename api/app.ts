@@ -18,6 +18,7 @@ import { deadLetterRoutes } from './routes/dead-letters.ts'
 import type { CommandSender } from '../commands/service.ts'
 import { commandRoutes } from './routes/commands.ts'
 import { deviceRoutes } from './routes/devices.ts'
+import { type FilesDeps, fileRoutes } from './routes/files.ts'
 import { EVENTS_PATH, eventRoutes } from './routes/events.ts'
 import { routeRoutes } from './routes/routes.ts'
 import { configRoutes } from './routes/config.ts'
@@ -34,6 +35,8 @@ export interface ApiAppOptions {
   readonly lookups: CallerLookups
   /** The dead-letter index (the registry store); without it the dead-letter route answers 503. */
   readonly deadLetters?: DeadLetterReader | undefined
+  /** Device files (metadata and blob store); the file routes are absent when undefined. */
+  readonly files?: FilesDeps | undefined
   /** Sending commands; without it the command route answers 503. */
   readonly commands?: CommandSender | undefined
   /** TRIBUTARY_API_MAX_BODY_BYTES. */
@@ -112,6 +115,7 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
   subscriptionOperationRoutes(app, options.registry)
   deadLetterRoutes(app, options.registry, options.deadLetters)
   commandRoutes(app, options.commands)
+  if (options.files !== undefined) fileRoutes(app, options.registry, options.files)
   eventRoutes(app)
 
   const document = app.getOpenAPI31Document({
@@ -134,6 +138,7 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
       { name: 'subscriptions' },
       { name: 'dead-letters' },
       { name: 'commands' },
+      { name: 'files' },
       { name: 'events' },
     ],
   }) as unknown as Record<string, unknown>

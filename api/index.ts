@@ -14,6 +14,7 @@ import type { Logger } from '../core/log.ts'
 import { listen } from '../core/net.ts'
 import type { RegistryService } from '../core/registry/service.ts'
 import { createApiApp } from './app.ts'
+import type { FilesDeps } from './routes/files.ts'
 import type { DeadLetterReader } from './routes/dead-letters.ts'
 import type { CommandSender } from '../commands/service.ts'
 
@@ -38,6 +39,8 @@ export interface ApiServerDeps {
   readonly lookups: CallerLookups
   /** The dead-letter index the API lists (the registry store). */
   readonly deadLetters?: DeadLetterReader | undefined
+  /** Device files (`/api/v1/tenants/{t}/files`); absent when undefined. */
+  readonly files?: FilesDeps | undefined
   /** Sending commands (`POST .../devices/{d}/commands/{name}`); 503 when undefined. */
   readonly commands?: CommandSender | undefined
   /** The WebSocket event stream (`GET /api/v1/tenants/{t}/events`); off when undefined. */
@@ -70,6 +73,7 @@ export function createApiServer(config: ApiServerConfig, deps: ApiServerDeps): A
     auth,
     lookups: deps.lookups,
     deadLetters: deps.deadLetters,
+    files: deps.files,
     commands: deps.commands,
     maxBodyBytes: config.maxBodyBytes,
     log,

@@ -36,6 +36,10 @@ export const errorCatalogue = {
   RATE_LIMITED: { status: 429, canRetry: true },
   COMMAND_FAILED: { status: 502, canRetry: false },
   COMMAND_TIMEOUT: { status: 504, canRetry: false },
+  BLOB_INVALID_KEY: { status: 400, canRetry: false },
+  BLOB_INTEGRITY: { status: 400, canRetry: false },
+  BLOB_TOO_LARGE: { status: 413, canRetry: false },
+  BLOB_UNAVAILABLE: { status: 503, canRetry: true },
   INTERNAL: { status: 500, canRetry: false },
 } as const satisfies Record<string, { status: number; canRetry: boolean }>
 

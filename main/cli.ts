@@ -10,6 +10,7 @@ import { demoEnvironment, seedDemo } from './demo.ts'
 import { demoInstructions } from './demo-banner.ts'
 import { configCommands } from './cli/config-commands.ts'
 import { registryCommands } from './cli/registry-commands.ts'
+import { filesCommands } from './cli/files-commands.ts'
 import { moveLine } from './ports.ts'
 import { VERSION } from './version.ts'
 
@@ -28,6 +29,7 @@ const io = (signal?: AbortSignal): CliIo => ({
 const subcommands: Record<string, Record<string, CliHandler>> = {
   ...registryCommands,
   ...configCommands,
+  files: filesCommands,
   events: { tail: eventsTail },
 }
 

@@ -12,7 +12,10 @@ import type { Logger } from '../core/log.ts'
 import type { RegistryAuth } from '../core/registry/auth.ts'
 import { createRegistryAuth } from '../core/registry/auth.ts'
 import type { OutboxRelay } from '../core/registry/outbox.ts'
-import { createOutboxRelay } from '../core/registry/outbox.ts'
+import { createEventOutboxRelay, createOutboxRelay } from '../core/registry/outbox.ts'
+import { createBlobStore } from '../core/blobs/index.ts'
+import type { BlobStore } from '../core/blobs/blobs.ts'
+import { createUploads, type Uploads } from '../core/blobs/uploads.ts'
 import { createSecrets, loadRegistryKey } from '../core/registry/secrets.ts'
 import type { Secrets } from '../core/registry/secrets.ts'
 import { createRegistryService } from '../core/registry/service-impl.ts'
@@ -26,6 +29,11 @@ export interface RegistryParts {
   readonly secrets: Secrets
   readonly service: RegistryService
   readonly relay: OutboxRelay
+  /** Publishes the events recorded with registry writes (file.uploaded) to the ingress topic. */
+  readonly eventRelay: OutboxRelay
+  /** Device files: the blob store and the uploads that write to it. */
+  readonly blobs: BlobStore
+  readonly uploads: Uploads
   readonly auth: RegistryAuth
   /** What the management API asks of the registry to authenticate its callers (cached). */
   readonly lookups: CallerLookups
@@ -59,6 +67,21 @@ export async function openRegistry(config: Config, bus: EventBus, log: Logger): 
     log: log.child({ component: 'registry-outbox' }),
     drainMs: Math.min(5_000, config.shutdownTimeoutMs),
   })
+  const eventRelay = createEventOutboxRelay({
+    files: store.files,
+    bus,
+    topic: topicNames(config.topicPrefix).ingress,
+    log: log.child({ component: 'event-outbox' }),
+    drainMs: Math.min(5_000, config.shutdownTimeoutMs),
+  })
+  const blobs = await createBlobStore(config)
+  const uploads = createUploads({
+    files: store.files,
+    blobs,
+    maxFileBytes: config.filesMaxBytes,
+    tokenTtlMs: config.filesTokenTtlMs,
+    completed: () => eventRelay.nudge(),
+  })
   const service = createRegistryService({
     store,
     secrets,
@@ -78,8 +101,16 @@ export async function openRegistry(config: Config, bus: EventBus, log: Logger): 
     secrets,
     service,
     relay,
+    eventRelay,
+    blobs,
+    uploads,
     auth,
     lookups: { apiToken: (token) => auth.apiTokens.byToken(token), tenant: (id) => auth.tenant(id) },
-    components: [relay, auth],
+    components: [
+      relay,
+      eventRelay,
+      { name: 'blob-store', start: async () => undefined, stop: () => blobs.close() },
+      auth,
+    ],
   }
 }

@@ -94,6 +94,7 @@ function adapters(deps: RoleDeps): Component[] {
         commands,
         secrets: registryParts.secrets,
         allowPrivateDownlinks: config.webhookAllowPrivate,
+        uploads: registryParts.uploads,
         metrics: registry,
         log: log.child({ component: 'http' }),
       }),
@@ -186,6 +187,7 @@ export const roleComponents: Record<Role, (deps: RoleDeps) => Component[]> = {
           registry: registryParts.service,
           lookups: registryParts.lookups,
           deadLetters: registryParts.store,
+          files: { store: registryParts.store.files, blobs: registryParts.blobs },
           commands,
           events: {
             bus,

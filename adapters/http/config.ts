@@ -25,6 +25,8 @@ export interface HttpConfig {
   readonly lastSeenIntervalMs: number
   /** The longest `?ct=` a device may ask for (TRIBUTARY_COMMAND_MAX_WAIT_MS, whole seconds). */
   readonly maxCommandWaitSeconds: number
+  /** Largest file upload (TRIBUTARY_FILES_MAX_BYTES). */
+  readonly maxFileBytes: number
 }
 
 export function httpConfig(config: Config): HttpConfig {
@@ -41,5 +43,6 @@ export function httpConfig(config: Config): HttpConfig {
     drainTimeoutMs: config.shutdownTimeoutMs,
     lastSeenIntervalMs: 60_000,
     maxCommandWaitSeconds: Math.floor(config.commandMaxWaitMs / 1000),
+    maxFileBytes: config.filesMaxBytes,
   }
 }

@@ -27,6 +27,14 @@ import type { HttpRoute } from './metrics.ts'
 import { createHttpMetrics } from './metrics.ts'
 import { outcomeResponse, problemResponse } from './outcome.ts'
 import { createPollSlots } from '../poll-slots.ts'
+import {
+  FILES_COMPLETE_PATH,
+  FILES_PRESIGN_PATH,
+  FILES_TOKEN_PATH,
+  FILES_UPLOAD_PATH,
+  createFilesRoutes,
+} from './files-route.ts'
+import type { Uploads } from '../../core/blobs/uploads.ts'
 import type { DownlinkTargets } from './ttn/downlinks.ts'
 import { createDownlinkTargets } from './ttn/downlinks.ts'
 import { TTN_PATH, createTtnWebhook } from './ttn/index.ts'
@@ -54,6 +62,8 @@ export interface HttpAdapterDeps {
   readonly secrets?: Pick<Secrets, 'encrypt' | 'decrypt'> | undefined
   /** TRIBUTARY_WEBHOOK_ALLOW_PRIVATE: TTN downlink URLs may be http, loopback or private (tests). */
   readonly allowPrivateDownlinks?: boolean | undefined
+  /** File uploads (`POST /v1/files/token`, `PUT /v1/files/<id>`); without it those paths are 403 like any reserved channel. */
+  readonly uploads?: Uploads | undefined
 }
 
 export interface HttpAdapter extends Adapter {
@@ -69,6 +79,7 @@ export interface HttpAdapter extends Adapter {
 function routeOf(method: string, path: string, ct: string | undefined, wait: string | undefined): HttpRoute {
   if (path === COMMAND_PATH && method === 'GET') return 'poll'
   if (path === CONFIG_PATH) return wait === undefined || /^0+$/.test(wait) ? 'ingest' : 'poll'
+  if (path.startsWith('/v1/files/')) return 'files'
   if (path.startsWith('/v1/')) return ct === undefined || /^0+$/.test(ct) ? 'ingest' : 'poll'
   return path === TTN_PATH ? 'ttn' : 'other'
 }
@@ -140,6 +151,18 @@ export function createHttpAdapter(config: HttpConfig, deps: HttpAdapterDeps): Ht
   })
   app.get(CONFIG_PATH, configRoutes.get)
   app.post(CONFIG_APPLIED_PATH, configRoutes.applied)
+  if (deps.uploads !== undefined) {
+    const files = createFilesRoutes({
+      uploads: deps.uploads,
+      auth: deps.auth,
+      maxFileBytes: config.maxFileBytes,
+      log,
+    })
+    app.post(FILES_TOKEN_PATH, files.token)
+    app.post(FILES_PRESIGN_PATH, files.presign)
+    app.post(FILES_COMPLETE_PATH, files.complete)
+    app.put(FILES_UPLOAD_PATH, files.upload)
+  }
   app.post('/v1/*', device)
   app.get(COMMAND_PATH, poll)
   app.post(TTN_PATH, ttn)

@@ -4,7 +4,7 @@
 import type { Registry } from '../../core/metrics.ts'
 import { Counter, Gauge, Histogram, LATENCY_BUCKETS } from '../../core/metrics.ts'
 
-export type HttpRoute = 'ingest' | 'poll' | 'ttn' | 'other'
+export type HttpRoute = 'ingest' | 'poll' | 'ttn' | 'files' | 'other'
 
 export interface HttpMetrics {
   request(route: HttpRoute, status: number, seconds: number): void

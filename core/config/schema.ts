@@ -196,6 +196,37 @@ export const variables = {
     { min: 1_000, max: 86_400_000 },
     { description: "How long a tenant issuer's remote JWKS is cached (an unknown key id refetches sooner)." },
   ),
+  s3Bucket: optionalText('TRIBUTARY_S3_BUCKET', {
+    description:
+      'Bucket of the blob store (device files). Set: S3 or an S3-compatible service. Unset: files in `<data dir>/blobs`.',
+  }),
+  s3Endpoint: optionalText('TRIBUTARY_S3_ENDPOINT', {
+    description: 'Endpoint of an S3-compatible service (`http://host:9000`). Unset: AWS S3 of the region.',
+  }),
+  s3Region: text('TRIBUTARY_S3_REGION', 'us-east-1', { description: 'Region of the bucket.' }),
+  s3AccessKeyId: optionalText('TRIBUTARY_S3_ACCESS_KEY_ID', {
+    description:
+      'S3 access key id. Unset: the AWS SDK default credential chain (environment, profile, role).',
+  }),
+  s3SecretAccessKey: optionalText('TRIBUTARY_S3_SECRET_ACCESS_KEY', {
+    description: 'S3 secret access key (with TRIBUTARY_S3_ACCESS_KEY_ID).',
+    secret: true,
+  }),
+  s3ForcePathStyle: flag('TRIBUTARY_S3_FORCE_PATH_STYLE', false, {
+    description: 'Path-style requests (`host/bucket/key`), which most S3-compatible services need.',
+  }),
+  filesMaxBytes: integer(
+    'TRIBUTARY_FILES_MAX_BYTES',
+    100 * 1_048_576,
+    { min: 1, max: 5 * 1024 * 1_048_576 },
+    { description: 'Largest file a device may upload; a longer body is cut off and nothing is kept.' },
+  ),
+  filesTokenTtlMs: integer(
+    'TRIBUTARY_FILES_TOKEN_TTL_MS',
+    300_000,
+    { min: 1_000, max: 7 * 86_400_000 },
+    { description: 'How long a file upload token stays good (it also works only once).' },
+  ),
   redisUrl: optionalText('TRIBUTARY_REDIS_URL', {
     description:
       'Redis URL of the shared cluster state (sessions, rate limits, connection counts), `redis://host:6379`. Unset: in-process state (one process).',

@@ -181,3 +181,38 @@ export function buildRegistryEvent(input: RegistryEventInput): CloudEvent {
   if (input.device !== undefined) attributes['device'] = input.device
   return { attributes: attributes as unknown as CloudEventAttributes, data: input.data }
 }
+
+/** What an io.tributary.file.uploaded.v1 event says about the file (schemas/io.tributary.file.uploaded.v1.json). */
+export interface FileUploadedInput {
+  readonly tenant: string
+  readonly device: string
+  readonly protocol: Protocol
+  readonly file: {
+    readonly id: string
+    readonly name: string
+    readonly size: number
+    readonly sha256: string
+    readonly contentType: string
+  }
+  /** Where the content is (CloudEvents `dataref` extension, the claim check): a URI reference. */
+  readonly dataref: string
+  /** Upload time. */
+  readonly time?: Date | undefined
+  readonly traceparent?: string | undefined
+}
+
+export function buildFileUploadedEvent(input: FileUploadedInput): CloudEvent {
+  const { id, name, size, sha256, contentType } = input.file
+  return buildEvent({
+    kind: 'file.uploaded',
+    tenant: input.tenant,
+    device: input.device,
+    protocol: input.protocol,
+    subject: 'files',
+    ...jsonData({ id, name, size, sha256, contentType }),
+    time: input.time,
+    traceparent: input.traceparent,
+    // CloudEvents dataref extension (extensions/dataref.md): a URI-reference to the data.
+    extensions: { dataref: input.dataref },
+  })
+}

@@ -1,12 +1,15 @@
-// The outbox relay: publishes the registry changes the store recorded with each write to the
-// registry topic, then marks them published. At-least-once: a change is never lost, and several
-// processes may relay the same outbox (consumers are idempotent), so duplicates are harmless.
+// The outbox relays: publish what the store recorded with each write (registry changes to the
+// registry topic; events such as file.uploaded to the ingress topic), then mark it published.
+// At-least-once: an entry is never lost, and several processes may relay the same outbox
+// (consumers are idempotent), so duplicates are harmless.
 import { createBackoff, sleep } from '../bus/backoff.ts'
-import type { EventBus } from '../bus/bus.ts'
+import type { EventBus, OutgoingRecord } from '../bus/bus.ts'
 import { TributaryError } from '../errors.ts'
+import { encodeBinary } from '../events/kafka-codec.ts'
 import type { Component } from '../lifecycle.ts'
 import type { Logger } from '../log.ts'
 import { encodeChange } from './changes.ts'
+import type { FileStore } from './files.ts'
 import type { RegistryStore } from './store.ts'
 
 export interface OutboxRelayOptions {
@@ -32,7 +35,45 @@ export interface OutboxRelay extends Component {
 }
 
 export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
-  const { store, bus, topic, log } = options
+  const { store, topic } = options
+  return createRelay('registry-outbox', options, {
+    pending: async (limit) =>
+      (await store.pendingChanges(limit)).map((entry) => ({
+        seq: entry.seq,
+        record: encodeChange(entry.change, topic),
+      })),
+    markPublished: (seq) => store.markPublished(seq),
+  })
+}
+
+export interface EventOutboxRelayOptions extends Omit<OutboxRelayOptions, 'store'> {
+  readonly files: Pick<FileStore, 'pendingEvents' | 'markEventsPublished'>
+}
+
+/** Publishes the events recorded in the event outbox (file.uploaded) to `topic` (the ingress topic). */
+export function createEventOutboxRelay(options: EventOutboxRelayOptions): OutboxRelay {
+  const { files, topic } = options
+  return createRelay('event-outbox', options, {
+    pending: async (limit) =>
+      (await files.pendingEvents(limit)).map((entry) => {
+        const { key, value, headers } = encodeBinary(entry.event)
+        return { seq: entry.seq, record: { topic, key: key?.toString(), value, headers } }
+      }),
+    markPublished: (seq) => files.markEventsPublished(seq),
+  })
+}
+
+interface OutboxSource {
+  pending(limit: number): Promise<Array<{ seq: number; record: OutgoingRecord }>>
+  markPublished(seq: number): Promise<void>
+}
+
+function createRelay(
+  name: string,
+  options: Omit<OutboxRelayOptions, 'store' | 'topic'>,
+  source: OutboxSource,
+): OutboxRelay {
+  const { bus, log } = options
   const pollMs = options.pollMs ?? 500
   const batchSize = options.batchSize ?? 100
   const drainMs = options.drainMs ?? 5_000
@@ -66,11 +107,11 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   }
 
   async function relayOnce(): Promise<boolean> {
-    const entries = await store.pendingChanges(batchSize)
+    const entries = await source.pending(batchSize)
     const last = entries.at(-1)
     if (last === undefined) return false
-    await bus.publish(entries.map((entry) => encodeChange(entry.change, topic)))
-    await store.markPublished(last.seq)
+    await bus.publish(entries.map((entry) => entry.record))
+    await source.markPublished(last.seq)
     published += entries.length
     return true
   }
@@ -91,17 +132,17 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       } catch (err) {
         // What is left stays in the outbox for the next start (or another process) to publish.
         if (stopping) {
-          log.warn({ err }, 'registry outbox: publish failed while stopping')
+          log.warn({ err }, `${name}: publish failed while stopping`)
           return
         }
-        log.error({ err }, 'registry outbox: publish failed; retrying')
+        log.error({ err }, `${name}: publish failed; retrying`)
         await sleep(backoff.next(), stopController.signal)
       }
     }
   }
 
   return {
-    name: 'registry-outbox',
+    name,
     get published() {
       return published
     },
@@ -113,13 +154,13 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       drainUntil = Date.now() + drainMs
       stopController.abort()
       await running
-      const stopped = new TributaryError('SHUTTING_DOWN', 'the registry outbox relay stopped')
+      const stopped = new TributaryError('SHUTTING_DOWN', `the ${name} relay stopped`)
       for (const flusher of flushers.splice(0)) flusher.reject(stopped)
     },
     nudge,
     flush() {
       if (running === undefined || stopping) {
-        return Promise.reject(new TributaryError('SHUTTING_DOWN', 'the registry outbox relay is not running'))
+        return Promise.reject(new TributaryError('SHUTTING_DOWN', `the ${name} relay is not running`))
       }
       const { promise, resolve, reject } = Promise.withResolvers<void>()
       flushers.push({ pass: passes + 1, resolve, reject })

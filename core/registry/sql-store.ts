@@ -19,6 +19,7 @@ import { tombstoneStatements } from './sql/tombstones.ts'
 import { webhookErrorStatements } from './sql/webhook-errors.ts'
 import { commandQueueStatements } from './sql/command-queue.ts'
 import { webhookStatsStatements } from './sql/webhook-stats.ts'
+import { fileStatements } from './sql/files.ts'
 import type { RegistryStore } from './store.ts'
 
 export interface SqlStoreOptions {
@@ -56,6 +57,7 @@ export async function createSqlStore(options: SqlStoreOptions): Promise<Registry
     ...webhookStatsStatements(db),
     ...outboxStatements(db),
     commands: commandQueueStatements(db),
+    files: fileStatements(db),
     close: () => (closed ??= db.close()),
   }
 }

@@ -2,6 +2,7 @@
 // (embedded) and PostgreSQL. Every write runs in one transaction that also records its
 // RegistryChange in an outbox, so no change is committed without its event.
 import type { CommandQueue } from './command-queue.ts'
+import type { FileStore } from './files.ts'
 import type {
   ApiToken,
   ChannelSchema,
@@ -60,6 +61,8 @@ export interface RegistryStore {
   readonly kind: 'pglite' | 'postgres'
   /** Commands waiting for their device (same database). */
   readonly commands: CommandQueue
+  /** Device file metadata and the events of completed uploads (same database). */
+  readonly files: FileStore
 
   createTenant(id: string, spec: TenantSpec): Promise<Tenant>
   getTenant(id: string): Promise<Tenant | undefined>

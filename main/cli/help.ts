@@ -65,6 +65,24 @@ keeping it out of the shell history). --gateway names devices that may send for 
         },
       },
     },
+    files: {
+      about: "A tenant's uploaded device files, through the management API (docs/files.md).",
+      subs: {
+        list: {
+          synopsis: 'tributary files list --tenant T [--device D] [--name-prefix P]',
+          about: 'Lists uploaded files: id, device, size, upload time and name.',
+        },
+        get: { synopsis: 'tributary files get --tenant T <file>', about: "Shows a file's metadata." },
+        download: {
+          synopsis: 'tributary files download --tenant T <file> --output PATH',
+          about: 'Saves the content to PATH (which must not exist yet), streamed.',
+        },
+        delete: {
+          synopsis: 'tributary files delete --tenant T <file>',
+          about: 'Deletes a file and its content.',
+        },
+      },
+    },
     token: {
       about: "A tenant's API tokens, through the management API.",
       subs: {

@@ -28,14 +28,17 @@ export const registryCommands: Record<string, Record<string, CliHandler>> = {
   token: { create: tokenCreate },
 }
 
-function client(values: { url?: string | undefined; token?: string | undefined }, io: CliIo): ApiClient {
+export function client(
+  values: { url?: string | undefined; token?: string | undefined },
+  io: CliIo,
+): ApiClient {
   return createApiClient({
     url: values.url ?? io.env['TRIBUTARY_API_URL'] ?? 'http://127.0.0.1:8080',
     token: values.token ?? io.env['TRIBUTARY_API_TOKEN'],
   })
 }
 
-function one(positionals: string[], what: string): string {
+export function one(positionals: string[], what: string): string {
   if (positionals.length !== 1) throw new Error(`expected exactly one ${what}, got ${positionals.length}`)
   return positionals[0]!
 }
@@ -64,13 +67,13 @@ async function password(values: { password?: string | undefined; 'password-stdin
   return values.password
 }
 
-const path = (...parts: string[]): string => parts.map((p) => `/${encodeURIComponent(p)}`).join('')
+export const path = (...parts: string[]): string => parts.map((p) => `/${encodeURIComponent(p)}`).join('')
 
-function print(io: CliIo, json: boolean, value: unknown, text: string): void {
+export function print(io: CliIo, json: boolean, value: unknown, text: string): void {
   io.out(json ? `${JSON.stringify(value, null, 2)}\n` : text)
 }
 
-function table(rows: string[][]): string {
+export function table(rows: string[][]): string {
   if (rows.length === 0) return ''
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)))
   return (
@@ -119,7 +122,7 @@ async function tenantList(args: string[], io: CliIo): Promise<number> {
   return 0
 }
 
-const tenantOption = { tenant: { type: 'string', short: 't' } } as const
+export const tenantOption = { tenant: { type: 'string', short: 't' } } as const
 
 async function deviceCreate(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseArgs({

@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { ApiServer } from '../../api/index.ts'
 import { createApiServer } from '../../api/index.ts'
+import type { BlobStore } from '../../core/blobs/blobs.ts'
+import { createFilesystemBlobStore } from '../../core/blobs/filesystem.ts'
 import { createEmbeddedBus } from '../../core/bus/embedded/index.ts'
 import { topicNames } from '../../core/events/topics.ts'
 import { silentLogger } from '../../core/log.ts'
@@ -52,6 +54,8 @@ export interface ApiHarness {
   readonly url: string
   readonly registry: RegistryService
   readonly store: RegistryStore
+  /** The blob store behind the file routes (files under the harness's temp dir). */
+  readonly blobs: BlobStore
   readonly auth: RegistryAuth
   readonly relay: OutboxRelay
   readonly server: ApiServer
@@ -81,6 +85,7 @@ export async function startApi(options: HarnessOptions = {}): Promise<ApiHarness
   const topic = topicNames('tributary').registry
   await bus.admin.createTopics([{ name: topic, partitions: 1 }])
   const store = await createPgliteStore({ cacheDir: TEST_CACHE_DIR, log })
+  const blobs = await createFilesystemBlobStore({ dataDir: dir })
   // The lowest scrypt cost the registry accepts: the tests hash many passwords.
   const secrets = createSecrets(randomBytes(32), { scryptLogN: 10 })
   const relay = createOutboxRelay({ store, bus, topic, log, pollMs: 50 })
@@ -108,6 +113,7 @@ export async function startApi(options: HarnessOptions = {}): Promise<ApiHarness
       registry,
       lookups: { apiToken: (t) => auth.apiTokens.byToken(t), tenant: (id) => auth.tenant(id) },
       deadLetters: store,
+      files: { store: store.files, blobs },
       resolveHost: options.resolveHost,
       log,
     },
@@ -121,6 +127,7 @@ export async function startApi(options: HarnessOptions = {}): Promise<ApiHarness
     url,
     registry,
     store,
+    blobs,
     auth,
     relay,
     server,

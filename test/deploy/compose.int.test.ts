@@ -98,9 +98,10 @@ function withDefaults(value: string): string {
   return interpolate(value, required)
 }
 
-// The one credential with a development default, which the header of docker-compose.yml announces: the
-// postgres service is created with it, and the database URL uses the same expression.
-const developmentDefaults = new Set(['POSTGRES_PASSWORD'])
+// The credentials with a development default, which the header of docker-compose.yml announces: the
+// postgres and minio services are created with them, and Tributary's database URL and S3 secret use
+// the same expressions.
+const developmentDefaults = new Set(['POSTGRES_PASSWORD', 'MINIO_ROOT_PASSWORD'])
 
 /**
  * Secret settings of the tributary service that the file itself supplies, as literal text or as the
@@ -413,6 +414,18 @@ describe('docker-compose.yml services', () => {
     expect(withDefaults([init.entrypoint, init.command].flat().join(' '))).toMatch(
       /mc mb --ignore-existing \w+\/tributary\b/,
     )
+  })
+
+  it('keeps device files in the MinIO bucket that minio-init creates, with its credentials', () => {
+    const tributary = service(doc, 'tributary')
+    expect(tributary.depends_on?.['minio-init']).toEqual({ condition: 'service_completed_successfully' })
+    const vars = env(tributary)
+    expect(vars.TRIBUTARY_S3_ENDPOINT).toBe('http://minio:9000')
+    expect(vars.TRIBUTARY_S3_BUCKET).toBe('tributary')
+    expect(vars.TRIBUTARY_S3_FORCE_PATH_STYLE).toBe('true')
+    const minio = env(service(doc, 'minio'))
+    expect(vars.TRIBUTARY_S3_ACCESS_KEY_ID).toBe(minio.MINIO_ROOT_USER)
+    expect(vars.TRIBUTARY_S3_SECRET_ACCESS_KEY).toBe(minio.MINIO_ROOT_PASSWORD)
   })
 
   it('keeps the cluster state in the redis service', () => {

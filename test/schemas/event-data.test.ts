@@ -5,6 +5,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js'
 import { describe, expect, it } from 'vitest'
 import { createIngest } from '../../adapters/adapter.ts'
 import type { OutgoingRecord } from '../../core/bus/bus.ts'
+import { buildFileUploadedEvent } from '../../core/events/build.ts'
 import { buildStatusEvent } from '../../core/events/commands.ts'
 import { appliedEventInput, deliveredEventInput } from '../../core/events/config.ts'
 import { decode } from '../../core/events/kafka-codec.ts'
@@ -135,5 +136,32 @@ describe('schemas/io.tributary.config.delivered.v1.json and io.tributary.config.
     expect(applied({ configId, statusCode: 200 })).toBe(false)
     expect(applied({ configId, statusCode: 300, reasonPhrase: null })).toBe(false)
     expect(applied({ configId, statusCode: 200, reasonPhrase: null, extra: 1 })).toBe(false)
+  })
+})
+
+describe('schemas/io.tributary.file.uploaded.v1.json', () => {
+  const validate = new Ajv2020({ strict: true, allErrors: true }).compile(
+    schema('io.tributary.file.uploaded.v1.json'),
+  )
+
+  it('accepts the file uploaded events core/events builds, and refuses a malformed one', () => {
+    const event = buildFileUploadedEvent({
+      tenant: 'acme',
+      device: 'd1',
+      protocol: 'http',
+      file: {
+        id: 'AbCdEf012345',
+        name: 'logs/boot.txt',
+        size: 42,
+        sha256: 'ab'.repeat(32),
+        contentType: 'text/plain',
+      },
+      dataref: 's3://files/acme/d1/AbCdEf012345',
+    })
+    expect(event.attributes.type).toBe('io.tributary.file.uploaded.v1')
+    expect(event.attributes['dataref']).toBe('s3://files/acme/d1/AbCdEf012345')
+    const data: unknown = JSON.parse(event.data!.toString())
+    expect(validate(data), JSON.stringify(validate.errors)).toBe(true)
+    expect(validate({ ...(data as object), sha256: 'not-hex' })).toBe(false)
   })
 })

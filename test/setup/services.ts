@@ -16,6 +16,12 @@ declare module 'vitest' {
     kafkaProblem: string
     databaseUrl: string
     redisUrl: string
+    /** S3-compatible endpoint; '' when none could be had (outside CI only; see s3Problem) */
+    s3Endpoint: string
+    s3Region: string
+    s3AccessKeyId: string
+    s3SecretAccessKey: string
+    s3Problem: string
   }
 }
 
@@ -126,8 +132,50 @@ const kafka: Service = async () => {
   }
 }
 
+/** TEST_S3_ENDPOINT (with TEST_S3_ACCESS_KEY_ID and TEST_S3_SECRET_ACCESS_KEY) → a local S3Proxy. */
+async function findS3(): Promise<Started> {
+  const endpoint = process.env.TEST_S3_ENDPOINT
+  if (endpoint) {
+    const { hostname, port, protocol } = new URL(endpoint)
+    await answers(hostname.replace(/^\[|\]$/g, ''), Number(port || (protocol === 'https:' ? 443 : 80)))
+    return {
+      values: {
+        s3Endpoint: endpoint,
+        s3Region: process.env.TEST_S3_REGION || 'us-east-1',
+        s3AccessKeyId: process.env.TEST_S3_ACCESS_KEY_ID ?? '',
+        s3SecretAccessKey: process.env.TEST_S3_SECRET_ACCESS_KEY ?? '',
+      },
+    }
+  }
+  const { startS3Proxy } = await import('../../scripts/s3proxy.ts')
+  const s3 = await startS3Proxy()
+  return {
+    values: {
+      s3Endpoint: s3.endpoint,
+      s3Region: s3.region,
+      s3AccessKeyId: s3.accessKeyId,
+      s3SecretAccessKey: s3.secretAccessKey,
+    },
+    stop: () => s3.stop(),
+  }
+}
+
+const s3: Service = async () => {
+  try {
+    const started = await findS3()
+    return { ...started, values: { ...started.values, s3Problem: '' } }
+  } catch (err) {
+    if (inCi()) throw err
+    const problem = err instanceof Error ? err.message : String(err)
+    console.error(`\n[services] S3 unavailable; tests that need it will fail:\n${problem}\n`)
+    return {
+      values: { s3Endpoint: '', s3Region: '', s3AccessKeyId: '', s3SecretAccessKey: '', s3Problem: problem },
+    }
+  }
+}
+
 // Cheap checks first, so a missing database fails before a broker is started for nothing.
-const SERVICES: Service[] = [postgres, redis, kafka]
+const SERVICES: Service[] = [postgres, redis, kafka, s3]
 
 async function startAll(): Promise<Started[]> {
   const started: Started[] = []

@@ -329,4 +329,46 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 9,
+    name: 'device files',
+    sql: `
+      -- Device files: the metadata of each object in the blob store (the key is derived from
+      -- tenant, device and id). A row is created pending with the hash of its one-time upload
+      -- token; the upload claims the token (token_hash back to NULL) and then marks the row
+      -- uploaded in the same transaction as its event in event_outbox.
+      CREATE TABLE files (
+        tenant       text COLLATE "C" NOT NULL
+                     CONSTRAINT files_tenant_fkey REFERENCES tenants (id) ON DELETE CASCADE,
+        id           text COLLATE "C" NOT NULL,
+        device       text COLLATE "C" NOT NULL,
+        name         text COLLATE "C" NOT NULL,
+        size         bigint NOT NULL CHECK (size >= 0),
+        sha256       text,
+        content_type text NOT NULL,
+        state        text NOT NULL CHECK (state IN ('pending', 'uploaded')),
+        token_hash   text UNIQUE,
+        created_at   timestamptz NOT NULL,
+        uploaded_at  timestamptz,
+        -- pending: when the upload token lapses; uploaded: NULL (kept until deleted).
+        expires_at   timestamptz,
+        PRIMARY KEY (tenant, id),
+        CONSTRAINT files_device_fkey FOREIGN KEY (tenant, device)
+          REFERENCES devices (tenant, id) ON DELETE CASCADE
+      );
+      CREATE INDEX files_by_device ON files (tenant, device, id);
+      CREATE INDEX files_by_name ON files (tenant, name, id);
+      CREATE INDEX files_pending_expiry ON files (expires_at) WHERE state = 'pending';
+
+      -- Events written in the same transaction as the state they announce (a file uploaded); a
+      -- relay publishes them to the ingress topic and deletes them. The event is kept as its
+      -- attributes and data, so it is encoded by the same codec as every other event.
+      CREATE TABLE event_outbox (
+        seq        bigserial PRIMARY KEY,
+        attributes jsonb NOT NULL,
+        data       bytea,
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
 ]

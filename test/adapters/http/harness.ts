@@ -93,6 +93,7 @@ export async function startHttpAdapter(options: HttpHarnessOptions = {}): Promis
       port: 0,
       portVariable: 'TRIBUTARY_HTTP_PORT',
       maxBodyBytes: MAX_BODY,
+      maxFileBytes: MAX_BODY,
       publishRate: options.publishRate ?? 1000,
       requestTimeoutMs: 30_000,
       headersTimeoutMs: 10_000,

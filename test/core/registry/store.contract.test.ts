@@ -687,6 +687,7 @@ describe.each(engines)('RegistryStore contract: $name', ({ make }) => {
         { version: 6, name: 'webhook re-drive and stats' },
         { version: 7, name: 'device configuration' },
         { version: 8, name: 'device configuration state' },
+        { version: 9, name: 'device files' },
       ])
       store = await engine.open()
       expect(store.kind).toBe(engine.name)

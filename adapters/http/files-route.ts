@@ -1,0 +1,194 @@
+// Device file uploads over HTTP (docs/files.md). Kaa BCX: `POST /v1/files/token` (device
+// credentials; JSON {name, size, sha256?, contentType?}) answers 201 {fileId, token, expiresAt,
+// uploadUrl}; `PUT /v1/files/<fileId>` with the token in `x-auth-token` streams the body into the
+// blob store and answers 201 with the file. Presigned (S3 stores): `POST /v1/files/presign` (sha256
+// required) answers the PUT to send straight to the bucket, then `POST /v1/files/<fileId>/complete`
+// with the token records it once HEAD shows the declared size and SHA-256. A token is the only
+// credential of the PUT and the completion: scoped to one device and one upload, once, and it lapses.
+import { Readable } from 'node:stream'
+import type { IncomingMessage } from 'node:http'
+import type { Context } from 'hono'
+import { isTributaryError } from '../../core/errors.ts'
+import type { Uploads } from '../../core/blobs/uploads.ts'
+import type { Logger } from '../../core/log.ts'
+import type { DeviceAuthenticator } from '../../core/registry/auth.ts'
+import type { FileRecord } from '../../core/registry/files.ts'
+import { authenticate } from './caller.ts'
+import { declaredTooLarge } from './limits.ts'
+import type { ProblemKind } from './outcome.ts'
+import { problemResponse } from './outcome.ts'
+import { requestSource } from './request.ts'
+
+export const FILES_TOKEN_PATH = '/v1/files/token'
+export const FILES_PRESIGN_PATH = '/v1/files/presign'
+export const FILES_COMPLETE_PATH = '/v1/files/:fileId/complete'
+export const FILES_UPLOAD_PATH = '/v1/files/:fileId'
+/** A token request is a small JSON object. */
+const MAX_TOKEN_REQUEST_BYTES = 4096
+const FILE_ID = /^[A-Za-z0-9_-]{8,64}$/
+
+export interface FilesRouteDeps {
+  readonly uploads: Uploads
+  readonly auth: Pick<DeviceAuthenticator, 'byPassword' | 'byToken'>
+  readonly maxFileBytes: number
+  readonly log: Logger
+}
+
+const fileView = (file: FileRecord) => ({
+  id: file.id,
+  name: file.name,
+  size: file.size,
+  sha256: file.sha256,
+  contentType: file.contentType,
+  uploadedAt: file.uploadedAt?.toISOString(),
+})
+
+function parseTokenRequest(body: Buffer): { ok: true; value: Record<string, unknown> } | { ok: false } {
+  try {
+    const value: unknown = JSON.parse(body.toString('utf8'))
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? { ok: true, value: value as Record<string, unknown> }
+      : { ok: false }
+  } catch {
+    return { ok: false }
+  }
+}
+
+const optionalString = (value: unknown): string | undefined | false =>
+  value === undefined ? undefined : typeof value === 'string' ? value : false
+
+export function createFilesRoutes(deps: FilesRouteDeps) {
+  function refuse(instance: string, kind: ProblemKind, detail: string, close = false): Response {
+    deps.log.debug({ path: instance, kind, detail }, 'file request refused')
+    const response = problemResponse(kind, detail, { instance })
+    // The rest of the body is not read: the connection cannot carry another request.
+    if (close) response.headers.set('connection', 'close')
+    return response
+  }
+
+  async function token(c: Context, mode: 'token' | 'presign' = 'token'): Promise<Response> {
+    const instance = c.req.path
+    const request = requestSource(c)
+    if (declaredTooLarge(request.header('content-length'), MAX_TOKEN_REQUEST_BYTES)) {
+      return refuse(instance, 'too-large', `a token request has at most ${MAX_TOKEN_REQUEST_BYTES} bytes`)
+    }
+    const who = await authenticate(deps.auth, request.header('authorization'))
+    if (!who.ok) return refuse(instance, who.kind, who.detail)
+    const read = await request.readBody(MAX_TOKEN_REQUEST_BYTES)
+    if (!read.ok)
+      return refuse(instance, 'too-large', `a token request has at most ${MAX_TOKEN_REQUEST_BYTES} bytes`)
+    const parsed = parseTokenRequest(read.body)
+    if (!parsed.ok)
+      return refuse(instance, 'invalid', 'send a JSON object {name, size, sha256?, contentType?}')
+    const { name, size } = parsed.value
+    const sha256 = optionalString(parsed.value['sha256'])
+    const contentType = optionalString(parsed.value['contentType'])
+    if (typeof name !== 'string' || typeof size !== 'number' || sha256 === false || contentType === false) {
+      return refuse(
+        instance,
+        'invalid',
+        'name (string) and size (integer) are required; sha256 and contentType are strings',
+      )
+    }
+    try {
+      const request = {
+        tenant: who.caller.tenant,
+        device: who.caller.sender,
+        name,
+        size,
+        sha256,
+        contentType,
+      }
+      if (mode === 'presign') {
+        const presigned = await deps.uploads.presign(request)
+        const completeUrl = new URL(`/v1/files/${presigned.fileId}/complete`, c.req.url).href
+        return c.json(
+          {
+            fileId: presigned.fileId,
+            token: presigned.token,
+            expiresAt: presigned.expiresAt.toISOString(),
+            upload: {
+              method: presigned.upload.method,
+              url: presigned.upload.url,
+              headers: presigned.upload.headers,
+            },
+            completeUrl,
+          },
+          201,
+          { 'cache-control': 'no-store' },
+        )
+      }
+      const issued = await deps.uploads.issue(request)
+      const uploadUrl = new URL(`/v1/files/${issued.fileId}`, c.req.url).href
+      return c.json(
+        { fileId: issued.fileId, token: issued.token, expiresAt: issued.expiresAt.toISOString(), uploadUrl },
+        201,
+        { 'cache-control': 'no-store' },
+      )
+    } catch (err) {
+      if (isTributaryError(err, 'REQUEST_INVALID')) return refuse(instance, 'invalid', err.message)
+      if (isTributaryError(err, 'BLOB_TOO_LARGE')) return refuse(instance, 'too-large', err.message)
+      throw err
+    }
+  }
+
+  async function complete(c: Context): Promise<Response> {
+    const instance = c.req.path
+    const fileId = c.req.param('fileId') ?? ''
+    const tokenHeader = requestSource(c).header('x-auth-token')
+    if (!FILE_ID.test(fileId)) return refuse(instance, 'not-found', 'no such upload')
+    if (tokenHeader === undefined || tokenHeader === '') {
+      return refuse(instance, 'unauthenticated', 'send the upload token in x-auth-token')
+    }
+    try {
+      const file = await deps.uploads.complete({ fileId, token: tokenHeader, protocol: 'http' })
+      return c.json(fileView(file), 201)
+    } catch (err) {
+      if (isTributaryError(err, 'AUTH_REQUIRED')) return refuse(instance, 'unauthenticated', err.message)
+      if (isTributaryError(err, 'BLOB_INTEGRITY')) return refuse(instance, 'invalid', err.message)
+      throw err
+    }
+  }
+
+  async function upload(c: Context): Promise<Response> {
+    const instance = c.req.path
+    const fileId = c.req.param('fileId') ?? ''
+    const request = requestSource(c)
+    const tokenHeader = request.header('x-auth-token')
+    if (!FILE_ID.test(fileId)) return refuse(instance, 'not-found', 'no such upload', true)
+    if (tokenHeader === undefined || tokenHeader === '') {
+      return refuse(instance, 'unauthenticated', 'send the upload token in x-auth-token', true)
+    }
+    const length = request.header('content-length')
+    if (length === undefined || !/^\d{1,16}$/.test(length)) {
+      return refuse(instance, 'invalid', 'send the body with a Content-Length', true)
+    }
+    if (declaredTooLarge(length, deps.maxFileBytes)) {
+      return refuse(instance, 'too-large', `a file may have at most ${deps.maxFileBytes} bytes`, true)
+    }
+    // Straight from the socket when Node serves it: the body streams to the store, never buffered.
+    const env = c.env as { incoming?: IncomingMessage } | undefined
+    const body =
+      env?.incoming !== undefined && typeof env.incoming.on === 'function'
+        ? env.incoming
+        : Readable.fromWeb(c.req.raw.body ?? new ReadableStream())
+    try {
+      const file = await deps.uploads.receive({
+        fileId,
+        token: tokenHeader,
+        body,
+        protocol: 'http',
+        signal: c.req.raw.signal,
+      })
+      return c.json(fileView(file), 201)
+    } catch (err) {
+      if (isTributaryError(err, 'AUTH_REQUIRED'))
+        return refuse(instance, 'unauthenticated', err.message, true)
+      if (isTributaryError(err, 'BLOB_INTEGRITY')) return refuse(instance, 'invalid', err.message, true)
+      if (isTributaryError(err, 'BLOB_TOO_LARGE')) return refuse(instance, 'too-large', err.message, true)
+      throw err
+    }
+  }
+
+  return { token: (c: Context) => token(c), presign: (c: Context) => token(c, 'presign'), complete, upload }
+}

@@ -1,0 +1,47 @@
+// Device file schemas (docs/files.md).
+import { z } from '@hono/zod-openapi'
+import { isCursor, CURSOR_RULE } from '../../core/registry/cursor.ts'
+import { DeviceId, TenantId, Timestamp } from './common.ts'
+
+export const FileId = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{8,64}$/, { error: 'use 8-64 of A-Z a-z 0-9 _ -' })
+  .openapi({ description: 'File id (opaque).', example: 'q3Jk1m0f4yZbW2nXvA8cEg' })
+
+export const FileParams = z.strictObject({ tenant: TenantId, id: FileId })
+
+export const DeviceFile = z
+  .object({
+    tenant: TenantId,
+    id: FileId,
+    device: DeviceId,
+    name: z.string().openapi({ description: 'The name the device gave.', example: 'logs/boot.txt' }),
+    size: z.number().int().min(0),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    contentType: z.string().openapi({ example: 'text/plain' }),
+    uploadedAt: Timestamp,
+    createdAt: Timestamp,
+  })
+  .openapi('DeviceFile')
+
+export const FileListQuery = z.strictObject({
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1000)
+    .optional()
+    .openapi({ description: 'Items per page, 1-1000 (default 100).', example: 100 }),
+  after: z
+    .string()
+    .refine(isCursor, { error: CURSOR_RULE })
+    .optional()
+    .openapi({ description: 'The `next` cursor of the previous page, as given.' }),
+  device: DeviceId.optional().openapi({ description: 'Only the files of this device.' }),
+  namePrefix: z
+    .string()
+    .min(1)
+    .max(255)
+    .optional()
+    .openapi({ description: 'Only files whose name starts with this.', example: 'logs/' }),
+})

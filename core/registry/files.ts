@@ -1,0 +1,82 @@
+// The metadata of device files (FileStore, a part of the registry store) and the event outbox that
+// announces completed uploads: an upload is marked done in the same transaction that records its
+// io.tributary.file.uploaded.v1 event, so the event is published after a crash too.
+import type { CloudEvent } from '../events/cloudevent.ts'
+import type { ListOptions, Page } from './model.ts'
+
+export interface FileRecord {
+  readonly tenant: string
+  readonly id: string
+  readonly device: string
+  readonly name: string
+  /** Declared when the upload was asked for; the stored object has exactly this length. */
+  readonly size: number
+  /** Lowercase hex; declared with the token, or computed while the upload streamed. */
+  readonly sha256: string | undefined
+  readonly contentType: string
+  readonly state: 'pending' | 'uploaded'
+  readonly createdAt: Date
+  readonly uploadedAt: Date | undefined
+  /** Pending: when the upload token lapses. */
+  readonly expiresAt: Date | undefined
+}
+
+export interface NewFileUpload {
+  readonly tenant: string
+  readonly id: string
+  readonly device: string
+  readonly name: string
+  readonly size: number
+  readonly sha256: string | undefined
+  readonly contentType: string
+  /** SHA-256 (hex) of the upload token; the token itself is never stored. */
+  readonly tokenHash: string
+  readonly createdAt: Date
+  readonly expiresAt: Date
+}
+
+export interface EventOutboxEntry {
+  readonly seq: number
+  readonly event: CloudEvent
+}
+
+export interface FileStore {
+  /** Records a pending upload; REGISTRY_NOT_FOUND when the device does not exist. */
+  createUpload(upload: NewFileUpload): Promise<FileRecord>
+  /**
+   * Spends a token: the pending upload `id` when the token is its own, unused and unexpired at
+   * `now`, else undefined (and the token is left as it was). A token works once, even when two
+   * requests race with it.
+   */
+  claimUpload(tokenHash: string, id: string, now: Date): Promise<FileRecord | undefined>
+  /** Marks a claimed upload done and records its event, in one transaction. */
+  completeUpload(
+    tenant: string,
+    id: string,
+    done: { readonly sha256: string; readonly uploadedAt: Date },
+    event: CloudEvent,
+  ): Promise<FileRecord>
+  /**
+   * Forgets at most `limit` of the tenant's pending uploads that lapsed before `before` (spent or
+   * not) and returns them, so that the caller deletes any object a device left behind.
+   */
+  dropLapsedUploads(tenant: string, before: Date, limit: number): Promise<FileRecord[]>
+  /** Forgets a pending upload (its body was refused); uploaded files are left alone. */
+  abandonUpload(tenant: string, id: string): Promise<void>
+  get(tenant: string, id: string): Promise<FileRecord | undefined>
+  /** The tenant's uploaded files in id order (cursor pages), of one device or name prefix when given. */
+  list(
+    tenant: string,
+    options?: ListOptions & {
+      readonly device?: string | undefined
+      readonly namePrefix?: string | undefined
+    },
+  ): Promise<Page<FileRecord>>
+  /** Forgets an uploaded file and returns it (the caller deletes its object); undefined when there is none. */
+  remove(tenant: string, id: string): Promise<FileRecord | undefined>
+
+  /** Events not yet published, oldest first. */
+  pendingEvents(limit: number): Promise<EventOutboxEntry[]>
+  /** Marks events up to and including seq as published. */
+  markEventsPublished(seq: number): Promise<void>
+}
