@@ -1,8 +1,8 @@
 // The aedes hooks (STYLE.md 7, 8): CONNECT is answered after authentication and the connected
 // event; a PUBLISH is produced to the bus inside authorizePublish, because aedes writes the PUBACK
-// before its `published` hook runs, and is then routed nowhere; only command and configuration
-// subscriptions (config-push.ts) are granted; nothing is forwarded to devices but the commands and
-// configurations written to their own connection.
+// before its `published` hook runs, and is then routed nowhere; only command, configuration
+// (config-push.ts) and upload-token answer (files-token.ts) subscriptions are granted; nothing is
+// forwarded to devices but what those write to their own connection.
 // Every hook bridges its promise to aedes's callback, never passing an async function.
 import type { Aedes, Client, ConnectPacket, PublishPacket, Subscription } from 'aedes'
 import { holdsQos2 } from './broker.ts'
