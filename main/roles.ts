@@ -50,6 +50,18 @@ function adapters(deps: RoleDeps): Component[] {
   const delivery = commandDelivery(deps)
   const commands = delivery.dispatcher
   const out: Component[] = [...delivery.components]
+  const http = httpConfig(config)
+  // Set once the device HTTP listener exists: MQTT hands out upload URLs on it (docs/files.md).
+  let httpAdapter: Adapter | undefined
+  const uploadBase = (localAddress: string | undefined): string | undefined => {
+    if (config.filesUploadUrl !== undefined) return config.filesUploadUrl
+    const port = httpAdapter?.ports()['http']
+    if (port === undefined || port === 0) return undefined
+    const wildcard = http.host === '0.0.0.0' || http.host === '::' || http.host === ''
+    let host = localAddress ?? (wildcard ? '127.0.0.1' : http.host)
+    if (host.startsWith('::ffff:')) host = host.slice('::ffff:'.length)
+    return `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+  }
   if (mqtt.tcp.enabled || mqtt.tls.enabled || mqtt.ws.enabled) {
     out.push(
       createMqttAdapter(mqtt, {
@@ -60,6 +72,7 @@ function adapters(deps: RoleDeps): Component[] {
         cluster,
         config: registryParts.service,
         commands,
+        files: http.enabled ? { uploads: registryParts.uploads, uploadBase } : undefined,
         metrics: registry,
         log: log.child({ component: 'mqtt' }),
       }),
@@ -79,26 +92,24 @@ function adapters(deps: RoleDeps): Component[] {
       }),
     )
   }
-  const http = httpConfig(config)
   if (http.enabled) {
-    out.push(
-      createHttpAdapter(http, {
-        ingest,
-        auth: registryParts.auth.device,
-        tenant: (id) => registryParts.auth.tenant(id),
-        findDevice: (tenant, device) => registryParts.auth.findDevice(tenant, device),
-        onRegistryChange: (listener) => registryParts.auth.onChange(listener),
-        registry: registryParts.service,
-        store: registryParts.store,
-        cluster,
-        commands,
-        secrets: registryParts.secrets,
-        allowPrivateDownlinks: config.webhookAllowPrivate,
-        uploads: registryParts.uploads,
-        metrics: registry,
-        log: log.child({ component: 'http' }),
-      }),
-    )
+    httpAdapter = createHttpAdapter(http, {
+      ingest,
+      auth: registryParts.auth.device,
+      tenant: (id) => registryParts.auth.tenant(id),
+      findDevice: (tenant, device) => registryParts.auth.findDevice(tenant, device),
+      onRegistryChange: (listener) => registryParts.auth.onChange(listener),
+      registry: registryParts.service,
+      store: registryParts.store,
+      cluster,
+      commands,
+      secrets: registryParts.secrets,
+      allowPrivateDownlinks: config.webhookAllowPrivate,
+      uploads: registryParts.uploads,
+      metrics: registry,
+      log: log.child({ component: 'http' }),
+    })
+    out.push(httpAdapter)
   }
   return out
 }

@@ -9,6 +9,7 @@ import { Readable } from 'node:stream'
 import type { IncomingMessage } from 'node:http'
 import type { Context } from 'hono'
 import { isTributaryError } from '../../core/errors.ts'
+import { MAX_TOKEN_REQUEST_BYTES, readTokenRequest } from '../../core/blobs/token-request.ts'
 import type { Uploads } from '../../core/blobs/uploads.ts'
 import type { Logger } from '../../core/log.ts'
 import type { DeviceAuthenticator } from '../../core/registry/auth.ts'
@@ -23,8 +24,6 @@ export const FILES_TOKEN_PATH = '/v1/files/token'
 export const FILES_PRESIGN_PATH = '/v1/files/presign'
 export const FILES_COMPLETE_PATH = '/v1/files/:fileId/complete'
 export const FILES_UPLOAD_PATH = '/v1/files/:fileId'
-/** A token request is a small JSON object. */
-const MAX_TOKEN_REQUEST_BYTES = 4096
 const FILE_ID = /^[A-Za-z0-9_-]{8,64}$/
 
 export interface FilesRouteDeps {
@@ -42,20 +41,6 @@ const fileView = (file: FileRecord) => ({
   contentType: file.contentType,
   uploadedAt: file.uploadedAt?.toISOString(),
 })
-
-function parseTokenRequest(body: Buffer): { ok: true; value: Record<string, unknown> } | { ok: false } {
-  try {
-    const value: unknown = JSON.parse(body.toString('utf8'))
-    return typeof value === 'object' && value !== null && !Array.isArray(value)
-      ? { ok: true, value: value as Record<string, unknown> }
-      : { ok: false }
-  } catch {
-    return { ok: false }
-  }
-}
-
-const optionalString = (value: unknown): string | undefined | false =>
-  value === undefined ? undefined : typeof value === 'string' ? value : false
 
 export function createFilesRoutes(deps: FilesRouteDeps) {
   function refuse(instance: string, kind: ProblemKind, detail: string, close = false): Response {
@@ -77,28 +62,10 @@ export function createFilesRoutes(deps: FilesRouteDeps) {
     const read = await request.readBody(MAX_TOKEN_REQUEST_BYTES)
     if (!read.ok)
       return refuse(instance, 'too-large', `a token request has at most ${MAX_TOKEN_REQUEST_BYTES} bytes`)
-    const parsed = parseTokenRequest(read.body)
-    if (!parsed.ok)
-      return refuse(instance, 'invalid', 'send a JSON object {name, size, sha256?, contentType?}')
-    const { name, size } = parsed.value
-    const sha256 = optionalString(parsed.value['sha256'])
-    const contentType = optionalString(parsed.value['contentType'])
-    if (typeof name !== 'string' || typeof size !== 'number' || sha256 === false || contentType === false) {
-      return refuse(
-        instance,
-        'invalid',
-        'name (string) and size (integer) are required; sha256 and contentType are strings',
-      )
-    }
+    const parsed = readTokenRequest(read.body)
+    if (!parsed.ok) return refuse(instance, 'invalid', parsed.detail)
     try {
-      const request = {
-        tenant: who.caller.tenant,
-        device: who.caller.sender,
-        name,
-        size,
-        sha256,
-        contentType,
-      }
+      const request = { tenant: who.caller.tenant, device: who.caller.sender, ...parsed.declaration }
       if (mode === 'presign') {
         const presigned = await deps.uploads.presign(request)
         const completeUrl = new URL(`/v1/files/${presigned.fileId}/complete`, c.req.url).href

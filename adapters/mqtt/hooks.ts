@@ -1,8 +1,8 @@
 // The aedes hooks (STYLE.md 7, 8): CONNECT is answered after authentication and the connected
 // event; a PUBLISH is produced to the bus inside authorizePublish, because aedes writes the PUBACK
-// before its `published` hook runs, and is then routed nowhere; only command and configuration
-// subscriptions (config-push.ts) are granted; nothing is forwarded to devices but the commands and
-// configurations written to their own connection.
+// before its `published` hook runs, and is then routed nowhere; only command, configuration
+// (config-push.ts) and upload-token answer (files-token.ts) subscriptions are granted; nothing is
+// forwarded to devices but what those write to their own connection.
 // Every hook bridges its promise to aedes's callback, never passing an async function.
 import type { Aedes, Client, ConnectPacket, PublishPacket, Subscription } from 'aedes'
 import { holdsQos2 } from './broker.ts'
@@ -11,6 +11,8 @@ import type { CommandChannel } from './commands.ts'
 import type { ConfigPush } from './config-push.ts'
 import { appliedDeviceOf, configRequestOf } from './config-push.ts'
 import type { ConnectHandler } from './connect.ts'
+import type { FilesToken } from './files-token.ts'
+import { ownsFilesFilter, tokenRequestOf } from './files-token.ts'
 import type { Connection, ConnectionTable } from './connection.ts'
 import type { MqttMetrics } from './metrics.ts'
 import { connackError } from './outcome.ts'
@@ -23,6 +25,8 @@ export interface HooksDeps {
   readonly publish: PublishHandler
   readonly commands: Pick<CommandChannel, 'authorizeSubscribe' | 'forwardable'>
   readonly config: Pick<ConfigPush, 'owns' | 'authorizeSubscribe' | 'applied' | 'request' | 'forwardable'>
+  /** Upload tokens asked for on `[gw/<D>/]files/token/req/<id>` (docs/files.md). */
+  readonly files: Pick<FilesToken, 'authorizeSubscribe' | 'request' | 'forwardable'>
   readonly refusals: Refusals
   readonly metrics: MqttMetrics
   readonly broker: () => Aedes | undefined
@@ -91,6 +95,9 @@ export function createHooks(deps: HooksDeps): Hooks {
         const reportFor = retain ? undefined : appliedDeviceOf(topic, session.device)
         if (reportFor !== undefined)
           return deps.config.applied(conn, session, reportFor, toBuffer(packet.payload))
+        const tokenRequest = retain ? undefined : tokenRequestOf(topic)
+        if (tokenRequest !== undefined)
+          return deps.files.request(conn, session, tokenRequest, toBuffer(packet.payload))
         const requestId = retain ? undefined : configRequestOf(topic)
         if (requestId !== undefined)
           return deps.config.request(conn, session, requestId, toBuffer(packet.payload))
@@ -122,11 +129,20 @@ export function createHooks(deps: HooksDeps): Hooks {
       const conn = connOf(client)
       const session = conn?.session
       if (conn === undefined || session === undefined) return callback(null, null)
-      if (deps.config.owns(subscription.topic)) {
-        track(conn, deps.config.authorizeSubscribe(session, subscription)).then(
+      const module = deps.config.owns(subscription.topic)
+        ? { name: 'config', authorize: deps.config.authorizeSubscribe }
+        : ownsFilesFilter(subscription.topic)
+          ? { name: 'files', authorize: deps.files.authorizeSubscribe }
+          : undefined
+      if (module !== undefined) {
+        track(conn, module.authorize(session, subscription)).then(
           (granted) => {
             if (granted === null)
-              refusals.message(conn, 'subscribe-refused', `config filter ${subscription.topic.slice(0, 300)}`)
+              refusals.message(
+                conn,
+                'subscribe-refused',
+                `${module.name} filter ${subscription.topic.slice(0, 300)}`,
+              )
             callback(null, granted)
           },
           (err: unknown) => {
@@ -148,7 +164,11 @@ export function createHooks(deps: HooksDeps): Hooks {
 
     authorizeForward: (client, packet) => {
       const conn = connOf(client)
-      return deps.commands.forwardable(conn, packet) || deps.config.forwardable(conn, packet) ? packet : null
+      return deps.commands.forwardable(conn, packet) ||
+        deps.config.forwardable(conn, packet) ||
+        deps.files.forwardable(conn, packet)
+        ? packet
+        : null
     },
   }
 }

@@ -7,6 +7,7 @@ import type { Adapter, Ingest } from '../adapter.ts'
 import { createLastSeen, createRateLimiter } from '../device-limits.ts'
 import type { CommandOutlet } from '../../commands/outlet.ts'
 import type { ClusterState } from '../../core/cluster/cluster.ts'
+import type { Uploads } from '../../core/blobs/uploads.ts'
 import type { Logger } from '../../core/log.ts'
 import type { Registry } from '../../core/metrics.ts'
 import type { RegistryAuth } from '../../core/registry/auth.ts'
@@ -17,6 +18,7 @@ import { createBroker, sentDisconnect } from './broker.ts'
 import { isCommandFilter } from './command-topics.ts'
 import { createCommandChannel } from './commands.ts'
 import type { ConfigPushDeps } from './config-push.ts'
+import { createFilesToken } from './files-token.ts'
 import { createConfigPush } from './config-push.ts'
 import type { MqttConfig } from './config.ts'
 import { readTlsFiles } from './config.ts'
@@ -48,6 +50,17 @@ export interface MqttAdapterDeps {
   readonly config: ConfigPushDeps['config']
   /** Command delivery: a sink per connection holding command subscriptions; device responses. */
   readonly commands: Pick<CommandOutlet, 'attach' | 'responded'>
+  /**
+   * Upload tokens on `files/token/req/<id>` (docs/files.md): the uploads, and the base URL of the
+   * device HTTP listener given the local address the device reached (undefined: not listening).
+   * Unset: no device HTTP listener, requests are answered 503.
+   */
+  readonly files?:
+    | {
+        readonly uploads: Pick<Uploads, 'issue'>
+        readonly uploadBase: (localAddress: string | undefined) => string | undefined
+      }
+    | undefined
   readonly metrics: Registry
   readonly log: Logger
 }
@@ -85,6 +98,19 @@ export function createMqttAdapter(config: MqttConfig, deps: MqttAdapterDeps): Ad
     refused: (conn, reason, detail) => refusals.message(conn, reason, detail),
     log,
   })
+  const filesToken = createFilesToken({
+    uploads: deps.files?.uploads,
+    uploadUrl: (conn, fileId) => {
+      const local = (conn.tls ?? conn.stream) as { localAddress?: unknown }
+      const base = deps.files?.uploadBase(
+        typeof local.localAddress === 'string' ? local.localAddress : undefined,
+      )
+      return base === undefined ? undefined : new URL(`/v1/files/${fileId}`, base).href
+    },
+    findDevice,
+    refused: (conn, reason, detail) => refusals.message(conn, reason, detail),
+    log,
+  })
   const lastSeen = createLastSeen({ touch: deps.touchDevice, intervalMs: config.lastSeenIntervalMs, log })
   let stopping = false
   let broker: Aedes | undefined
@@ -108,6 +134,7 @@ export function createMqttAdapter(config: MqttConfig, deps: MqttAdapterDeps): Ad
     track,
     commands: commandChannel,
     config: configPush,
+    files: filesToken,
     broker: () => broker,
     connect: createConnectHandler({
       authenticator: createConnectAuthenticator({ device: auth.device, anchors }),

@@ -227,6 +227,10 @@ export const variables = {
     { min: 1_000, max: 7 * 86_400_000 },
     { description: 'How long a file upload token stays good (it also works only once).' },
   ),
+  filesUploadUrl: optionalText('TRIBUTARY_FILES_UPLOAD_URL', {
+    description:
+      'Base URL of the device HTTP listener as devices reach it (`https://files.example.com`), for the `uploadUrl` of tokens asked for over MQTT. Unset: `http://<address the device connected to>:<HTTP port>`.',
+  }),
   redisUrl: optionalText('TRIBUTARY_REDIS_URL', {
     description:
       'Redis URL of the shared cluster state (sessions, rate limits, connection counts), `redis://host:6379`. Unset: in-process state (one process).',

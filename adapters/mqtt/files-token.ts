@@ -1,0 +1,201 @@
+// Upload tokens over MQTT (docs/files.md, Kaa BCX): a device publishes `files/token/req/<request id>`
+// with the declaration HTTP's `POST /v1/files/token` takes and is answered on
+// `files/token/res/<request id>` with {token, expiresAt, uploadUrl} (the body then goes to the device
+// HTTP listener), or {statusCode, reasonPhrase} for a declaration refused; a gateway asks for a
+// device D that lists it on `gw/<D>/files/token/req/<id>`, answered on `gw/<D>/files/token/res/<id>`.
+// As for configurations (config-push.ts), each answer is written to the asking connection only.
+import type { AedesPublishPacket, Client, Subscription } from 'aedes'
+import { MAX_TOKEN_REQUEST_BYTES, readTokenRequest } from '../../core/blobs/token-request.ts'
+import type { Uploads } from '../../core/blobs/uploads.ts'
+import { REQUEST_ID_PATTERN } from '../../core/events/commands.ts'
+import { isDeviceId } from '../../core/events/ids.ts'
+import { isTributaryError } from '../../core/errors.ts'
+import type { Logger } from '../../core/log.ts'
+import type { Device } from '../../core/registry/model.ts'
+import { subscriptionsOf } from './broker.ts'
+import { topicMatches } from './command-topics.ts'
+import type { Connection, Session } from './connection.ts'
+import type { PublishResult } from './publish.ts'
+
+const REQUEST = /^(?:gw\/([^/]+)\/)?files\/token\/req\/([^/]*)$/
+const RESPONSE_FILTER = /^(?:gw\/([^/]+)\/)?files\/token\/res\/(\+|#|[^/+#]+)$/
+
+export interface TokenRequestTopic {
+  /** The device the token is for when a gateway asks for it, else undefined (the sender). */
+  readonly device: string | undefined
+  readonly requestId: string
+}
+
+/** `[gw/<D>/]files/token/req/<request id>`, or undefined for any other topic. */
+export function tokenRequestOf(topic: string): TokenRequestTopic | undefined {
+  const match = REQUEST.exec(topic)
+  if (match === null) return undefined
+  return { device: match[1], requestId: match[2] ?? '' }
+}
+
+/** Whether a SUBSCRIBE filter is this module's: `[gw/<D>/]files/…`. */
+export function ownsFilesFilter(filter: string): boolean {
+  return filter.startsWith('files/') || /^gw\/[^/]+\/files(?:\/|$)/.test(filter)
+}
+
+/** The response filter's device (undefined: the sender's own) and request id, or null if not one. */
+export function responseFilterOf(filter: string): { device: string | undefined; id: string } | null {
+  const match = RESPONSE_FILTER.exec(filter)
+  if (match === null) return null
+  const id = match[2] ?? ''
+  if (id !== '+' && id !== '#' && !REQUEST_ID_PATTERN.test(id)) return null
+  return { device: match[1], id }
+}
+
+/** The answer to a refused declaration, as in a Kaa status (HTTP status code and phrase). */
+export interface TokenError {
+  readonly statusCode: number
+  readonly reasonPhrase: string
+}
+
+export interface FilesTokenDeps {
+  /** Without uploads (no device HTTP listener) every request is answered 503. */
+  readonly uploads: Pick<Uploads, 'issue'> | undefined
+  /** Where the body goes: `<base>/v1/files/<fileId>` on the device HTTP listener, as HTTP answers. */
+  readonly uploadUrl: (conn: Connection, fileId: string) => string | undefined
+  /** Cached device rows: a gateway asks for devices that list it. */
+  readonly findDevice: (tenant: string, device: string) => Promise<Device | undefined>
+  readonly refused: (conn: Connection, reason: string, detail: string) => void
+  readonly log: Logger
+}
+
+interface Outbound {
+  readonly conn: Connection
+  forwarded: boolean
+}
+
+function qosFor(client: Client, topic: string): 0 | 1 | undefined {
+  let qos: number | undefined
+  for (const [filter, granted] of subscriptionsOf(client)) {
+    if (responseFilterOf(filter) !== null && topicMatches(filter, topic))
+      qos = Math.max(qos ?? 0, Math.min(granted, 1))
+  }
+  return qos === undefined ? undefined : (qos as 0 | 1)
+}
+
+export function createFilesToken(deps: FilesTokenDeps) {
+  const { log } = deps
+  const outbound = new WeakMap<Buffer, Outbound>()
+
+  async function serves(session: Session, device: string): Promise<boolean> {
+    if (device === session.device) return true
+    if (!isDeviceId(device)) return false
+    const served = await deps.findDevice(session.tenant, device)
+    return served !== undefined && served.enabled && served.gateways.includes(session.device)
+  }
+
+  function writeTo(conn: Connection, client: Client, topic: string, body: unknown, qos: 0 | 1) {
+    const payload = Buffer.from(JSON.stringify(body))
+    outbound.set(payload, { conn, forwarded: false })
+    return Promise.race([
+      new Promise<void>((resolve) =>
+        client.publish({ cmd: 'publish', topic, payload, qos, retain: false, dup: false }, () => resolve()),
+      ),
+      conn.finished,
+    ]).finally(() => outbound.delete(payload))
+  }
+
+  async function answer(
+    conn: Connection,
+    session: Session,
+    device: string,
+    topic: string,
+    payload: Buffer,
+  ): Promise<void> {
+    const client = conn.client
+    if (client === undefined || conn.closed || client.closed) return
+    const qos = qosFor(client, topic)
+    // Nobody would read the token: none is issued.
+    if (qos === undefined) return
+    const refuse = (statusCode: number, reasonPhrase: string) => {
+      log.debug({ tenant: session.tenant, device, statusCode, reasonPhrase }, 'file token refused')
+      const error: TokenError = { statusCode, reasonPhrase }
+      return writeTo(conn, client, topic, error, qos)
+    }
+    if (deps.uploads === undefined) return refuse(503, 'file uploads need the device HTTP listener')
+    if (payload.length > MAX_TOKEN_REQUEST_BYTES)
+      return refuse(413, `a token request has at most ${MAX_TOKEN_REQUEST_BYTES} bytes`)
+    const read = readTokenRequest(payload.length === 0 ? Buffer.from('{}') : payload)
+    if (!read.ok) return refuse(400, read.detail)
+    let issued
+    try {
+      issued = await deps.uploads.issue({ tenant: session.tenant, device, ...read.declaration })
+    } catch (err) {
+      if (isTributaryError(err, 'REQUEST_INVALID')) return refuse(400, err.message)
+      if (isTributaryError(err, 'BLOB_TOO_LARGE')) return refuse(413, err.message)
+      throw err
+    }
+    const uploadUrl = deps.uploadUrl(conn, issued.fileId)
+    if (uploadUrl === undefined) return refuse(503, 'the device HTTP listener is not listening')
+    await writeTo(
+      conn,
+      client,
+      topic,
+      { fileId: issued.fileId, token: issued.token, expiresAt: issued.expiresAt.toISOString(), uploadUrl },
+      qos,
+    )
+  }
+
+  return {
+    /** `[gw/<D>/]files/token/res/<request id | + | #>` (QoS capped at 1); null for any other `files` filter. */
+    async authorizeSubscribe(session: Session, subscription: Subscription): Promise<Subscription | null> {
+      const filter = responseFilterOf(subscription.topic)
+      if (filter === null) return null
+      if (
+        filter.device !== undefined &&
+        (filter.device === session.device || !(await serves(session, filter.device)))
+      )
+        return null
+      return { ...subscription, qos: Math.min(subscription.qos, 1) as 0 | 1 }
+    },
+
+    /**
+     * A token request: PUBACK at once, the answer follows on the response topic. A malformed request
+     * id, or a gateway topic for a device that does not list the sender, ends the connection.
+     */
+    async request(
+      conn: Connection,
+      session: Session,
+      target: TokenRequestTopic,
+      payload: Buffer,
+    ): Promise<PublishResult> {
+      if (!REQUEST_ID_PATTERN.test(target.requestId)) {
+        deps.refused(
+          conn,
+          'invalid-files-request',
+          'files/token/req/<request id>: 1-64 of A-Z a-z 0-9 . _ ~ -',
+        )
+        return { action: 'disconnect', reason: 'invalid-files-request' }
+      }
+      const device = target.device ?? session.device
+      if (target.device !== undefined && (device === session.device || !(await serves(session, device)))) {
+        deps.refused(
+          conn,
+          'gateway-not-allowed',
+          `device ${device.slice(0, 100)} does not list ${session.device} as a gateway`,
+        )
+        return { action: 'disconnect', reason: 'gateway-not-allowed' }
+      }
+      const topic = `${target.device === undefined ? '' : `gw/${device}/`}files/token/res/${target.requestId}`
+      void answer(conn, session, device, topic, payload).catch((err: unknown) =>
+        log.warn({ err, tenant: session.tenant, device }, 'file token request failed'),
+      )
+      return { action: 'ack' }
+    },
+
+    /** authorizeForward: only an answer this module is writing, to its own connection. */
+    forwardable(conn: Connection | undefined, packet: AedesPublishPacket): boolean {
+      const entry = Buffer.isBuffer(packet.payload) ? outbound.get(packet.payload) : undefined
+      if (entry === undefined || conn === undefined || entry.conn !== conn) return false
+      entry.forwarded = true
+      return true
+    },
+  }
+}
+
+export type FilesToken = ReturnType<typeof createFilesToken>
