@@ -52,6 +52,7 @@ export function wireRequest(req: IncomingMessage): WireRequest {
       .map((o) => (Buffer.isBuffer(o.value) ? o.value : String(o.value))),
     payload: req.payload,
     observe: typeof req.headers.Observe === 'number' ? req.headers.Observe : undefined,
+    etags: buffers('ETag'),
   }
 }
 
@@ -112,9 +113,15 @@ export function writeReply(res: OutgoingMessage, reply: CoapReply, observing: bo
   res.code = reply.code
   if (reply.maxAge !== undefined) res.setOption('Max-Age', reply.maxAge)
   if (reply.size1 !== undefined) res.setOption('Size1', reply.size1)
+  if (reply.etag !== undefined) res.setOption('ETag', reply.etag)
   if (observing) {
     res.statusCode = reply.code
     res.end()
+    return
+  }
+  if (reply.body !== undefined) {
+    res.setOption('Content-Format', reply.body.contentFormat)
+    res.end(reply.body.payload)
     return
   }
   res.end(diagnostic(reply.detail))
