@@ -58,6 +58,12 @@ export interface HandlerDeps {
 /** Content-Format 50, application/json: the configuration and the report. */
 const JSON_FORMAT = 50
 
+/**
+ * The ETag of a configuration: an ETag option holds 1-8 bytes (RFC 7252 §5.10.6), so it is the first
+ * 8 of the 16 bytes the id encodes (base64url), not the 22 characters of the id itself.
+ */
+export const configEtag = (configId: string): Buffer => Buffer.from(configId, 'base64url').subarray(0, 8)
+
 /** `?ct=` got a command: the adapter answers 2.05 with it and settles the handover. */
 export interface CommandAnswer {
   readonly handover: Handover
@@ -238,7 +244,7 @@ export function createRequestHandler(deps: HandlerDeps): RequestHandler {
     const { tenant, sender, device } = who
     deps.lastSeen.seen(tenant, sender)
     const effective = await deps.config.getEffectiveConfig(tenant, device)
-    const etag = Buffer.from(effective.configId, 'utf8')
+    const etag = configEtag(effective.configId)
     if ((request.etags ?? []).some((tag) => tag.equals(etag))) return { code: CODES.valid, etag }
     const outcome = await deliverConfig(
       deps,

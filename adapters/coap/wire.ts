@@ -16,8 +16,8 @@ import type { CoapReply } from './outcome.ts'
 
 let registered = false
 /**
- * Teaches the library option 4209 (text) and our media type names for the Content-Formats we take,
- * so that it converts them as we spell them. Registration is global to the library, and harmless.
+ * Teaches the library option 4209 (text), ETag as bytes and our media type names for the
+ * Content-Formats we take, so that it converts them as we spell them. Registration is global to the library, and harmless.
  */
 export function registerWireNames(): void {
   if (registered) return
@@ -28,6 +28,12 @@ export function registerWireNames(): void {
     (value) => value.toString('utf8'),
   )
   for (const [number, type] of CONTENT_FORMATS) registerFormat(type, number)
+  // ETags are opaque bytes (RFC 7252 §5.10.6): the library's own conversion makes them text.
+  registerOption(
+    'ETag',
+    (value) => (Buffer.isBuffer(value) ? value : Buffer.from(String(value), 'utf8')),
+    (value) => value,
+  )
 }
 
 interface PacketOption {

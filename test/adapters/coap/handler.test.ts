@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest'
 import type { DeviceMessage, Outcome } from '../../../adapters/adapter.ts'
 import type { EventInput } from '../../../core/events/build.ts'
-import { createRequestHandler, isReply } from '../../../adapters/coap/handler.ts'
+import { configEtag, createRequestHandler, isReply } from '../../../adapters/coap/handler.ts'
 import type { Answer } from '../../../adapters/coap/handler.ts'
 import type { WireRequest } from '../../../adapters/coap/map.ts'
 import type { CoapReply } from '../../../adapters/coap/outcome.ts'
@@ -474,7 +474,8 @@ describe('CoAP request handler', () => {
       const { handler, events, config } = setup()
       const r = await handler(get())
       expect(r.code).toBe('2.05')
-      expect(r.etag).toEqual(Buffer.from(ID))
+      expect(r.etag).toEqual(Buffer.from(ID, 'base64url').subarray(0, 8))
+      expect(r.etag).toEqual(configEtag(ID))
       expect(r.body?.contentFormat).toBe(50)
       expect(JSON.parse(r.body!.payload.toString())).toEqual({ configId: ID, config: { led: 'on' } })
       expect(events.map((e) => [e.kind, e.protocol])).toEqual([['config.delivered', 'coap']])
@@ -483,8 +484,8 @@ describe('CoAP request handler', () => {
 
     it('answers 2.03 Valid to the ETag of the current id, with nothing written', async () => {
       const { handler, events, config } = setup()
-      const r = await handler(get({ etags: [Buffer.from('old'), Buffer.from(ID)] }))
-      expect(r).toEqual({ code: '2.03', etag: Buffer.from(ID) })
+      const r = await handler(get({ etags: [Buffer.from('old'), configEtag(ID)] }))
+      expect(r).toEqual({ code: '2.03', etag: configEtag(ID) })
       expect(events).toEqual([])
       expect(config.delivered).toEqual([])
     })
