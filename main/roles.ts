@@ -87,6 +87,7 @@ function adapters(deps: RoleDeps): Component[] {
         touchDevice: (tenant, device, at) => registryParts.store.touchDevice(tenant, device, at),
         cluster,
         commands,
+        config: registryParts.service,
         metrics: registry,
         log: log.child({ component: 'coap' }),
       }),

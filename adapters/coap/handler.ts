@@ -13,13 +13,18 @@ import type { Logger } from '../../core/log.ts'
 import type { DeviceAuthenticator, DeviceAuthResult } from '../../core/registry/auth.ts'
 import type { Device } from '../../core/registry/model.ts'
 import type { Handover } from '../command-wait.ts'
+import { deliverConfig, reportConfigApplied } from '../device-config.ts'
+import type { RegistryService } from '../../core/registry/service.ts'
 import { waitForCommand } from '../command-wait.ts'
 import type { WireRequest } from './map.ts'
 import {
+  CONFIG_APPLIED_PATH,
+  CONFIG_PATH,
   checkJson,
   contentTypeOf,
   deviceMessage,
   isCommandsPath,
+  isPath,
   parseCredentials,
   parseQuery,
   targetOf,
@@ -46,7 +51,18 @@ export interface HandlerDeps {
   readonly settleMs: number
   /** Aborted when the adapter stops: waits end at once, answered 2.04. */
   readonly stopping?: AbortSignal | undefined
+  /** `GET /v1/config` and `POST /v1/config/applied` (docs/config.md). */
+  readonly config: Pick<RegistryService, 'getEffectiveConfig' | 'configDelivered' | 'configApplied'>
 }
+
+/** Content-Format 50, application/json: the configuration and the report. */
+const JSON_FORMAT = 50
+
+/**
+ * The ETag of a configuration: an ETag option holds 1-8 bytes (RFC 7252 §5.10.6), so it is the first
+ * 8 of the 16 bytes the id encodes (base64url), not the 22 characters of the id itself.
+ */
+export const configEtag = (configId: string): Buffer => Buffer.from(configId, 'base64url').subarray(0, 8)
 
 /** `?ct=` got a command: the adapter answers 2.05 with it and settles the handover. */
 export interface CommandAnswer {
@@ -195,13 +211,99 @@ export function createRequestHandler(deps: HandlerDeps): RequestHandler {
     }
   }
 
+  /** Authenticated, for its device, within its rate: what both configuration requests check first. */
+  async function configCaller(
+    request: WireRequest,
+  ): Promise<{ tenant: string; sender: string; device: string; credentialId: string } | CoapReply> {
+    const query = parseQuery(request.uriQuery)
+    if (!query.ok) return reply(CODES.badRequest, query.detail)
+    const who = await identify(request, query.query.token, query.query.as)
+    if ('code' in who) return who
+    const rate = await deps.limiter.take(who.tenant, who.device)
+    if (!rate.allowed) {
+      return answer({
+        kind: 'rejected',
+        reason: 'rate-limited',
+        detail: `over the publish rate of ${who.device}`,
+        retryAfterMs: rate.retryAfterMs,
+      })
+    }
+    return who
+  }
+
+  /**
+   * `GET /v1/config`: 2.05 with `{configId, config}` and the id as its ETag once its
+   * `config.delivered` event is durable, or 2.03 Valid (no payload) when an ETag option names the id.
+   */
+  async function getConfig(request: WireRequest, time: Date): Promise<Answer> {
+    if (request.observe === 0) {
+      return reply(CODES.badRequest, 'observing /v1/config is not supported yet: GET it with its ETag')
+    }
+    const who = await configCaller(request)
+    if ('code' in who) return who
+    const { tenant, sender, device } = who
+    deps.lastSeen.seen(tenant, sender)
+    const effective = await deps.config.getEffectiveConfig(tenant, device)
+    const etag = configEtag(effective.configId)
+    if ((request.etags ?? []).some((tag) => tag.equals(etag))) return { code: CODES.valid, etag }
+    const outcome = await deliverConfig(
+      deps,
+      { tenant, device, sender, protocol: 'coap', time },
+      effective.configId,
+    )
+    if (outcome.kind !== 'accepted') return answer(outcome)
+    const payload = Buffer.from(
+      JSON.stringify({ configId: effective.configId, config: effective.config }),
+      'utf8',
+    )
+    return { code: CODES.content, etag, body: { payload, contentFormat: JSON_FORMAT } }
+  }
+
+  /** `POST /v1/config/applied`: the report recorded and published as `config.applied` (2.04), 4.00 if refused. */
+  async function applied(request: WireRequest, time: Date): Promise<Answer> {
+    const type = contentTypeOf(request.contentFormat)
+    if (!type.ok) return reply(CODES.unsupportedFormat, type.detail)
+    if (type.type !== 'application/json') {
+      return reply(CODES.unsupportedFormat, 'a report is JSON: Content-Format 50')
+    }
+    if (request.payload.length > deps.maxPayloadBytes) {
+      return answer({
+        kind: 'rejected',
+        reason: 'too-large',
+        detail: `the body of ${request.payload.length} bytes exceeds ${deps.maxPayloadBytes}`,
+      })
+    }
+    const who = await configCaller(request)
+    if ('code' in who) return who
+    const { tenant, sender, device, credentialId } = who
+    let body: unknown
+    try {
+      body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(request.payload))
+    } catch {
+      return reply(CODES.badRequest, 'the body must be UTF-8 JSON: {"configId": "...", "statusCode": 200}')
+    }
+    const outcome = await reportConfigApplied(
+      deps,
+      { tenant, device, sender, protocol: 'coap', credential: credentialId, time },
+      body,
+    )
+    if (outcome.kind === 'accepted') deps.lastSeen.seen(tenant, sender)
+    return answer(outcome)
+  }
+
   async function handle(request: WireRequest): Promise<Answer> {
     const time = now()
     if (request.method === 'GET' && isCommandsPath(request.uriPath) && request.observe === 0) {
       return observe(request)
     }
+    if (request.method === 'GET' && isPath(request.uriPath, CONFIG_PATH)) return getConfig(request, time)
+    if (request.method === 'POST' && isPath(request.uriPath, CONFIG_APPLIED_PATH))
+      return applied(request, time)
     if (request.method !== 'POST') {
-      return reply(CODES.methodNotAllowed, 'devices POST to /v1/<channel> and observe GET /v1/commands')
+      return reply(
+        CODES.methodNotAllowed,
+        'devices POST to /v1/<channel>, observe GET /v1/commands and GET /v1/config',
+      )
     }
     const path = targetOf(request.uriPath)
     if (!path.ok) {

@@ -16,6 +16,7 @@ import { TributaryError } from '../../core/errors.ts'
 import type { Logger } from '../../core/log.ts'
 import type { Registry } from '../../core/metrics.ts'
 import type { RegistryAuth } from '../../core/registry/auth.ts'
+import type { RegistryService } from '../../core/registry/service.ts'
 import type { CoapConfig } from './config.ts'
 import { createResponseBlocks } from './blocks.ts'
 import { MAX_TRANSMIT_SPAN_MS, createDatagramGate } from './datagrams.ts'
@@ -41,6 +42,8 @@ export interface CoapAdapterDeps {
   readonly cluster: Pick<ClusterState, 'take'>
   /** Where `?ct=` requests and observations attach their sinks, and responses are reported. */
   readonly commands: Pick<CommandOutlet, 'attach' | 'responded'>
+  /** `GET /v1/config` and `POST /v1/config/applied`: effective configurations, deliveries and reports. */
+  readonly config: Pick<RegistryService, 'getEffectiveConfig' | 'configDelivered' | 'configApplied'>
   readonly metrics: Registry
   readonly log: Logger
 }
@@ -81,6 +84,7 @@ export function createCoapAdapter(config: CoapConfig, deps: CoapAdapterDeps): Ad
   const handler = createRequestHandler({
     ingest: deps.ingest,
     commands: deps.commands,
+    config: deps.config,
     slots: createPollSlots(),
     maxWaitSeconds: config.maxCommandWaitSeconds,
     // A separate response waits for its acknowledgement up to MAX_TRANSMIT_WAIT.

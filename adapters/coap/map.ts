@@ -69,6 +69,8 @@ export interface WireRequest {
   readonly payload: Buffer
   /** The Observe option (RFC 7641): 0 registers, 1 deregisters; undefined when absent. */
   readonly observe?: number | undefined
+  /** Every ETag option (RFC 7252 §5.10.6.2): the representations the client has. */
+  readonly etags?: readonly Buffer[] | undefined
 }
 
 export type Problem = { readonly ok: false; readonly detail: string }
@@ -110,6 +112,14 @@ export function targetOf(
 
 /** The one path a device observes for its commands: `/v1/commands`. */
 export const COMMANDS_PATH = ['v1', 'commands'] as const
+/** `GET /v1/config` and `POST /v1/config/applied` (docs/config.md). */
+export const CONFIG_PATH = ['v1', 'config'] as const
+export const CONFIG_APPLIED_PATH = ['v1', 'config', 'applied'] as const
+
+/** The Uri-Path options are exactly these segments. */
+export function isPath(segments: readonly Buffer[], path: readonly string[]): boolean {
+  return segments.length === path.length && segments.every((s, i) => s.toString('latin1') === path[i])
+}
 
 /** True for exactly the Uri-Path of /v1/commands. */
 export function isCommandsPath(segments: readonly Buffer[]): boolean {

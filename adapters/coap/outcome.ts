@@ -3,6 +3,8 @@
 import type { Outcome } from '../adapter.ts'
 
 export const CODES = {
+  /** RFC 7252 §5.9.1.3: the representation the ETag option names is current. */
+  valid: '2.03',
   changed: '2.04',
   /** A command in the response to a `?ct=` request, and every notification of /v1/commands. */
   content: '2.05',
@@ -33,6 +35,10 @@ export interface CoapReply {
   readonly maxAge?: number | undefined
   /** Size1 option: the largest body accepted (4.13; RFC 7252 §5.9.2.9). */
   readonly size1?: number | undefined
+  /** ETag option (2.05, 2.03): the configuration id's bytes. */
+  readonly etag?: Buffer | undefined
+  /** A representation (2.05) with its Content-Format, instead of a diagnostic. */
+  readonly body?: { readonly payload: Buffer; readonly contentFormat: number } | undefined
 }
 
 /** Retry after this when the bus did not say: long enough that a fleet of devices does not hammer it. */

@@ -16,8 +16,8 @@ import type { CoapReply } from './outcome.ts'
 
 let registered = false
 /**
- * Teaches the library option 4209 (text) and our media type names for the Content-Formats we take,
- * so that it converts them as we spell them. Registration is global to the library, and harmless.
+ * Teaches the library option 4209 (text), ETag as bytes and our media type names for the
+ * Content-Formats we take, so that it converts them as we spell them. Registration is global to the library, and harmless.
  */
 export function registerWireNames(): void {
   if (registered) return
@@ -28,6 +28,12 @@ export function registerWireNames(): void {
     (value) => value.toString('utf8'),
   )
   for (const [number, type] of CONTENT_FORMATS) registerFormat(type, number)
+  // ETags are opaque bytes (RFC 7252 §5.10.6): the library's own conversion makes them text.
+  registerOption(
+    'ETag',
+    (value) => (Buffer.isBuffer(value) ? value : Buffer.from(String(value), 'utf8')),
+    (value) => value,
+  )
 }
 
 interface PacketOption {
@@ -52,6 +58,7 @@ export function wireRequest(req: IncomingMessage): WireRequest {
       .map((o) => (Buffer.isBuffer(o.value) ? o.value : String(o.value))),
     payload: req.payload,
     observe: typeof req.headers.Observe === 'number' ? req.headers.Observe : undefined,
+    etags: buffers('ETag'),
   }
 }
 
@@ -112,9 +119,15 @@ export function writeReply(res: OutgoingMessage, reply: CoapReply, observing: bo
   res.code = reply.code
   if (reply.maxAge !== undefined) res.setOption('Max-Age', reply.maxAge)
   if (reply.size1 !== undefined) res.setOption('Size1', reply.size1)
+  if (reply.etag !== undefined) res.setOption('ETag', reply.etag)
   if (observing) {
     res.statusCode = reply.code
     res.end()
+    return
+  }
+  if (reply.body !== undefined) {
+    res.setOption('Content-Format', reply.body.contentFormat)
+    res.end(reply.body.payload)
     return
   }
   res.end(diagnostic(reply.detail))

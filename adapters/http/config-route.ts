@@ -7,8 +7,7 @@
 import type { Context } from 'hono'
 import type { Ingest } from '../adapter.ts'
 import type { LastSeen, RateLimiter } from '../device-limits.ts'
-import { isTributaryError } from '../../core/errors.ts'
-import { appliedEventInput, deliveredEventInput } from '../../core/events/config.ts'
+import { deliverConfig, reportConfigApplied } from '../device-config.ts'
 import type { Logger } from '../../core/log.ts'
 import type { DeviceAuthenticator } from '../../core/registry/auth.ts'
 import type { Device } from '../../core/registry/model.ts'
@@ -121,18 +120,12 @@ export function createConfigRoutes(deps: ConfigRouteDeps) {
     const tag = `"${effective.configId}"`
     const headers = { etag: tag, 'cache-control': 'no-store' }
     if (matches(ifNoneMatch, tag)) return new Response(null, { status: 304, headers })
-    const outcome = await deps.ingest.event(
-      deliveredEventInput({
-        tenant,
-        device,
-        sender: sender === device ? undefined : sender,
-        protocol: 'http',
-        configId: effective.configId,
-        time,
-      }),
+    const outcome = await deliverConfig(
+      deps,
+      { tenant, device, sender, protocol: 'http', time },
+      effective.configId,
     )
     if (outcome.kind !== 'accepted') return outcomeResponse(outcome, { instance: c.req.path })
-    await deps.config.configDelivered(tenant, device, effective.configId, 'http')
     return new Response(JSON.stringify({ configId: effective.configId, config: effective.config }), {
       status: 200,
       headers: { ...headers, 'content-type': 'application/json' },
@@ -157,24 +150,11 @@ export function createConfigRoutes(deps: ConfigRouteDeps) {
       return refuse('invalid', 'the body must be UTF-8 JSON: {"configId": "...", "statusCode": 200}').response
     }
     const time = new Date()
-    let report
-    try {
-      // Checks the report and that the id was sent to this device before anything is written.
-      report = await deps.config.configApplied(tenant, device, body, 'http')
-    } catch (err) {
-      if (isTributaryError(err, 'REGISTRY_INVALID')) return refuse('invalid', err.message).response
-      throw err
-    }
-    const outcome = await deps.ingest.event(
-      appliedEventInput({
-        tenant,
-        device,
-        sender: sender === device ? undefined : sender,
-        protocol: 'http',
-        credential: credentialId,
-        time,
-        ...report,
-      }),
+    // Checks the report and that the id was sent to this device before anything is written.
+    const outcome = await reportConfigApplied(
+      deps,
+      { tenant, device, sender, protocol: 'http', credential: credentialId, time },
+      body,
     )
     if (outcome.kind !== 'accepted') return outcomeResponse(outcome, { instance })
     deps.lastSeen.seen(tenant, sender, time)

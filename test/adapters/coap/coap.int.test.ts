@@ -254,6 +254,7 @@ describe('CoAP adapter (integration)', () => {
       touchDevice: (t, d, at) => h.store.touchDevice(t, d, at),
       cluster: h.cluster,
       commands: h.commands,
+      config: h.registry,
       metrics: createMetricsRegistry(),
       log: silentLogger,
     })
@@ -279,6 +280,7 @@ describe('CoAP adapter (integration)', () => {
       touchDevice: async () => undefined,
       cluster: h.cluster,
       commands: h.commands,
+      config: h.registry,
       metrics: createMetricsRegistry(),
       log: silentLogger,
     })

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest'
 import type { DeviceMessage, Outcome } from '../../../adapters/adapter.ts'
 import type { EventInput } from '../../../core/events/build.ts'
-import { createRequestHandler, isReply } from '../../../adapters/coap/handler.ts'
+import { configEtag, createRequestHandler, isReply } from '../../../adapters/coap/handler.ts'
 import type { Answer } from '../../../adapters/coap/handler.ts'
 import type { WireRequest } from '../../../adapters/coap/map.ts'
 import type { CoapReply } from '../../../adapters/coap/outcome.ts'
@@ -14,7 +14,8 @@ import { silentLogger } from '../../../core/log.ts'
 import type { FakeOutlet } from '../http/fake-outlet.ts'
 import { command, createFakeOutlet } from '../http/fake-outlet.ts'
 import type { DeviceAuthResult } from '../../../core/registry/auth.ts'
-import type { Device } from '../../../core/registry/model.ts'
+import type { ConfigReportInput, Device } from '../../../core/registry/model.ts'
+import type { EffectiveConfig } from '../../../core/registry/service.ts'
 
 const basic = (text: string): string => `Basic ${Buffer.from(text).toString('base64')}`
 const ok = (device: string): DeviceAuthResult => ({
@@ -41,13 +42,43 @@ function device(id: string, fields: Partial<Device> = {}): Device {
   }
 }
 
+/** The configuration service: one effective configuration, the ids sent and the reports taken. */
+function createFakeConfig(configId = 'q3Jm2cH1yF8x0eZ4b7QK9w') {
+  const delivered: string[] = []
+  const applied: unknown[] = []
+  return {
+    delivered,
+    applied,
+    getEffectiveConfig: async (tenant: string, device: string): Promise<EffectiveConfig> => ({
+      tenant,
+      device,
+      appVersion: null,
+      configId,
+      config: { led: 'on' },
+      levels: [],
+      state: null,
+    }),
+    configDelivered: async (tenant: string, device: string, id: string, protocol: string) => {
+      delivered.push(`${tenant}/${device} ${id} ${protocol}`)
+    },
+    configApplied: async (_t: string, _d: string, report: unknown): Promise<ConfigReportInput> => {
+      const r = report as { configId?: unknown; statusCode?: number }
+      if (r.configId !== configId)
+        throw new TributaryError('REGISTRY_INVALID', `${String(r.configId)} was never sent`)
+      applied.push(report)
+      return { configId, statusCode: r.statusCode ?? 200, reasonPhrase: null }
+    },
+  }
+}
+
 /** The command side of the handler's deps, with a fake outlet. */
-function commandDeps(commands: FakeOutlet = createFakeOutlet()) {
+function commandDeps(commands: FakeOutlet = createFakeOutlet(), config = createFakeConfig()) {
   return {
     commands,
     slots: createPollSlots({ total: 10, perTenant: 5, perDevice: 2 }),
     maxWaitSeconds: 60,
     settleMs: 5_000,
+    config,
   }
 }
 
@@ -66,13 +97,14 @@ function setup(
     commands?: FakeOutlet
   } = {},
 ) {
+  const config = createFakeConfig()
   const published: DeviceMessage[] = []
   const events: EventInput[] = []
   const seen: string[] = []
   const calls: string[] = []
   const commands = options.commands ?? createFakeOutlet()
   const raw = createRequestHandler({
-    ...commandDeps(commands),
+    ...commandDeps(commands, config),
     ingest: {
       publish: async (m) => {
         published.push(m)
@@ -108,7 +140,7 @@ function setup(
     now: () => new Date('2026-11-29T00:00:00Z'),
   })
   const handler = async (r: WireRequest): Promise<CoapReply> => asReply(await raw(r))
-  return { handler, raw, published, events, seen, calls, commands }
+  return { handler, raw, published, events, seen, calls, commands, config }
 }
 
 const request = (fields: Partial<WireRequest> = {}): WireRequest => ({
@@ -423,5 +455,69 @@ describe('CoAP request handler', () => {
     expect(await observe({ credentials: [basic('child@acme:pw')] })).toMatchObject({ code: '4.29' })
     if ('observe' in second) second.observe.release()
     expect('observe' in (await observe({ credentials: [basic('child@acme:pw')] }))).toBe(true)
+  })
+
+  describe('configuration', () => {
+    const ID = 'q3Jm2cH1yF8x0eZ4b7QK9w'
+    const get = (fields: Partial<WireRequest> = {}) =>
+      request({
+        method: 'GET',
+        uriPath: ['v1', 'config'].map((x) => Buffer.from(x)),
+        contentFormat: undefined,
+        payload: Buffer.alloc(0),
+        ...fields,
+      })
+    const report = (body: string) =>
+      request({ uriPath: ['v1', 'config', 'applied'].map((x) => Buffer.from(x)), payload: Buffer.from(body) })
+
+    it('answers GET /v1/config 2.05 with {configId, config}, Content-Format 50 and the id as ETag once delivered', async () => {
+      const { handler, events, config } = setup()
+      const r = await handler(get())
+      expect(r.code).toBe('2.05')
+      expect(r.etag).toEqual(Buffer.from(ID, 'base64url').subarray(0, 8))
+      expect(r.etag).toEqual(configEtag(ID))
+      expect(r.body?.contentFormat).toBe(50)
+      expect(JSON.parse(r.body!.payload.toString())).toEqual({ configId: ID, config: { led: 'on' } })
+      expect(events.map((e) => [e.kind, e.protocol])).toEqual([['config.delivered', 'coap']])
+      expect(config.delivered).toEqual([`acme/meter-1 ${ID} coap`])
+    })
+
+    it('answers 2.03 Valid to the ETag of the current id, with nothing written', async () => {
+      const { handler, events, config } = setup()
+      const r = await handler(get({ etags: [Buffer.from('old'), configEtag(ID)] }))
+      expect(r).toEqual({ code: '2.03', etag: configEtag(ID) })
+      expect(events).toEqual([])
+      expect(config.delivered).toEqual([])
+    })
+
+    it('sends nothing when the delivered event is not durable', async () => {
+      const { handler, config } = setup({ outcome: { kind: 'unavailable', detail: 'bus down' } })
+      expect((await handler(get())).code).toBe('5.03')
+      expect(config.delivered).toEqual([])
+    })
+
+    it('refuses Observe on /v1/config (not built) and unauthenticated requests', async () => {
+      const { handler } = setup()
+      expect((await handler(get({ observe: 0 }))).code).toBe('4.00')
+      expect((await handler(get({ credentials: [] }))).code).toBe('4.01')
+    })
+
+    it('records POST /v1/config/applied and writes config.applied (2.04)', async () => {
+      const { handler, events, config } = setup()
+      expect(await handler(report(`{"configId":"${ID}","statusCode":200}`))).toEqual({ code: '2.04' })
+      expect(config.applied).toEqual([{ configId: ID, statusCode: 200 }])
+      expect(events.map((e) => [e.kind, e.protocol, e.credential])).toEqual([
+        ['config.applied', 'coap', 'c1'],
+      ])
+    })
+
+    it('answers 4.00 to a report of an id never sent, or not JSON, and writes nothing', async () => {
+      const { handler, events } = setup()
+      const never = await handler(report('{"configId":"AAAAAAAAAAAAAAAAAAAAAA"}'))
+      expect(never.code).toBe('4.00')
+      expect(never.detail).toMatch(/never sent/)
+      expect((await handler(report('not json'))).code).toBe('4.00')
+      expect(events).toEqual([])
+    })
   })
 })

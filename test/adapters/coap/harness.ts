@@ -111,6 +111,7 @@ export async function startCoap(
     touchDevice: (t, d, at) => store.touchDevice(t, d, at),
     cluster,
     commands,
+    config: registry,
     metrics,
     log,
   })
