@@ -212,11 +212,7 @@ describe('tenant isolation', () => {
     const before = await snapshotOfA()
     let attacks = 0
     for (const [who, token] of Object.entries(attackers)) {
-      // A plain GET of the event WebSocket answers 426 to everyone before any lookup; the upgrade's
-      // tenant checks are attacked in test/consumers/websocket/auth.int.test.ts.
-      for (const op of operations.filter(
-        (o) => o.path.includes('{tenant}') && o.operationId !== 'streamEvents',
-      )) {
+      for (const op of operations.filter((o) => o.path.includes('{tenant}'))) {
         const body = BODIES[op.operationId]
         const headers = { 'if-match': '"1"' }
         for (const tenant of ['alpha', '%61lpha']) {
