@@ -1,7 +1,6 @@
 // Device file schemas (docs/files.md).
 import { z } from '@hono/zod-openapi'
-import { isCursor, CURSOR_RULE } from '../../core/registry/cursor.ts'
-import { DeviceId, TenantId, Timestamp } from './common.ts'
+import { DeviceId, ListQuery, TenantId, Timestamp } from './common.ts'
 
 export const FileId = z
   .string()
@@ -24,19 +23,7 @@ export const DeviceFile = z
   })
   .openapi('DeviceFile')
 
-export const FileListQuery = z.strictObject({
-  limit: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(1000)
-    .optional()
-    .openapi({ description: 'Items per page, 1-1000 (default 100).', example: 100 }),
-  after: z
-    .string()
-    .refine(isCursor, { error: CURSOR_RULE })
-    .optional()
-    .openapi({ description: 'The `next` cursor of the previous page, as given.' }),
+export const FileListQuery = ListQuery.extend({
   device: DeviceId.optional().openapi({ description: 'Only the files of this device.' }),
   namePrefix: z
     .string()
