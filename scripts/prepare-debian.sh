@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares a Debian 12 machine for `npm ci && npm test` (and .ci/run uses it): the Debian packages
-# the tests drive (mosquitto-clients, kcat, libcoap3-bin, docker-compose), Java 17 and Maven for
+# the tests drive (mosquitto-clients, kcat, libcoap3-bin, docker-compose, kubectl), Java 17 and Maven for
 # the local Kafka, and PostgreSQL (a `test` database, trust auth on loopback) and Redis on their
 # default ports. Installs and starts only what is missing, so a prepared machine takes a second.
 #
@@ -36,6 +36,9 @@ missing_packages() {
   local wanted=(mosquitto-clients kcat libcoap3-bin docker-compose)
   command -v java >/dev/null || wanted+=(openjdk-17-jre-headless)
   command -v mvn >/dev/null || wanted+=(maven)
+  # `kubectl kustomize` renders deploy/kubernetes in test/deploy (Debian's client is 1.20, with
+  # kustomize 2.0.3, which the manifests are written for; a newer kubectl on the machine is kept).
+  command -v kubectl >/dev/null || wanted+=(kubernetes-client)
   if ! answers "$PG_HOST" "$PG_PORT"; then
     command -v pg_ctlcluster >/dev/null || wanted+=(postgresql)
   fi
