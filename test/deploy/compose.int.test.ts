@@ -13,6 +13,8 @@ import type { ValidateFunction } from 'ajv'
 import { parse, stringify } from 'yaml'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { variables } from '../../core/config/schema.ts'
+import { ROLES } from '../../main/roles.ts'
+import type { Role } from '../../main/roles.ts'
 
 const run = promisify(execFile)
 const root = fileURLToPath(new URL('../../', import.meta.url))
@@ -30,6 +32,25 @@ const listeners: Readonly<Record<string, string>> = {
   TRIBUTARY_MQTT_WS_PORT: '8083/tcp',
   TRIBUTARY_COAP_PORT: '5683/udp',
   TRIBUTARY_APP_MQTT_PORT: '1884/tcp',
+}
+// Each role is its own service, running `start --roles <role>` and publishing its listeners.
+const roleServices: Readonly<Record<Role, string>> = {
+  adapters: 'tributary-adapters',
+  processors: 'tributary-processors',
+  consumers: 'tributary-consumers',
+  api: 'tributary-api',
+}
+const roleListeners: Readonly<Record<Role, readonly string[]>> = {
+  adapters: [
+    'TRIBUTARY_HTTP_PORT',
+    'TRIBUTARY_MQTT_PORT',
+    'TRIBUTARY_MQTTS_PORT',
+    'TRIBUTARY_MQTT_WS_PORT',
+    'TRIBUTARY_COAP_PORT',
+  ],
+  processors: [],
+  consumers: ['TRIBUTARY_APP_MQTT_PORT'],
+  api: ['TRIBUTARY_API_PORT'],
 }
 const sourceFolders = ['core', 'adapters', 'processors', 'consumers', 'commands', 'api', 'main', 'schemas']
 const known = new Map<string, (typeof variables)[keyof typeof variables]>(
@@ -58,6 +79,11 @@ interface ComposeFile {
   services: Record<string, Service>
   volumes?: Record<string, unknown>
   [key: string]: unknown
+}
+
+/** The services of Tributary's roles, in ROLES order. */
+function tributaryServices(doc: ComposeFile): Array<[Role, Service]> {
+  return ROLES.map((role) => [role, service(doc, roleServices[role])])
 }
 
 function service(doc: ComposeFile, name: string): Service {
@@ -108,18 +134,20 @@ const developmentDefaults = new Set(['POSTGRES_PASSWORD', 'MINIO_ROOT_PASSWORD']
  * default of a `${VAR:-default}`: what the file supplies must be empty, or a URL without a password.
  */
 function hardCodedSecrets(doc: ComposeFile): string[] {
-  return Object.entries(env(service(doc, 'tributary')))
-    .filter(([name]) => known.get(name)?.secret === true)
-    .filter(([, value]) => {
+  const found = new Set<string>()
+  for (const [, svc] of tributaryServices(doc)) {
+    for (const [name, value] of Object.entries(env(svc))) {
+      if (known.get(name)?.secret !== true) continue
       const literal = value.replace(
         /\$\{(\w+)(?::?-([^}]*))?[^}]*\}/g,
-        (_match: string, name: string, fallback?: string) =>
-          developmentDefaults.has(name) ? '' : (fallback ?? ''),
+        (_match: string, variable: string, fallback?: string) =>
+          developmentDefaults.has(variable) ? '' : (fallback ?? ''),
       )
-      if (literal === '') return false
-      return URL.canParse(literal) ? new URL(literal).password !== '' : true
-    })
-    .map(([name]) => name)
+      if (literal === '') continue
+      if (URL.canParse(literal) ? new URL(literal).password !== '' : true) found.add(name)
+    }
+  }
+  return [...found]
 }
 
 function unknownTributaryVariables(doc: ComposeFile, dockerfileEnv: Record<string, string>): string[] {
@@ -269,8 +297,13 @@ describe('docker-compose.yml is valid Compose', () => {
       ]) {
         const result = await composeConfig(composePath, vars)
         expect(result.ok, `${name}=${JSON.stringify(vars[name])}`).toBe(false)
-        // docker-compose 1 prints the raw mapping first, then `in service "tributary": <message>`.
-        const reason = result.ok ? '' : (result.stderr.trim().split('in service "tributary": ').at(-1) ?? '')
+        // docker-compose 1 prints the raw mapping first, then `in service "<name>": <message>`.
+        const reason = result.ok
+          ? ''
+          : (result.stderr
+              .trim()
+              .split(/in service "tributary-\w+": /)
+              .at(-1) ?? '')
         expect(reason).toMatch(message)
       }
     }
@@ -281,18 +314,23 @@ describe('docker-compose.yml is valid Compose', () => {
     const result = await composeConfig(composePath, { ...required, POSTGRES_PASSWORD: password }, true)
     expect(result.ok, result.ok ? '' : result.stderr).toBe(true)
     const resolved = parse(result.ok ? result.stdout : '', { version: '1.1' }) as ComposeFile
-    const settings = env(service(resolved, 'tributary'))
-    expect(settings.TRIBUTARY_REGISTRY_KEY).toBe(required.TRIBUTARY_REGISTRY_KEY)
-    expect(settings.TRIBUTARY_ADMIN_TOKEN).toBe(required.TRIBUTARY_ADMIN_TOKEN)
-    expect(settings.TRIBUTARY_DATABASE_URL).toBe(`postgres://tributary:${password}@postgres:5432/tributary`)
+    for (const [role, svc] of tributaryServices(resolved)) {
+      const settings = env(svc)
+      expect(settings.TRIBUTARY_REGISTRY_KEY, role).toBe(required.TRIBUTARY_REGISTRY_KEY)
+      expect(settings.TRIBUTARY_ADMIN_TOKEN, role).toBe(required.TRIBUTARY_ADMIN_TOKEN)
+      expect(settings.TRIBUTARY_DATABASE_URL, role).toBe(
+        `postgres://tributary:${password}@postgres:5432/tributary`,
+      )
+    }
     expect(env(service(resolved, 'postgres')).POSTGRES_PASSWORD).toBe(password)
   })
 
   it('rejects a broken copy, so the check above can fail', async () => {
     const broken = structuredClone(doc)
-    const dependsOn = service(broken, 'tributary').depends_on
+    const dependsOn = service(broken, 'tributary-api').depends_on
     expect(dependsOn?.kafka).toBeDefined()
-    if (dependsOn?.kafka) dependsOn.kafka.condition = 'service_ready'
+    // A copy of its own, so only this service is broken.
+    service(broken, 'tributary-api').depends_on = { ...dependsOn, kafka: { condition: 'service_ready' } }
     // YAML 1.1 output, so strings such as 'no' stay quoted for docker-compose's YAML 1.1 reader.
     await writeFile(join(scratch, 'intact.yml'), stringify(doc, { version: '1.1' }))
     await writeFile(join(scratch, 'broken.yml'), stringify(broken, { version: '1.1' }))
@@ -300,7 +338,7 @@ describe('docker-compose.yml is valid Compose', () => {
     expect(await composeConfig(join(scratch, 'intact.yml'))).toMatchObject({ ok: true })
     const result = await composeConfig(join(scratch, 'broken.yml'))
     expect(result.ok).toBe(false)
-    expect(result.ok ? '' : result.stderr).toContain('services.tributary.depends_on.kafka.condition')
+    expect(result.ok ? '' : result.stderr).toContain('services.tributary-api.depends_on.kafka.condition')
   })
 
   it('matches the compose-spec JSON schema, which rejects the broken copy', async () => {
@@ -316,11 +354,14 @@ describe('docker-compose.yml is valid Compose', () => {
     expect(validate(doc), JSON.stringify(validate.errors, null, 2)).toBe(true)
 
     const badCondition = structuredClone(doc)
-    const dependsOn = service(badCondition, 'tributary').depends_on
-    if (dependsOn?.kafka) dependsOn.kafka.condition = 'service_ready'
+    const dependsOn = service(badCondition, 'tributary-api').depends_on
+    service(badCondition, 'tributary-api').depends_on = {
+      ...dependsOn,
+      kafka: { condition: 'service_ready' },
+    }
     expect(validate(badCondition)).toBe(false)
     const badDuration = structuredClone(doc)
-    service(badDuration, 'tributary').healthcheck = { test: ['CMD', 'true'], interval: 'ten seconds' }
+    service(badDuration, 'tributary-api').healthcheck = { test: ['CMD', 'true'], interval: 'ten seconds' }
     expect(validate(badDuration)).toBe(false)
   })
 
@@ -372,10 +413,12 @@ describe('docker-compose.yml services', () => {
     }
   })
 
-  it('waits on healthy dependencies: tributary on Kafka and PostgreSQL, the bucket job on MinIO', () => {
-    expect(service(doc, 'tributary').depends_on?.kafka).toEqual({ condition: 'service_healthy' })
-    expect(service(doc, 'tributary').depends_on?.postgres).toEqual({ condition: 'service_healthy' })
-    expect(service(doc, 'tributary').depends_on?.redis).toEqual({ condition: 'service_healthy' })
+  it('waits on healthy dependencies: every role on Kafka, PostgreSQL and Redis, the bucket job on MinIO', () => {
+    for (const [role, svc] of tributaryServices(doc)) {
+      expect(svc.depends_on?.kafka, role).toEqual({ condition: 'service_healthy' })
+      expect(svc.depends_on?.postgres, role).toEqual({ condition: 'service_healthy' })
+      expect(svc.depends_on?.redis, role).toEqual({ condition: 'service_healthy' })
+    }
     expect(service(doc, 'minio-init').depends_on?.minio).toEqual({ condition: 'service_healthy' })
     for (const [name, svc] of Object.entries(doc.services)) {
       for (const [target, { condition }] of Object.entries(svc.depends_on ?? {})) {
@@ -387,7 +430,7 @@ describe('docker-compose.yml services', () => {
 
   it('keeps state in named volumes', () => {
     const declared = Object.keys(doc.volumes ?? {})
-    for (const name of ['kafka', 'postgres', 'redis', 'minio', 'tributary']) {
+    for (const name of ['kafka', 'postgres', 'redis', 'minio']) {
       const sources = (service(doc, name).volumes ?? []).map((v) => String(v).split(':')[0])
       expect(
         sources.some((source) => declared.includes(source ?? '')),
@@ -417,47 +460,55 @@ describe('docker-compose.yml services', () => {
   })
 
   it('keeps device files in the MinIO bucket that minio-init creates, with its credentials', () => {
-    const tributary = service(doc, 'tributary')
-    expect(tributary.depends_on?.['minio-init']).toEqual({ condition: 'service_completed_successfully' })
-    const vars = env(tributary)
-    expect(vars.TRIBUTARY_S3_ENDPOINT).toBe('http://minio:9000')
-    expect(vars.TRIBUTARY_S3_BUCKET).toBe('tributary')
-    expect(vars.TRIBUTARY_S3_FORCE_PATH_STYLE).toBe('true')
     const minio = env(service(doc, 'minio'))
-    expect(vars.TRIBUTARY_S3_ACCESS_KEY_ID).toBe(minio.MINIO_ROOT_USER)
-    expect(vars.TRIBUTARY_S3_SECRET_ACCESS_KEY).toBe(minio.MINIO_ROOT_PASSWORD)
+    for (const [role, tributary] of tributaryServices(doc)) {
+      expect(tributary.depends_on?.['minio-init'], role).toEqual({
+        condition: 'service_completed_successfully',
+      })
+      const vars = env(tributary)
+      expect(vars.TRIBUTARY_S3_ENDPOINT, role).toBe('http://minio:9000')
+      expect(vars.TRIBUTARY_S3_BUCKET, role).toBe('tributary')
+      expect(vars.TRIBUTARY_S3_FORCE_PATH_STYLE, role).toBe('true')
+      expect(vars.TRIBUTARY_S3_ACCESS_KEY_ID, role).toBe(minio.MINIO_ROOT_USER)
+      expect(vars.TRIBUTARY_S3_SECRET_ACCESS_KEY, role).toBe(minio.MINIO_ROOT_PASSWORD)
+    }
   })
 
   it('keeps the cluster state in the redis service', () => {
-    expect(env(service(doc, 'tributary')).TRIBUTARY_REDIS_URL).toBe('redis://redis:6379')
+    for (const [role, svc] of tributaryServices(doc))
+      expect(env(svc).TRIBUTARY_REDIS_URL, role).toBe('redis://redis:6379')
   })
 
-  it('builds tributary from the Dockerfile and points it at the kafka service', () => {
-    const tributary = service(doc, 'tributary')
-    expect(tributary.build).toEqual({ context: '.', dockerfile: 'Dockerfile' })
-    expect(tributary.restart).toBe('unless-stopped')
+  it('runs every role as its own service, built from the Dockerfile and pointed at the kafka service', () => {
+    const tributaries = Object.keys(doc.services).filter((name) => name.startsWith('tributary'))
+    expect(tributaries.sort()).toEqual(Object.values(roleServices).sort())
     const advertised = env(service(doc, 'kafka')).KAFKA_ADVERTISED_LISTENERS ?? ''
-    const brokers = withDefaults(env(tributary).TRIBUTARY_KAFKA_BROKERS ?? '').split(',')
-    expect(brokers.length).toBeGreaterThan(0)
-    for (const broker of brokers) {
-      expect(broker).toMatch(/^kafka:\d+$/)
-      expect(advertised, `${broker} is an advertised Kafka listener`).toContain(`://${broker}`)
+    for (const [role, tributary] of tributaryServices(doc)) {
+      expect(tributary.build, role).toEqual({ context: '.', dockerfile: 'Dockerfile' })
+      expect(tributary.image, role).toBe('tributary:local')
+      expect(tributary.command, role).toEqual(['start', '--roles', role])
+      expect(tributary.restart, role).toBe('unless-stopped')
+      const brokers = withDefaults(env(tributary).TRIBUTARY_KAFKA_BROKERS ?? '').split(',')
+      expect(brokers.length).toBeGreaterThan(0)
+      for (const broker of brokers) {
+        expect(broker).toMatch(/^kafka:\d+$/)
+        expect(advertised, `${broker} is an advertised Kafka listener`).toContain(`://${broker}`)
+      }
+      expect(env(tributary).TRIBUTARY_DATA_DIR, role).toBe(dockerEnv.TRIBUTARY_DATA_DIR)
+      const check = healthcheckText(tributary)
+      expect(check).toMatch(/^CMD node -e .*fetch\(/)
+      expect(check).toContain(
+        `process.env.TRIBUTARY_MANAGEMENT_PORT || ${variables.managementPort.defaultText}) + '/readyz'`,
+      )
     }
-    const dataDir = env(tributary).TRIBUTARY_DATA_DIR
-    expect(dataDir).toBe(dockerEnv.TRIBUTARY_DATA_DIR)
-    expect(tributary.volumes?.map((v) => String(v).split(':')[1])).toContain(dataDir)
-    const check = healthcheckText(tributary)
-    expect(check).toMatch(/^CMD node -e .*fetch\(/)
-    expect(check).toContain(
-      `process.env.TRIBUTARY_MANAGEMENT_PORT || ${variables.managementPort.defaultText}) + '/readyz'`,
-    )
   })
 })
 
 describe('TRIBUTARY_* settings and ports', () => {
   it('keeps the registry in the postgres service, as the user, database and password it creates', () => {
     const postgres = env(service(doc, 'postgres'))
-    const url = env(service(doc, 'tributary')).TRIBUTARY_DATABASE_URL ?? ''
+    const url = env(service(doc, 'tributary-processors')).TRIBUTARY_DATABASE_URL ?? ''
+    for (const [role, svc] of tributaryServices(doc)) expect(env(svc).TRIBUTARY_DATABASE_URL, role).toBe(url)
     // Parsed before interpolation: the password must be the postgres service's own expression.
     const m =
       /^postgres:\/\/(?<user>[^:@/]+):(?<password>[^@]+)@(?<host>[^:@/]+):(?<port>\d+)\/(?<db>\w+)$/.exec(url)
@@ -473,11 +524,13 @@ describe('TRIBUTARY_* settings and ports', () => {
   })
 
   it('requires the registry key and the admin token from the environment, with no default', () => {
-    const settings = env(service(doc, 'tributary'))
-    for (const name of Object.keys(required)) {
-      expect(known.get(name)?.secret, `${name} is a secret of the schema`).toBe(true)
-      expect(settings[name], name).toMatch(new RegExp('^\\$\\{' + name + ':\\?[^}]+\\}$'))
-      expect(() => interpolate(settings[name] ?? '', {}), name).toThrow(`${name} is required`)
+    for (const [role, svc] of tributaryServices(doc)) {
+      const settings = env(svc)
+      for (const name of Object.keys(required)) {
+        expect(known.get(name)?.secret, `${name} is a secret of the schema`).toBe(true)
+        expect(settings[name], `${role} ${name}`).toMatch(new RegExp('^\\$\\{' + name + ':\\?[^}]+\\}$'))
+        expect(() => interpolate(settings[name] ?? '', {}), name).toThrow(`${name} is required`)
+      }
     }
     expect(hardCodedSecrets(doc)).toEqual([])
     // Nothing shaped like a registry key (32 bytes in base64) anywhere in the file.
@@ -486,7 +539,8 @@ describe('TRIBUTARY_* settings and ports', () => {
 
   it('notices a secret written into the file, so the check above can fail', () => {
     const broken = structuredClone(doc)
-    const settings = service(broken, 'tributary').environment ?? {}
+    const settings = { ...service(broken, 'tributary-consumers').environment }
+    service(broken, 'tributary-consumers').environment = settings
     settings.TRIBUTARY_REGISTRY_KEY = required.TRIBUTARY_REGISTRY_KEY
     settings.TRIBUTARY_ADMIN_TOKEN = '${TRIBUTARY_ADMIN_TOKEN:-0123456789abcdef}'
     settings.TRIBUTARY_DATABASE_URL = 'postgres://tributary:hunter22@postgres:5432/tributary'
@@ -499,25 +553,43 @@ describe('TRIBUTARY_* settings and ports', () => {
 
   it('sets only variables the config schema knows, with values it accepts', () => {
     expect(unknownTributaryVariables(doc, dockerEnv)).toEqual([])
-    const settings = { ...dockerEnv, ...env(service(doc, 'tributary')) }
-    for (const [name, value] of Object.entries(settings)) {
-      const variable = known.get(name)
-      if (variable === undefined) continue
-      const parsed = variable.schema.safeParse(withDefaults(value))
-      expect(parsed.success, `${name}=${value}: ${parsed.error?.message ?? ''}`).toBe(true)
+    for (const [, svc] of tributaryServices(doc)) {
+      const settings = { ...dockerEnv, ...env(svc) }
+      for (const [name, value] of Object.entries(settings)) {
+        const variable = known.get(name)
+        if (variable === undefined) continue
+        const parsed = variable.schema.safeParse(withDefaults(value))
+        expect(parsed.success, `${name}=${value}: ${parsed.error?.message ?? ''}`).toBe(true)
+      }
     }
   })
 
   it('notices an unknown variable, so the check above can fail', () => {
     const broken = structuredClone(doc)
-    service(broken, 'tributary').environment = { TRIBUTARY_NOT_A_SETTING: 'x' }
+    service(broken, 'tributary-api').environment = { TRIBUTARY_NOT_A_SETTING: 'x' }
     expect(unknownTributaryVariables(broken, dockerEnv)).toEqual(['TRIBUTARY_NOT_A_SETTING'])
   })
 
-  it('publishes every listener of DESIGN.md on its own port, as the Dockerfile exposes', () => {
-    const published = (service(doc, 'tributary').ports ?? []).map(parsePort)
-    for (const port of published) expect(port.host, 'host port = container port').toBe(port.container)
-    expect(published.map((p) => p.container).sort()).toEqual(Object.values(listeners).sort())
+  it('publishes every listener of DESIGN.md on its own port, from the role that opens it, as the Dockerfile exposes', () => {
+    const hostPorts = new Set<string>()
+    const containerPorts = new Set<string>()
+    for (const [role, svc] of tributaryServices(doc)) {
+      const published = (svc.ports ?? []).map(parsePort)
+      // Each role its own management listener, on a host port of its own; the rest as they are.
+      const management = published.filter((p) => p.container === listeners.TRIBUTARY_MANAGEMENT_PORT)
+      expect(management.length, `${role} publishes its management listener`).toBe(1)
+      const own = published.filter((p) => p.container !== listeners.TRIBUTARY_MANAGEMENT_PORT)
+      for (const port of own) expect(port.host, 'host port = container port').toBe(port.container)
+      expect(own.map((p) => p.container).sort(), role).toEqual(
+        roleListeners[role].map((v) => listeners[v]).sort(),
+      )
+      for (const port of published) {
+        expect(hostPorts.has(port.host ?? ''), `host port ${port.host ?? ''} published once`).toBe(false)
+        hostPorts.add(port.host ?? '')
+        containerPorts.add(port.container)
+      }
+    }
+    expect([...containerPorts].sort()).toEqual(Object.values(listeners).sort())
 
     const exposed = dockerfile.stages
       .at(-1)
@@ -528,7 +600,7 @@ describe('TRIBUTARY_* settings and ports', () => {
   })
 
   it('publishes the port each *_PORT variable of the schema listens on', () => {
-    const settings = env(service(doc, 'tributary'))
+    const settings = env(service(doc, 'tributary-adapters'))
     const ports = Object.values(variables).filter((v) => v.env.endsWith('_PORT'))
     expect(ports.map((v) => v.env)).toContain('TRIBUTARY_MANAGEMENT_PORT')
     for (const variable of ports) {
@@ -580,5 +652,32 @@ describe('Dockerfile', () => {
     const ignored = (await readFile(join(root, '.dockerignore'), 'utf8')).split('\n').map((l) => l.trim())
     for (const entry of ['**/node_modules', 'data', '.git', 'test', '.env']) expect(ignored).toContain(entry)
     for (const folder of sourceFolders) expect(ignored).not.toContain(folder)
+  })
+})
+
+describe('.env.example', () => {
+  const readExample = async (): Promise<{ text: string; vars: Record<string, string> }> => {
+    const example = await readFile(join(root, '.env.example'), 'utf8')
+    const vars: Record<string, string> = {}
+    for (const line of example.split('\n')) {
+      const m = /^(\w+)=(.*)$/.exec(line)
+      if (m) vars[m[1] ?? ''] = m[2] ?? ''
+    }
+    return { text: example, vars }
+  }
+
+  it('names every variable docker-compose.yml reads', async () => {
+    const { text: example } = await readExample()
+    const referenced = new Set([...text.replace(/\$\$/g, '').matchAll(/\$\{(\w+)/g)].map((m) => m[1] ?? ''))
+    expect(referenced.size).toBeGreaterThan(3)
+    for (const name of referenced) expect(example, name).toMatch(new RegExp(`^(# )?${name}=`, 'm'))
+  })
+
+  it('as copied, makes Compose refuse to start until the secrets are filled in; filled in, it starts', async () => {
+    const { vars } = await readExample()
+    const copied = await composeConfig(composePath, vars)
+    expect(copied.ok).toBe(false)
+    expect(copied.ok ? '' : copied.stderr).toMatch(/TRIBUTARY_(REGISTRY_KEY|ADMIN_TOKEN)/)
+    expect(await composeConfig(composePath, { ...vars, ...required })).toMatchObject({ ok: true })
   })
 })
