@@ -12,6 +12,7 @@ import { encodeBinary } from '../core/events/kafka-codec.ts'
 import type { TopicNames } from '../core/events/topics.ts'
 import type { Component } from '../core/lifecycle.ts'
 import type { Logger } from '../core/log.ts'
+import { SpanKind, startStage } from '../core/tracing.ts'
 
 /** Why a message was refused for good: retrying the same message cannot succeed. */
 export type RejectReason = 'invalid' | 'unauthenticated' | 'forbidden' | 'too-large' | 'rate-limited'
@@ -125,7 +126,22 @@ export function createIngest(deps: IngestDeps): Ingest {
   const { bus, log } = deps
   const topic = deps.topics.ingress
 
+  /** The adapter's stage of a trace: the span covers building the event and its durable publish. */
   async function event(input: EventInput): Promise<Outcome> {
+    const span = startStage(`ingest ${input.kind}`, SpanKind.PRODUCER, input.traceparent, {
+      'tributary.tenant': input.tenant,
+      'tributary.device': input.device,
+      'tributary.protocol': input.protocol,
+      'messaging.destination.name': topic,
+    })
+    if (span === undefined) return publishEvent(input)
+    const outcome = await publishEvent({ ...input, traceparent: span.traceparent })
+    if (outcome.kind !== 'accepted') span.fail(`${outcome.kind}: ${outcome.detail}`)
+    span.end()
+    return outcome
+  }
+
+  async function publishEvent(input: EventInput): Promise<Outcome> {
     let record
     try {
       const { key, value, headers } = encodeBinary(buildEvent(input))

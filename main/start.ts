@@ -1,5 +1,7 @@
 // The composition root: reads configuration, builds shared dependencies (bus, registry), starts the
 // roles in order (processors, consumers, api, adapters) and stops them in reverse.
+import type { Tracing } from './tracing.ts'
+import { startTracing } from './tracing.ts'
 import type { CallerLookups } from '../core/auth/bearer.ts'
 import type { GuardedBus } from '../core/bus/availability.ts'
 import type { EventBus } from '../core/bus/bus.ts'
@@ -78,6 +80,7 @@ export async function startTributary(options: StartOptions): Promise<Running> {
   let bus: GuardedBus | undefined
   let registryParts: RegistryParts | undefined
   let cluster: ClusterState | undefined
+  let tracing: Tracing | undefined
   const ports: Record<string, number> = {}
 
   /** Starts one part; a failure names the role (undefined: a part every role shares) and the part. */
@@ -96,6 +99,12 @@ export async function startTributary(options: StartOptions): Promise<Running> {
       name: 'management listener',
       start: async () => void (managementPort = await management.start()),
       stop: () => management.stop(),
+    })
+    // Before the parts that make spans; stopped after them, so their last spans are exported.
+    await startPart(undefined, {
+      name: 'tracing',
+      start: async () => void (tracing = await startTracing(options.env, roles, log)),
+      stop: async () => tracing?.stop(),
     })
     await startPart(undefined, {
       name: 'event bus',

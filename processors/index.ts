@@ -1,6 +1,7 @@
 // The processor component: consumes the ingress topic in the `tributary-processors` group, runs
 // the steps on each event, and publishes accepted events to their tenant topic and refused ones to
 // the dead letter — in one publish per batch, before the handler resolves and the bus commits.
+import { SpanKind, startStage } from '../core/tracing.ts'
 import type { BusMessage, EventBus, OutgoingRecord, Subscription } from '../core/bus/bus.ts'
 import type { ClusterState } from '../core/cluster/cluster.ts'
 import type { CloudEvent } from '../core/events/cloudevent.ts'
@@ -80,6 +81,12 @@ function withoutIngressAttributes(event: CloudEvent): CloudEvent {
   return { attributes, data: event.data }
 }
 
+/** The event as this stage passes it on: with the processor's span as its traceparent, when traced. */
+function withTraceparent(event: CloudEvent, traceparent: string | undefined): CloudEvent {
+  if (traceparent === undefined) return event
+  return { attributes: { ...event.attributes, traceparent }, data: event.data }
+}
+
 function decodeMessage(message: BusMessage): CloudEvent {
   return decode({
     key: message.key === undefined ? undefined : Buffer.from(message.key),
@@ -141,16 +148,28 @@ export function createProcessor(config: ProcessorConfig, deps: ProcessorDeps): P
         metrics.event('rejected', 'decode', 'event-invalid')
         continue
       }
+      const span = startStage('process', SpanKind.CONSUMER, event.attributes.traceparent, {
+        'tributary.tenant': event.attributes.tenant ?? '',
+        'tributary.device': event.attributes.device ?? '',
+        'cloudevents.event_type': event.attributes.type,
+        'messaging.destination.partition.id': String(message.partition),
+      })
       const verdict = await runSteps(steps, event, { bytes: message.value?.length ?? 0, now: at })
+      span?.set({ 'tributary.outcome': verdict.kind, 'tributary.step': verdict.step ?? 'none' })
       if (verdict.kind === 'drop') {
+        span?.end()
         metrics.event('dropped', verdict.step)
         continue
       }
       if (verdict.kind === 'reject') {
+        span?.fail(`${verdict.step}: ${verdict.reason}`)
+        span?.end()
         out.push(deadLetter(topics.deadletter, message, verdict.step, verdict.reason, at, verdict.detail))
         metrics.event('rejected', verdict.step, verdict.reason)
         continue
       }
+      // The span ends with the decision; the published records carry it as their traceparent.
+      span?.end()
       // Route rules may change type, subject and extensions, never the tenant or the device.
       const tenant = verdict.event.attributes.tenant
       if (tenant === undefined || !isTenantId(tenant)) {
@@ -158,7 +177,9 @@ export function createProcessor(config: ProcessorConfig, deps: ProcessorDeps): P
         metrics.event('rejected', 'route', 'tenant-invalid')
         continue
       }
-      const encoded = encodeBinary(withoutIngressAttributes(verdict.event))
+      const encoded = encodeBinary(
+        withTraceparent(withoutIngressAttributes(verdict.event), span?.traceparent),
+      )
       const record = {
         key: encoded.key?.toString() ?? message.key,
         value: encoded.value,

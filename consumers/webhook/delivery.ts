@@ -1,6 +1,7 @@
 // One subscription's delivery: its own consumer group on the tenant topic, events filtered and
 // posted in partition order, each request retried by its policy and then dead-lettered; bounded
 // requests in flight, so a slow endpoint only ever slows its own subscription.
+import { SpanKind, startStage, validTraceparent } from '../../core/tracing.ts'
 import type { BusMessage, EventBus, Subscription } from '../../core/bus/bus.ts'
 import { createWakeup, waitAny } from '../../core/bus/backoff.ts'
 import type { CloudEvent } from '../../core/events/cloudevent.ts'
@@ -128,11 +129,32 @@ export function createSubscriptionRunner(
   async function deliverUnit(events: readonly CloudEvent[]): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
       await gate()
-      const request = buildRequest({ subscription, events, key: key(), now: deps.clock.now() })
+      // The delivery's stage of the trace of the (first) event: the endpoint gets it as its
+      // traceparent header, or the event's own traceparent while tracing is off.
+      const traceparent = events[0]?.attributes.traceparent
+      const span = startStage('webhook deliver', SpanKind.CLIENT, traceparent, {
+        'tributary.tenant': tenant,
+        'tributary.subscription': id,
+        'tributary.events': events.length,
+        'http.request.method': 'POST',
+        'tributary.attempt': attempt,
+      })
+      const request = buildRequest({
+        subscription,
+        events,
+        key: key(),
+        now: deps.clock.now(),
+        traceparent: span?.traceparent ?? validTraceparent(traceparent),
+      })
       const started = performance.now()
       const outcome = await slots.run(() =>
         deps.sender.send(request, { timeoutMs: subscription.timeoutMs, signal: inFlight.signal }),
       )
+      if (span !== undefined) {
+        if (outcome.status !== undefined) span.set({ 'http.response.status_code': outcome.status })
+        if (outcome.kind !== 'delivered') span.fail(outcome.kind)
+        span.end()
+      }
       deps.metrics.attempt(tenant, outcome.kind, (performance.now() - started) / 1000)
       // A request aborted by the stop is not the endpoint's failure: not counted.
       if (outcome.kind !== 'delivered' && inFlight.signal.aborted) throw new Stopped('stopped')

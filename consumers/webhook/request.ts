@@ -13,7 +13,7 @@ export const USER_AGENT = 'Tributary-Webhooks/1'
 
 // Headers the engine sets: a subscription's custom headers never replace them.
 const RESERVED =
-  /^(ce-|webhook-)|^(content-type|content-length|host|user-agent|transfer-encoding|connection)$/i
+  /^(ce-|webhook-)|^(content-type|content-length|host|user-agent|transfer-encoding|connection|traceparent|tracestate)$/i
 
 /**
  * CloudEvents HTTP binding §3.1.3.2: header values are percent-encoded outside printable ASCII,
@@ -59,6 +59,8 @@ export interface RequestInput {
   readonly key: Buffer
   /** Send time in ms, for webhook-timestamp. */
   readonly now: number
+  /** W3C trace context of the delivery, sent as the traceparent header. */
+  readonly traceparent?: string | undefined
 }
 
 export function buildRequest(input: RequestInput): WebhookRequest {
@@ -86,5 +88,6 @@ export function buildRequest(input: RequestInput): WebhookRequest {
     if (!RESERVED.test(name)) headers[name.toLowerCase()] = value
   }
   Object.assign(headers, own, { 'user-agent': USER_AGENT }, sign(input.key, id, input.now, body))
+  if (input.traceparent !== undefined) headers['traceparent'] = input.traceparent
   return { url: subscription.url, headers, body }
 }

@@ -96,6 +96,16 @@ describe('webhook request', () => {
     expect(request.headers['user-agent']).toBe('Tributary-Webhooks/1')
   })
 
+  it('sends the delivery’s traceparent, which a custom header cannot replace', () => {
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
+    const sub = subscription({ headers: { Traceparent: 'forged', tracestate: 'forged' } })
+    const request = buildRequest({ subscription: sub, events: [telemetry('dev-1')], key, now, traceparent })
+    expect(request.headers['traceparent']).toBe(traceparent)
+    expect(request.headers['tracestate']).toBeUndefined()
+    const untraced = buildRequest({ subscription: sub, events: [telemetry('dev-1')], key, now })
+    expect(untraced.headers['traceparent']).toBeUndefined()
+  })
+
   it('refuses an empty request and several events outside batch mode', () => {
     expect(() => buildRequest({ subscription: subscription(), events: [], key, now })).toThrow(RangeError)
     const two = [telemetry('dev-1'), telemetry('dev-2')]
