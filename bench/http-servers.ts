@@ -9,10 +9,8 @@ import { startTributary } from './tributary-process.ts'
 
 const BASELINE = fileURLToPath(new URL('http-baseline.ts', import.meta.url))
 
-/** Tributary with the device HTTP listener the only one. */
-export function startHttpTributary(
-  options: Omit<TributaryOptions, 'listener' | 'env'>,
-): Promise<TributaryProcess> {
+/** Tributary with the device HTTP listener the only one; `env` adds to (or overrides) its settings. */
+export function startHttpTributary(options: Omit<TributaryOptions, 'listener'>): Promise<TributaryProcess> {
   return startTributary({
     ...options,
     listener: 'http',
@@ -25,6 +23,7 @@ export function startHttpTributary(
       TRIBUTARY_COAP_ENABLED: 'false',
       // The default per-device rate (100 msg/s) would be the limit measured, not the adapter.
       TRIBUTARY_MQTT_PUBLISH_RATE: '1000000',
+      ...options.env,
     },
   })
 }

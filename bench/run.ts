@@ -21,6 +21,7 @@ import { webhooks } from './scenarios/webhooks.ts'
 import { webhooksProcess } from './scenarios/webhooks-process.ts'
 import { commands } from './scenarios/commands.ts'
 import { startTime } from './scenarios/start-time.ts'
+import { tracing } from './scenarios/tracing.ts'
 
 const SCENARIOS: readonly Scenario[] = [
   busEmbeddedVsKafka,
@@ -35,6 +36,7 @@ const SCENARIOS: readonly Scenario[] = [
   httpIngest,
   coapIngest,
   startTime,
+  tracing,
 ]
 const RESULTS_DIR = fileURLToPath(new URL('results/', import.meta.url))
 
