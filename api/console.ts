@@ -42,6 +42,12 @@ const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'x-frame-options': 'DENY',
 }
 
+/** Where a person opens the console: a wildcard host becomes loopback, an IPv6 one gets brackets. */
+export function consoleAddress(host: string, port: number): string {
+  const shown = host === '' || host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host
+  return `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}${CONSOLE_PATH}`
+}
+
 /** Asset names as the build writes them (`index-3f2a1b.js`): no folders, no dot files. */
 const ASSET_NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/
 

@@ -1,6 +1,6 @@
 // What the spy keeps and shows: a bounded list of rows (events and refused events), and an
 // event's payload as bytes, text, JSON or a hex dump.
-import type { CloudEventJson, DeadLetter } from './api.ts'
+import type { CloudEventJson, DeadLetter } from './types.ts'
 
 /** The spy keeps this many rows; older ones are dropped, and the page says so. */
 export const MAX_ROWS = 500

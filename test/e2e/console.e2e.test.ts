@@ -16,6 +16,7 @@ import { chromium } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { MqttTributary } from '../helpers/mqtt.ts'
 import { ADMIN_TOKEN, mosquitto, startMqttTributary } from '../helpers/mqtt.ts'
+import { waitUntil } from '../helpers/wait.ts'
 
 const run = promisify(execFile)
 const root = fileURLToPath(new URL('../../', import.meta.url))
@@ -130,6 +131,8 @@ afterAll(async () => {
 
 describe('web console (e2e, Chromium)', () => {
   it('is served with a strict policy, cached assets and its problem for a missing file', async () => {
+    // The start banner links it.
+    await waitUntil(() => tributary.proc.stderr.includes(`Web console: ${consoleUrl}`))
     const page = await fetch(consoleUrl)
     expect(page.status).toBe(200)
     expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8')
