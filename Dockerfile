@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # Tributary's image. Node 24 runs the TypeScript sources directly (type stripping), so nothing is
-# compiled: one stage installs the production dependencies, the other runs the sources.
+# compiled: one stage installs the production dependencies, one builds the web console's static
+# files, and the last runs the sources.
 #
 # The base image is pinned by tag to the Node release that package.json pins (the `node`
 # devDependency); test/deploy/compose.int.test.ts checks that the two agree. Pin it by digest as well
@@ -15,6 +16,17 @@ COPY package.json package-lock.json ./
 # base image's Node runs. --ignore-scripts: no runtime dependency needs an install script.
 RUN --mount=type=cache,target=/root/.npm \
     npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+
+# The web console (console/, Preact built by Vite) needs the dev dependencies to build: a stage of
+# its own, whose static files alone reach the image.
+FROM node:${NODE_VERSION}-slim AS console
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm \
+    npm ci --ignore-scripts --no-audit --no-fund
+COPY console ./console
+COPY scripts/console-build.ts ./scripts/console-build.ts
+RUN node scripts/console-build.ts --force
 
 FROM node:${NODE_VERSION}-slim AS runtime
 ENV NODE_ENV=production \
@@ -34,6 +46,7 @@ COPY commands ./commands
 COPY api ./api
 COPY main ./main
 COPY schemas ./schemas
+COPY --from=console /app/console/dist ./console/dist
 USER node
 # management, API, device HTTP, device MQTT (TCP, TLS, WebSocket), CoAP, application MQTT
 EXPOSE 9400 8080 8088 1883 8883 8083 5683/udp 1884

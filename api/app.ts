@@ -8,6 +8,7 @@ import { TributaryError } from '../core/errors.ts'
 import type { Logger } from '../core/log.ts'
 import type { RegistryService } from '../core/registry/service.ts'
 import { API_PREFIX, authenticate } from './auth.ts'
+import { consoleRoutes } from './console.ts'
 import { renderReference } from './docs-page.ts'
 import type { ApiEnv } from './env.ts'
 import { problemResponse, validationError } from './problem.ts'
@@ -44,6 +45,8 @@ export interface ApiAppOptions {
   readonly log: Logger
   /** The document's info.version. */
   readonly version?: string | undefined
+  /** Where the built console is (console/dist by default). */
+  readonly consoleDir?: string | undefined
 }
 
 export const OPENAPI_PATH = `${API_PREFIX}/openapi.json`
@@ -147,6 +150,7 @@ export function createApiApp(options: ApiAppOptions): ApiApp {
   const page = renderReference(document)
   app.get(OPENAPI_PATH, (c) => c.body(body, 200, { 'content-type': 'application/json' }))
   app.get(DOCS_PATH, (c) => c.html(page))
+  consoleRoutes(app, options.consoleDir)
 
   const routes = routeTable(document)
   app.notFound((c) => {

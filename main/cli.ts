@@ -7,6 +7,7 @@ import { eventsTail } from './cli/events-tail.ts'
 import { commandHelp, mainHelp, subcommandHelp } from './cli/help.ts'
 import type { CliHandler, CliIo } from './cli/registry-commands.ts'
 import { demoEnvironment, seedDemo } from './demo.ts'
+import { consoleAddress } from '../api/console.ts'
 import { demoInstructions } from './demo-banner.ts'
 import { configCommands } from './cli/config-commands.ts'
 import { registryCommands } from './cli/registry-commands.ts'
@@ -135,6 +136,8 @@ async function start(args: string[]): Promise<number> {
   } else {
     // Said to the person at the terminal, not only in the JSON log on stdout.
     for (const move of running.moves) process.stderr.write(`${moveLine(move, move.bound)}\n`)
+    if (roles.includes('api'))
+      process.stderr.write(`Web console: ${consoleAddress(running.config.host, running.ports.api)}\n`)
   }
   const stopped = Promise.withResolvers<void>()
   let stopping = false

@@ -49,6 +49,7 @@ export function demoInstructions(facts: DemoFacts): string {
   )
   if (facts.adminToken !== undefined) lines.push('  npx tributary tenant create acme')
   lines.push(`  open ${api}/api/v1/docs   # the API reference`)
+  lines.push(`  open ${api}/console       # the web console: sign in with a token above`)
   lines.push(...deviceInstructions(facts), ...receiveInstructions(facts, api), '')
   return lines.join('\n')
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares a Debian 12 machine for `npm ci && npm test` (and .ci/run uses it): the Debian packages
-# the tests drive (mosquitto-clients, kcat, libcoap3-bin, docker-compose, kubectl), Java 17 and Maven for
+# the tests drive (mosquitto-clients, kcat, libcoap3-bin, docker-compose, kubectl, chromium), Java 17 and Maven for
 # the local Kafka, and PostgreSQL (a `test` database, trust auth on loopback) and Redis on their
 # default ports. Installs and starts only what is missing, so a prepared machine takes a second.
 #
@@ -33,7 +33,8 @@ test_db_ready() {
 
 # Debian packages that are missing; services count only when nothing answers on their port.
 missing_packages() {
-  local wanted=(mosquitto-clients kcat libcoap3-bin docker-compose)
+  # chromium: the console's browser test (test/e2e/console.e2e.test.ts) drives it with playwright-core.
+  local wanted=(mosquitto-clients kcat libcoap3-bin docker-compose chromium)
   command -v java >/dev/null || wanted+=(openjdk-17-jre-headless)
   command -v mvn >/dev/null || wanted+=(maven)
   # `kubectl kustomize` renders deploy/kubernetes in test/deploy (Debian's client is 1.20, with

@@ -646,12 +646,19 @@ describe('Dockerfile', () => {
     const copied = find('COPY').map((a) => a.split(/\s+/)[0])
     for (const folder of sourceFolders) expect(copied, `copies ${folder}/`).toContain(folder)
     expect(copied).not.toContain('test')
+    // The console's static files, built in a stage of their own from the console's sources.
+    expect(find('COPY')).toContain('--from=console /app/console/dist ./console/dist')
+    const runs = dockerfile.stages.flat().filter((i) => /^RUN\s/i.test(i))
+    expect(runs.some((i) => /node scripts\/console-build\.ts --force/.test(i))).toBe(true)
   })
 
   it('keeps node_modules, data, tests and git out of the build context', async () => {
     const ignored = (await readFile(join(root, '.dockerignore'), 'utf8')).split('\n').map((l) => l.trim())
     for (const entry of ['**/node_modules', 'data', '.git', 'test', '.env']) expect(ignored).toContain(entry)
     for (const folder of sourceFolders) expect(ignored).not.toContain(folder)
+    // The console is built inside the image, never taken from the host's build.
+    expect(ignored).not.toContain('console')
+    expect(ignored).toContain('console/dist')
   })
 })
 

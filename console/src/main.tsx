@@ -1,0 +1,7 @@
+// The console's entry: mounts the app into the page.
+import { render } from 'preact'
+import { App } from './app.tsx'
+import './styles.css'
+
+const root = document.getElementById('app')
+if (root !== null) render(<App />, root)
