@@ -1,7 +1,7 @@
 // Prometheus metrics of device files (core/metrics.ts conventions), per tenant and per device:
-// tokens issued, uploads and their bytes, refusals by reason, and metadata cache lookups. Per-device
+// tokens issued, uploads and their bytes, and refusals by reason. Per-device
 // series are bounded: the first `maxDevices` devices a process counts get their own `device` label,
-// every later one is counted as `device="_other"` (the per-tenant series stay exact).
+// every later one is counted as `device="(other)"` (the per-tenant series stay exact).
 import type { Registry } from '../metrics.ts'
 import { Counter } from '../metrics.ts'
 
@@ -14,14 +14,13 @@ export type UploadRefusal = 'invalid' | 'too-large' | 'quota' | 'rate' | 'token'
 export interface UploadMetrics {
   issued(tenant: string, device: string): void
   uploaded(tenant: string, device: string, bytes: number): void
-  /** A refusal; a token that matches no upload has no tenant (counted as `tenant="_unknown"`). */
+  /** A refusal; a token that matches no upload has no tenant (counted as `tenant="(unknown)"`). */
   refused(tenant: string | undefined, device: string | undefined, reason: UploadRefusal): void
-  cache(result: 'hit' | 'miss'): void
 }
 
 /** The label of devices past the bound, and of refusals nobody can be named for. */
-export const OTHER_DEVICE = '_other'
-export const UNKNOWN_TENANT = '_unknown'
+export const OTHER_DEVICE = '(other)'
+export const UNKNOWN_TENANT = '(unknown)'
 
 export function createUploadMetrics(
   registry: Registry,
@@ -54,11 +53,6 @@ export function createUploadMetrics(
     'Upload token requests and uploads refused, per device and reason.',
     ['tenant', 'device', 'reason'],
   )
-  const cache = counter(
-    'tributary_file_metadata_cache_total',
-    'File metadata lookups answered by the cache (hit) or the registry (miss).',
-    ['result'],
-  )
   // Devices with their own series, per process; never forgotten, so a device keeps its series.
   const labelled = new Set<string>()
   const deviceLabel = (tenant: string, device: string): string => {
@@ -84,9 +78,6 @@ export function createUploadMetrics(
       if (tenant !== undefined && device !== undefined) {
         deviceRefusals.inc({ tenant, device: deviceLabel(tenant, device), reason })
       }
-    },
-    cache(result) {
-      cache.inc({ result })
     },
   }
 }

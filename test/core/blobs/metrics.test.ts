@@ -1,5 +1,5 @@
 // The file metrics' per-device label bound: the first devices counted keep their own series, later
-// ones share `device="_other"`, and the per-tenant series stay exact.
+// ones share `device="(other)"`, and the per-tenant series stay exact.
 import { describe, expect, it } from 'vitest'
 import { createUploadMetrics } from '../../../core/blobs/metrics.ts'
 import { createMetricsRegistry } from '../../../core/metrics.ts'
@@ -19,11 +19,11 @@ describe('upload metrics', () => {
     expect(text).toContain('tributary_file_upload_bytes_total{tenant="acme"} 61')
     expect(text).toContain('tributary_file_device_upload_bytes_total{tenant="acme",device="d1"} 11')
     expect(text).toContain('tributary_file_device_upload_bytes_total{tenant="acme",device="d2"} 20')
-    expect(text).toContain('tributary_file_device_upload_bytes_total{tenant="acme",device="_other"} 30')
+    expect(text).toContain('tributary_file_device_upload_bytes_total{tenant="acme",device="(other)"} 30')
     expect(text).toContain(
-      'tributary_file_device_refusals_total{tenant="acme",device="_other",reason="quota"} 1',
+      'tributary_file_device_refusals_total{tenant="acme",device="(other)",reason="quota"} 1',
     )
     expect(text).not.toContain('device="d3"')
-    expect(text).toContain('tributary_file_refusals_total{tenant="_unknown",reason="token"} 1')
+    expect(text).toContain('tributary_file_refusals_total{tenant="(unknown)",reason="token"} 1')
   })
 })
