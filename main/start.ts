@@ -115,7 +115,6 @@ export async function startTributary(options: StartOptions): Promise<Running> {
       stop: async () => cluster?.stop(),
     })
     const sharedCluster = cluster!
-    management.add(clusterCheck(sharedCluster, roles, config))
     await startPart(undefined, {
       name: 'registry',
       start: async () =>
@@ -128,6 +127,7 @@ export async function startTributary(options: StartOptions): Promise<Running> {
     const parts = registryParts!
     for (const component of parts.components) await startPart(undefined, component)
     management.add(registryCheck(parts.store))
+    management.add(clusterCheck(sharedCluster, roles, config))
     const started: Record<string, string[]> = {}
     for (const role of roles) {
       const components = roleComponents[role]({
