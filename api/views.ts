@@ -36,6 +36,8 @@ export function tenantView(t: Tenant) {
       maxEventsPerSecond: t.quotas.maxEventsPerSecond,
       maxBytesPerSecond: t.quotas.maxBytesPerSecond,
       maxPayloadBytes: t.quotas.maxPayloadBytes,
+      maxFileStorageBytes: t.quotas.maxFileStorageBytes,
+      maxFiles: t.quotas.maxFiles,
     },
     authMethods: [...t.authMethods],
     trustAnchors: t.trustAnchors.map((a) => ({

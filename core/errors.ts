@@ -40,6 +40,7 @@ export const errorCatalogue = {
   BLOB_INTEGRITY: { status: 400, canRetry: false },
   BLOB_TOO_LARGE: { status: 413, canRetry: false },
   BLOB_UNAVAILABLE: { status: 503, canRetry: true },
+  FILES_QUOTA_EXCEEDED: { status: 409, canRetry: true },
   INTERNAL: { status: 500, canRetry: false },
 } as const satisfies Record<string, { status: number; canRetry: boolean }>
 

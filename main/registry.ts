@@ -16,6 +16,9 @@ import { createEventOutboxRelay, createOutboxRelay } from '../core/registry/outb
 import { createBlobStore } from '../core/blobs/index.ts'
 import type { BlobStore } from '../core/blobs/blobs.ts'
 import { createUploads, type Uploads } from '../core/blobs/uploads.ts'
+import { createUploadMetrics } from '../core/blobs/metrics.ts'
+import type { ClusterState } from '../core/cluster/cluster.ts'
+import type { Registry } from '../core/metrics.ts'
 import { createSecrets, loadRegistryKey } from '../core/registry/secrets.ts'
 import type { Secrets } from '../core/registry/secrets.ts'
 import { createRegistryService } from '../core/registry/service-impl.ts'
@@ -48,7 +51,17 @@ export function registryCacheDir(config: Pick<Config, 'cacheDir'>): string | und
 }
 
 /** Opens the store (running its migrations) and builds the rest; the relay and the cache are not started. */
-export async function openRegistry(config: Config, bus: EventBus, log: Logger): Promise<RegistryParts> {
+export async function openRegistry(
+  config: Config,
+  bus: EventBus,
+  log: Logger,
+  shared: {
+    /** The process's Prometheus registry (file metrics). */
+    readonly metrics?: Registry | undefined
+    /** The cluster state (the per-device upload rate); without it the rate is not limited. */
+    readonly cluster?: Pick<ClusterState, 'take'> | undefined
+  } = {},
+): Promise<RegistryParts> {
   const key = await loadRegistryKey({
     dataDir: config.dataDir,
     registryKey: config.registryKey,
@@ -80,6 +93,19 @@ export async function openRegistry(config: Config, bus: EventBus, log: Logger): 
     blobs,
     maxFileBytes: config.filesMaxBytes,
     tokenTtlMs: config.filesTokenTtlMs,
+    // Read through the cached tenant lookups (`auth`, built below), which registry changes refresh.
+    quota: async (tenant) => {
+      const quotas = (await auth.tenant(tenant))?.quotas
+      return quotas && { maxBytes: quotas.maxFileStorageBytes, maxFiles: quotas.maxFiles }
+    },
+    rate:
+      shared.cluster === undefined
+        ? undefined
+        : { cluster: shared.cluster, perMinute: config.filesDeviceRatePerMinute },
+    metrics:
+      shared.metrics === undefined
+        ? undefined
+        : createUploadMetrics(shared.metrics, { maxDevices: config.filesMetricsDevices }),
     completed: () => eventRelay.nudge(),
   })
   const service = createRegistryService({

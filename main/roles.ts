@@ -88,6 +88,7 @@ function adapters(deps: RoleDeps): Component[] {
         cluster,
         commands,
         config: registryParts.service,
+        files: http.enabled ? { uploads: registryParts.uploads, uploadBase } : undefined,
         metrics: registry,
         log: log.child({ component: 'coap' }),
       }),

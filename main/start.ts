@@ -113,16 +113,8 @@ export async function startTributary(options: StartOptions): Promise<Running> {
     })
     const sharedBus = bus!
     management.add(busCheck(sharedBus))
-    await startPart(undefined, {
-      name: 'registry',
-      start: async () =>
-        void (registryParts = await openRegistry(config, sharedBus, log.child({ component: 'registry' }))),
-      stop: async () => registryParts?.store.close(),
-    })
-    const parts = registryParts!
-    for (const component of parts.components) await startPart(undefined, component)
-    management.add(registryCheck(parts.store))
-    // One cluster state per process, shared by every role that needs it; it stops after them.
+    // One cluster state per process, shared by every role that needs it (and the uploads' rate); it
+    // stops after them.
     await startPart(undefined, {
       name: 'cluster state',
       start: async () => {
@@ -132,6 +124,18 @@ export async function startTributary(options: StartOptions): Promise<Running> {
       stop: async () => cluster?.stop(),
     })
     const sharedCluster = cluster!
+    await startPart(undefined, {
+      name: 'registry',
+      start: async () =>
+        void (registryParts = await openRegistry(config, sharedBus, log.child({ component: 'registry' }), {
+          metrics: registry,
+          cluster: sharedCluster,
+        })),
+      stop: async () => registryParts?.store.close(),
+    })
+    const parts = registryParts!
+    for (const component of parts.components) await startPart(undefined, component)
+    management.add(registryCheck(parts.store))
     management.add(clusterCheck(sharedCluster, roles, config))
     const started: Record<string, string[]> = {}
     for (const role of roles) {

@@ -20,6 +20,7 @@ import type { WireRequest } from './map.ts'
 import {
   CONFIG_APPLIED_PATH,
   CONFIG_PATH,
+  FILES_TOKEN_PATH,
   checkJson,
   contentTypeOf,
   deviceMessage,
@@ -32,6 +33,12 @@ import {
 import { CODES, DEFAULT_RETRY_SECONDS, reply, replyFor, retrySeconds } from './outcome.ts'
 import type { CoapReply } from './outcome.ts'
 import type { PollSlots, Slot } from '../poll-slots.ts'
+import {
+  MAX_TOKEN_REQUEST_BYTES,
+  type TokenRefusal,
+  answerTokenRequest,
+} from '../../core/blobs/token-request.ts'
+import type { Uploads } from '../../core/blobs/uploads.ts'
 
 export interface HandlerDeps {
   readonly ingest: Pick<Ingest, 'publish' | 'event'>
@@ -53,6 +60,31 @@ export interface HandlerDeps {
   readonly stopping?: AbortSignal | undefined
   /** `GET /v1/config` and `POST /v1/config/applied` (docs/config.md). */
   readonly config: Pick<RegistryService, 'getEffectiveConfig' | 'configDelivered' | 'configApplied'>
+  /**
+   * `POST /v1/files/token` (docs/files.md): the uploads, and the device HTTP listener the body goes
+   * to (undefined: not listening). Without it the route is answered 5.03.
+   */
+  readonly files?:
+    | { readonly uploads: Pick<Uploads, 'issue' | 'presign'>; readonly uploadBase: () => string | undefined }
+    | undefined
+}
+
+/** A token request refused, as CoAP says it (RFC 7252 §5.9.2, RFC 8132 4.09, RFC 8516 4.29). */
+function tokenRefusal(refusal: TokenRefusal): CoapReply {
+  switch (refusal.status) {
+    case 400:
+      return reply(CODES.badRequest, refusal.detail)
+    case 409:
+      return reply(CODES.conflict, refusal.detail)
+    case 413:
+      return { code: CODES.tooLarge, detail: refusal.detail, size1: MAX_TOKEN_REQUEST_BYTES }
+    case 429:
+      return {
+        code: CODES.tooManyRequests,
+        detail: refusal.detail,
+        maxAge: retrySeconds(refusal.retryAfterMs, 1),
+      }
+  }
 }
 
 /** Content-Format 50, application/json: the configuration and the report. */
@@ -291,8 +323,48 @@ export function createRequestHandler(deps: HandlerDeps): RequestHandler {
     return answer(outcome)
   }
 
+  /** `POST /v1/files/token`: 2.01 with {fileId, token, expiresAt, uploadUrl}, the answer HTTP gives. */
+  async function fileToken(request: WireRequest): Promise<Answer> {
+    const type = contentTypeOf(request.contentFormat)
+    if (!type.ok) return reply(CODES.unsupportedFormat, type.detail)
+    if (type.type !== undefined && type.type !== 'application/json') {
+      return reply(CODES.unsupportedFormat, 'a token request is JSON: Content-Format 50')
+    }
+    if (request.payload.length > MAX_TOKEN_REQUEST_BYTES) {
+      return tokenRefusal({
+        status: 413,
+        code: 'REQUEST_TOO_LARGE',
+        detail: `a token request has at most ${MAX_TOKEN_REQUEST_BYTES} bytes`,
+      })
+    }
+    const query = parseQuery(request.uriQuery)
+    if (!query.ok) return reply(CODES.badRequest, query.detail)
+    const who = await identify(request, query.query.token, query.query.as)
+    if ('code' in who) return who
+    const base = deps.files?.uploadBase()
+    if (deps.files === undefined || base === undefined) {
+      return {
+        code: CODES.unavailable,
+        detail: 'file uploads need the device HTTP listener',
+        maxAge: DEFAULT_RETRY_SECONDS,
+      }
+    }
+    deps.lastSeen.seen(who.tenant, who.sender)
+    const answered = await answerTokenRequest(deps.files.uploads, {
+      tenant: who.tenant,
+      device: who.device,
+      payload: request.payload,
+      mode: 'token',
+      base,
+    })
+    if (!answered.ok) return tokenRefusal(answered.refusal)
+    const payload = Buffer.from(JSON.stringify(answered.body), 'utf8')
+    return { code: CODES.created, body: { payload, contentFormat: JSON_FORMAT } }
+  }
+
   async function handle(request: WireRequest): Promise<Answer> {
     const time = now()
+    if (request.method === 'POST' && isPath(request.uriPath, FILES_TOKEN_PATH)) return fileToken(request)
     if (request.method === 'GET' && isCommandsPath(request.uriPath) && request.observe === 0) {
       return observe(request)
     }

@@ -22,6 +22,7 @@ import { createResponseBlocks } from './blocks.ts'
 import { MAX_TRANSMIT_SPAN_MS, createDatagramGate } from './datagrams.ts'
 import { MAX_TRANSMIT_WAIT_MS, createExchanges } from './exchanges.ts'
 import { createRequestHandler, isReply } from './handler.ts'
+import type { Uploads } from '../../core/blobs/uploads.ts'
 import { isCommandsPath } from './map.ts'
 import { createCoapMetrics } from './metrics.ts'
 import { createObservations, observationKey } from './observe.ts'
@@ -44,6 +45,13 @@ export interface CoapAdapterDeps {
   readonly commands: Pick<CommandOutlet, 'attach' | 'responded'>
   /** `GET /v1/config` and `POST /v1/config/applied`: effective configurations, deliveries and reports. */
   readonly config: Pick<RegistryService, 'getEffectiveConfig' | 'configDelivered' | 'configApplied'>
+  /** `POST /v1/files/token`: the uploads and the device HTTP listener's base URL (docs/files.md). */
+  readonly files?:
+    | {
+        readonly uploads: Pick<Uploads, 'issue' | 'presign'>
+        readonly uploadBase: (localAddress: string | undefined) => string | undefined
+      }
+    | undefined
   readonly metrics: Registry
   readonly log: Logger
 }
@@ -100,6 +108,11 @@ export function createCoapAdapter(config: CoapConfig, deps: CoapAdapterDeps): Ad
     }),
     lastSeen,
     maxPayloadBytes: config.maxPayloadBytes,
+    // A datagram socket does not say which of its addresses a device reached: the listener's own.
+    files:
+      deps.files === undefined
+        ? undefined
+        : { uploads: deps.files.uploads, uploadBase: () => deps.files?.uploadBase(undefined) },
     log,
   })
   let socket: Socket | undefined

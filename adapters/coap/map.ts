@@ -115,6 +115,8 @@ export const COMMANDS_PATH = ['v1', 'commands'] as const
 /** `GET /v1/config` and `POST /v1/config/applied` (docs/config.md). */
 export const CONFIG_PATH = ['v1', 'config'] as const
 export const CONFIG_APPLIED_PATH = ['v1', 'config', 'applied'] as const
+/** `POST /v1/files/token`: an upload token, as over HTTP (docs/files.md). */
+export const FILES_TOKEN_PATH = ['v1', 'files', 'token'] as const
 
 /** The Uri-Path options are exactly these segments. */
 export function isPath(segments: readonly Buffer[], path: readonly string[]): boolean {

@@ -3,6 +3,8 @@
 import type { Outcome } from '../adapter.ts'
 
 export const CODES = {
+  /** RFC 7252 §5.9.1.1: an upload token was issued (`POST /v1/files/token`). */
+  created: '2.01',
   /** RFC 7252 §5.9.1.3: the representation the ETag option names is current. */
   valid: '2.03',
   changed: '2.04',
@@ -17,6 +19,8 @@ export const CODES = {
   methodNotAllowed: '4.05',
   /** RFC 7959 §2.9.2: a block-wise request body with a gap. */
   incomplete: '4.08',
+  /** RFC 8132 §3.3: the request conflicts with the resource's state (the tenant's file quota is used up). */
+  conflict: '4.09',
   tooLarge: '4.13',
   unsupportedFormat: '4.15',
   /** RFC 8516: Too Many Requests; Max-Age says when to try again. */

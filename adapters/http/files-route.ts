@@ -9,7 +9,12 @@ import { Readable } from 'node:stream'
 import type { IncomingMessage } from 'node:http'
 import type { Context } from 'hono'
 import { isTributaryError } from '../../core/errors.ts'
-import { MAX_TOKEN_REQUEST_BYTES, readTokenRequest } from '../../core/blobs/token-request.ts'
+import {
+  MAX_TOKEN_REQUEST_BYTES,
+  type TokenMode,
+  type TokenRefusal,
+  answerTokenRequest,
+} from '../../core/blobs/token-request.ts'
 import type { Uploads } from '../../core/blobs/uploads.ts'
 import type { Logger } from '../../core/log.ts'
 import type { DeviceAuthenticator } from '../../core/registry/auth.ts'
@@ -42,6 +47,13 @@ const fileView = (file: FileRecord) => ({
   uploadedAt: file.uploadedAt?.toISOString(),
 })
 
+const REFUSAL_KINDS: Record<TokenRefusal['status'], ProblemKind> = {
+  400: 'invalid',
+  409: 'quota-exceeded',
+  413: 'too-large',
+  429: 'rate-limited',
+}
+
 export function createFilesRoutes(deps: FilesRouteDeps) {
   function refuse(instance: string, kind: ProblemKind, detail: string, close = false): Response {
     deps.log.debug({ path: instance, kind, detail }, 'file request refused')
@@ -51,7 +63,7 @@ export function createFilesRoutes(deps: FilesRouteDeps) {
     return response
   }
 
-  async function token(c: Context, mode: 'token' | 'presign' = 'token'): Promise<Response> {
+  async function token(c: Context, mode: TokenMode = 'token'): Promise<Response> {
     const instance = c.req.path
     const request = requestSource(c)
     if (declaredTooLarge(request.header('content-length'), MAX_TOKEN_REQUEST_BYTES)) {
@@ -62,41 +74,20 @@ export function createFilesRoutes(deps: FilesRouteDeps) {
     const read = await request.readBody(MAX_TOKEN_REQUEST_BYTES)
     if (!read.ok)
       return refuse(instance, 'too-large', `a token request has at most ${MAX_TOKEN_REQUEST_BYTES} bytes`)
-    const parsed = readTokenRequest(read.body)
-    if (!parsed.ok) return refuse(instance, 'invalid', parsed.detail)
-    try {
-      const request = { tenant: who.caller.tenant, device: who.caller.sender, ...parsed.declaration }
-      if (mode === 'presign') {
-        const presigned = await deps.uploads.presign(request)
-        const completeUrl = new URL(`/v1/files/${presigned.fileId}/complete`, c.req.url).href
-        return c.json(
-          {
-            fileId: presigned.fileId,
-            token: presigned.token,
-            expiresAt: presigned.expiresAt.toISOString(),
-            upload: {
-              method: presigned.upload.method,
-              url: presigned.upload.url,
-              headers: presigned.upload.headers,
-            },
-            completeUrl,
-          },
-          201,
-          { 'cache-control': 'no-store' },
-        )
-      }
-      const issued = await deps.uploads.issue(request)
-      const uploadUrl = new URL(`/v1/files/${issued.fileId}`, c.req.url).href
-      return c.json(
-        { fileId: issued.fileId, token: issued.token, expiresAt: issued.expiresAt.toISOString(), uploadUrl },
-        201,
-        { 'cache-control': 'no-store' },
-      )
-    } catch (err) {
-      if (isTributaryError(err, 'REQUEST_INVALID')) return refuse(instance, 'invalid', err.message)
-      if (isTributaryError(err, 'BLOB_TOO_LARGE')) return refuse(instance, 'too-large', err.message)
-      throw err
-    }
+    const answer = await answerTokenRequest(deps.uploads, {
+      tenant: who.caller.tenant,
+      device: who.caller.sender,
+      payload: read.body,
+      mode,
+      base: c.req.url,
+    })
+    if (answer.ok) return c.json(answer.body, 201, { 'cache-control': 'no-store' })
+    const { refusal } = answer
+    deps.log.debug({ path: instance, code: refusal.code, detail: refusal.detail }, 'file token refused')
+    return problemResponse(REFUSAL_KINDS[refusal.status], refusal.detail, {
+      instance,
+      retryAfterMs: refusal.retryAfterMs,
+    })
   }
 
   async function complete(c: Context): Promise<Response> {
@@ -153,6 +144,8 @@ export function createFilesRoutes(deps: FilesRouteDeps) {
         return refuse(instance, 'unauthenticated', err.message, true)
       if (isTributaryError(err, 'BLOB_INTEGRITY')) return refuse(instance, 'invalid', err.message, true)
       if (isTributaryError(err, 'BLOB_TOO_LARGE')) return refuse(instance, 'too-large', err.message, true)
+      if (isTributaryError(err, 'FILES_QUOTA_EXCEEDED'))
+        return refuse(instance, 'quota-exceeded', err.message, true)
       throw err
     }
   }

@@ -18,6 +18,7 @@ export type ProblemKind =
   | 'overloaded'
   | 'not-found'
   | 'method-not-allowed'
+  | 'quota-exceeded'
   | 'internal'
 
 interface ProblemShape {
@@ -39,6 +40,8 @@ const SHAPES: Record<ProblemKind, ProblemShape> = {
     title: 'Unsupported media type',
   },
   'rate-limited': { status: 429, code: 'RATE_LIMITED', title: 'Too many requests' },
+  // Device files: the tenant's storage quota is used up (docs/files.md).
+  'quota-exceeded': { status: 409, code: 'FILES_QUOTA_EXCEEDED', title: 'Quota exceeded' },
   internal: { status: 500, code: 'INTERNAL', title: 'Internal error' },
   unavailable: { status: 503, code: 'BUS_UNAVAILABLE', title: 'Service unavailable' },
   // The listener holds as many command long polls as it takes (a capacity limit, not the bus).

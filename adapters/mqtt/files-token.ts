@@ -1,15 +1,16 @@
 // Upload tokens over MQTT (docs/files.md, Kaa BCX): a device publishes `files/token/req/<request id>`
 // with the declaration HTTP's `POST /v1/files/token` takes and is answered on
 // `files/token/res/<request id>` with {token, expiresAt, uploadUrl} (the body then goes to the device
-// HTTP listener), or {statusCode, reasonPhrase} for a declaration refused; a gateway asks for a
-// device D that lists it on `gw/<D>/files/token/req/<id>`, answered on `gw/<D>/files/token/res/<id>`.
+// HTTP listener), or {statusCode, reasonPhrase} for a declaration refused. `files/presign/req/<id>`
+// asks for a presigned S3 PUT as `POST /v1/files/presign` does, answered on `files/presign/res/<id>`.
+// A gateway asks for a device D that lists it on `gw/<D>/files/<kind>/req/<id>`, answered on
+// `gw/<D>/files/<kind>/res/<id>`.
 // As for configurations (config-push.ts), each answer is written to the asking connection only.
 import type { AedesPublishPacket, Client, Subscription } from 'aedes'
-import { MAX_TOKEN_REQUEST_BYTES, readTokenRequest } from '../../core/blobs/token-request.ts'
+import { type TokenMode, answerTokenRequest } from '../../core/blobs/token-request.ts'
 import type { Uploads } from '../../core/blobs/uploads.ts'
 import { REQUEST_ID_PATTERN } from '../../core/events/commands.ts'
 import { isDeviceId } from '../../core/events/ids.ts'
-import { isTributaryError } from '../../core/errors.ts'
 import type { Logger } from '../../core/log.ts'
 import type { Device } from '../../core/registry/model.ts'
 import { subscriptionsOf } from './broker.ts'
@@ -17,20 +18,22 @@ import { topicMatches } from './command-topics.ts'
 import type { Connection, Session } from './connection.ts'
 import type { PublishResult } from './publish.ts'
 
-const REQUEST = /^(?:gw\/([^/]+)\/)?files\/token\/req\/([^/]*)$/
-const RESPONSE_FILTER = /^(?:gw\/([^/]+)\/)?files\/token\/res\/(\+|#|[^/+#]+)$/
+const REQUEST = /^(?:gw\/([^/]+)\/)?files\/(token|presign)\/req\/([^/]*)$/
+const RESPONSE_FILTER = /^(?:gw\/([^/]+)\/)?files\/(?:token|presign)\/res\/(\+|#|[^/+#]+)$/
 
 export interface TokenRequestTopic {
   /** The device the token is for when a gateway asks for it, else undefined (the sender). */
   readonly device: string | undefined
   readonly requestId: string
+  /** `token` (files/token/…) or `presign` (files/presign/…). */
+  readonly mode: TokenMode
 }
 
-/** `[gw/<D>/]files/token/req/<request id>`, or undefined for any other topic. */
+/** `[gw/<D>/]files/{token,presign}/req/<request id>`, or undefined for any other topic. */
 export function tokenRequestOf(topic: string): TokenRequestTopic | undefined {
   const match = REQUEST.exec(topic)
   if (match === null) return undefined
-  return { device: match[1], requestId: match[2] ?? '' }
+  return { device: match[1], requestId: match[3] ?? '', mode: match[2] === 'presign' ? 'presign' : 'token' }
 }
 
 /** Whether a SUBSCRIBE filter is this module's: `[gw/<D>/]files/…`. */
@@ -51,13 +54,15 @@ export function responseFilterOf(filter: string): { device: string | undefined; 
 export interface TokenError {
   readonly statusCode: number
   readonly reasonPhrase: string
+  /** 429: milliseconds until the device may ask again. */
+  readonly retryAfterMs?: number
 }
 
 export interface FilesTokenDeps {
   /** Without uploads (no device HTTP listener) every request is answered 503. */
-  readonly uploads: Pick<Uploads, 'issue'> | undefined
-  /** Where the body goes: `<base>/v1/files/<fileId>` on the device HTTP listener, as HTTP answers. */
-  readonly uploadUrl: (conn: Connection, fileId: string) => string | undefined
+  readonly uploads: Pick<Uploads, 'issue' | 'presign'> | undefined
+  /** The device HTTP listener as the device reaches it (`uploadUrl`, `completeUrl`); undefined: not listening. */
+  readonly uploadBase: (conn: Connection) => string | undefined
   /** Cached device rows: a gateway asks for devices that list it. */
   readonly findDevice: (tenant: string, device: string) => Promise<Device | undefined>
   readonly refused: (conn: Connection, reason: string, detail: string) => void
@@ -105,6 +110,7 @@ export function createFilesToken(deps: FilesTokenDeps) {
     session: Session,
     device: string,
     topic: string,
+    mode: TokenMode,
     payload: Buffer,
   ): Promise<void> {
     const client = conn.client
@@ -112,37 +118,34 @@ export function createFilesToken(deps: FilesTokenDeps) {
     const qos = qosFor(client, topic)
     // Nobody would read the token: none is issued.
     if (qos === undefined) return
-    const refuse = (statusCode: number, reasonPhrase: string) => {
+    const refuse = (statusCode: number, reasonPhrase: string, retryAfterMs?: number) => {
       log.debug({ tenant: session.tenant, device, statusCode, reasonPhrase }, 'file token refused')
-      const error: TokenError = { statusCode, reasonPhrase }
+      const error: TokenError = {
+        statusCode,
+        reasonPhrase,
+        ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+      }
       return writeTo(conn, client, topic, error, qos)
     }
-    if (deps.uploads === undefined) return refuse(503, 'file uploads need the device HTTP listener')
-    if (payload.length > MAX_TOKEN_REQUEST_BYTES)
-      return refuse(413, `a token request has at most ${MAX_TOKEN_REQUEST_BYTES} bytes`)
-    const read = readTokenRequest(payload.length === 0 ? Buffer.from('{}') : payload)
-    if (!read.ok) return refuse(400, read.detail)
-    let issued
-    try {
-      issued = await deps.uploads.issue({ tenant: session.tenant, device, ...read.declaration })
-    } catch (err) {
-      if (isTributaryError(err, 'REQUEST_INVALID')) return refuse(400, err.message)
-      if (isTributaryError(err, 'BLOB_TOO_LARGE')) return refuse(413, err.message)
-      throw err
+    const base = deps.uploadBase(conn)
+    if (deps.uploads === undefined || base === undefined)
+      return refuse(503, 'file uploads need the device HTTP listener')
+    const answered = await answerTokenRequest(deps.uploads, {
+      tenant: session.tenant,
+      device,
+      payload,
+      mode,
+      base,
+    })
+    if (!answered.ok) {
+      const { status, detail, retryAfterMs } = answered.refusal
+      return refuse(status, detail, retryAfterMs)
     }
-    const uploadUrl = deps.uploadUrl(conn, issued.fileId)
-    if (uploadUrl === undefined) return refuse(503, 'the device HTTP listener is not listening')
-    await writeTo(
-      conn,
-      client,
-      topic,
-      { fileId: issued.fileId, token: issued.token, expiresAt: issued.expiresAt.toISOString(), uploadUrl },
-      qos,
-    )
+    await writeTo(conn, client, topic, answered.body, qos)
   }
 
   return {
-    /** `[gw/<D>/]files/token/res/<request id | + | #>` (QoS capped at 1); null for any other `files` filter. */
+    /** `[gw/<D>/]files/{token,presign}/res/<request id | + | #>` (QoS capped at 1); null for any other `files` filter. */
     async authorizeSubscribe(session: Session, subscription: Subscription): Promise<Subscription | null> {
       const filter = responseFilterOf(subscription.topic)
       if (filter === null) return null
@@ -181,8 +184,8 @@ export function createFilesToken(deps: FilesTokenDeps) {
         )
         return { action: 'disconnect', reason: 'gateway-not-allowed' }
       }
-      const topic = `${target.device === undefined ? '' : `gw/${device}/`}files/token/res/${target.requestId}`
-      void answer(conn, session, device, topic, payload).catch((err: unknown) =>
+      const topic = `${target.device === undefined ? '' : `gw/${device}/`}files/${target.mode}/res/${target.requestId}`
+      void answer(conn, session, device, topic, target.mode, payload).catch((err: unknown) =>
         log.warn({ err, tenant: session.tenant, device }, 'file token request failed'),
       )
       return { action: 'ack' }

@@ -57,7 +57,7 @@ export interface MqttAdapterDeps {
    */
   readonly files?:
     | {
-        readonly uploads: Pick<Uploads, 'issue'>
+        readonly uploads: Pick<Uploads, 'issue' | 'presign'>
         readonly uploadBase: (localAddress: string | undefined) => string | undefined
       }
     | undefined
@@ -100,12 +100,9 @@ export function createMqttAdapter(config: MqttConfig, deps: MqttAdapterDeps): Ad
   })
   const filesToken = createFilesToken({
     uploads: deps.files?.uploads,
-    uploadUrl: (conn, fileId) => {
+    uploadBase: (conn) => {
       const local = (conn.tls ?? conn.stream) as { localAddress?: unknown }
-      const base = deps.files?.uploadBase(
-        typeof local.localAddress === 'string' ? local.localAddress : undefined,
-      )
-      return base === undefined ? undefined : new URL(`/v1/files/${fileId}`, base).href
+      return deps.files?.uploadBase(typeof local.localAddress === 'string' ? local.localAddress : undefined)
     },
     findDevice,
     refused: (conn, reason, detail) => refusals.message(conn, reason, detail),

@@ -71,12 +71,17 @@ const PER_DEVICE =
 const TENANT_WIDE =
   'Tenant-wide, over all its devices, enforced by the processors (counted in the cluster state so it holds across processes); events over it go to the dead letter'
 
+const FILES_QUOTA =
+  'uploaded files plus the declared size of uploads whose token is still good or whose body is streaming, checked when a token or presigned URL is asked for (409 FILES_QUOTA_EXCEEDED) and again when the body arrives (docs/files.md)'
+
 const quotaDescriptions = {
   maxDevices: 'Most devices the tenant may register; null: no limit.',
   maxMessagesPerSecond: `Messages per second: ${PER_DEVICE}; null: the adapter default (TRIBUTARY_MQTT_PUBLISH_RATE).`,
   maxEventsPerSecond: `Events per second: ${TENANT_WIDE} (reason quota-events); null: no limit.`,
   maxBytesPerSecond: `Payload bytes per second: ${TENANT_WIDE} (reason quota-bytes); null: no limit.`,
   maxPayloadBytes: `Largest payload of one event in bytes, at most ${QUOTA_LIMITS.maxPayloadBytes} (the bus's record limit): ${TENANT_WIDE}; null: no limit.`,
+  maxFileStorageBytes: `Bytes of device files the tenant may hold: ${FILES_QUOTA}; null: no limit.`,
+  maxFiles: `Device files the tenant may hold: ${FILES_QUOTA}; null: no limit.`,
 } as const
 
 const Quotas = z
@@ -86,6 +91,8 @@ const Quotas = z
     maxEventsPerSecond: z.int().nullable().openapi({ description: quotaDescriptions.maxEventsPerSecond }),
     maxBytesPerSecond: z.int().nullable().openapi({ description: quotaDescriptions.maxBytesPerSecond }),
     maxPayloadBytes: z.int().nullable().openapi({ description: quotaDescriptions.maxPayloadBytes }),
+    maxFileStorageBytes: z.int().nullable().openapi({ description: quotaDescriptions.maxFileStorageBytes }),
+    maxFiles: z.int().nullable().openapi({ description: quotaDescriptions.maxFiles }),
   })
   .openapi('TenantQuotas')
 
@@ -102,6 +109,12 @@ const QuotasInput = z.strictObject({
   maxEventsPerSecond: rate(QUOTA_LIMITS.maxEventsPerSecond, quotaDescriptions.maxEventsPerSecond),
   maxBytesPerSecond: rate(QUOTA_LIMITS.maxBytesPerSecond, quotaDescriptions.maxBytesPerSecond),
   maxPayloadBytes: rate(QUOTA_LIMITS.maxPayloadBytes, quotaDescriptions.maxPayloadBytes),
+  maxFileStorageBytes: z.int().min(0).max(Number.MAX_SAFE_INTEGER).nullable().optional().openapi({
+    description: quotaDescriptions.maxFileStorageBytes,
+  }),
+  maxFiles: z.int().min(0).max(Number.MAX_SAFE_INTEGER).nullable().optional().openapi({
+    description: quotaDescriptions.maxFiles,
+  }),
 })
 
 const TrustAnchor = z

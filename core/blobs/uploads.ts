@@ -6,9 +6,12 @@ import { createHash, randomBytes } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import { TributaryError, isTributaryError } from '../errors.ts'
 import { buildFileUploadedEvent, type Protocol } from '../events/build.ts'
-import type { FileRecord, FileStore } from '../registry/files.ts'
+import type { FileQuota, FileRecord, FileStore } from '../registry/files.ts'
+import { quotaProblem } from '../registry/files.ts'
 import type { BlobStore, PresignedRequest } from './blobs.ts'
+import type { ClusterState } from '../cluster/cluster.ts'
 import { blobKey } from './keys.ts'
+import type { UploadMetrics, UploadRefusal } from './metrics.ts'
 import { SHA256_HEX } from './verify.ts'
 
 export interface UploadsOptions {
@@ -18,6 +21,17 @@ export interface UploadsOptions {
   readonly maxFileBytes: number
   /** How long a token stays good (TRIBUTARY_FILES_TOKEN_TTL_MS). */
   readonly tokenTtlMs: number
+  /**
+   * The tenant's file quota (TenantQuotas.maxFileStorageBytes and maxFiles), read when a token is
+   * issued and again when its body arrives; undefined: no limit.
+   */
+  readonly quota?: ((tenant: string) => Promise<FileQuota | undefined>) | undefined
+  /**
+   * Tokens and presigned URLs one device may ask for per minute (TRIBUTARY_FILES_DEVICE_RATE; 0: no
+   * limit), counted in the cluster state's token bucket so the rate holds across protocols and processes.
+   */
+  readonly rate?: { readonly cluster: Pick<ClusterState, 'take'>; readonly perMinute: number } | undefined
+  readonly metrics?: UploadMetrics | undefined
   /** Called after each completed upload (the event outbox relay's nudge). */
   readonly completed?: (() => void) | undefined
   /** The clock (tests); defaults to the system time. */
@@ -45,7 +59,10 @@ export interface PresignedUpload extends IssuedToken {
 }
 
 export interface Uploads {
-  /** A one-time token for one upload; REQUEST_INVALID or BLOB_TOO_LARGE for a bad declaration. */
+  /**
+   * A one-time token for one upload; REQUEST_INVALID or BLOB_TOO_LARGE for a bad declaration,
+   * FILES_QUOTA_EXCEEDED when the declared size does not fit the tenant's quota.
+   */
   issue(request: UploadRequest): Promise<IssuedToken>
   /**
    * A token plus a presigned PUT bound to the key, the size and the SHA-256 (required here), for
@@ -64,8 +81,9 @@ export interface Uploads {
   }): Promise<FileRecord>
   /**
    * Streams the body of upload `fileId` into the blob store. AUTH_REQUIRED for a token that is
-   * unknown, spent, lapsed or another upload's; BLOB_TOO_LARGE and BLOB_INTEGRITY for a body that
-   * does not match its declaration; nothing is kept when it fails.
+   * unknown, spent, lapsed or another upload's; FILES_QUOTA_EXCEEDED when the tenant's quota was
+   * lowered below its usage since; BLOB_TOO_LARGE and BLOB_INTEGRITY for a body that does not match
+   * its declaration; nothing is kept when it fails.
    */
   receive(input: {
     readonly fileId: string
@@ -99,11 +117,68 @@ function invalid(detail: string): TributaryError {
   return new TributaryError('REQUEST_INVALID', detail)
 }
 
+/** The bucket of a device's upload tokens (the cluster state's rate keys). */
+export const uploadRateKey = (tenant: string, device: string): string => `files:${tenant}/${device}`
+
+const REFUSALS: Partial<Record<string, UploadRefusal>> = {
+  REQUEST_INVALID: 'invalid',
+  BLOB_TOO_LARGE: 'too-large',
+  FILES_QUOTA_EXCEEDED: 'quota',
+  RATE_LIMITED: 'rate',
+  AUTH_REQUIRED: 'token',
+  BLOB_INTEGRITY: 'integrity',
+}
+
+/** The metrics reason of a failure. */
+export const refusalOf = (err: unknown): UploadRefusal =>
+  (isTributaryError(err) ? REFUSALS[err.code] : undefined) ?? 'failed'
+
 export function createUploads(options: UploadsOptions): Uploads {
-  const { files, blobs, maxFileBytes } = options
+  const { files, blobs, maxFileBytes, metrics } = options
   const now = options.now ?? (() => new Date())
 
-  async function open(request: UploadRequest): Promise<IssuedToken> {
+  /** Runs an issue (request) or an upload (its claimed record, once known), counting how it ended. */
+  async function counted<T>(
+    who: () => { tenant: string; device: string } | undefined,
+    work: () => Promise<T>,
+    done: (result: T) => void,
+  ): Promise<T> {
+    try {
+      const result = await work()
+      done(result)
+      return result
+    } catch (err) {
+      const known = who()
+      metrics?.refused(known?.tenant, known?.device, refusalOf(err))
+      throw err
+    }
+  }
+
+  async function checkRate(tenant: string, device: string): Promise<void> {
+    const rate = options.rate
+    if (rate === undefined || rate.perMinute === 0) return
+    // The rate protects capacity: while the cluster state cannot be reached, tokens go unchecked.
+    const decision = await rate.cluster
+      .take(uploadRateKey(tenant, device), rate.perMinute / 60, rate.perMinute)
+      .catch(() => ({ allowed: true, retryAfterMs: 0 }))
+    if (!decision.allowed) {
+      throw new TributaryError(
+        'RATE_LIMITED',
+        `a device may ask for ${rate.perMinute} upload tokens or URLs per minute`,
+        { details: { retryAfterMs: decision.retryAfterMs } },
+      )
+    }
+  }
+
+  const open = (request: UploadRequest): Promise<IssuedToken> =>
+    counted(
+      () => request,
+      () => issueToken(request),
+      () => metrics?.issued(request.tenant, request.device),
+    )
+
+  async function issueToken(request: UploadRequest): Promise<IssuedToken> {
+    await checkRate(request.tenant, request.device)
     if (!nameOk(request.name)) {
       throw invalid('name must be 1-255 characters without control characters')
     }
@@ -124,18 +199,22 @@ export function createUploads(options: UploadsOptions): Uploads {
     const fileId = randomBytes(16).toString('base64url')
     const token = randomBytes(32).toString('base64url')
     const expiresAt = new Date(createdAt.getTime() + options.tokenTtlMs)
-    await files.createUpload({
-      tenant: request.tenant,
-      id: fileId,
-      device: request.device,
-      name: request.name,
-      size: request.size,
-      sha256: request.sha256,
-      contentType: request.contentType ?? 'application/octet-stream',
-      tokenHash: hashToken(token),
-      createdAt,
-      expiresAt,
-    })
+    const quota = await options.quota?.(request.tenant)
+    await files.createUpload(
+      {
+        tenant: request.tenant,
+        id: fileId,
+        device: request.device,
+        name: request.name,
+        size: request.size,
+        sha256: request.sha256,
+        contentType: request.contentType ?? 'application/octet-stream',
+        tokenHash: hashToken(token),
+        createdAt,
+        expiresAt,
+      },
+      quota,
+    )
     return { fileId, token, expiresAt }
   }
 
@@ -156,6 +235,21 @@ export function createUploads(options: UploadsOptions): Uploads {
       )
     }
     return claimed
+  }
+
+  /**
+   * A claimed upload still fits the tenant's quota (lowered since its token was issued?): its own
+   * reservation is counted in the usage. Refused: the upload is forgotten, nothing is read.
+   */
+  async function stillFits(claimed: FileRecord): Promise<void> {
+    const quota = await options.quota?.(claimed.tenant)
+    if (quota === undefined || (quota.maxBytes === null && quota.maxFiles === null)) return
+    const used = await files.usage(claimed.tenant, now())
+    const others = { files: used.files - 1, bytes: used.bytes - claimed.size }
+    const over = quotaProblem(others, claimed.size, quota)
+    if (over === undefined) return
+    await files.abandonUpload(claimed.tenant, claimed.id)
+    throw new TributaryError('FILES_QUOTA_EXCEEDED', over)
   }
 
   /** Marks a stored upload done with its event; undoes the object when that cannot be recorded. */
@@ -214,50 +308,78 @@ export function createUploads(options: UploadsOptions): Uploads {
     },
 
     async complete({ fileId, token, protocol }) {
-      const claimed = await claim(fileId, token)
-      const key = blobKey(claimed.tenant, claimed.device, claimed.id)
-      const head = await blobs.head(key).catch(async (err: unknown) => {
-        await files.abandonUpload(claimed.tenant, claimed.id)
-        throw err
-      })
-      // Only presigned uploads declared a SHA-256 that the store checked; a HEAD without one proves nothing.
-      const expected = claimed.sha256
-      if (
-        expected === undefined ||
-        head === undefined ||
-        head.size !== claimed.size ||
-        head.sha256 !== expected
-      ) {
-        await blobs.delete(key).catch(() => undefined)
-        await files.abandonUpload(claimed.tenant, claimed.id)
-        throw new TributaryError(
-          'BLOB_INTEGRITY',
-          head === undefined
-            ? 'nothing was uploaded for this file'
-            : 'the uploaded object differs from its declaration',
-        )
-      }
-      return record(claimed, key, expected, protocol)
+      let claimed: FileRecord | undefined
+      return counted(
+        () => claimed,
+        async () => {
+          claimed = await claim(fileId, token)
+          return completeClaimed(claimed, protocol)
+        },
+        (file) => metrics?.uploaded(file.tenant, file.device, file.size),
+      )
     },
 
     async receive({ fileId, token, body, protocol, signal }) {
-      const claimed = await claim(fileId, token)
-      const key = blobKey(claimed.tenant, claimed.device, claimed.id)
-      let stored: { sha256: string }
-      try {
-        stored = await blobs.put({
-          key,
-          body,
-          size: claimed.size,
-          sha256: claimed.sha256,
-          contentType: claimed.contentType,
-          signal,
-        })
-      } catch (err) {
-        await files.abandonUpload(claimed.tenant, claimed.id)
-        throw err
-      }
-      return record(claimed, key, stored.sha256, protocol)
+      let claimed: FileRecord | undefined
+      return counted(
+        () => claimed,
+        async () => {
+          claimed = await claim(fileId, token)
+          return receiveClaimed(claimed, body, protocol, signal)
+        },
+        (file) => metrics?.uploaded(file.tenant, file.device, file.size),
+      )
     },
+  }
+
+  async function completeClaimed(claimed: FileRecord, protocol: Protocol): Promise<FileRecord> {
+    const key = blobKey(claimed.tenant, claimed.device, claimed.id)
+    const head = await blobs.head(key).catch(async (err: unknown) => {
+      await files.abandonUpload(claimed.tenant, claimed.id)
+      throw err
+    })
+    // Only presigned uploads declared a SHA-256 that the store checked; a HEAD without one proves nothing.
+    const expected = claimed.sha256
+    if (
+      expected === undefined ||
+      head === undefined ||
+      head.size !== claimed.size ||
+      head.sha256 !== expected
+    ) {
+      await blobs.delete(key).catch(() => undefined)
+      await files.abandonUpload(claimed.tenant, claimed.id)
+      throw new TributaryError(
+        'BLOB_INTEGRITY',
+        head === undefined
+          ? 'nothing was uploaded for this file'
+          : 'the uploaded object differs from its declaration',
+      )
+    }
+    return record(claimed, key, expected, protocol)
+  }
+
+  async function receiveClaimed(
+    claimed: FileRecord,
+    body: Readable,
+    protocol: Protocol,
+    signal: AbortSignal | undefined,
+  ): Promise<FileRecord> {
+    await stillFits(claimed)
+    const key = blobKey(claimed.tenant, claimed.device, claimed.id)
+    let stored: { sha256: string }
+    try {
+      stored = await blobs.put({
+        key,
+        body,
+        size: claimed.size,
+        sha256: claimed.sha256,
+        contentType: claimed.contentType,
+        signal,
+      })
+    } catch (err) {
+      await files.abandonUpload(claimed.tenant, claimed.id)
+      throw err
+    }
+    return record(claimed, key, stored.sha256, protocol)
   }
 }

@@ -227,6 +227,24 @@ export const variables = {
     { min: 1_000, max: 7 * 86_400_000 },
     { description: 'How long a file upload token stays good (it also works only once).' },
   ),
+  filesDeviceRatePerMinute: integer(
+    'TRIBUTARY_FILES_DEVICE_RATE',
+    60,
+    { min: 0, max: 60_000 },
+    {
+      description:
+        'Upload tokens and presigned URLs one device may ask for per minute, over every protocol and process (429 with Retry-After past it). 0: no limit.',
+    },
+  ),
+  filesMetricsDevices: integer(
+    'TRIBUTARY_FILES_METRICS_DEVICES',
+    1_000,
+    { min: 0, max: 100_000 },
+    {
+      description:
+        'Devices that get their own `device` label in the per-device file metrics of a process; the devices seen after them are counted as `device="_other"`.',
+    },
+  ),
   filesUploadUrl: optionalText('TRIBUTARY_FILES_UPLOAD_URL', {
     description:
       'Base URL of the device HTTP listener as devices reach it (`https://files.example.com`), for the `uploadUrl` of tokens asked for over MQTT. Unset: `http://<address the device connected to>:<HTTP port>`.',

@@ -35,14 +35,47 @@ export interface NewFileUpload {
   readonly expiresAt: Date
 }
 
+/** A tenant's file quota (TenantQuotas.maxFileStorageBytes and maxFiles); null: no limit. */
+export interface FileQuota {
+  readonly maxBytes: number | null
+  readonly maxFiles: number | null
+}
+
+/**
+ * What counts against a tenant's file quota: its uploaded files, and the declared size of its
+ * pending uploads that still hold a reservation (a token not yet lapsed, or a body being received).
+ */
+export interface FileUsage {
+  readonly files: number
+  readonly bytes: number
+}
+
+/** Why `size` more bytes in one more file would pass the quota, or undefined when they fit. */
+export function quotaProblem(used: FileUsage, size: number, quota: FileQuota): string | undefined {
+  if (quota.maxFiles !== null && used.files + 1 > quota.maxFiles) {
+    return `the tenant holds ${used.files} of its ${quota.maxFiles} files (uploads in progress included)`
+  }
+  if (quota.maxBytes !== null && used.bytes + size > quota.maxBytes) {
+    return `${size} more bytes would pass the tenant's file storage quota: ${used.bytes} of ${quota.maxBytes} bytes are used (uploads in progress included)`
+  }
+  return undefined
+}
+
 export interface EventOutboxEntry {
   readonly seq: number
   readonly event: CloudEvent
 }
 
 export interface FileStore {
-  /** Records a pending upload; REGISTRY_NOT_FOUND when the device does not exist. */
-  createUpload(upload: NewFileUpload): Promise<FileRecord>
+  /**
+   * Records a pending upload; REGISTRY_NOT_FOUND when the device does not exist. With a quota, the
+   * tenant's usage (FileUsage at `upload.createdAt`) plus this upload must stay within it, else
+   * FILES_QUOTA_EXCEEDED and nothing is recorded; concurrent calls for one tenant are serialized,
+   * so together they never pass it.
+   */
+  createUpload(upload: NewFileUpload, quota?: FileQuota): Promise<FileRecord>
+  /** The tenant's usage at `now` (see FileUsage). */
+  usage(tenant: string, now: Date): Promise<FileUsage>
   /**
    * Spends a token: the pending upload `id` when the token is its own, unused and unexpired at
    * `now`, else undefined (and the token is left as it was). A token works once, even when two

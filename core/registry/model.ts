@@ -42,6 +42,10 @@ export interface TenantQuotas {
   readonly maxBytesPerSecond: number | null
   /** Largest payload of one event the processors accept, in bytes (null: no limit). */
   readonly maxPayloadBytes: number | null
+  /** Bytes of device files the tenant may hold, uploads in progress included (null: no limit). */
+  readonly maxFileStorageBytes: number | null
+  /** Device files the tenant may hold, uploads in progress included (null: no limit). */
+  readonly maxFiles: number | null
 }
 
 export interface TrustAnchor {

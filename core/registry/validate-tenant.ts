@@ -189,7 +189,15 @@ function checkRate(value: unknown, field: string, max: number): number | null {
 export function checkQuotas(value: unknown, base: TenantQuotas, field = 'quotas'): TenantQuotas {
   const input = onlyKeys(
     value,
-    ['maxDevices', 'maxMessagesPerSecond', 'maxEventsPerSecond', 'maxBytesPerSecond', 'maxPayloadBytes'],
+    [
+      'maxDevices',
+      'maxMessagesPerSecond',
+      'maxEventsPerSecond',
+      'maxBytesPerSecond',
+      'maxPayloadBytes',
+      'maxFileStorageBytes',
+      'maxFiles',
+    ],
     field,
   )
   const pick = <K extends keyof TenantQuotas>(
@@ -204,6 +212,8 @@ export function checkQuotas(value: unknown, base: TenantQuotas, field = 'quotas'
     ),
     maxBytesPerSecond: pick('maxBytesPerSecond', (v, f) => checkRate(v, f, QUOTA_LIMITS.maxBytesPerSecond)),
     maxPayloadBytes: pick('maxPayloadBytes', (v, f) => checkRate(v, f, QUOTA_LIMITS.maxPayloadBytes)),
+    maxFileStorageBytes: pick('maxFileStorageBytes', checkQuota),
+    maxFiles: pick('maxFiles', checkQuota),
   }
 }
 
@@ -248,6 +258,8 @@ export const DEFAULT_TENANT_SPEC: TenantSpec = {
     maxEventsPerSecond: null,
     maxBytesPerSecond: null,
     maxPayloadBytes: null,
+    maxFileStorageBytes: null,
+    maxFiles: null,
   },
   authMethods: [...AUTH_METHODS],
   trustAnchors: [],

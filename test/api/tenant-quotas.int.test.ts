@@ -31,10 +31,14 @@ describe('tenant quotas and topic settings', () => {
       maxEventsPerSecond: 500,
       maxBytesPerSecond: null,
       maxPayloadBytes: 65_536,
+      maxFileStorageBytes: null,
+      maxFiles: null,
     })
     expect(read.body.settings).toEqual({ topicPartitions: 6, topicRetentionMs: -1, note: 'kept' })
     const patched = await api.call('PATCH', T, {
-      body: { quotas: { maxBytesPerSecond: 1_000_000, maxPayloadBytes: null } },
+      body: {
+        quotas: { maxBytesPerSecond: 1_000_000, maxPayloadBytes: null, maxFileStorageBytes: 0, maxFiles: 20 },
+      },
     })
     expect(patched.status).toBe(200)
     expect(patched.body.quotas).toEqual({
@@ -43,7 +47,10 @@ describe('tenant quotas and topic settings', () => {
       maxEventsPerSecond: 500,
       maxBytesPerSecond: 1_000_000,
       maxPayloadBytes: null,
+      maxFileStorageBytes: 0,
+      maxFiles: 20,
     })
+    expect((await api.auth.tenant('quota'))?.quotas.maxFiles).toBe(20)
     expect((await api.auth.tenant('quota'))?.quotas.maxEventsPerSecond).toBe(500)
   })
 
@@ -55,6 +62,9 @@ describe('tenant quotas and topic settings', () => {
     ['maxPayloadBytes', '1000'],
     ['maxMessagesPerSecond', 1.5],
     ['maxMessagesPerSecond', -1],
+    ['maxFileStorageBytes', -1],
+    ['maxFileStorageBytes', 1.5],
+    ['maxFiles', '10'],
   ])('refuses quotas.%s = %j with 400 naming the field', async (name, value) => {
     const reply = await api.call('PATCH', T, { body: { quotas: { [name]: value } } })
     expect(reply.status).toBe(400)

@@ -16,6 +16,8 @@ export function tenantRow(id: string, over: Partial<Tenant> = {}): Tenant {
       maxEventsPerSecond: null,
       maxBytesPerSecond: null,
       maxPayloadBytes: null,
+      maxFileStorageBytes: null,
+      maxFiles: null,
     },
     authMethods: ['password'],
     trustAnchors: [],

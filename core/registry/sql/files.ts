@@ -1,8 +1,9 @@
 // The file metadata statements (core/registry/files.ts) and the event outbox beside them.
 import { TributaryError } from '../../errors.ts'
 import type { CloudEvent, CloudEventAttributes } from '../../events/cloudevent.ts'
-import type { EventOutboxEntry, FileRecord, FileStore } from '../files.ts'
-import type { SqlDatabase } from './client.ts'
+import type { EventOutboxEntry, FileRecord, FileStore, FileUsage } from '../files.ts'
+import { quotaProblem } from '../files.ts'
+import type { SqlClient, SqlDatabase } from './client.ts'
 import type { Timestamp } from './rows.ts'
 import { decodeCursor, pageLimit, toPage } from './page.ts'
 import { deviceName, inserted, read } from './write.ts'
@@ -41,38 +42,69 @@ const toRecord = (row: FileRow): FileRecord => ({
   expiresAt: row.expires_at === null ? undefined : date(row.expires_at),
 })
 
+/** First key of the advisory lock that serializes a tenant's quota checks (the second is the tenant's hash). */
+const FILE_QUOTA_LOCK = 715_122
+
+/** Uploaded files, and pending ones whose token is good or spent (their body is being received). */
+async function usageOf(db: SqlClient, tenant: string, now: Date): Promise<FileUsage> {
+  const { rows } = await db.query<{ files: number | string; bytes: number | string }>(
+    `SELECT count(*) AS files, coalesce(sum(size), 0) AS bytes FROM files
+     WHERE tenant = $1 AND (state = 'uploaded' OR token_hash IS NULL OR expires_at > $2)`,
+    [tenant, now.toISOString()],
+  )
+  const row = rows[0]
+  return { files: Number(row?.files ?? 0), bytes: Number(row?.bytes ?? 0) }
+}
+
 const COLUMNS =
   'tenant, id, device, name, size, sha256, content_type, state, created_at, uploaded_at, expires_at'
 
 export function fileStatements(db: SqlDatabase): FileStore {
   return {
-    createUpload: (upload) =>
+    createUpload: (upload, quota) =>
       read(
-        async () => {
-          const { rows } = await db.query<FileRow>(
-            `INSERT INTO files (tenant, id, device, name, size, sha256, content_type, state, token_hash, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10) RETURNING ${COLUMNS}`,
-            [
-              upload.tenant,
-              upload.id,
-              upload.device,
-              upload.name,
-              upload.size,
-              upload.sha256 ?? null,
-              upload.contentType,
-              upload.tokenHash,
-              upload.createdAt.toISOString(),
-              upload.expiresAt.toISOString(),
-            ],
-          )
-          return toRecord(inserted(rows))
-        },
+        () =>
+          db.transaction(async (tx) => {
+            if (quota !== undefined && (quota.maxBytes !== null || quota.maxFiles !== null)) {
+              // One issuer per tenant at a time: two uploads that each fit cannot together pass.
+              await tx.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [
+                FILE_QUOTA_LOCK,
+                upload.tenant,
+              ])
+              const used = await usageOf(tx, upload.tenant, upload.createdAt)
+              const over = quotaProblem(used, upload.size, quota)
+              if (over !== undefined) {
+                throw new TributaryError('FILES_QUOTA_EXCEEDED', over, {
+                  details: { files: used.files, bytes: used.bytes },
+                })
+              }
+            }
+            const { rows } = await tx.query<FileRow>(
+              `INSERT INTO files (tenant, id, device, name, size, sha256, content_type, state, token_hash, created_at, expires_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10) RETURNING ${COLUMNS}`,
+              [
+                upload.tenant,
+                upload.id,
+                upload.device,
+                upload.name,
+                upload.size,
+                upload.sha256 ?? null,
+                upload.contentType,
+                upload.tokenHash,
+                upload.createdAt.toISOString(),
+                upload.expiresAt.toISOString(),
+              ],
+            )
+            return toRecord(inserted(rows))
+          }),
         {
           files_device_fkey: `${deviceName(upload.tenant, upload.device)} does not exist`,
           files_tenant_fkey: `${deviceName(upload.tenant, upload.device)} does not exist`,
           files_pkey: `file ${JSON.stringify(upload.id)} exists already`,
         },
       ),
+
+    usage: (tenant, now) => read(() => usageOf(db, tenant, now)),
 
     claimUpload: (tokenHash, id, now) =>
       read(async () => {

@@ -98,6 +98,8 @@ const toQuotas = (q: Partial<TenantQuotas>): TenantQuotas => ({
   maxEventsPerSecond: q.maxEventsPerSecond ?? null,
   maxBytesPerSecond: q.maxBytesPerSecond ?? null,
   maxPayloadBytes: q.maxPayloadBytes ?? null,
+  maxFileStorageBytes: q.maxFileStorageBytes ?? null,
+  maxFiles: q.maxFiles ?? null,
 })
 
 export function toTenant(row: TenantRow): Tenant {

@@ -7,13 +7,35 @@ import { readTokenRequest } from '../../../core/blobs/token-request.ts'
 
 describe('tokenRequestOf', () => {
   it('reads own and gateway requests', () => {
-    expect(tokenRequestOf('files/token/req/r-1')).toEqual({ device: undefined, requestId: 'r-1' })
-    expect(tokenRequestOf('gw/cam-2/files/token/req/42')).toEqual({ device: 'cam-2', requestId: '42' })
+    expect(tokenRequestOf('files/token/req/r-1')).toEqual({
+      device: undefined,
+      requestId: 'r-1',
+      mode: 'token',
+    })
+    expect(tokenRequestOf('gw/cam-2/files/token/req/42')).toEqual({
+      device: 'cam-2',
+      requestId: '42',
+      mode: 'token',
+    })
+    expect(tokenRequestOf('files/presign/req/p1')).toEqual({
+      device: undefined,
+      requestId: 'p1',
+      mode: 'presign',
+    })
+    expect(tokenRequestOf('gw/cam-2/files/presign/req/7')).toEqual({
+      device: 'cam-2',
+      requestId: '7',
+      mode: 'presign',
+    })
   })
 
   it('keeps an empty or odd request id for the caller to refuse', () => {
-    expect(tokenRequestOf('files/token/req/')).toEqual({ device: undefined, requestId: '' })
-    expect(tokenRequestOf('files/token/req/a+b')).toEqual({ device: undefined, requestId: 'a+b' })
+    expect(tokenRequestOf('files/token/req/')).toEqual({ device: undefined, requestId: '', mode: 'token' })
+    expect(tokenRequestOf('files/token/req/a+b')).toEqual({
+      device: undefined,
+      requestId: 'a+b',
+      mode: 'token',
+    })
   })
 
   it('is undefined for every other topic', () => {
@@ -40,6 +62,11 @@ describe('response filters', () => {
     expect(responseFilterOf('gw/cam-2/files/token/res/+')).toEqual({ device: 'cam-2', id: '+' })
   })
 
+  it('grants the same under files/presign/res', () => {
+    expect(responseFilterOf('files/presign/res/p-1')).toEqual({ device: undefined, id: 'p-1' })
+    expect(responseFilterOf('gw/cam-2/files/presign/res/#')).toEqual({ device: 'cam-2', id: '#' })
+  })
+
   it('refuses other filters', () => {
     for (const filter of [
       'files/#',
@@ -49,6 +76,9 @@ describe('response filters', () => {
       'files/token/res/a+',
       `files/token/res/${'x'.repeat(65)}`,
       'files/token/req/1',
+      'files/+/res/+',
+      'files/presign/req/1',
+      'files/presigned/res/1',
     ])
       expect(responseFilterOf(filter), filter).toBeNull()
   })

@@ -15,6 +15,8 @@ export const quotas = (overrides: Partial<TenantQuotas> = {}): TenantQuotas => (
   maxEventsPerSecond: null,
   maxBytesPerSecond: null,
   maxPayloadBytes: null,
+  maxFileStorageBytes: null,
+  maxFiles: null,
   ...overrides,
 })
 

@@ -34,6 +34,8 @@ describe('tenant-wide quotas', () => {
       maxEventsPerSecond: null,
       maxBytesPerSecond: null,
       maxPayloadBytes: null,
+      maxFileStorageBytes: null,
+      maxFiles: null,
     })
     const base = tenantSpec(
       { quotas: { maxEventsPerSecond: 100, maxPayloadBytes: 4096 } },

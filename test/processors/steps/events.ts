@@ -15,6 +15,8 @@ export const noQuotas: TenantQuotas = {
   maxEventsPerSecond: null,
   maxBytesPerSecond: null,
   maxPayloadBytes: null,
+  maxFileStorageBytes: null,
+  maxFiles: null,
 }
 
 export interface EventOptions {
