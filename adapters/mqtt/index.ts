@@ -219,6 +219,9 @@ export function createMqttAdapter(config: MqttConfig, deps: MqttAdapterDeps): Ad
     if (stopping || broker === undefined) return void stream.destroy()
     const conn = newConnection(accepted)
     table.add(conn)
+    // Until an endpoint has the stream (and after), a socket error must not end the process; the
+    // endpoint that serves it records why it ended.
+    stream.on('error', () => undefined)
     stream.once('close', () => {
       const done = ended(conn)
       ending.add(done)

@@ -45,7 +45,6 @@ export function sniffLevel(stream: Duplex, timeoutMs: number): Promise<Sniffed> 
       clearTimeout(timer)
       stream.off('readable', onReadable)
       stream.off('close', onClose)
-      stream.off('error', onClose)
       if (head.length > 0 && result.ok) stream.unshift(head)
       resolve(result)
     }
@@ -62,7 +61,7 @@ export function sniffLevel(stream: Duplex, timeoutMs: number): Promise<Sniffed> 
     }
     const timer = setTimeout(() => finish({ ok: false, reason: 'connect-timeout' }), timeoutMs)
     stream.on('readable', onReadable)
+    // An error destroys the stream, which then closes: 'close' covers it (accept() listens for errors).
     stream.once('close', onClose)
-    stream.once('error', onClose)
   })
 }

@@ -23,7 +23,7 @@ export interface EndpointDeps {
   readonly track: <T>(conn: Connection, work: Promise<T>) => Promise<T>
   /** Maximum Packet Size announced in CONNACK; larger packets are cut off before they are buffered. */
   readonly maxPacketBytes: number
-  /** Bound on the CONNECT arriving whole and being answered. */
+  /** Bound on the CONNECT arriving whole (aedes's connectTimeout on 3.1.1). */
   readonly connectTimeoutMs: number
   /** Bound on a write the client does not read (slow client). */
   readonly drainTimeoutMs: number
@@ -138,13 +138,15 @@ export function serveV5(conn: Connection, deps: EndpointDeps): void {
     violation('malformed', err.message)
   })
   stream.on('readable', readable)
+  // The client's end of the stream ends the connection (a socket that is not half-open).
+  stream.on('end', () => stream.destroy())
   stream.on('error', (err: Error & { code?: string }) => {
     conn.closeReason ??= 'connection-lost'
     deps.log.debug({ err, connection: conn.id }, 'MQTT 5 connection error')
   })
   const connectTimer = setTimeout(() => {
-    if (phase === 'up' || phase === 'ending') return
-    deps.refusals.message(conn, 'connect-timeout', 'no CONNECT answered in time')
+    if (phase !== 'connect') return
+    deps.refusals.message(conn, 'connect-timeout', 'no CONNECT in time')
     conn.closeReason ??= 'connect-timeout'
     phase = 'ending'
     stream.destroy()
@@ -160,6 +162,7 @@ export function serveV5(conn: Connection, deps: EndpointDeps): void {
   function onConnect(packet: Packet): void {
     // [MQTT-3.1.0-1] the first packet is a CONNECT.
     if (packet.cmd !== 'connect') return violation('protocol-error', `${packet.cmd} before CONNECT`)
+    clearTimeout(connectTimer)
     const connect = packet
     const props = connect.properties ?? {}
     conn.clientId = connect.clientId.slice(0, 256)
@@ -237,7 +240,6 @@ export function serveV5(conn: Connection, deps: EndpointDeps): void {
       },
     })
     phase = 'up'
-    clearTimeout(connectTimer)
     for (const packet of queued.splice(0)) if (phase === 'up') handle(packet)
   }
 

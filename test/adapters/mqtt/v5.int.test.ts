@@ -2,11 +2,16 @@
 // WebSocket: CONNACK properties and reason codes, PUBLISH properties on the event, every refusal
 // as a PUBACK reason code with the session kept, topic aliases, and the server's DISCONNECT reason
 // codes (takeover, revocation, shutdown). The 3.1.1 tests beside this one run unchanged on aedes.
+import { connect as netConnect } from 'node:net'
 import mqtt from 'mqtt'
+import { generate, parser as createParser } from 'mqtt-packet'
+import type { Packet } from 'mqtt-packet'
 import type { IClientOptions, IConnackPacket, IDisconnectPacket, MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { waitUntil } from '../../helpers/wait.ts'
 import type { Backend, Instance } from './harness.ts'
 import {
+  PASSWORD,
   connect,
   connectionData,
   deviceWithPassword,
@@ -211,6 +216,45 @@ describe('MQTT 5 PUBLISH', () => {
 })
 
 describe('MQTT 5 DISCONNECT from the server', () => {
+  it('sends 0x95 when a packet declares more than the Maximum Packet Size, before reading it', async () => {
+    const tenant = await tenantWithDevice('d0')
+    const socket = netConnect({ host: '127.0.0.1', port: instance.ports['mqtt']! })
+    const packets: Packet[] = []
+    const parser = createParser({ protocolVersion: 5 })
+    parser.on('packet', (p: Packet) => packets.push(p))
+    socket.on('data', (chunk: Buffer) => parser.parse(chunk))
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+    socket.write(
+      generate(
+        {
+          cmd: 'connect',
+          protocolId: 'MQTT',
+          protocolVersion: 5,
+          clean: true,
+          clientId: 'raw',
+          keepalive: 60,
+          username: `d0@${tenant}`,
+          password: Buffer.from(PASSWORD),
+        },
+        { protocolVersion: 5 },
+      ),
+    )
+    await waitUntil(() => packets.some((p) => p.cmd === 'connack'), {
+      timeoutMs: 10_000,
+      message: () => 'CONNACK',
+    })
+    // A PUBLISH header announcing 1 MB: the adapter stops at the length, it never buffers the body.
+    socket.write(Buffer.from([0x32, 0x80, 0x80, 0x40]))
+    await closed
+    expect(packets.map((p) => [p.cmd, (p as { reasonCode?: number }).reasonCode])).toEqual([
+      ['connack', 0],
+      ['disconnect', 0x95],
+    ])
+    expect(
+      await instance.metric('tributary_mqtt_refusals_total', { reason: 'packet-too-large' }),
+    ).toBeGreaterThan(0)
+  })
+
   it('sends 0x8E to the connection a new one of the same device took over [MQTT-3.1.4-3]', async () => {
     const tenant = await tenantWithDevice('d1')
     const first = await connect(tcpUrl(instance), { ...V5, ...login('d1', tenant) })
