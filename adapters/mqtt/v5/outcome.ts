@@ -1,6 +1,7 @@
 // Outcomes as MQTT 5 says them: a reason code in CONNACK for a refused connection, in PUBACK for a
 // refused message (the session survives, unlike MQTT 3.1.1: ../outcome.ts), and in DISCONNECT for
 // why the server ends a connection. Labels are the `reason` of tributary_mqtt_refusals_total.
+import { CONNACK, connackFor } from '../outcome.ts'
 import type { ConnectRefusal } from '../outcome.ts'
 
 /** MQTT 5 reason codes (§2.4, Table 2-6) this endpoint sends. */
@@ -34,26 +35,14 @@ export const REASON = {
  * one code, so a client cannot tell an unknown device from a wrong password.
  */
 export function connackReason(reason: ConnectRefusal): number {
-  switch (reason) {
-    case 'method-not-allowed':
-    case 'will-refused':
-      return REASON.notAuthorized
-    case 'connection-limit':
-      return REASON.quotaExceeded
-    case 'unavailable':
-    case 'shutting-down':
-      return REASON.serverUnavailable
-    case 'missing-credentials':
-    case 'malformed':
-    case 'unknown':
-    case 'bad-secret':
-    case 'disabled':
-    case 'expired':
-    case 'identity-mismatch':
-    case 'certificate-invalid':
-    case 'certificate-tenant-unknown':
-    case 'certificate-tenant-ambiguous':
+  if (reason === 'connection-limit') return REASON.quotaExceeded
+  switch (connackFor(reason)) {
+    case CONNACK.badCredentials:
       return REASON.badCredentials
+    case CONNACK.notAuthorized:
+      return REASON.notAuthorized
+    case CONNACK.serverUnavailable:
+      return REASON.serverUnavailable
   }
 }
 
