@@ -1,4 +1,4 @@
-// An MQTT 3.1.1 load generator on raw TCP sockets (mqtt-packet, no client library): opens many
+// An MQTT 3.1.1 or 5 load generator on raw TCP sockets (mqtt-packet, no client library): opens many
 // connections, drives QoS 1 publishes with a window in flight per connection, and times each one
 // from the write to its PUBACK. It also holds idle connections for the memory scenario.
 import { randomBytes } from 'node:crypto'
@@ -25,6 +25,8 @@ export interface ConnectOptions {
   readonly keepaliveSeconds: number
   /** Bound on TCP connect + CONNECT → CONNACK. */
   readonly timeoutMs: number
+  /** 4 (MQTT 3.1.1, the default) or 5. */
+  readonly protocolVersion?: 4 | 5 | undefined
 }
 
 export interface MqttConnection {
@@ -54,7 +56,8 @@ export function openConnection(
 ): Promise<MqttConnection> {
   return new Promise((resolve, reject) => {
     const socket = netConnect({ host: endpoint.host, port: endpoint.port, noDelay: true })
-    const packets = parser({ protocolVersion: 4 })
+    const protocolVersion = options.protocolVersion ?? 4
+    const packets = parser({ protocolVersion })
     const connection: MqttConnection = {
       identity,
       socket,
@@ -75,7 +78,7 @@ export function openConnection(
         return
       }
       if (packet.cmd !== 'connack') return fail(`expected CONNACK, got ${packet.cmd}`)
-      const code = packet.returnCode ?? 0
+      const code = packet.returnCode ?? packet.reasonCode ?? 0
       if (code !== 0) return fail(`CONNACK refused: ${code} ${CONNACK_CODES[code] ?? 'unknown code'}`)
       connected = true
       clearTimeout(timer)
@@ -103,16 +106,19 @@ export function openConnection(
     })
     socket.once('connect', () => {
       socket.write(
-        generate({
-          cmd: 'connect',
-          protocolId: 'MQTT',
-          protocolVersion: 4,
-          clean: true,
-          keepalive: options.keepaliveSeconds,
-          clientId: identity.clientId,
-          ...(identity.username === undefined ? {} : { username: identity.username }),
-          ...(identity.password === undefined ? {} : { password: Buffer.from(identity.password) }),
-        }),
+        generate(
+          {
+            cmd: 'connect',
+            protocolId: 'MQTT',
+            protocolVersion,
+            clean: true,
+            keepalive: options.keepaliveSeconds,
+            clientId: identity.clientId,
+            ...(identity.username === undefined ? {} : { username: identity.username }),
+            ...(identity.password === undefined ? {} : { password: Buffer.from(identity.password) }),
+          },
+          { protocolVersion },
+        ),
       )
     })
   })
@@ -183,6 +189,8 @@ export interface LoadOptions {
   readonly payloadBytes: number
   readonly topic: string
   readonly timeoutMs: number
+  /** The version the connections were opened with (4 unless 5). */
+  readonly protocolVersion?: 4 | 5 | undefined
 }
 
 export interface LoadResult {
@@ -215,16 +223,13 @@ export function runQos1Load(
   const payload = randomBytes(options.payloadBytes)
   // One PUBLISH built by mqtt-packet; copies of it get their packet id written in place, which costs
   // less than generating each (the client must not be what limits the servers).
-  const template = generate({
-    cmd: 'publish',
-    topic: options.topic,
-    payload,
-    qos: 1,
-    messageId: 1,
-    retain: false,
-    dup: false,
-  })
-  const idOffset = template.length - payload.length - 2
+  const v5 = options.protocolVersion === 5
+  const template = generate(
+    { cmd: 'publish', topic: options.topic, payload, qos: 1, messageId: 1, retain: false, dup: false },
+    { protocolVersion: v5 ? 5 : 4 },
+  )
+  // MQTT 5 puts a property length (0: one byte) between the packet id and the payload.
+  const idOffset = template.length - payload.length - 2 - (v5 ? 1 : 0)
   const latencies = new Float64Array(options.messages)
   let acked = 0
   const perConnection = Math.floor(options.messages / connections.length)
@@ -285,6 +290,10 @@ export function runQos1Load(
           if (packet.cmd === 'pingresp') return
           return finish(new BenchError(`${connection.identity.clientId}: unexpected ${packet.cmd}`))
         }
+        // An MQTT 5 refusal (reason code 0x80 and above) is no acknowledgement.
+        const reason = packet.reasonCode ?? 0
+        if (reason >= 0x80)
+          return finish(new BenchError(`${connection.identity.clientId}: PUBACK reason code ${reason}`))
         const id = packet.messageId ?? 0
         const at = sentAt[id] ?? 0
         if (at === 0)

@@ -14,8 +14,8 @@ import { coapIngest } from './scenarios/coap-ingest.ts'
 import { credentialLookups } from './scenarios/credential-lookups.ts'
 import { httpIngest } from './scenarios/http-ingest.ts'
 import { kafkaClient } from './scenarios/kafka-client.ts'
-import { mqttIdleMemory } from './scenarios/mqtt-idle-memory.ts'
-import { mqttIngest } from './scenarios/mqtt-ingest.ts'
+import { mqtt5IdleMemory, mqttIdleMemory } from './scenarios/mqtt-idle-memory.ts'
+import { mqtt5Ingest, mqttIngest } from './scenarios/mqtt-ingest.ts'
 import { processors } from './scenarios/processors.ts'
 import { webhooks } from './scenarios/webhooks.ts'
 import { webhooksProcess } from './scenarios/webhooks-process.ts'
@@ -32,7 +32,9 @@ const SCENARIOS: readonly Scenario[] = [
   webhooksProcess,
   commands,
   mqttIngest,
+  mqtt5Ingest,
   mqttIdleMemory,
+  mqtt5IdleMemory,
   httpIngest,
   coapIngest,
   startTime,

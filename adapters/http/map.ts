@@ -6,11 +6,12 @@ import type { DeviceMessage } from '../adapter.ts'
 import type { DeviceTarget } from '../../core/events/channels.ts'
 import { CHANNEL_RULE, readTarget } from '../../core/events/channels.ts'
 import { isDeviceId } from '../../core/events/ids.ts'
+import type { Parsed } from '../content.ts'
 
 export const INGEST_PREFIX = '/v1/'
 
-export type Parsed<T> =
-  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly detail: string }
+export type { Parsed } from '../content.ts'
+export { checkJson, contentTypeOf, isJsonType, traceparentOf } from '../content.ts'
 
 const fail = (detail: string): { ok: false; detail: string } => ({ ok: false, detail })
 
@@ -71,43 +72,6 @@ export function commandWait(value: string | undefined, maxSeconds: number): Pars
   return { ok: true, value: Number(value) }
 }
 
-// RFC 9110 §8.3.1: type "/" subtype *( OWS ";" OWS parameter ), tokens of tchar.
-const TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+"
-const MEDIA_TYPE = new RegExp(`^${TOKEN}/${TOKEN}(?:\\s*;\\s*${TOKEN}=(?:${TOKEN}|"[^"\\\\]*"))*$`)
-const MAX_CONTENT_TYPE_LENGTH = 256
-
-/** The body's media type as datacontenttype; application/octet-stream when a body comes without one. */
-export function contentTypeOf(header: string | undefined, bodyBytes: number): Parsed<string | undefined> {
-  if (header === undefined || header.trim() === '') {
-    return { ok: true, value: bodyBytes > 0 ? 'application/octet-stream' : undefined }
-  }
-  const value = header.trim()
-  if (value.length > MAX_CONTENT_TYPE_LENGTH || !MEDIA_TYPE.test(value)) {
-    return fail('Content-Type is not a media type (type/subtype with optional parameters)')
-  }
-  return { ok: true, value }
-}
-
-/** application/json or any `+json` structured syntax suffix (RFC 6839 §3.1). */
-export function isJsonType(contentType: string | undefined): boolean {
-  if (contentType === undefined) return false
-  const semicolon = contentType.indexOf(';')
-  const essence = (semicolon < 0 ? contentType : contentType.slice(0, semicolon)).trim().toLowerCase()
-  return essence === 'application/json' || essence.endsWith('+json')
-}
-
-const utf8 = new TextDecoder('utf-8', { fatal: true })
-
-/** A body declared JSON must be one UTF-8 JSON text (RFC 8259 §8.1). */
-export function checkJson(body: Buffer): Parsed<undefined> {
-  try {
-    JSON.parse(utf8.decode(body))
-    return { ok: true, value: undefined }
-  } catch {
-    return fail('the body is declared JSON (Content-Type) but is not valid UTF-8 JSON')
-  }
-}
-
 /** The device message of an authenticated, checked request from `sender`. */
 export function deviceMessage(input: {
   readonly tenant: string
@@ -133,12 +97,4 @@ export function deviceMessage(input: {
     credential: input.credential,
     time: input.time,
   }
-}
-
-// W3C Trace Context §3.2: version 00 with a 16-byte trace id and an 8-byte parent id, not all zero.
-const TRACEPARENT = /^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$/
-
-/** A well-formed traceparent header is carried on the event; anything else is dropped, not refused. */
-export function traceparentOf(header: string | undefined): string | undefined {
-  return header !== undefined && TRACEPARENT.test(header) ? header : undefined
 }

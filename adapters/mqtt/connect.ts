@@ -1,13 +1,11 @@
 // A CONNECT, from credentials to CONNACK: authenticate, check the last will, take the tenant's
 // connection slot and the device's session (closing the one it replaces), and make the connected
 // event durable before the device may send anything, so that it precedes the device's data.
-import type { Client } from 'aedes'
 import type { Ingest } from '../adapter.ts'
 import { failureOutcome } from '../adapter.ts'
 import type { LastSeen } from '../device-limits.ts'
 import type { Logger } from '../../core/log.ts'
 import type { ConnectAuthenticator } from './auth.ts'
-import { setClientId } from './broker.ts'
 import type { Connection } from './connection.ts'
 import { routeTopic } from './map.ts'
 import type { MqttMetrics } from './metrics.ts'
@@ -42,7 +40,6 @@ export function createConnectHandler(deps: ConnectDeps) {
 
   return async function connect(
     conn: Connection,
-    client: Client,
     username: string | undefined,
     password: Buffer | undefined,
   ): Promise<ConnectRefusal | undefined> {
@@ -99,8 +96,6 @@ export function createConnectHandler(deps: ConnectDeps) {
     }
     conn.announced = true
     deps.metrics.connected(conn.listener, tenant)
-    // aedes keys sessions and its own takeover by client id: one per device, never across tenants.
-    setClientId(client, `${tenant}/${device}`)
     deps.lastSeen.seen(tenant, device)
     log.info(
       {

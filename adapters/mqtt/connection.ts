@@ -1,4 +1,4 @@
-// What the adapter knows about each network connection it handed to aedes — the listener, the TLS
+// What the adapter knows about each network connection it serves (aedes, or the MQTT 5 endpoint) — the listener, the TLS
 // handshake's outcome, the authenticated session and why it ended — and the table of live ones.
 import type { X509Certificate } from 'node:crypto'
 import type { Duplex } from 'node:stream'
@@ -35,7 +35,10 @@ export interface Connection {
   readonly stream: Duplex
   readonly tls?: TLSSocket | undefined
   psk?: PskProof | undefined
+  /** The aedes client serving an MQTT 3.1.1 connection. */
   client?: Client | undefined
+  /** Set by the MQTT 5 endpoint: ends the connection with a DISCONNECT saying why (v5/outcome.ts). */
+  end?: ((reason: string) => void) | undefined
   /** The client id the device sent (aedes's client.id becomes `<tenant>/<device>`). */
   clientId?: string | undefined
   will?: { readonly topic: string; readonly payload: Buffer; readonly retain: boolean } | undefined

@@ -5,7 +5,7 @@
 // forwarded to devices but what those write to their own connection.
 // Every hook bridges its promise to aedes's callback, never passing an async function.
 import type { Aedes, Client, ConnectPacket, PublishPacket, Subscription } from 'aedes'
-import { holdsQos2 } from './broker.ts'
+import { holdsQos2, setClientId } from './broker.ts'
 import type { Hooks } from './broker.ts'
 import type { CommandChannel } from './commands.ts'
 import type { ConfigPush } from './config-push.ts'
@@ -69,8 +69,14 @@ export function createHooks(deps: HooksDeps): Hooks {
     authenticate(client, username, password, callback) {
       const conn = connOf(client)
       if (conn === undefined) return callback(connackError('unavailable'), null)
-      track(conn, deps.connect(conn, client, username, password)).then(
-        (refusal) => (refusal === undefined ? callback(null, true) : callback(connackError(refusal), null)),
+      track(conn, deps.connect(conn, username, password)).then(
+        (refusal) => {
+          if (refusal !== undefined) return callback(connackError(refusal), null)
+          // aedes keys sessions and its own takeover by client id: one per device, never across tenants.
+          const session = conn.session
+          if (session !== undefined) setClientId(client, `${session.tenant}/${session.device}`)
+          callback(null, true)
+        },
         () => callback(connackError('unavailable'), null),
       )
     },

@@ -1,6 +1,7 @@
-// The device MQTT adapter (MQTT 3.1.1 on aedes 1.x): TCP, TLS and WebSocket listeners feed one
-// aedes instance whose hooks authenticate devices and make each message a durable CloudEvent
-// before it is acknowledged, and deliver commands to devices that subscribed to them. Start, the
+// The device MQTT adapter: TCP, TLS and WebSocket listeners hand each connection, by the protocol
+// level of its CONNECT, to one aedes instance (MQTT 3.1.1 and 3.1) whose hooks authenticate devices,
+// make each message a durable CloudEvent before it is acknowledged and deliver commands to devices
+// that subscribed to them, or to the MQTT 5 endpoint (v5/) on the same authentication and ingest. Start, the
 // end of every connection, and a bounded stop live here.
 import type { Aedes, Client } from 'aedes'
 import type { Adapter, Ingest } from '../adapter.ts'
@@ -34,7 +35,10 @@ import { createPublishHandler } from './publish.ts'
 import { createRefusals } from './refusals.ts'
 import { createRevocation } from './revocation.ts'
 import { createSessions } from './sessions.ts'
+import { sniffLevel } from './sniff.ts'
 import { createTlsContexts, createTlsGate } from './tls-gate.ts'
+import { serveV5 } from './v5/endpoint.ts'
+import type { EndpointDeps } from './v5/endpoint.ts'
 
 export type { MqttConfig } from './config.ts'
 export { mqttConfig } from './config.ts'
@@ -124,6 +128,31 @@ export function createMqttAdapter(config: MqttConfig, deps: MqttAdapterDeps): Ad
     return work
   }
 
+  const connect = createConnectHandler({
+    authenticator: createConnectAuthenticator({ device: auth.device, anchors }),
+    sessions,
+    ingest,
+    refusals,
+    metrics,
+    lastSeen,
+    maxPayloadBytes: config.maxPayloadBytes,
+    stopping: () => stopping,
+    log,
+  })
+  const publish = createPublishHandler({
+    ingest,
+    commands: deps.commands,
+    limiter: createRateLimiter({
+      cluster,
+      tenant: (id) => auth.tenant(id),
+      defaultRate: config.publishRate,
+      log,
+    }),
+    findDevice,
+    metrics,
+    maxPayloadBytes: config.maxPayloadBytes,
+    refused: (conn, reason, detail) => refusals.message(conn, reason, detail),
+  })
   const hooks = createHooks({
     table,
     refusals,
@@ -133,32 +162,20 @@ export function createMqttAdapter(config: MqttConfig, deps: MqttAdapterDeps): Ad
     config: configPush,
     files: filesToken,
     broker: () => broker,
-    connect: createConnectHandler({
-      authenticator: createConnectAuthenticator({ device: auth.device, anchors }),
-      sessions,
-      ingest,
-      refusals,
-      metrics,
-      lastSeen,
-      maxPayloadBytes: config.maxPayloadBytes,
-      stopping: () => stopping,
-      log,
-    }),
-    publish: createPublishHandler({
-      ingest,
-      commands: deps.commands,
-      limiter: createRateLimiter({
-        cluster,
-        tenant: (id) => auth.tenant(id),
-        defaultRate: config.publishRate,
-        log,
-      }),
-      findDevice,
-      metrics,
-      maxPayloadBytes: config.maxPayloadBytes,
-      refused: (conn, reason, detail) => refusals.message(conn, reason, detail),
-    }),
+    connect,
+    publish,
   })
+  const endpointV5: EndpointDeps = {
+    connect,
+    publish,
+    refusals,
+    metrics,
+    track,
+    maxPacketBytes: config.maxPayloadBytes + PACKET_OVERHEAD_BYTES,
+    connectTimeoutMs: config.connectTimeoutMs,
+    drainTimeoutMs: config.drainTimeoutMs,
+    log,
+  }
 
   /** The end of a connection: after its in-flight publishes, the session goes and the event is written. */
   async function ended(conn: Connection): Promise<void> {
@@ -199,17 +216,32 @@ export function createMqttAdapter(config: MqttConfig, deps: MqttAdapterDeps): Ad
     if (stopping || broker === undefined) return void stream.destroy()
     const conn = newConnection(accepted)
     table.add(conn)
-    guardPacketSize(stream, config.maxPayloadBytes + PACKET_OVERHEAD_BYTES, (declared) => {
-      conn.closeReason ??= 'packet-too-large'
-      refusals.message(conn, 'packet-too-large', `a packet of ${declared} bytes`)
-      stream.destroy()
-    })
+    // Until an endpoint has the stream (and after), a socket error must not end the process; the
+    // endpoint that serves it records why it ended.
+    stream.on('error', () => undefined)
     stream.once('close', () => {
       const done = ended(conn)
       ending.add(done)
       void done.then(() => ending.delete(done))
     })
-    broker.handle(stream, accepted.req)
+    // The CONNECT's protocol level picks the endpoint: MQTT 5 is served here, the rest by aedes.
+    void sniffLevel(stream, config.connectTimeoutMs).then((sniffed) => {
+      if (!sniffed.ok) {
+        conn.closeReason ??= sniffed.reason
+        if (sniffed.reason === 'connect-timeout') refusals.message(conn, sniffed.reason, 'no CONNECT in time')
+        return void stream.destroy()
+      }
+      if (stopping || broker === undefined) return void stream.destroy()
+      guardPacketSize(stream, config.maxPayloadBytes + PACKET_OVERHEAD_BYTES, (declared) => {
+        refusals.message(conn, 'packet-too-large', `a packet of ${declared} bytes`)
+        // MQTT 5: DISCONNECT 0x95 before closing (§4.13); 3.1.1 has no way to say it.
+        if (conn.end !== undefined) return conn.end('packet-too-large')
+        conn.closeReason ??= 'packet-too-large'
+        stream.destroy()
+      })
+      if (sniffed.level === 5) serveV5(conn, endpointV5)
+      else broker.handle(stream, accepted.req)
+    })
   }
 
   function watch(aedes: Aedes): void {

@@ -55,6 +55,8 @@ export function deviceMessage(
   payload: Buffer,
   time: Date,
   credential?: string,
+  /** What an MQTT 5 PUBLISH says of its payload (Content Type, Payload Format Indicator, traceparent). */
+  described: { readonly contentType?: string | undefined; readonly traceparent?: string | undefined } = {},
 ): DeviceMessage {
   const device = route.device ?? sender
   return {
@@ -63,8 +65,10 @@ export function deviceMessage(
     sender: device === sender ? undefined : sender,
     protocol: 'mqtt',
     channel: route.channel,
-    // MQTT 3.1.1 carries no content type (MQTT 5 would: docs/mqtt.md); the data stays opaque bytes.
+    // MQTT 3.1.1 carries no content type: its data stays opaque bytes (MQTT 5: docs/mqtt.md).
     payload,
+    contentType: described.contentType,
+    traceparent: described.traceparent,
     credential,
     time,
   }

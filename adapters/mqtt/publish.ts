@@ -21,6 +21,9 @@ export interface IncomingPublish {
   readonly payload: Buffer
   readonly qos: number
   readonly retain: boolean
+  /** MQTT 5 only: the event's datacontenttype and traceparent, already checked. */
+  readonly contentType?: string | undefined
+  readonly traceparent?: string | undefined
 }
 
 export interface PublishDeps {
@@ -128,7 +131,15 @@ export function createPublishHandler(deps: PublishDeps) {
     const outcome =
       response === undefined
         ? await deps.ingest.publish(
-            deviceMessage(session.tenant, session.device, route, packet.payload, at, session.credentialId),
+            deviceMessage(
+              session.tenant,
+              session.device,
+              route,
+              packet.payload,
+              at,
+              session.credentialId,
+              packet,
+            ),
           )
         : await ingestResponse(session, response, packet.payload, at)
     if (outcome.kind === 'accepted') {

@@ -31,7 +31,8 @@ export function createSessions(deps: SessionsDeps) {
   function close(conn: Connection, reason: string, options: CloseOptions = {}): Promise<void> {
     conn.closeReason ??= reason
     if (options.dropWill === true) conn.dropWill = true
-    if (conn.client !== undefined) conn.client.close()
+    if (conn.end !== undefined) conn.end(conn.closeReason)
+    else if (conn.client !== undefined) conn.client.close()
     else conn.stream.destroy()
     return conn.finished
   }

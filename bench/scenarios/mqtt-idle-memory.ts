@@ -82,10 +82,11 @@ async function runOnce(
   start: () => Promise<ServerProcess>,
   identities: readonly MqttIdentity[],
   params: Params,
+  protocolVersion: 4 | 5,
 ): Promise<IdleSample> {
   const server = await start()
   const endpoint = { host: '127.0.0.1', port: server.port }
-  const options = { keepaliveSeconds: KEEPALIVE_SECONDS, timeoutMs: CONNECT_TIMEOUT_MS }
+  const options = { keepaliveSeconds: KEEPALIVE_SECONDS, timeoutMs: CONNECT_TIMEOUT_MS, protocolVersion }
   let connections: MqttConnection[] = []
   try {
     const warm = await openConnections(endpoint, identities.slice(-params.warmupConnections), {
@@ -149,7 +150,7 @@ function describe(s: IdleSample): string {
   )
 }
 
-async function run(context: ScenarioContext): Promise<ScenarioResult> {
+async function run(context: ScenarioContext, protocolVersion: 4 | 5): Promise<ScenarioResult> {
   const base = context.quick ? QUICK : FULL
   const wanted = context.records ?? base.connections
   // This process holds the client end of every connection: its own open-file limit bounds N.
@@ -173,7 +174,7 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
     const identities = await registerOnce(context, tributaryOptions, connections)
     const contender = (label: string, start: () => Promise<ServerProcess>): Contender<IdleSample> => ({
       label,
-      run: () => runOnce(start, identities, params),
+      run: () => runOnce(start, identities, params, protocolVersion),
     })
     const result = await sideBySide({
       candidate: contender('tributary', () => startMqttTributary({ ...tributaryOptions, inspect: true })),
@@ -225,12 +226,12 @@ async function run(context: ScenarioContext): Promise<ScenarioResult> {
     return {
       table: {
         title:
-          `mqtt-idle-memory: RSS per idle connection at ${formatNumber(connections)} authenticated connections, ` +
+          `${protocolVersion === 5 ? 'mqtt5-idle-memory: MQTT 5' : 'mqtt-idle-memory: MQTT 3.1.1'}, RSS per idle connection at ${formatNumber(connections)} authenticated connections, ` +
           `median of ${params.rounds} interleaved round${params.rounds === 1 ? '' : 's'} (a fresh server process each)`,
         columns: ['metric', 'tributary', 'mosquitto', 'ratio t/m', 'per-round ratios'],
         rows,
         notes: [
-          `tributary: device tokens as passwords, one device per connection; MQTT 3.1.1, clean session, keepalive ${KEEPALIVE_SECONDS} s.`,
+          `tributary: device tokens as passwords, one device per connection; ${protocolVersion === 5 ? 'MQTT 5 (the mqtt-packet endpoint)' : 'MQTT 3.1.1 (aedes)'}, clean session, keepalive ${KEEPALIVE_SECONDS} s.`,
           'after a full GC: the tributary process is started with --inspect on loopback, and the bench runs ' +
             'HeapProfiler.collectGarbage in it at both points (Mosquitto has no garbage collector: n/a).',
           ...(connections < wanted
@@ -277,7 +278,16 @@ async function registerOnce(
 
 export const mqttIdleMemory: Scenario = {
   name: 'mqtt-idle-memory',
-  description: 'RSS per idle MQTT connection at 10k connections: Tributary adapter vs Mosquitto',
+  description:
+    'RSS per idle MQTT 3.1.1 connection at 10k connections: Tributary adapter (aedes) vs Mosquitto',
   needsKafka: true,
-  run,
+  run: (context) => run(context, 4),
+}
+
+export const mqtt5IdleMemory: Scenario = {
+  name: 'mqtt5-idle-memory',
+  description:
+    'RSS per idle MQTT 5 connection at 10k connections: Tributary adapter (mqtt-packet endpoint) vs Mosquitto',
+  needsKafka: true,
+  run: (context) => run(context, 5),
 }

@@ -6,7 +6,6 @@ import type { Socket } from 'node:net'
 import mqtt from 'mqtt'
 import WebSocket from 'ws'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createPki } from '../fixtures/pki.ts'
 import type { Pki } from '../fixtures/pki.ts'
 import {
   connectionData,
@@ -16,13 +15,12 @@ import {
   mosquitto,
   rawSession,
   readTopic,
-  startMqttTributary,
+  startMqttE2e,
   waitForRecords,
   within,
 } from '../helpers/mqtt.ts'
 import type { KafkaRecord, MqttTributary, ToolResult } from '../helpers/mqtt.ts'
 import { uniqueName } from '../helpers/wait.ts'
-import { kafkaBrokers } from '../setup/kafka-env.ts'
 
 const MAX_PAYLOAD = 1024
 const PASSWORD = 'correct horse battery'
@@ -38,18 +36,9 @@ let pki: Pki
 let tributary: MqttTributary
 
 beforeAll(async () => {
-  brokers = kafkaBrokers()
-  const prefix = uniqueName('e2e_mqtt').replaceAll('-', '_')
-  ingress = `${prefix}.ingress`
-  pki = await createPki()
-  tributary = await startMqttTributary({
-    TRIBUTARY_KAFKA_BROKERS: brokers,
-    TRIBUTARY_TOPIC_PREFIX: prefix,
-    TRIBUTARY_MQTTS_ENABLED: 'true',
-    TRIBUTARY_MQTTS_CERT_FILE: pki.server.certFile,
-    TRIBUTARY_MQTTS_KEY_FILE: pki.server.keyFile,
+  ;({ brokers, ingress, pki, tributary } = await startMqttE2e('e2e_mqtt', {
     TRIBUTARY_MQTT_MAX_PAYLOAD_BYTES: String(MAX_PAYLOAD),
-  })
+  }))
 })
 
 afterAll(async () => {

@@ -4,9 +4,12 @@
 import { execFile } from 'node:child_process'
 import { connect as tcpConnect } from 'node:net'
 import type { Socket } from 'node:net'
+import { createPki } from '../fixtures/pki.ts'
+import type { Pki } from '../fixtures/pki.ts'
+import { kafkaBrokers } from '../setup/kafka-env.ts'
 import { startProcess } from './process.ts'
 import type { TributaryProcess } from './process.ts'
-import { waitUntil } from './wait.ts'
+import { uniqueName, waitUntil } from './wait.ts'
 
 export const ADMIN_TOKEN = 'e2e-mqtt-admin-token-0123456789abcdef'
 
@@ -280,4 +283,28 @@ export async function startMqttTributary(env: Record<string, string>): Promise<M
     await proc.stop('SIGKILL')
     throw err
   }
+}
+
+/** A running tributary on Kafka with every MQTT listener (TLS with a throwaway PKI), and its topics. */
+export interface MqttE2e {
+  readonly brokers: string
+  readonly ingress: string
+  readonly pki: Pki
+  readonly tributary: MqttTributary
+}
+
+/** Starts {@link startMqttTributary} on a topic prefix of its own (`name` plus a unique suffix), TLS on. */
+export async function startMqttE2e(name: string, env: Record<string, string>): Promise<MqttE2e> {
+  const brokers = kafkaBrokers()
+  const prefix = uniqueName(name).replaceAll('-', '_')
+  const pki = await createPki()
+  const tributary = await startMqttTributary({
+    TRIBUTARY_KAFKA_BROKERS: brokers,
+    TRIBUTARY_TOPIC_PREFIX: prefix,
+    TRIBUTARY_MQTTS_ENABLED: 'true',
+    TRIBUTARY_MQTTS_CERT_FILE: pki.server.certFile,
+    TRIBUTARY_MQTTS_KEY_FILE: pki.server.keyFile,
+    ...env,
+  })
+  return { brokers, ingress: `${prefix}.ingress`, pki, tributary }
 }

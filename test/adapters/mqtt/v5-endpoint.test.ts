@@ -1,0 +1,347 @@
+// The MQTT 5 endpoint's protocol rules, one normative statement per test, on an in-memory stream
+// pair with doubles at its ports (the CONNECT and PUBLISH handlers): what it answers, in which
+// order, and which reason code ends a connection. A fuzz test feeds random and mutated bytes.
+import { randomBytes } from 'node:crypto'
+import { duplexPair } from 'node:stream'
+import type { Duplex } from 'node:stream'
+import { generate, parser as createParser } from 'mqtt-packet'
+import type { IConnectPacket, Packet } from 'mqtt-packet'
+import { describe, expect, it } from 'vitest'
+import type { ConnectHandler } from '../../../adapters/mqtt/connect.ts'
+import { newConnection } from '../../../adapters/mqtt/connection.ts'
+import type { Connection } from '../../../adapters/mqtt/connection.ts'
+import type { IncomingPublish, PublishHandler, PublishResult } from '../../../adapters/mqtt/publish.ts'
+import { createRefusals } from '../../../adapters/mqtt/refusals.ts'
+import { RECEIVE_MAXIMUM, serveV5 } from '../../../adapters/mqtt/v5/endpoint.ts'
+import { createLogger } from '../../../core/log.ts'
+
+const log = createLogger({ level: 'silent' })
+const MAX_PACKET = 1024
+
+interface Harness {
+  readonly conn: Connection
+  readonly client: Duplex
+  readonly received: Packet[]
+  readonly published: IncomingPublish[]
+  readonly refused: string[]
+  /** Resolves with the next packet the server sends matching `cmd`. */
+  next(cmd: Packet['cmd']): Promise<Packet>
+  send(packet: Packet): void
+  /** Resolves once the server closed its end. */
+  readonly closed: Promise<void>
+}
+
+interface Options {
+  readonly refuse?: boolean
+  readonly publish?: (packet: IncomingPublish) => Promise<PublishResult>
+}
+
+function start(options: Options = {}): Harness {
+  const [server, client] = duplexPair()
+  const conn = newConnection({ listener: 'mqtt', remote: '127.0.0.1:1', stream: server })
+  const received: Packet[] = []
+  const published: IncomingPublish[] = []
+  const refused: string[] = []
+  const waiters: Array<{ cmd: Packet['cmd']; resolve: (p: Packet) => void }> = []
+  const parser = createParser({ protocolVersion: 5 })
+  parser.on('packet', (packet: Packet) => {
+    received.push(packet)
+    const at = waiters.findIndex((w) => w.cmd === packet.cmd)
+    if (at >= 0) waiters.splice(at, 1)[0]!.resolve(packet)
+  })
+  client.on('data', (chunk: Buffer) => parser.parse(chunk))
+  const connect: ConnectHandler = async (c, username) => {
+    if (options.refuse === true || username === 'bad') return 'bad-secret'
+    c.session = { tenant: 't', device: 'd', method: 'password', credentialId: 'c' }
+    c.announced = true
+    return undefined
+  }
+  const publish: PublishHandler = async (_c, _s, packet) => {
+    published.push(packet)
+    return options.publish?.(packet) ?? { action: 'ack' }
+  }
+  serveV5(conn, {
+    connect,
+    publish,
+    refusals: createRefusals({ refused: (reason) => void refused.push(reason) }, log),
+    metrics: { ackDuration: () => undefined },
+    track: (_c, work) => work,
+    maxPacketBytes: MAX_PACKET,
+    connectTimeoutMs: 5_000,
+    drainTimeoutMs: 5_000,
+    log,
+  })
+  const closed = new Promise<void>((resolve) => server.once('close', () => resolve()))
+  return {
+    conn,
+    client,
+    received,
+    published,
+    refused,
+    next: (cmd) => new Promise((resolve) => waiters.push({ cmd, resolve })),
+    send: (packet) => void client.write(generate(packet, { protocolVersion: 5 })),
+    closed,
+  }
+}
+
+const codeOf = (packet: Packet): number | undefined => (packet as { reasonCode?: number }).reasonCode
+
+const CONNECT: IConnectPacket = {
+  cmd: 'connect',
+  protocolId: 'MQTT',
+  protocolVersion: 5,
+  clean: true,
+  clientId: 'c1',
+  keepalive: 60,
+  username: 'd@t',
+  password: Buffer.from('secret'),
+}
+
+async function connected(options: Options = {}, connect: Partial<IConnectPacket> = {}): Promise<Harness> {
+  const h = start(options)
+  const connack = h.next('connack')
+  h.send({ ...CONNECT, ...connect })
+  expect(codeOf(await connack)).toBe(0)
+  return h
+}
+
+/** The reason code of the DISCONNECT the server ended with. */
+async function disconnectCode(h: Harness): Promise<number | undefined> {
+  const packet = (await h.next('disconnect')) as { reasonCode?: number }
+  await h.closed
+  return packet.reasonCode
+}
+
+const publish = (topic: string, messageId: number, extra: Record<string, unknown> = {}): Packet => ({
+  cmd: 'publish',
+  topic,
+  payload: Buffer.from('x'),
+  qos: 1,
+  dup: false,
+  retain: false,
+  messageId,
+  ...extra,
+})
+
+describe('MQTT 5 endpoint: CONNECT', () => {
+  it('[MQTT-3.1.0-1] closes a connection whose first packet is not a CONNECT, without CONNACK', async () => {
+    const h = start()
+    h.send({ cmd: 'pingreq' })
+    await h.closed
+    expect(h.received).toEqual([])
+    expect(h.refused).toContain('protocol-error')
+  })
+
+  it('[MQTT-3.2.2-7] sends CONNACK 0x86 to a refused CONNECT and closes', async () => {
+    const h = start({ refuse: true })
+    const connack = h.next('connack')
+    h.send(CONNECT)
+    expect(codeOf(await connack)).toBe(0x86)
+    await h.closed
+  })
+
+  it('answers enhanced authentication with CONNACK 0x8C (§4.12: not offered)', async () => {
+    const h = start()
+    const connack = h.next('connack')
+    h.send({ ...CONNECT, properties: { authenticationMethod: 'SCRAM-SHA-1' } })
+    expect(codeOf(await connack)).toBe(0x8c)
+    await h.closed
+  })
+
+  it('[MQTT-3.1.0-2] ends a second CONNECT with DISCONNECT 0x82', async () => {
+    const h = await connected()
+    h.send(CONNECT)
+    expect(await disconnectCode(h)).toBe(0x82)
+  })
+
+  it('[MQTT-3.2.2-21] replaces a keep alive above an hour with Server Keep Alive', async () => {
+    const h = start()
+    const connack = h.next('connack')
+    h.send({ ...CONNECT, keepalive: 65_000 })
+    expect((await connack) as { properties?: { serverKeepAlive?: number } }).toMatchObject({
+      properties: { serverKeepAlive: 3600 },
+    })
+  })
+
+  it('[MQTT-3.1.2-22] ends a connection silent for 1.5 keep alive periods with DISCONNECT 0x8D', async () => {
+    const h = await connected({}, { keepalive: 1 })
+    expect(await disconnectCode(h)).toBe(0x8d)
+    expect(h.conn.closeReason).toBe('keepalive-timeout')
+  })
+
+  it('answers PINGREQ with PINGRESP', async () => {
+    const h = await connected()
+    const pong = h.next('pingresp')
+    h.send({ cmd: 'pingreq' })
+    expect((await pong).cmd).toBe('pingresp')
+  })
+})
+
+describe('MQTT 5 endpoint: PUBLISH', () => {
+  it('[MQTT-4.6.0-2] sends PUBACKs in the order the PUBLISHes came, whatever order they finish in', async () => {
+    const releases: Array<() => void> = []
+    const h = await connected({
+      publish: () => new Promise((resolve) => releases.push(() => resolve({ action: 'ack' }))),
+    })
+    for (let id = 1; id <= 3; id++) h.send(publish(`t/${id}`, id))
+    while (releases.length < 3) await new Promise((r) => setImmediate(r))
+    const acks: number[] = []
+    const all = new Promise<void>((resolve) => {
+      const parser = createParser({ protocolVersion: 5 })
+      parser.on('packet', (p: Packet) => {
+        if (p.cmd === 'puback') acks.push(p.messageId ?? 0)
+        if (acks.length === 3) resolve()
+      })
+      h.client.on('data', (chunk: Buffer) => parser.parse(chunk))
+    })
+    releases[2]!()
+    releases[0]!()
+    releases[1]!()
+    await all
+    expect(acks).toEqual([1, 2, 3])
+  })
+
+  it('[MQTT-3.4.2-1] answers a refusal with its PUBACK reason code and a reason string, and keeps the connection', async () => {
+    const h = await connected({
+      publish: async (p) =>
+        p.topic === 'no' ? { action: 'disconnect', reason: 'gateway-not-allowed' } : { action: 'ack' },
+    })
+    const refused = h.next('puback')
+    h.send(publish('no', 1))
+    expect(await refused).toMatchObject({
+      reasonCode: 0x87,
+      properties: { reasonString: 'gateway-not-allowed' },
+    })
+    const accepted = h.next('puback')
+    h.send(publish('yes', 2))
+    expect(await accepted).toMatchObject({ messageId: 2, reasonCode: 0 })
+  })
+
+  it('[MQTT-3.1.2-29] leaves the reason string out when the client asked for no problem information', async () => {
+    const h = await connected(
+      { publish: async () => ({ action: 'disconnect', reason: 'rate-limited' }) },
+      { properties: { requestProblemInformation: false } },
+    )
+    const ack = h.next('puback')
+    h.send(publish('t', 1))
+    const packet = (await ack) as { reasonCode?: number; properties?: unknown }
+    expect(packet.reasonCode).toBe(0x97)
+    expect(packet.properties).toBeUndefined()
+  })
+
+  it('[MQTT-3.3.2-8] ends a Topic Alias of 0 with DISCONNECT 0x94', async () => {
+    const h = await connected()
+    h.send(publish('t', 1, { properties: { topicAlias: 0 } }))
+    expect(await disconnectCode(h)).toBe(0x94)
+  })
+
+  it('[MQTT-3.3.2-9] ends a Topic Alias above the Topic Alias Maximum with DISCONNECT 0x94', async () => {
+    const h = await connected()
+    h.send(publish('t', 1, { properties: { topicAlias: 17 } }))
+    expect(await disconnectCode(h)).toBe(0x94)
+  })
+
+  it('ends an empty Topic Name with an alias never set with DISCONNECT 0x82 (§3.3.2.3.4)', async () => {
+    const h = await connected()
+    h.send(publish('', 1, { properties: { topicAlias: 5 } }))
+    expect(await disconnectCode(h)).toBe(0x82)
+    expect(h.published).toEqual([])
+  })
+
+  it('ends QoS 2 with DISCONNECT 0x9B and a retained PUBLISH with 0x9A (CONNACK said Maximum QoS 1, Retain Available 0)', async () => {
+    const h = await connected()
+    h.send(publish('t', 1, { qos: 2 }))
+    expect(await disconnectCode(h)).toBe(0x9b)
+    const r = await connected()
+    r.send(publish('t', 1, { retain: true }))
+    expect(await disconnectCode(r)).toBe(0x9a)
+  })
+
+  it(`ends a client over the Receive Maximum (${RECEIVE_MAXIMUM}) with DISCONNECT 0x93 (§3.3.4)`, async () => {
+    const h = await connected({ publish: () => new Promise(() => undefined) })
+    for (let id = 1; id <= RECEIVE_MAXIMUM + 1; id++) h.send(publish('t', id))
+    expect(await disconnectCode(h)).toBe(0x93)
+  })
+
+  it('says DISCONNECT 0x95 when the adapter ends the connection for a packet over the Maximum Packet Size', async () => {
+    const h = await connected()
+    h.conn.end?.('packet-too-large')
+    expect(await disconnectCode(h)).toBe(0x95)
+  })
+
+  it('[MQTT-3.14.4-3] discards the will on DISCONNECT 0x00 and publishes it when the connection drops', async () => {
+    const will = { topic: 'last/words', payload: Buffer.from('bye'), qos: 0 as const, retain: false }
+    const clean = await connected({}, { will })
+    clean.send({ cmd: 'disconnect', reasonCode: 0 })
+    await clean.closed
+    expect(clean.published).toEqual([])
+
+    const withWill = await connected({}, { will })
+    withWill.send({ cmd: 'disconnect', reasonCode: 0x04 })
+    await withWill.closed
+    expect(withWill.published.map((p) => p.topic)).toEqual(['last/words'])
+
+    const dropped = await connected({}, { will })
+    dropped.client.destroy()
+    await dropped.closed
+    expect(dropped.published.map((p) => p.topic)).toEqual(['last/words'])
+  })
+})
+
+/** Codes a DISCONNECT may carry when the client broke a rule (§4.13). */
+const VIOLATION_CODES = new Set([0x81, 0x82, 0x93, 0x94, 0x95, 0x9a, 0x9b])
+
+/**
+ * Feeds `bytes` after a good CONNECT, then a PINGREQ, then ends the client's side: resolves once the
+ * server closed, with the reason code of the DISCONNECT it sent (undefined: none).
+ */
+async function fuzz(bytes: Buffer): Promise<number | undefined> {
+  const h = await connected()
+  h.client.write(bytes)
+  h.client.end(generate({ cmd: 'pingreq' }, { protocolVersion: 5 }))
+  await h.closed
+  const disconnect = h.received.find((p) => p.cmd === 'disconnect') as { reasonCode?: number } | undefined
+  return disconnect === undefined ? undefined : (disconnect.reasonCode ?? 0)
+}
+
+/** Whether the decoder alone calls `bytes` malformed before it reads any whole packet. */
+function malformedAtOnce(bytes: Buffer): boolean {
+  const check = createParser({ protocolVersion: 5 })
+  let packets = 0
+  let error = false
+  check.on('packet', () => packets++)
+  check.on('error', () => (error = packets === 0))
+  check.parse(bytes)
+  return error
+}
+
+describe('MQTT 5 endpoint: fuzzed input', () => {
+  it('never crashes on random bytes and ends any violation with its reason code', async () => {
+    for (let i = 0; i < 200; i++) {
+      const bytes = randomBytes(1 + (i % 64))
+      const code = await fuzz(bytes)
+      if (malformedAtOnce(bytes)) expect(code, `bytes ${bytes.toString('hex')}`).toBe(0x81)
+      else if (code !== undefined) expect(VIOLATION_CODES, `bytes ${bytes.toString('hex')}`).toContain(code)
+    }
+  })
+
+  it('never crashes on mutated valid packets, and a malformed one ends with DISCONNECT 0x81 [MQTT-4.13.1-1]', async () => {
+    const valid = generate(
+      publish('sensors/t', 7, { properties: { contentType: 'text/plain', userProperties: { a: 'b' } } }),
+      { protocolVersion: 5 },
+    )
+    let malformed = 0
+    for (let i = 0; i < 200; i++) {
+      const bytes = Buffer.from(valid)
+      for (let flips = 0; flips < 1 + (i % 4); flips++) {
+        bytes[(i * 7 + flips * 13) % bytes.length] = randomBytes(1)[0]!
+      }
+      const code = await fuzz(bytes)
+      if (malformedAtOnce(bytes)) {
+        malformed++
+        expect(code, `bytes ${bytes.toString('hex')}`).toBe(0x81)
+      } else if (code !== undefined) expect(VIOLATION_CODES, `bytes ${bytes.toString('hex')}`).toContain(code)
+    }
+    expect(malformed).toBeGreaterThan(0)
+  })
+})

@@ -1,0 +1,288 @@
+// MQTT 5 devices through the adapter, driven by MQTT.js with protocolVersion 5 over TCP and
+// WebSocket: CONNACK properties and reason codes, PUBLISH properties on the event, every refusal
+// as a PUBACK reason code with the session kept, topic aliases, and the server's DISCONNECT reason
+// codes (takeover, revocation, shutdown). The 3.1.1 tests beside this one run unchanged on aedes.
+import { connect as netConnect } from 'node:net'
+import mqtt from 'mqtt'
+import { generate, parser as createParser } from 'mqtt-packet'
+import type { Packet } from 'mqtt-packet'
+import type { IClientOptions, IConnackPacket, IDisconnectPacket, MqttClient } from 'mqtt'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { waitUntil } from '../../helpers/wait.ts'
+import type { Backend, Instance } from './harness.ts'
+import {
+  PASSWORD,
+  connect,
+  connectionData,
+  deviceWithPassword,
+  isConnection,
+  isTelemetry,
+  login,
+  newTenant,
+  ofDevice,
+  startBackend,
+  startInstance,
+  tcpUrl,
+  wsUrl,
+} from './harness.ts'
+
+const MAX_PAYLOAD = 4096
+const V5: IClientOptions = { protocolVersion: 5 }
+let backend: Backend
+let instance: Instance
+
+beforeAll(async () => {
+  backend = await startBackend()
+  instance = await startInstance(backend, { config: { maxPayloadBytes: MAX_PAYLOAD } })
+})
+
+afterAll(async () => {
+  await instance?.stop()
+  await backend?.close()
+})
+
+async function tenantWithDevice(device = 'dev', quota?: number): Promise<string> {
+  const tenant = newTenant()
+  await backend.registry.createTenant(tenant, {
+    enabled: true,
+    ...(quota === undefined ? {} : { quotas: { maxMessagesPerSecond: quota } }),
+  })
+  await deviceWithPassword(backend, tenant, device)
+  return tenant
+}
+
+/** The PUBACK reason code of a QoS 1 PUBLISH: 0 when accepted (MQTT.js rejects with the code). */
+async function pubackCode(
+  client: MqttClient,
+  topic: string,
+  payload: Buffer | string,
+  properties: Record<string, unknown> = {},
+): Promise<number> {
+  try {
+    await client.publishAsync(topic, payload, { qos: 1, properties })
+    return 0
+  } catch (err) {
+    return (err as { code?: number }).code ?? -1
+  }
+}
+
+/** Resolves with the server's DISCONNECT packet. */
+function disconnectOf(client: MqttClient): Promise<IDisconnectPacket> {
+  return new Promise((resolve) => client.once('disconnect', resolve))
+}
+
+describe('MQTT 5 CONNECT', () => {
+  it('answers CONNACK 0x00 with the server limits as properties (§3.2.2.3)', async () => {
+    const tenant = await tenantWithDevice()
+    const client = mqtt.connect(tcpUrl(instance), {
+      ...V5,
+      ...login('dev', tenant),
+      reconnectPeriod: 0,
+      clientId: '',
+      properties: { sessionExpiryInterval: 300 },
+    })
+    const connack = await new Promise<IConnackPacket>((resolve, reject) => {
+      client.once('connect', resolve)
+      client.once('error', reject)
+    })
+    expect(connack.reasonCode).toBe(0)
+    expect(connack.properties).toMatchObject({
+      receiveMaximum: 64,
+      maximumQoS: 1,
+      retainAvailable: false,
+      topicAliasMaximum: 16,
+      maximumPacketSize: MAX_PAYLOAD + 2048,
+      sessionExpiryInterval: 0,
+      wildcardSubscriptionAvailable: false,
+      sharedSubscriptionAvailable: false,
+      // [MQTT-3.2.2-16] a zero-length client id gets one.
+      assignedClientIdentifier: `${tenant}/dev`,
+    })
+    await client.endAsync()
+  })
+
+  it('refuses a wrong password with CONNACK 0x86 and a tenant over its connections with 0x97', async () => {
+    const tenant = await tenantWithDevice()
+    const wrong = await connect(tcpUrl(instance), { ...V5, ...login('dev', tenant, 'nope') }).then(
+      () => undefined,
+      (err: { code?: number }) => err.code,
+    )
+    expect(wrong).toBe(0x86)
+    const unknown = await connect(tcpUrl(instance), { ...V5, ...login('ghost', tenant) }).then(
+      () => undefined,
+      (err: { code?: number }) => err.code,
+    )
+    expect(unknown).toBe(0x86)
+    expect(await instance.metric('tributary_mqtt_refusals_total', { reason: 'bad-secret' })).toBeGreaterThan(
+      0,
+    )
+  })
+})
+
+describe('MQTT 5 PUBLISH', () => {
+  it('makes QoS 1 and 0 telemetry events, with Content Type, Payload Format Indicator and traceparent', async () => {
+    const tenant = await tenantWithDevice('s1')
+    const client = await connect(tcpUrl(instance), { ...V5, ...login('s1', tenant) })
+    const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'
+    expect(
+      await pubackCode(client, 'temp', '{"c":21}', {
+        contentType: 'application/json',
+        userProperties: { traceparent },
+      }),
+    ).toBe(0)
+    await client.publishAsync('note', 'héllo', { qos: 0, properties: { payloadFormatIndicator: true } })
+    expect(await pubackCode(client, 'raw', Buffer.from([0, 255]))).toBe(0)
+    await client.endAsync()
+
+    const events = await backend.waitFor(ofDevice(tenant, 's1'), 5)
+    expect(events.map((r) => (isTelemetry(r) ? r.event.attributes.subject : 'connection'))).toEqual([
+      'connection',
+      'temp',
+      'note',
+      'raw',
+      'connection',
+    ])
+    expect(events[1]!.event.attributes).toMatchObject({ datacontenttype: 'application/json', traceparent })
+    expect(events[1]!.data).toBe('{"c":21}')
+    expect(events[2]!.event.attributes.datacontenttype).toBe('text/plain; charset=utf-8')
+    expect(events[3]!.event.attributes.datacontenttype).toBeUndefined()
+    expect(connectionData(events[4]!).reason).toBe('client-disconnect')
+  })
+
+  it('refuses with PUBACK reason codes and keeps the session [MQTT-3.4.2-1]', async () => {
+    const tenant = await tenantWithDevice('s2')
+    await backend.registry.createDevice(tenant, 'other', { enabled: true })
+    const client = await connect(tcpUrl(instance), { ...V5, ...login('s2', tenant) })
+    let closedEarly = false
+    client.once('close', () => (closedEarly = true))
+    expect(await pubackCode(client, 'command/x', 'a')).toBe(0x90) // reserved level
+    expect(await pubackCode(client, 'gw/other/temp', 'a')).toBe(0x87) // not its gateway
+    // 0x95 is no PUBACK code [MQTT-3.4.2-1]: a payload over the limit is an administrative limit, 0x97.
+    expect(await pubackCode(client, 'big', Buffer.alloc(MAX_PAYLOAD + 1))).toBe(0x97)
+    expect(await pubackCode(client, 'utf8', Buffer.from([0xff]), { payloadFormatIndicator: true })).toBe(0x99)
+    expect(await pubackCode(client, 'json', 'not json', { contentType: 'application/json' })).toBe(0x99)
+    expect(await pubackCode(client, 'ok', 'still here')).toBe(0)
+    expect(closedEarly).toBe(false)
+    await client.endAsync()
+    const telemetry = (await backend.waitFor(ofDevice(tenant, 's2'), 3)).filter(isTelemetry)
+    expect(telemetry.map((r) => r.event.attributes.subject)).toEqual(['ok'])
+    expect(
+      await instance.metric('tributary_mqtt_refusals_total', { reason: 'gateway-not-allowed' }),
+    ).toBeGreaterThan(0)
+  })
+
+  it('answers 0x97 quota exceeded over the tenant rate', async () => {
+    const tenant = await tenantWithDevice('s3', 0)
+    const client = await connect(tcpUrl(instance), { ...V5, ...login('s3', tenant) })
+    expect(await pubackCode(client, 'temp', '1')).toBe(0x97)
+    expect(client.connected).toBe(true)
+    await client.endAsync()
+  })
+
+  it('reads topic aliases the device set (§3.3.2.3.4)', async () => {
+    const tenant = await tenantWithDevice('s4')
+    const client = await connect(tcpUrl(instance), { ...V5, ...login('s4', tenant) })
+    expect(await pubackCode(client, 'long/telemetry/topic', 'one', { topicAlias: 3 })).toBe(0)
+    expect(await pubackCode(client, '', 'two', { topicAlias: 3 })).toBe(0)
+    await client.endAsync()
+    const telemetry = (await backend.waitFor(ofDevice(tenant, 's4'), 4)).filter(isTelemetry)
+    expect(telemetry.map((r) => [r.event.attributes.subject, r.data])).toEqual([
+      ['long/telemetry/topic', 'one'],
+      ['long/telemetry/topic', 'two'],
+    ])
+  })
+
+  it('serves MQTT 5 over WebSocket too', async () => {
+    const tenant = await tenantWithDevice('s5')
+    const client = await connect(wsUrl(instance), { ...V5, ...login('s5', tenant) })
+    expect(await pubackCode(client, 'temp', '7')).toBe(0)
+    await client.endAsync()
+    const events = await backend.waitFor(ofDevice(tenant, 's5'), 3)
+    expect(connectionData(events[0]!).listener).toBe('mqtt-ws')
+  })
+
+  it('refuses command and configuration subscriptions with 0x83, others with 0x87', async () => {
+    const tenant = await tenantWithDevice('s6')
+    const client = await connect(tcpUrl(instance), { ...V5, ...login('s6', tenant) })
+    // MQTT.js rejects a SUBACK with a failure code, carrying the packet.
+    const suback = await client.subscribeAsync(['command/#', 'someone/else'], { qos: 1 }).then(
+      () => undefined,
+      (err: { packet?: { granted?: unknown } }) => err.packet?.granted,
+    )
+    expect(suback).toEqual([0x83, 0x87])
+    expect(client.connected).toBe(true)
+    await client.endAsync()
+  })
+})
+
+describe('MQTT 5 DISCONNECT from the server', () => {
+  it('sends 0x95 when a packet declares more than the Maximum Packet Size, before reading it', async () => {
+    const tenant = await tenantWithDevice('d0')
+    const socket = netConnect({ host: '127.0.0.1', port: instance.ports['mqtt']! })
+    const packets: Packet[] = []
+    const parser = createParser({ protocolVersion: 5 })
+    parser.on('packet', (p: Packet) => packets.push(p))
+    socket.on('data', (chunk: Buffer) => parser.parse(chunk))
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+    socket.write(
+      generate(
+        {
+          cmd: 'connect',
+          protocolId: 'MQTT',
+          protocolVersion: 5,
+          clean: true,
+          clientId: 'raw',
+          keepalive: 60,
+          username: `d0@${tenant}`,
+          password: Buffer.from(PASSWORD),
+        },
+        { protocolVersion: 5 },
+      ),
+    )
+    await waitUntil(() => packets.some((p) => p.cmd === 'connack'), {
+      timeoutMs: 10_000,
+      message: () => 'CONNACK',
+    })
+    // A PUBLISH header announcing 1 MB: the adapter stops at the length, it never buffers the body.
+    socket.write(Buffer.from([0x32, 0x80, 0x80, 0x40]))
+    await closed
+    expect(packets.map((p) => [p.cmd, (p as { reasonCode?: number }).reasonCode])).toEqual([
+      ['connack', 0],
+      ['disconnect', 0x95],
+    ])
+    expect(
+      await instance.metric('tributary_mqtt_refusals_total', { reason: 'packet-too-large' }),
+    ).toBeGreaterThan(0)
+  })
+
+  it('sends 0x8E to the connection a new one of the same device took over [MQTT-3.1.4-3]', async () => {
+    const tenant = await tenantWithDevice('d1')
+    const first = await connect(tcpUrl(instance), { ...V5, ...login('d1', tenant) })
+    const told = disconnectOf(first)
+    const second = await connect(tcpUrl(instance), { ...V5, ...login('d1', tenant) })
+    expect((await told).reasonCode).toBe(0x8e)
+    await second.endAsync()
+    const reasons = (await backend.waitFor((r) => ofDevice(tenant, 'd1')(r) && isConnection(r), 4)).map(
+      (r) => connectionData(r).reason ?? connectionData(r).status,
+    )
+    expect(reasons).toContain('takeover')
+    first.end(true)
+  })
+
+  it('sends 0x87 when the device is disabled, and 0x8B when the adapter stops', async () => {
+    const tenant = await tenantWithDevice('d2')
+    const client = await connect(tcpUrl(instance), { ...V5, ...login('d2', tenant) })
+    const told = disconnectOf(client)
+    await backend.registry.updateDevice(tenant, 'd2', { enabled: false })
+    expect((await told).reasonCode).toBe(0x87)
+    client.end(true)
+
+    const other = await startInstance(backend)
+    await deviceWithPassword(backend, tenant, 'd3')
+    const last = await connect(tcpUrl(other), { ...V5, ...login('d3', tenant) })
+    const stopping = disconnectOf(last)
+    await other.stop()
+    expect((await stopping).reasonCode).toBe(0x8b)
+    last.end(true)
+  })
+})
