@@ -86,7 +86,7 @@ describe('configuration over CoAP (e2e: coap-client, API, kcat)', () => {
     const events = await waitForRecords(
       brokers,
       `${prefix}.events.${tenant}`,
-      (r) => r.headers['ce_type']?.startsWith('io.tributary.config.') === true,
+      (r) => /^io\.tributary\.config\.(delivered|applied)\.v1$/.test(r.headers['ce_type'] ?? ''),
       { timeoutMs: 30_000, count: 2 },
     )
     expect(events.map((r) => [r.headers['ce_type'], r.headers['ce_protocol']])).toEqual([

@@ -118,7 +118,7 @@ describe('configuration over MQTT (e2e: mosquitto_sub, mosquitto_pub, curl, kcat
     const events = await waitForRecords(
       t.brokers,
       topic,
-      (r) => r.headers['ce_type']?.startsWith('io.tributary.config.') === true,
+      (r) => /^io\.tributary\.config\.(delivered|applied)\.v1$/.test(r.headers['ce_type'] ?? ''),
       { count: 3, timeoutMs: 30_000 },
     )
     expect(events.map((r) => [r.headers['ce_type'], r.headers['ce_protocol']])).toEqual([

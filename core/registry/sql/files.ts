@@ -2,7 +2,7 @@
 import { TributaryError } from '../../errors.ts'
 import type { CloudEvent, CloudEventAttributes } from '../../events/cloudevent.ts'
 import type { EventOutboxEntry, FileRecord, FileStore } from '../files.ts'
-import type { SqlDatabase } from './client.ts'
+import type { SqlClient, SqlDatabase } from './client.ts'
 import type { Timestamp } from './rows.ts'
 import { decodeCursor, pageLimit, toPage } from './page.ts'
 import { deviceName, inserted, read } from './write.ts'
@@ -10,6 +10,16 @@ import { deviceName, inserted, read } from './write.ts'
 /** Advisory lock that makes event_outbox rows commit in seq order (as OUTBOX_LOCK does for changes). */
 export const EVENT_OUTBOX_LOCK = 7_151_227_303
 const MAX_BATCH = 10_000
+
+/** Records an event in the event outbox, in the caller's transaction (published after it commits). */
+export async function appendEvent(tx: SqlClient, event: CloudEvent): Promise<void> {
+  await tx.query(
+    // The lock is taken in the FROM clause, so before nextval() gives this row its seq.
+    `INSERT INTO event_outbox (attributes, data)
+     SELECT $1::jsonb, $2 FROM (SELECT pg_advisory_xact_lock($3)) AS ordered`,
+    [JSON.stringify(event.attributes), event.data ?? null, EVENT_OUTBOX_LOCK],
+  )
+}
 
 interface FileRow {
   tenant: string
@@ -102,12 +112,7 @@ export function fileStatements(db: SqlDatabase): FileStore {
               `no claimed upload ${JSON.stringify(id)} of tenant ${tenant}`,
             )
           }
-          await tx.query(
-            // The lock is taken in the FROM clause, so before nextval() gives this row its seq.
-            `INSERT INTO event_outbox (attributes, data)
-             SELECT $1::jsonb, $2 FROM (SELECT pg_advisory_xact_lock($3)) AS ordered`,
-            [JSON.stringify(event.attributes), event.data ?? null, EVENT_OUTBOX_LOCK],
-          )
+          await appendEvent(tx, event)
           return toRecord(row)
         }),
       ),
