@@ -88,6 +88,7 @@ function adapters(deps: RoleDeps): Component[] {
         cluster,
         commands,
         config: registryParts.service,
+        onRegistryChange: (listener) => registryParts.auth.onChange(listener),
         metrics: registry,
         log: log.child({ component: 'coap' }),
       }),
