@@ -31,7 +31,10 @@ export interface ConfigCaller {
  * then the delivery is recorded. Anything but `accepted` means nothing may be sent.
  */
 export async function deliverConfig(
-  deps: DeviceConfigDeps,
+  deps: {
+    readonly ingest: DeviceConfigDeps['ingest']
+    readonly config: Pick<RegistryService, 'configDelivered'>
+  },
   who: ConfigCaller,
   configId: string,
 ): Promise<Outcome> {

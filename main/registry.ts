@@ -13,6 +13,7 @@ import type { RegistryAuth } from '../core/registry/auth.ts'
 import { createRegistryAuth } from '../core/registry/auth.ts'
 import type { OutboxRelay } from '../core/registry/outbox.ts'
 import { createEventOutboxRelay, createOutboxRelay } from '../core/registry/outbox.ts'
+import { createConfigFanout } from '../core/registry/config-fanout.ts'
 import { createBlobStore } from '../core/blobs/index.ts'
 import type { BlobStore } from '../core/blobs/blobs.ts'
 import { createUploads, type Uploads } from '../core/blobs/uploads.ts'
@@ -87,6 +88,11 @@ export async function openRegistry(
     log: log.child({ component: 'event-outbox' }),
     drainMs: Math.min(5_000, config.shutdownTimeoutMs),
   })
+  const fanout = createConfigFanout({
+    store,
+    log: log.child({ component: 'config-fanout' }),
+    announced: () => eventRelay.nudge(),
+  })
   const blobs = await createBlobStore(config)
   const uploads = createUploads({
     files: store.files,
@@ -111,7 +117,10 @@ export async function openRegistry(
   const service = createRegistryService({
     store,
     secrets,
-    onChange: () => relay.nudge(),
+    onChange: () => {
+      relay.nudge()
+      fanout.nudge()
+    },
     allowPrivateTargets: config.webhookAllowPrivate,
   })
   const auth = createRegistryAuth({
@@ -135,6 +144,7 @@ export async function openRegistry(
     components: [
       relay,
       eventRelay,
+      fanout,
       { name: 'blob-store', start: async () => undefined, stop: () => blobs.close() },
       auth,
     ],

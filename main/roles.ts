@@ -89,6 +89,7 @@ function adapters(deps: RoleDeps): Component[] {
         commands,
         config: registryParts.service,
         files: http.enabled ? { uploads: registryParts.uploads, uploadBase } : undefined,
+        onRegistryChange: (listener) => registryParts.auth.onChange(listener),
         metrics: registry,
         log: log.child({ component: 'coap' }),
       }),

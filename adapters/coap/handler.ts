@@ -115,7 +115,23 @@ export interface ObserveAnswer {
   }
 }
 
-export type Answer = CoapReply | CommandAnswer | ObserveAnswer
+export interface ConfigObserver {
+  readonly tenant: string
+  /** The device whose configuration is observed (a gateway's `?as=` device). */
+  readonly device: string
+  /** The authenticated device. */
+  readonly sender: string
+  readonly credentialId: string
+  /** Gives the observation's slot back. */
+  readonly release: () => void
+}
+
+/** `GET /v1/config` with Observe 0, authenticated and within its slot: config-observe.ts takes it from here. */
+export interface ConfigObserveAnswer {
+  readonly observeConfig: ConfigObserver
+}
+
+export type Answer = CoapReply | CommandAnswer | ObserveAnswer | ConfigObserveAnswer
 
 const rejected = (reason: 'invalid' | 'unauthenticated' | 'forbidden', detail: string): Outcome => ({
   kind: 'rejected',
@@ -266,13 +282,19 @@ export function createRequestHandler(deps: HandlerDeps): RequestHandler {
   /**
    * `GET /v1/config`: 2.05 with `{configId, config}` and the id as its ETag once its
    * `config.delivered` event is durable, or 2.03 Valid (no payload) when an ETag option names the id.
+   * With Observe 0 the observation is handed to config-observe.ts.
    */
   async function getConfig(request: WireRequest, time: Date): Promise<Answer> {
-    if (request.observe === 0) {
-      return reply(CODES.badRequest, 'observing /v1/config is not supported yet: GET it with its ETag')
-    }
     const who = await configCaller(request)
     if ('code' in who) return who
+    if (request.observe === 0) {
+      // Observations share the bound of command waits: per device, per tenant and per listener.
+      const slot = deps.slots.take(who.tenant, who.device)
+      if (!slot.ok) return slotReply(slot)
+      deps.lastSeen.seen(who.tenant, who.sender)
+      const { tenant, device, sender, credentialId } = who
+      return { observeConfig: { tenant, device, sender, credentialId, release: () => slot.release() } }
+    }
     const { tenant, sender, device } = who
     deps.lastSeen.seen(tenant, sender)
     const effective = await deps.config.getEffectiveConfig(tenant, device)

@@ -16,6 +16,7 @@ import { TributaryError } from '../../core/errors.ts'
 import type { Logger } from '../../core/log.ts'
 import type { Registry } from '../../core/metrics.ts'
 import type { RegistryAuth } from '../../core/registry/auth.ts'
+import type { RegistryChange } from '../../core/registry/model.ts'
 import type { RegistryService } from '../../core/registry/service.ts'
 import type { CoapConfig } from './config.ts'
 import { createResponseBlocks } from './blocks.ts'
@@ -23,8 +24,9 @@ import { MAX_TRANSMIT_SPAN_MS, createDatagramGate } from './datagrams.ts'
 import { MAX_TRANSMIT_WAIT_MS, createExchanges } from './exchanges.ts'
 import { createRequestHandler, isReply } from './handler.ts'
 import type { Uploads } from '../../core/blobs/uploads.ts'
-import { isCommandsPath } from './map.ts'
+import { CONFIG_PATH, isCommandsPath, isPath } from './map.ts'
 import { createCoapMetrics } from './metrics.ts'
+import { createConfigObservations } from './config-observe.ts'
 import { createObservations, observationKey } from './observe.ts'
 import { CODES, DEFAULT_RETRY_SECONDS } from './outcome.ts'
 import type { CoapReply } from './outcome.ts'
@@ -37,7 +39,7 @@ export type { CoapConfig } from './config.ts'
 export interface CoapAdapterDeps {
   readonly ingest: Pick<Ingest, 'publish' | 'event'>
   /** The cached registry lookups: device authentication, tenant quotas, gateway rules. */
-  readonly auth: Pick<RegistryAuth, 'device' | 'tenant' | 'findDevice'>
+  readonly auth: Pick<RegistryAuth, 'device' | 'tenant' | 'findDevice' | 'findCredential'>
   /** Registry store's touchDevice: the last-seen time. */
   readonly touchDevice: (tenant: string, device: string, at: Date) => Promise<void>
   readonly cluster: Pick<ClusterState, 'take'>
@@ -52,6 +54,8 @@ export interface CoapAdapterDeps {
         readonly uploadBase: (localAddress: string | undefined) => string | undefined
       }
     | undefined
+  /** Registry changes of every process (the registry topic): observed configurations follow them. */
+  readonly onRegistryChange: (listener: (change: RegistryChange) => void) => () => void
   readonly metrics: Registry
   readonly log: Logger
 }
@@ -88,6 +92,14 @@ export function createCoapAdapter(config: CoapConfig, deps: CoapAdapterDeps): Ad
   const exchanges = createExchanges()
   const blocks = createResponseBlocks()
   const observations = createObservations({ commands: deps.commands, exchanges, log })
+  const configObservations = createConfigObservations({
+    ingest: deps.ingest,
+    config: deps.config,
+    auth: deps.auth,
+    exchanges,
+    log,
+  })
+  let unlisten: (() => void) | undefined
   const stopping = new AbortController()
   const handler = createRequestHandler({
     ingest: deps.ingest,
@@ -138,6 +150,10 @@ export function createCoapAdapter(config: CoapConfig, deps: CoapAdapterDeps): Ad
       observations.stop(key)
       return answered({ code: CODES.content })
     }
+    // The same for `/v1/config`, whose GET is then answered as any other.
+    if (request.method === 'GET' && isPath(request.uriPath, CONFIG_PATH) && request.observe !== 0) {
+      configObservations.stop(key)
+    }
     // The library calls back; the handler never rejects, and a throw in writing is logged (STYLE.md 8).
     const work = handler(request).then(
       (answer) => {
@@ -147,12 +163,14 @@ export function createCoapAdapter(config: CoapConfig, deps: CoapAdapterDeps): Ad
           metrics.answered(CODES.content, (performance.now() - started) / 1000)
           return
         }
+        const observer = 'observe' in answer ? answer.observe : answer.observeConfig
         if (stopping.signal.aborted) {
           // Authenticated while the adapter stopped: no observation may outlive it.
-          answer.observe.release()
+          observer.release()
           return answered({ code: CODES.unavailable, detail: 'shutting down', maxAge: DEFAULT_RETRY_SECONDS })
         }
-        observations.start(key, peer, res, answer.observe)
+        if ('observe' in answer) observations.start(key, peer, res, answer.observe)
+        else configObservations.start(key, peer, res, answer.observeConfig, req._packet.messageId)
         metrics.answered(CODES.content, (performance.now() - started) / 1000)
       },
       (err: unknown) => {
@@ -208,6 +226,7 @@ export function createCoapAdapter(config: CoapConfig, deps: CoapAdapterDeps): Ad
         },
       )
       sock.on('message', gate)
+      unlisten = deps.onRegistryChange((change) => configObservations.changed(change))
       socket = sock
       server = coap
       log.info({ port, host: config.host }, 'CoAP adapter listening (UDP, no DTLS)')
@@ -215,7 +234,9 @@ export function createCoapAdapter(config: CoapConfig, deps: CoapAdapterDeps): Ad
     async stop() {
       // Waits for commands end now (answered 2.04), observations end, their sinks detach.
       stopping.abort()
+      unlisten?.()
       observations.close()
+      configObservations.close()
       const deadline = Date.now() + config.shutdownTimeoutMs
       while (inFlight.size > 0 && Date.now() < deadline) {
         await Promise.race([

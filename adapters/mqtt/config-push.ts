@@ -27,6 +27,11 @@ const RESPONSE_FILTER = /^config\/res\/(\+|#|[^/+#]+)$/
 
 const GATEWAY_CONFIG = /^gw\/([^/]+)\/config$/
 const GATEWAY_APPLIED = /^gw\/([^/]+)\/config\/applied$/
+const GATEWAY_REQUEST = /^gw\/([^/]+)\/config\/req(?:\/([^/]+))?$/
+const GATEWAY_RESPONSE_FILTER = /^gw\/([^/]+)\/config\/res\/(\+|#|[^/+#]+)$/
+
+/** `config` or `gw/<D>/config`: an observation, where an unchanged id is not written again. */
+const isObservationTopic = (topic: string): boolean => topic === CONFIG_TOPIC || GATEWAY_CONFIG.test(topic)
 
 /** The device a `config` (own) or `gw/<D>/config` filter observes, else undefined. */
 function observedBy(filter: string, self: string): string | undefined {
@@ -40,11 +45,19 @@ export function appliedDeviceOf(topic: string, self: string): string | undefined
   return GATEWAY_APPLIED.exec(topic)?.[1]
 }
 
-/** The request id of a `config/req[/<id>]` topic ('' without one), or undefined for other topics. */
-export function configRequestOf(topic: string): string | undefined {
-  const match = CONFIG_REQUEST.exec(topic)
-  if (match === null) return undefined
-  return match[1] ?? ''
+/**
+ * `config/req[/<id>]` (the device itself) or `gw/<D>/config/req[/<id>]` (a gateway for D): the
+ * device asked for and the request id ('' without one); undefined for other topics.
+ */
+export function configRequestOf(
+  topic: string,
+  self: string,
+): { readonly device: string; readonly requestId: string } | undefined {
+  const own = CONFIG_REQUEST.exec(topic)
+  if (own !== null) return { device: self, requestId: own[1] ?? '' }
+  const gateway = GATEWAY_REQUEST.exec(topic)
+  if (gateway === null) return undefined
+  return { device: gateway[1]!, requestId: gateway[2] ?? '' }
 }
 
 export interface ConfigPushDeps {
@@ -67,7 +80,8 @@ interface Outbound {
 function qosFor(client: Client, topic: string): 0 | 1 | undefined {
   let qos: number | undefined
   for (const [filter, granted] of subscriptionsOf(client)) {
-    if (filter === topic || (filter.startsWith('config/res/') && topicMatches(filter, topic)))
+    const response = RESPONSE_FILTER.test(filter) || GATEWAY_RESPONSE_FILTER.test(filter)
+    if (filter === topic || (response && topicMatches(filter, topic)))
       qos = Math.max(qos ?? 0, Math.min(granted, 1))
   }
   return qos === undefined ? undefined : (qos as 0 | 1)
@@ -133,7 +147,7 @@ export function createConfigPush(deps: ConfigPushDeps) {
     const sender = device === session.device ? undefined : session.device
     const effective = await deps.config.getEffectiveConfig(tenant, device)
     if (has === effective.configId) {
-      if (topic !== CONFIG_TOPIC) await writeTo(conn, client, topic, { configId: has }, qos)
+      if (!isObservationTopic(topic)) await writeTo(conn, client, topic, { configId: has }, qos)
       return
     }
     const outcome = await deps.ingest.event(
@@ -188,16 +202,29 @@ export function createConfigPush(deps: ConfigPushDeps) {
      * filter (SUBACK 0x80); undefined: not this module's filter.
      */
     owns(filter: string): boolean {
-      return filter === CONFIG_TOPIC || filter.startsWith('config/') || GATEWAY_CONFIG.test(filter)
+      return (
+        filter === CONFIG_TOPIC ||
+        filter.startsWith('config/') ||
+        GATEWAY_CONFIG.test(filter) ||
+        GATEWAY_RESPONSE_FILTER.test(filter)
+      )
     },
 
-    /** `config`, `config/res/<request id | + | #>`, `gw/<D>/config` for a device that lists the gateway. */
+    /**
+     * `config`, `config/res/<request id | + | #>`, and for a device D that lists the gateway
+     * `gw/<D>/config` and `gw/<D>/config/res/<request id | + | #>`.
+     */
     async authorizeSubscribe(session: Session, subscription: Subscription): Promise<Subscription | null> {
       const filter = subscription.topic
-      const gatewayFor = GATEWAY_CONFIG.exec(filter)?.[1]
+      const gatewayResponse = GATEWAY_RESPONSE_FILTER.exec(filter)
+      const gatewayFor = GATEWAY_CONFIG.exec(filter)?.[1] ?? gatewayResponse?.[1]
       if (gatewayFor !== undefined) {
+        const id = gatewayResponse?.[2]
         const granted =
-          isDeviceId(gatewayFor) && gatewayFor !== session.device && (await serves(session, gatewayFor))
+          isDeviceId(gatewayFor) &&
+          gatewayFor !== session.device &&
+          (id === undefined || id === '+' || id === '#' || REQUEST_ID_PATTERN.test(id)) &&
+          (await serves(session, gatewayFor))
         return granted ? { ...subscription, qos: Math.min(subscription.qos, 1) as 0 | 1 } : null
       }
       const response = RESPONSE_FILTER.exec(filter)?.[1]
@@ -229,9 +256,19 @@ export function createConfigPush(deps: ConfigPushDeps) {
     async request(
       conn: Connection,
       session: Session,
+      device: string,
       requestId: string,
       payload: Buffer,
     ): Promise<PublishResult> {
+      const own = device === session.device
+      if (!own && !(isDeviceId(device) && (await serves(session, device)))) {
+        deps.refused(
+          conn,
+          'gateway-not-allowed',
+          `device ${device} does not list ${session.device} as a gateway`,
+        )
+        return { action: 'disconnect', reason: 'gateway-not-allowed' }
+      }
       if (requestId !== '' && !REQUEST_ID_PATTERN.test(requestId)) {
         deps.refused(conn, 'invalid-config-request', 'config/req/<request id>: 1-64 of A-Z a-z 0-9 . _ ~ -')
         return { action: 'disconnect', reason: 'invalid-config-request' }
@@ -262,9 +299,10 @@ export function createConfigPush(deps: ConfigPushDeps) {
         )
         return { action: 'disconnect', reason: 'invalid-config-request' }
       }
-      const topic = requestId === '' ? CONFIG_TOPIC : `config/res/${requestId}`
+      const base = own ? '' : `gw/${device}/`
+      const topic = requestId === '' ? `${base}${CONFIG_TOPIC}` : `${base}config/res/${requestId}`
       // Answered after the PUBACK's decision but in the connection's order of configuration writes.
-      void schedule(conn, (s) => send(conn, s, s.device, topic, has))
+      void schedule(conn, (s) => send(conn, s, device, topic, has))
       return { action: 'ack' }
     },
 

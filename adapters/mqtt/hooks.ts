@@ -104,9 +104,9 @@ export function createHooks(deps: HooksDeps): Hooks {
         const tokenRequest = retain ? undefined : tokenRequestOf(topic)
         if (tokenRequest !== undefined)
           return deps.files.request(conn, session, tokenRequest, toBuffer(packet.payload))
-        const requestId = retain ? undefined : configRequestOf(topic)
-        if (requestId !== undefined)
-          return deps.config.request(conn, session, requestId, toBuffer(packet.payload))
+        const asked = retain ? undefined : configRequestOf(topic, session.device)
+        if (asked !== undefined)
+          return deps.config.request(conn, session, asked.device, asked.requestId, toBuffer(packet.payload))
         return deps.publish(
           conn,
           session,

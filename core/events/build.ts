@@ -12,6 +12,7 @@ export const eventTypes = {
   'file.uploaded': 'io.tributary.file.uploaded.v1',
   'config.delivered': 'io.tributary.config.delivered.v1',
   'config.applied': 'io.tributary.config.applied.v1',
+  'config.changed': 'io.tributary.config.changed.v1',
   registry: 'io.tributary.registry.v1',
   // The Things Network v3 webhook messages other than uplinks (uplinks are telemetry); their data is
   // the TTN message's own JSON object (docs/ttn.md).

@@ -1,7 +1,9 @@
-// Configuration events a device causes (docs/config.md): `config.delivered` when an adapter sent it
-// its effective configuration, `config.applied` for its report. Subject `config`, JSON data.
+// Configuration events (docs/config.md): `config.delivered` when an adapter sent a device its
+// effective configuration, `config.applied` for its report, `config.changed` when a write gave it
+// another configuration id. Subject `config`, JSON data.
+import type { CloudEvent } from './cloudevent.ts'
 import type { EventInput, Protocol } from './build.ts'
-import { jsonData } from './build.ts'
+import { buildEvent, jsonData } from './build.ts'
 
 interface ConfigEventBase {
   readonly tenant: string
@@ -47,4 +49,23 @@ export function appliedEventInput(
     time: input.time,
     ...jsonData({ configId: input.configId, statusCode: input.statusCode, reasonPhrase: input.reasonPhrase }),
   }
+}
+
+/** The device's desired configuration id changed (a registry write; protocol `api`). */
+export function buildConfigChangedEvent(change: {
+  readonly tenant: string
+  readonly device: string
+  readonly configId: string
+  readonly previousConfigId: string
+  readonly time: Date
+}): CloudEvent {
+  return buildEvent({
+    kind: 'config.changed',
+    tenant: change.tenant,
+    device: change.device,
+    protocol: 'api',
+    subject: 'config',
+    time: change.time,
+    ...jsonData({ configId: change.configId, previousConfigId: change.previousConfigId }),
+  })
 }

@@ -360,6 +360,22 @@ export interface ConfigDocument extends Versioned {
 /** Configuration ids kept per device as sent; a report of any other id is refused. */
 export const CONFIG_SENT_IDS_KEPT = 8
 
+/** A device whose effective configuration id changed; what config.changed says. */
+export interface ConfigChange {
+  readonly tenant: string
+  readonly device: string
+  readonly configId: string
+  /** The id last announced for the device, or (first announcement) the id it had before the write. */
+  readonly previousConfigId: string
+  readonly time: Date
+}
+
+/** What one fan-out page did: `pending` while a job was there to work on. */
+export interface FanoutPage {
+  readonly pending: boolean
+  readonly announced: number
+}
+
 /** What a device was last sent and last reported applying. */
 export interface ConfigState {
   readonly delivered: {

@@ -5,6 +5,7 @@ import type { SqlDatabase } from './sql/client.ts'
 import { apiTokenStatements } from './sql/api-tokens.ts'
 import { configStatements } from './sql/configs.ts'
 import { configStateStatements } from './sql/config-state.ts'
+import { configFanoutStatements } from './sql/config-fanout.ts'
 import { credentialStatements } from './sql/credentials.ts'
 import { deadLetterStatements } from './sql/dead-letters.ts'
 import { deviceStatements } from './sql/devices.ts'
@@ -50,6 +51,7 @@ export async function createSqlStore(options: SqlStoreOptions): Promise<Registry
     ...routeTableStatements(db),
     ...configStatements(db),
     ...configStateStatements(db),
+    ...configFanoutStatements(db),
     ...subscriptionStatements(db),
     ...tombstoneStatements(db),
     ...deadLetterStatements(db),

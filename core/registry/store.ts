@@ -1,11 +1,13 @@
 // The RegistryStore port: persistence of the registry on one SQL schema, served by PGlite
 // (embedded) and PostgreSQL. Every write runs in one transaction that also records its
 // RegistryChange in an outbox, so no change is committed without its event.
+import type { CloudEvent } from '../events/cloudevent.ts'
 import type { CommandQueue } from './command-queue.ts'
 import type { FileStore } from './files.ts'
 import type {
   ApiToken,
   ChannelSchema,
+  ConfigChange,
   ConfigDocument,
   ConfigReport,
   ConfigScope,
@@ -17,6 +19,7 @@ import type {
   Device,
   DeviceListOptions,
   DeviceSpec,
+  FanoutPage,
   ListOptions,
   Page,
   RedriveClaim,
@@ -140,6 +143,12 @@ export interface RegistryStore {
   getConfigState(tenant: string, device: string): Promise<ConfigState | undefined>
   /** Per configuration id last sent: how many devices applied, rejected or have not reported it. */
   configStatus(tenant: string): Promise<ConfigStatusEntry[]>
+  /**
+   * Works one page of the oldest config.changed fan-out job (sql/config-fanout.ts): the devices whose
+   * effective configuration id changed get `announce(change)` in the event outbox, in the same
+   * transaction as the job's progress.
+   */
+  configFanoutPage(limit: number, announce: (change: ConfigChange) => CloudEvent): Promise<FanoutPage>
 
   /** Refuses past MAX_SUBSCRIPTIONS_PER_TENANT (REGISTRY_QUOTA_EXCEEDED). */
   createSubscription(subscription: NewSubscription): Promise<WebhookSubscription>

@@ -1,4 +1,4 @@
-// Connection, registry, command status and configuration delivery events are Tributary's own statements about a device,
+// Connection, registry, command status, configuration delivery and change events are Tributary's own statements about a device,
 // not device data: they go to the tenant topic without authorization or quotas (a disconnect caused
 // by disabling the device, or the failure of a command to a deleted device, must still reach
 // applications). The tenant must exist, or there is no topic to go to: a
@@ -18,6 +18,7 @@ const PASSING: ReadonlySet<string> = new Set([
   eventTypes.registry,
   eventTypes['command.status'],
   eventTypes['config.delivered'],
+  eventTypes['config.changed'],
 ])
 
 export function createPassthrough(deps: PassthroughDeps): Step {

@@ -8,7 +8,7 @@ import { curl } from '../helpers/curl.ts'
 import { ADMIN_TOKEN, waitForRecords } from '../helpers/mqtt.ts'
 import type { Api } from '../helpers/mqtt.ts'
 import type { TributaryProcess } from '../helpers/process.ts'
-import { uniqueName } from '../helpers/wait.ts'
+import { uniqueName, waitUntil } from '../helpers/wait.ts'
 import { startOnKafka } from '../helpers/kafka-process.ts'
 
 const PASSWORD = 'correct horse battery'
@@ -86,7 +86,7 @@ describe('configuration over CoAP (e2e: coap-client, API, kcat)', () => {
     const events = await waitForRecords(
       brokers,
       `${prefix}.events.${tenant}`,
-      (r) => r.headers['ce_type']?.startsWith('io.tributary.config.') === true,
+      (r) => /^io\.tributary\.config\.(delivered|applied)\.v1$/.test(r.headers['ce_type'] ?? ''),
       { timeoutMs: 30_000, count: 2 },
     )
     expect(events.map((r) => [r.headers['ce_type'], r.headers['ce_protocol']])).toEqual([
@@ -103,5 +103,57 @@ describe('configuration over CoAP (e2e: coap-client, API, kcat)', () => {
       delivered: { configId, protocol: 'coap' },
       applied: { configId, statusCode: 200, reasonPhrase: null, protocol: 'coap' },
     })
+  })
+
+  it('observes GET /v1/config: the document at once, then a notification for a change made through the API', async () => {
+    const tenant = uniqueName('co')
+    await api.createTenant(tenant)
+    await api.createDevice(tenant, 'valve-2')
+    await api.setPassword(tenant, 'valve-2', PASSWORD)
+    const put = (body: string) =>
+      curl([...admin, '-X', 'PUT', '-d', body, `${apiBase}/api/v1/tenants/${tenant}/devices/valve-2/config`])
+    expect((await put('{"rate":60}')).status).toBe(200)
+    const state = async () =>
+      (await curl([...admin, `${apiBase}/api/v1/tenants/${tenant}/devices/valve-2/config/effective`]))
+        .json as {
+        configId: string
+        state: { delivered: { configId: string; protocol: string } } | null
+      }
+    const before = await state()
+
+    // Observes for 12 s (-s), then deregisters; -B bounds the whole run.
+    const observing = coapClient(
+      coapPort,
+      ['-m', 'get', '-s', '12', '-B', '14', ...coapBasic('valve-2', tenant, PASSWORD)],
+      '/v1/config',
+    )
+    // The registration was answered once the delivery is recorded.
+    await waitUntil(async () => (await state()).state?.delivered.configId === before.configId, {
+      timeoutMs: 10_000,
+      message: () => 'the observation to be answered',
+    })
+    expect((await put('{"rate":5}')).status).toBe(200)
+    const after = await state()
+    expect(after.configId).not.toBe(before.configId)
+    await waitUntil(async () => (await state()).state?.delivered.configId === after.configId, {
+      timeoutMs: 10_000,
+      message: () => 'the notification of the change to be delivered',
+    })
+    const run = await observing
+    const log = `${run.stdout}\n${run.stderr}`
+    // The 2.05 responses that carry Observe: the registration's answer and one notification.
+    const responses = [...log.matchAll(/^v:1 t:(?:CON|NON|ACK) c:2\.05 .*Observe:.*$/gm)].map((m) => m[0])
+    const bodies = responses.map((line) => JSON.parse(/:: '(.*)'$/.exec(line)![1]!) as unknown)
+    expect(bodies).toEqual([
+      { configId: before.configId, config: { rate: 60 } },
+      { configId: after.configId, config: { rate: 5 } },
+    ])
+    const observe = responses.map((line) => Number(/Observe:(\d+)/.exec(line)?.[1]))
+    expect(observe[1]).toBeGreaterThan(observe[0]!)
+    const etag = (id: string) => Buffer.from(id, 'base64url').subarray(0, 8).toString('hex')
+    expect(responses[0]!.toLowerCase()).toContain(`etag:0x${etag(before.configId)}`)
+    expect(responses[1]!.toLowerCase()).toContain(`etag:0x${etag(after.configId)}`)
+    // At the end of -s the client deregisters (GET with Observe 1, RFC 7641 §3.6).
+    expect(log).toMatch(/^v:1 t:(?:CON|NON) c:GET .*Observe:1,.*Uri-Path:config/m)
   })
 })

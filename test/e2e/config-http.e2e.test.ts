@@ -116,7 +116,7 @@ describe('configuration over HTTP (e2e: curl, API, kcat)', () => {
     const all = await waitForRecords(
       brokers,
       topic,
-      (r) => r.headers['ce_type']?.startsWith('io.tributary.config.') === true,
+      (r) => /^io\.tributary\.config\.(delivered|applied)\.v1$/.test(r.headers['ce_type'] ?? ''),
       {
         timeoutMs: 30_000,
         count: 2,
@@ -226,5 +226,73 @@ describe('configuration over HTTP (e2e: curl, API, kcat)', () => {
     expect(changed.status, changed.body).toBe(200)
     expect(changed.json.config).toEqual({ on: true })
     expect(changed.json.configId).not.toBe(configId)
+  })
+
+  it('announces io.tributary.config.changed.v1 per device whose configuration id changed', async () => {
+    const tenant = uniqueName('cg')
+    await api.createTenant(tenant)
+    await api.createDevice(tenant, 'pump-1', { appVersion: 'v2' })
+    await api.createDevice(tenant, 'pump-2')
+    const write = async (method: string, path: string, body: string) => {
+      const res = await curl([
+        ...admin,
+        '-X',
+        method,
+        '-d',
+        body,
+        `${apiBase}/api/v1/tenants/${tenant}${path}`,
+      ])
+      expect(res.status, res.body).toBe(200)
+    }
+    const effectiveId = async (device: string): Promise<string> => {
+      const res = await curl([
+        ...admin,
+        `${apiBase}/api/v1/tenants/${tenant}/devices/${device}/config/effective`,
+      ])
+      return String(res.json.configId)
+    }
+    const initial = { 'pump-1': await effectiveId('pump-1'), 'pump-2': await effectiveId('pump-2') }
+    await write('PUT', '/config', '{"rate":60}')
+    const afterTenant = { 'pump-1': await effectiveId('pump-1'), 'pump-2': await effectiveId('pump-2') }
+    await write('PUT', '/config/app-versions/v2', '{"rate":10}')
+    const pump1Last = await effectiveId('pump-1')
+    // The same effective configuration for pump-2: no event.
+    await write('PUT', '/devices/pump-2/config', '{"rate":60}')
+
+    const records = await waitForRecords(
+      brokers,
+      `${prefix}.events.${tenant}`,
+      (r) => r.headers['ce_type'] === 'io.tributary.config.changed.v1',
+      { timeoutMs: 30_000, count: 3 },
+    )
+    const seen = records.map((r) => ({
+      device: r.headers['ce_device'],
+      subject: r.headers['ce_subject'],
+      protocol: r.headers['ce_protocol'],
+      data: JSON.parse(String(r.payload)) as unknown,
+    }))
+    const byDevice = (device: string) => seen.filter((e) => e.device === device)
+    expect(byDevice('pump-1')).toEqual([
+      {
+        device: 'pump-1',
+        subject: 'config',
+        protocol: 'api',
+        data: { previousConfigId: initial['pump-1'], configId: afterTenant['pump-1'] },
+      },
+      {
+        device: 'pump-1',
+        subject: 'config',
+        protocol: 'api',
+        data: { previousConfigId: afterTenant['pump-1'], configId: pump1Last },
+      },
+    ])
+    expect(byDevice('pump-2')).toEqual([
+      {
+        device: 'pump-2',
+        subject: 'config',
+        protocol: 'api',
+        data: { previousConfigId: initial['pump-2'], configId: afterTenant['pump-2'] },
+      },
+    ])
   })
 })

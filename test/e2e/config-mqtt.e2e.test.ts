@@ -118,7 +118,7 @@ describe('configuration over MQTT (e2e: mosquitto_sub, mosquitto_pub, curl, kcat
     const events = await waitForRecords(
       t.brokers,
       topic,
-      (r) => r.headers['ce_type']?.startsWith('io.tributary.config.') === true,
+      (r) => /^io\.tributary\.config\.(delivered|applied)\.v1$/.test(r.headers['ce_type'] ?? ''),
       { count: 3, timeoutMs: 30_000 },
     )
     expect(events.map((r) => [r.headers['ce_type'], r.headers['ce_protocol']])).toEqual([
@@ -228,9 +228,34 @@ describe('configuration over MQTT (e2e: mosquitto_sub, mosquitto_pub, curl, kcat
         delivered: { configId, protocol: 'mqtt' },
         applied: { configId, statusCode: 200, protocol: 'mqtt' },
       })
+
+      // The gateway asks for probe's configuration (7/CMP request/response, gateway form).
+      const grantsRes = await client.subscribeAsync({ 'gw/probe/config/res/+': { qos: 1 } })
+      expect(grantsRes.map((g) => g.qos)).toEqual([1])
+      await client.publishAsync('gw/probe/config/req/g1', '{}', { qos: 1 })
+      await waitUntil(() => inbox.length >= 3, { message: () => 'an answer on gw/probe/config/res/g1' })
+      await client.publishAsync('gw/probe/config/req/g2', JSON.stringify({ configId }), { qos: 1 })
+      await waitUntil(() => inbox.length >= 4, { message: () => 'an answer on gw/probe/config/res/g2' })
+      expect(inbox.slice(2)).toEqual([
+        { topic: 'gw/probe/config/res/g1', body: { configId, config: { rate: 2 } } },
+        { topic: 'gw/probe/config/res/g2', body: { configId } },
+      ])
+
+      // A tenant-level change that leaves probe's id as it was writes nothing to gw/probe/config:
+      // the next message there is the one of probe's next change.
+      expect((await admin('-X', 'PUT', '-d', '{"rate":9}', `${api}/config`)).status).toBe(200)
+      expect((await admin('-X', 'PUT', '-d', '{"rate":3}', `${api}/devices/probe/config`)).status).toBe(200)
+      await waitUntil(() => inbox.length >= 5, { message: () => 'the next configuration of probe' })
+      expect(inbox[4]).toMatchObject({ topic: 'gw/probe/config', body: { config: { rate: 3 } } })
     } finally {
       await client.endAsync(true)
     }
+    // A request for a device that does not list the gateway ends the connection.
+    const stranger = await mosquitto('mosquitto_pub', [
+      ...deviceArgs(tenant, 'hub'),
+      ...['-q', '1', '-t', 'gw/stranger/config/req/g3', '-m', '{}'],
+    ])
+    expect(stranger.code).not.toBe(0)
     const events = await waitForRecords(
       t.brokers,
       `${t.prefix}.events.${tenant}`,

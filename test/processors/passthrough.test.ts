@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest'
 import { buildEvent, buildRegistryEvent } from '../../core/events/build.ts'
 import { buildStatusEvent } from '../../core/events/commands.ts'
+import { buildConfigChangedEvent } from '../../core/events/config.ts'
 import { createPassthrough } from '../../processors/steps/passthrough.ts'
 import { ctx, lookups, telemetry, tenantRow } from './fixtures.ts'
 
@@ -26,6 +27,19 @@ describe('passthrough', () => {
       protocol: 'api',
     })
     expect(await passthrough(elsewhere, ctx)).toEqual({ kind: 'reject', reason: 'tenant-unknown' })
+  })
+
+  it('accepts a config.changed event of a known tenant and rejects one of an unknown tenant', async () => {
+    const change = (tenant: string) =>
+      buildConfigChangedEvent({
+        tenant,
+        device: 'd1',
+        configId: 'q3Jm2cH1yF8x0eZ4b7QK9w',
+        previousConfigId: 'RBNvo1WzZ4oRRq0W9-hknp',
+        time: new Date(),
+      })
+    expect(await passthrough(change('acme'), ctx)).toEqual({ kind: 'accept' })
+    expect(await passthrough(change('ghost'), ctx)).toEqual({ kind: 'reject', reason: 'tenant-unknown' })
   })
 
   it('lets every other event continue to the next step', async () => {

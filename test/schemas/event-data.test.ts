@@ -7,7 +7,7 @@ import { createIngest } from '../../adapters/adapter.ts'
 import type { OutgoingRecord } from '../../core/bus/bus.ts'
 import { buildFileUploadedEvent } from '../../core/events/build.ts'
 import { buildStatusEvent } from '../../core/events/commands.ts'
-import { appliedEventInput, deliveredEventInput } from '../../core/events/config.ts'
+import { appliedEventInput, buildConfigChangedEvent, deliveredEventInput } from '../../core/events/config.ts'
 import { decode } from '../../core/events/kafka-codec.ts'
 import { topicNames } from '../../core/events/topics.ts'
 import { silentLogger } from '../../core/log.ts'
@@ -136,6 +136,42 @@ describe('schemas/io.tributary.config.delivered.v1.json and io.tributary.config.
     expect(applied({ configId, statusCode: 200 })).toBe(false)
     expect(applied({ configId, statusCode: 300, reasonPhrase: null })).toBe(false)
     expect(applied({ configId, statusCode: 200, reasonPhrase: null, extra: 1 })).toBe(false)
+  })
+})
+
+describe('schemas/io.tributary.config.changed.v1.json', () => {
+  const validate = new Ajv2020({ strict: true, allErrors: true }).compile(
+    schema('io.tributary.config.changed.v1.json'),
+  )
+  const change = {
+    tenant: 'acme',
+    device: 'd1',
+    configId: 'q3Jm2cH1yF8x0eZ4b7QK9w',
+    previousConfigId: 'RBNvo1WzZ4oRRq0W9-hknp',
+    time: new Date('2030-01-01T00:00:00Z'),
+  }
+
+  it('accepts the event the fan-out writes', () => {
+    const event = buildConfigChangedEvent(change)
+    expect(event.attributes).toMatchObject({
+      type: 'io.tributary.config.changed.v1',
+      subject: 'config',
+      protocol: 'api',
+      tenant: 'acme',
+      device: 'd1',
+      datacontenttype: 'application/json',
+    })
+    const data = JSON.parse(event.data!.toString()) as unknown
+    expect(data).toEqual({ configId: change.configId, previousConfigId: change.previousConfigId })
+    expect(validate(data), JSON.stringify(validate.errors)).toBe(true)
+  })
+
+  it('refuses data that breaks it', () => {
+    expect(validate({ configId: change.configId })).toBe(false)
+    expect(validate({ configId: change.configId, previousConfigId: null })).toBe(false)
+    expect(validate({ configId: 'short', previousConfigId: change.previousConfigId })).toBe(false)
+    const { configId, previousConfigId } = change
+    expect(validate({ configId, previousConfigId, extra: 1 })).toBe(false)
   })
 })
 

@@ -4,6 +4,7 @@ import { TributaryError } from '../../errors.ts'
 import type { ConfigDocument, ConfigScope } from '../model.ts'
 import type { Precondition } from '../store.ts'
 import type { SqlClient, SqlDatabase } from './client.ts'
+import { recordConfigFanout } from './config-fanout.ts'
 import { checkPutVersion, lockTenant, putVersion } from './put.ts'
 import type { Timestamp } from './rows.ts'
 import { iso } from './rows.ts'
@@ -119,6 +120,7 @@ export function configStatements(db: SqlDatabase) {
               [tenant, scope.level === 'tenant' ? '' : scope.appVersion, json, at],
             ))
         const written = inserted(rows)
+        await recordConfigFanout(tx, tenant, { kind: 'document', scope, previous: row?.document ?? {} })
         return {
           result: toDocument(tenant, scope, written, written.created_at),
           change: {

@@ -3,6 +3,7 @@ import { TributaryError } from '../../errors.ts'
 import type { Device, DeviceListOptions, DeviceSpec, Page, TenantQuotas } from '../model.ts'
 import type { Precondition } from '../store.ts'
 import type { SqlDatabase } from './client.ts'
+import { recordConfigFanout } from './config-fanout.ts'
 import { decodeCursor, pageLimit, toPage } from './page.ts'
 import type { DeviceRow } from './rows.ts'
 import { toDevice } from './rows.ts'
@@ -93,6 +94,10 @@ export function deviceStatements(db: SqlDatabase) {
     ): Promise<Device> => {
       const ifVersion = expectedVersion(pre?.ifVersion)
       return write(db, {}, async (tx) => {
+        const { rows: before } = await tx.query<{ app_version: string | null }>(
+          'SELECT app_version FROM devices WHERE tenant = $1 AND id = $2 FOR NO KEY UPDATE',
+          [tenant, id],
+        )
         const { rows } = await tx.query<DeviceRow>(
           `UPDATE devices SET enabled = $3, labels = $4::jsonb, gateways = $5::jsonb, app_version = $8,
              version = version + 1, updated_at = $6
@@ -112,6 +117,10 @@ export function deviceStatements(db: SqlDatabase) {
           rows[0] ??
           (await noRowWritten(tx, currentVersion(tenant, id), deviceName(tenant, id), pre?.ifVersion))
         const device = toDevice(row)
+        const previousAppVersion = before[0]?.app_version ?? null
+        if (previousAppVersion !== device.appVersion) {
+          await recordConfigFanout(tx, tenant, { kind: 'app-version', device: id, previousAppVersion })
+        }
         return {
           result: device,
           change: { op: 'updated', resource: 'device', tenant, device: id, version: device.version },

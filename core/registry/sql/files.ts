@@ -12,6 +12,16 @@ import { deviceName, inserted, read } from './write.ts'
 export const EVENT_OUTBOX_LOCK = 7_151_227_303
 const MAX_BATCH = 10_000
 
+/** Records an event in the event outbox, in the caller's transaction (published after it commits). */
+export async function appendEvent(tx: SqlClient, event: CloudEvent): Promise<void> {
+  await tx.query(
+    // The lock is taken in the FROM clause, so before nextval() gives this row its seq.
+    `INSERT INTO event_outbox (attributes, data)
+     SELECT $1::jsonb, $2 FROM (SELECT pg_advisory_xact_lock($3)) AS ordered`,
+    [JSON.stringify(event.attributes), event.data ?? null, EVENT_OUTBOX_LOCK],
+  )
+}
+
 interface FileRow {
   tenant: string
   id: string
@@ -134,12 +144,7 @@ export function fileStatements(db: SqlDatabase): FileStore {
               `no claimed upload ${JSON.stringify(id)} of tenant ${tenant}`,
             )
           }
-          await tx.query(
-            // The lock is taken in the FROM clause, so before nextval() gives this row its seq.
-            `INSERT INTO event_outbox (attributes, data)
-             SELECT $1::jsonb, $2 FROM (SELECT pg_advisory_xact_lock($3)) AS ordered`,
-            [JSON.stringify(event.attributes), event.data ?? null, EVENT_OUTBOX_LOCK],
-          )
+          await appendEvent(tx, event)
           return toRecord(row)
         }),
       ),

@@ -371,4 +371,39 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 10,
+    name: 'configuration changed events',
+    sql: `
+      -- Writes that may change the effective configuration of some devices, recorded in the same
+      -- transaction as the write; core/registry/config-fanout.ts pages through the devices each one
+      -- touches and announces io.tributary.config.changed.v1 for those whose id changed.
+      -- kind 'document': a level's document was written (previous: the document before it);
+      -- kind 'app-version': a device's appVersion changed (previous_app_version: the one before).
+      CREATE TABLE config_fanout (
+        seq                  bigserial PRIMARY KEY,
+        tenant               text COLLATE "C" NOT NULL
+                             CONSTRAINT config_fanout_tenant_fkey REFERENCES tenants (id) ON DELETE CASCADE,
+        kind                 text NOT NULL CHECK (kind IN ('document', 'app-version')),
+        level                text NOT NULL CHECK (level IN ('tenant', 'app-version', 'device')),
+        app_version          text COLLATE "C",
+        device               text COLLATE "C",
+        previous             jsonb,
+        previous_app_version text COLLATE "C",
+        -- The last device id done: the next page starts after it.
+        after_device         text COLLATE "C",
+        created_at           timestamptz NOT NULL DEFAULT now()
+      );
+
+      -- The configuration id last announced in a config.changed event for each device.
+      CREATE TABLE config_announced (
+        tenant    text COLLATE "C" NOT NULL,
+        device    text COLLATE "C" NOT NULL,
+        config_id text NOT NULL,
+        PRIMARY KEY (tenant, device),
+        CONSTRAINT config_announced_device_fkey FOREIGN KEY (tenant, device)
+          REFERENCES devices (tenant, id) ON DELETE CASCADE
+      );
+    `,
+  },
 ]

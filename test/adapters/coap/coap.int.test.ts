@@ -255,6 +255,7 @@ describe('CoAP adapter (integration)', () => {
       cluster: h.cluster,
       commands: h.commands,
       config: h.registry,
+      onRegistryChange: (listener) => h.auth.onChange(listener),
       metrics: createMetricsRegistry(),
       log: silentLogger,
     })
@@ -281,6 +282,7 @@ describe('CoAP adapter (integration)', () => {
       cluster: h.cluster,
       commands: h.commands,
       config: h.registry,
+      onRegistryChange: (listener) => h.auth.onChange(listener),
       metrics: createMetricsRegistry(),
       log: silentLogger,
     })

@@ -496,9 +496,25 @@ describe('CoAP request handler', () => {
       expect(config.delivered).toEqual([])
     })
 
-    it('refuses Observe on /v1/config (not built) and unauthenticated requests', async () => {
-      const { handler } = setup()
-      expect((await handler(get({ observe: 0 }))).code).toBe('4.00')
+    it('hands GET /v1/config with Observe 0 to the observations, within the slots, and refuses strangers', async () => {
+      const { handler, raw, events } = setup()
+      const first = await raw(get({ observe: 0 }))
+      if (isReply(first) || !('observeConfig' in first))
+        throw new Error('expected a configuration observation')
+      expect(first.observeConfig).toMatchObject({
+        tenant: 'acme',
+        device: 'meter-1',
+        sender: 'meter-1',
+        credentialId: 'c1',
+      })
+      // Nothing is delivered before the observation starts (config-observe.ts answers it).
+      expect(events).toEqual([])
+      const second = await raw(get({ observe: 0 }))
+      expect('observeConfig' in second).toBe(true)
+      expect(await handler(get({ observe: 0 }))).toMatchObject({ code: '4.29' })
+      if ('observeConfig' in second) second.observeConfig.release()
+      expect('observeConfig' in (await raw(get({ observe: 0 })))).toBe(true)
+      expect((await handler(get({ observe: 0, credentials: [] }))).code).toBe('4.01')
       expect((await handler(get({ credentials: [] }))).code).toBe('4.01')
     })
 

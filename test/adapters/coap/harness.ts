@@ -112,6 +112,7 @@ export async function startCoap(
     cluster,
     commands,
     config: registry,
+    onRegistryChange: (listener) => auth.onChange(listener),
     metrics,
     log,
   })

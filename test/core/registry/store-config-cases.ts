@@ -2,7 +2,10 @@
 // version and device; the device attribute appVersion), run by store.contract.test.ts per engine.
 import { describe, expect, it } from 'vitest'
 import { isTributaryError } from '../../../core/errors.ts'
-import type { RegistryChange } from '../../../core/registry/model.ts'
+import { buildConfigChangedEvent } from '../../../core/events/config.ts'
+import type { ConfigObject } from '../../../core/registry/device-config.ts'
+import { configId } from '../../../core/registry/device-config.ts'
+import type { ConfigChange, RegistryChange } from '../../../core/registry/model.ts'
 import type { RegistryStore } from '../../../core/registry/store.ts'
 import { deviceSpec, failsWith, tenantId, tenantSpec } from './store-fixtures.ts'
 
@@ -118,6 +121,100 @@ export function configContract(ctx: ConfigContractContext): void {
       await store().deleteDevice(tenant, 'd1')
       await store().createDevice(tenant, 'd1', deviceSpec())
       expect((await store().getConfigDocument(tenant, { level: 'device', device: 'd1' })).version).toBe(0)
+    })
+  })
+
+  describe('config.changed fan-out', () => {
+    const id = (document: ConfigObject): string => configId(document)
+    /** Works every pending job in pages of `size`; the changes announced for `tenant`, and the pages. */
+    async function fanout(tenant: string, size = 2) {
+      const changes: ConfigChange[] = []
+      let pages = 0
+      for (;;) {
+        const page = await store().configFanoutPage(size, (change) => {
+          if (change.tenant === tenant) changes.push(change)
+          return buildConfigChangedEvent(change)
+        })
+        if (!page.pending) return { changes: changes.map(({ time: _, ...c }) => c), pages }
+        pages++
+      }
+    }
+
+    it('announces each device whose effective id changed, with the id before, page by page', async () => {
+      const tenant = await newTenant()
+      await store().createDevice(tenant, 'd2', deviceSpec())
+      await store().createDevice(tenant, 'd3', deviceSpec({ appVersion: 'v1.2' }))
+      await fanout(tenant)
+      const change = (device: string, from: ConfigObject, to: ConfigObject) => ({
+        tenant,
+        device,
+        previousConfigId: id(from),
+        configId: id(to),
+      })
+
+      await store().putConfigDocument(tenant, { level: 'tenant' }, { a: 1 })
+      const tenantWide = await fanout(tenant)
+      expect(tenantWide.changes).toEqual([
+        change('d1', {}, { a: 1 }),
+        change('d2', {}, { a: 1 }),
+        change('d3', {}, { a: 1 }),
+      ])
+      // Three devices in pages of two: two pages.
+      expect(tenantWide.pages).toBe(2)
+
+      await store().putConfigDocument(tenant, { level: 'app-version', appVersion: 'v1.2' }, { b: 2 })
+      expect((await fanout(tenant)).changes).toEqual([
+        change('d1', { a: 1 }, { a: 1, b: 2 }),
+        change('d3', { a: 1 }, { a: 1, b: 2 }),
+      ])
+
+      // The same effective configuration: nothing to announce.
+      await store().putConfigDocument(tenant, { level: 'device', device: 'd2' }, { a: 1 })
+      await store().putConfigDocument(tenant, { level: 'tenant' }, { a: 1 })
+      expect((await fanout(tenant)).changes).toEqual([])
+
+      await store().updateDevice(tenant, 'd2', deviceSpec({ appVersion: 'v1.2' }))
+      await store().putConfigDocument(tenant, { level: 'device', device: 'd3' }, { c: 3 })
+      expect((await fanout(tenant)).changes).toEqual([
+        change('d2', { a: 1 }, { a: 1, b: 2 }),
+        change('d3', { a: 1, b: 2 }, { a: 1, b: 2, c: 3 }),
+      ])
+
+      // The events are in the event outbox, published to the ingress topic by its relay.
+      const events = (await store().files.pendingEvents(100)).filter(
+        (e) => e.event.attributes.tenant === tenant,
+      )
+      expect(events).toHaveLength(7)
+      expect(events.at(-1)!.event.attributes).toMatchObject({
+        type: 'io.tributary.config.changed.v1',
+        device: 'd3',
+        subject: 'config',
+      })
+      expect(JSON.parse(events.at(-1)!.event.data!.toString())).toEqual({
+        configId: id({ a: 1, b: 2, c: 3 }),
+        previousConfigId: id({ a: 1, b: 2 }),
+      })
+    })
+
+    it('records no job for a refused write, and a failed page keeps its job', async () => {
+      const tenant = await newTenant()
+      await fanout(tenant)
+      await failsWith(
+        store().putConfigDocument(tenant, { level: 'tenant' }, { a: 1 }, { ifVersion: 4 }),
+        'REGISTRY_VERSION_MISMATCH',
+      )
+      expect(await store().configFanoutPage(10, buildConfigChangedEvent)).toEqual({
+        pending: false,
+        announced: 0,
+      })
+      await store().putConfigDocument(tenant, { level: 'tenant' }, { a: 1 })
+      const failing = store().configFanoutPage(10, () => {
+        throw new Error('cannot build the event')
+      })
+      await expect(failing).rejects.toThrow('cannot build the event')
+      expect((await fanout(tenant)).changes).toEqual([
+        { tenant, device: 'd1', previousConfigId: id({}), configId: id({ a: 1 }) },
+      ])
     })
   })
 

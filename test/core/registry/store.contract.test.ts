@@ -688,6 +688,7 @@ describe.each(engines)('RegistryStore contract: $name', ({ make }) => {
         { version: 7, name: 'device configuration' },
         { version: 8, name: 'device configuration state' },
         { version: 9, name: 'device files' },
+        { version: 10, name: 'configuration changed events' },
       ])
       store = await engine.open()
       expect(store.kind).toBe(engine.name)

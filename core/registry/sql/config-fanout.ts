@@ -1,0 +1,189 @@
+// The config.changed fan-out (docs/config.md, "Events"): a write that may change the effective
+// configuration of devices records a job in its own transaction (recordConfigFanout); the jobs are
+// then worked off in order, one page of devices per transaction, each page announcing the devices
+// whose configuration id differs from the one last announced for them, in the event outbox.
+import type { CloudEvent } from '../../events/cloudevent.ts'
+import type { ConfigObject } from '../device-config.ts'
+import { configId, mergeLevels } from '../device-config.ts'
+import type { ConfigChange, ConfigScope, FanoutPage } from '../model.ts'
+import type { SqlClient, SqlDatabase } from './client.ts'
+import { appendEvent } from './files.ts'
+import { read } from './write.ts'
+
+/** Advisory lock held by the one transaction (of any process) working a fan-out page. */
+export const CONFIG_FANOUT_LOCK = 7_151_227_304
+const MAX_PAGE = 10_000
+
+export type ConfigFanoutJob =
+  | {
+      readonly kind: 'document'
+      readonly scope: ConfigScope
+      readonly previous: Readonly<Record<string, unknown>>
+    }
+  | { readonly kind: 'app-version'; readonly device: string; readonly previousAppVersion: string | null }
+
+/** Records the job of a write in the write's transaction. */
+export async function recordConfigFanout(tx: SqlClient, tenant: string, job: ConfigFanoutJob): Promise<void> {
+  const scope: ConfigScope = job.kind === 'document' ? job.scope : { level: 'device', device: job.device }
+  await tx.query(
+    `INSERT INTO config_fanout (tenant, kind, level, app_version, device, previous, previous_app_version)
+     VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)`,
+    [
+      tenant,
+      job.kind,
+      scope.level,
+      scope.level === 'app-version' ? scope.appVersion : null,
+      scope.level === 'device' ? scope.device : null,
+      job.kind === 'document' ? JSON.stringify(job.previous) : null,
+      job.kind === 'app-version' ? job.previousAppVersion : null,
+    ],
+  )
+}
+
+interface JobRow {
+  seq: string | number
+  tenant: string
+  kind: 'document' | 'app-version'
+  level: ConfigScope['level']
+  app_version: string | null
+  device: string | null
+  previous: ConfigObject | null
+  previous_app_version: string | null
+  after_device: string | null
+}
+
+interface DeviceRow {
+  id: string
+  app_version: string | null
+}
+
+/** The devices of the job's next page, in id order. */
+async function devicesOf(tx: SqlClient, job: JobRow, limit: number): Promise<DeviceRow[]> {
+  const after = job.after_device
+  const { rows } = await (job.level === 'device'
+    ? tx.query<DeviceRow>(
+        'SELECT id, app_version FROM devices WHERE tenant = $1 AND id = $2 AND ($3::text IS NULL OR id > $3)',
+        [job.tenant, job.device, after],
+      )
+    : job.level === 'app-version'
+      ? tx.query<DeviceRow>(
+          `SELECT id, app_version FROM devices WHERE tenant = $1 AND app_version = $2
+             AND ($3::text IS NULL OR id > $3) ORDER BY id LIMIT $4`,
+          [job.tenant, job.app_version, after, limit],
+        )
+      : tx.query<DeviceRow>(
+          `SELECT id, app_version FROM devices WHERE tenant = $1
+             AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3`,
+          [job.tenant, after, limit],
+        ))
+  return rows
+}
+
+/** Announces the page's devices whose id changed; the job moves on or is done, in the same transaction. */
+async function workPage(
+  tx: SqlClient,
+  job: JobRow,
+  limit: number,
+  announce: (change: ConfigChange) => CloudEvent,
+): Promise<number> {
+  const { tenant } = job
+  const devices = await devicesOf(tx, job, limit)
+  const ids = devices.map((d) => d.id)
+  const versions = [...new Set(devices.map((d) => d.app_version).filter((v): v is string => v !== null))]
+  if (job.previous_app_version !== null) versions.push(job.previous_app_version)
+  const levelDocs = new Map<string, ConfigObject>()
+  for (const row of (
+    await tx.query<{ app_version: string; document: ConfigObject }>(
+      'SELECT app_version, document FROM config_documents WHERE tenant = $1 AND app_version = ANY($2::text[])',
+      [tenant, ['', ...versions]],
+    )
+  ).rows)
+    levelDocs.set(row.app_version, row.document)
+  const deviceDocs = new Map<string, ConfigObject>()
+  for (const row of (
+    await tx.query<{ device: string; document: ConfigObject }>(
+      'SELECT device, document FROM device_configs WHERE tenant = $1 AND device = ANY($2::text[])',
+      [tenant, ids],
+    )
+  ).rows)
+    deviceDocs.set(row.device, row.document)
+  const announced = new Map<string, string>()
+  for (const row of (
+    await tx.query<{ device: string; config_id: string }>(
+      'SELECT device, config_id FROM config_announced WHERE tenant = $1 AND device = ANY($2::text[])',
+      [tenant, ids],
+    )
+  ).rows)
+    announced.set(row.device, row.config_id)
+
+  const idOf = (
+    appVersion: string | null,
+    levels: { tenant?: ConfigObject; app?: ConfigObject; device?: ConfigObject },
+  ) =>
+    configId(
+      mergeLevels([
+        levels.tenant ?? levelDocs.get('') ?? {},
+        ...(appVersion === null ? [] : [levels.app ?? levelDocs.get(appVersion) ?? {}]),
+        levels.device ?? {},
+      ]),
+    )
+  const time = new Date()
+  let count = 0
+  for (const device of devices) {
+    const own = deviceDocs.get(device.id) ?? {}
+    const current = idOf(device.app_version, { device: own })
+    // First announcement of the device: the id it had before this job's write.
+    const before = (): string => {
+      const previous = job.previous ?? {}
+      if (job.kind === 'app-version') return idOf(job.previous_app_version, { device: own })
+      if (job.level === 'tenant') return idOf(device.app_version, { tenant: previous, device: own })
+      if (job.level === 'app-version') return idOf(device.app_version, { app: previous, device: own })
+      return idOf(device.app_version, { device: previous })
+    }
+    const previousConfigId = announced.get(device.id) ?? before()
+    if (previousConfigId === current) continue
+    await appendEvent(tx, announce({ tenant, device: device.id, configId: current, previousConfigId, time }))
+    await tx.query(
+      `INSERT INTO config_announced (tenant, device, config_id) VALUES ($1, $2, $3)
+       ON CONFLICT (tenant, device) DO UPDATE SET config_id = EXCLUDED.config_id`,
+      [tenant, device.id, current],
+    )
+    count++
+  }
+  const last = devices.at(-1)
+  if (job.level === 'device' || last === undefined || devices.length < limit) {
+    await tx.query('DELETE FROM config_fanout WHERE seq = $1', [job.seq])
+  } else {
+    await tx.query('UPDATE config_fanout SET after_device = $2 WHERE seq = $1', [job.seq, last.id])
+  }
+  return count
+}
+
+export function configFanoutStatements(db: SqlDatabase) {
+  return {
+    /**
+     * Works one page (at most `limit` devices) of the oldest fan-out job in one transaction: events
+     * and progress commit together. `pending: false` when there is no job, or when another
+     * transaction is working one (jobs run one page at a time across processes, in order).
+     */
+    configFanoutPage: (
+      limit: number,
+      announce: (change: ConfigChange) => CloudEvent,
+    ): Promise<FanoutPage> => {
+      const size = Math.min(Math.max(1, Math.trunc(limit)), MAX_PAGE)
+      return read(() =>
+        db.transaction(async (tx) => {
+          const { rows: locked } = await tx.query<{ ok: boolean }>(
+            'SELECT pg_try_advisory_xact_lock($1) AS ok',
+            [CONFIG_FANOUT_LOCK],
+          )
+          if (locked[0]?.ok !== true) return { pending: false, announced: 0 }
+          const { rows } = await tx.query<JobRow>('SELECT * FROM config_fanout ORDER BY seq LIMIT 1')
+          const job = rows[0]
+          if (job === undefined) return { pending: false, announced: 0 }
+          return { pending: true, announced: await workPage(tx, job, size, announce) }
+        }),
+      )
+    },
+  }
+}
