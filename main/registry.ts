@@ -16,6 +16,7 @@ import { createEventOutboxRelay, createOutboxRelay } from '../core/registry/outb
 import { createBlobStore } from '../core/blobs/index.ts'
 import type { BlobStore } from '../core/blobs/blobs.ts'
 import { createUploads, type Uploads } from '../core/blobs/uploads.ts'
+import { createDownloadLinks, type DownloadLinks } from '../core/blobs/downloads.ts'
 import { createSecrets, loadRegistryKey } from '../core/registry/secrets.ts'
 import type { Secrets } from '../core/registry/secrets.ts'
 import { createRegistryService } from '../core/registry/service-impl.ts'
@@ -34,6 +35,13 @@ export interface RegistryParts {
   /** Device files: the blob store and the uploads that write to it. */
   readonly blobs: BlobStore
   readonly uploads: Uploads
+  /** Download URLs of stored files (presigned S3 GETs, or signed URLs of the device HTTP listener). */
+  readonly downloads: DownloadLinks
+  /**
+   * The device HTTP listener's base URL as a client reaches it at `host`: TRIBUTARY_FILES_UPLOAD_URL,
+   * else set by the adapters role once that listener exists in this process.
+   */
+  readonly deviceHttp: { base: (host?: string) => string | undefined }
   readonly auth: RegistryAuth
   /** What the management API asks of the registry to authenticate its callers (cached). */
   readonly lookups: CallerLookups
@@ -82,6 +90,7 @@ export async function openRegistry(config: Config, bus: EventBus, log: Logger): 
     tokenTtlMs: config.filesTokenTtlMs,
     completed: () => eventRelay.nudge(),
   })
+  const downloads = createDownloadLinks({ blobs, registryKey: key, maxTtlMs: config.filesDownloadTtlMs })
   const service = createRegistryService({
     store,
     secrets,
@@ -104,6 +113,8 @@ export async function openRegistry(config: Config, bus: EventBus, log: Logger): 
     eventRelay,
     blobs,
     uploads,
+    downloads,
+    deviceHttp: { base: () => config.filesUploadUrl },
     auth,
     lookups: { apiToken: (token) => auth.apiTokens.byToken(token), tenant: (id) => auth.tenant(id) },
     components: [

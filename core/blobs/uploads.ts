@@ -8,6 +8,7 @@ import { TributaryError, isTributaryError } from '../errors.ts'
 import { buildFileUploadedEvent, type Protocol } from '../events/build.ts'
 import type { FileRecord, FileStore } from '../registry/files.ts'
 import type { BlobStore, PresignedRequest } from './blobs.ts'
+import { fileContentRef } from './downloads.ts'
 import { blobKey } from './keys.ts'
 import { SHA256_HEX } from './verify.ts'
 
@@ -177,7 +178,7 @@ export function createUploads(options: UploadsOptions): Uploads {
         sha256,
         contentType: claimed.contentType,
       },
-      dataref: blobs.location(key),
+      dataref: fileContentRef(claimed.tenant, claimed.id),
       time: uploadedAt,
     })
     try {
