@@ -21,6 +21,7 @@ import { webhooks } from './scenarios/webhooks.ts'
 import { webhooksProcess } from './scenarios/webhooks-process.ts'
 import { commands } from './scenarios/commands.ts'
 import { startTime } from './scenarios/start-time.ts'
+import { files } from './scenarios/files.ts'
 
 const SCENARIOS: readonly Scenario[] = [
   busEmbeddedVsKafka,
@@ -35,6 +36,7 @@ const SCENARIOS: readonly Scenario[] = [
   httpIngest,
   coapIngest,
   startTime,
+  files,
 ]
 const RESULTS_DIR = fileURLToPath(new URL('results/', import.meta.url))
 
@@ -45,7 +47,8 @@ const USAGE = `usage: npm run bench -- [options]
   --rounds <n>        interleaved rounds per scenario (kafka-client runs at least 3)
   --records <n>       records per run (mqtt-ingest: messages; mqtt-idle-memory: connections;
                       http-ingest, coap-ingest: requests; webhooks: events per rate run;
-                      webhooks-process: events per second)
+                      webhooks-process: events per second; files: bytes of the
+                      compared file)
   --help              this text
 
 scenarios:
