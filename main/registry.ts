@@ -17,6 +17,7 @@ import { createBlobStore } from '../core/blobs/index.ts'
 import type { BlobStore } from '../core/blobs/blobs.ts'
 import { createUploads, type Uploads } from '../core/blobs/uploads.ts'
 import { createDownloadLinks, type DownloadLinks } from '../core/blobs/downloads.ts'
+import { createBlobSweeper } from '../core/blobs/sweeper.ts'
 import { createSecrets, loadRegistryKey } from '../core/registry/secrets.ts'
 import type { Secrets } from '../core/registry/secrets.ts'
 import { createRegistryService } from '../core/registry/service-impl.ts'
@@ -121,6 +122,8 @@ export async function openRegistry(config: Config, bus: EventBus, log: Logger): 
       relay,
       eventRelay,
       { name: 'blob-store', start: async () => undefined, stop: () => blobs.close() },
+      // After the store: stopped before it.
+      createBlobSweeper({ files: store.files, blobs, log: log.child({ component: 'blob-sweeper' }) }),
       auth,
     ],
   }
