@@ -13,7 +13,7 @@ import { curl } from '../helpers/curl.ts'
 import { startOnKafka, type KafkaTributary } from '../helpers/kafka-process.ts'
 import { ADMIN_TOKEN, readTopic, waitForRecords } from '../helpers/mqtt.ts'
 import { CLI } from '../helpers/process.ts'
-import { uniqueName } from '../helpers/wait.ts'
+import { uniqueName, waitUntil } from '../helpers/wait.ts'
 import { testS3 } from '../setup/s3-env.ts'
 
 const PASSWORD = 'correct horse battery'
@@ -406,6 +406,24 @@ describe.each([filesystem, s3])(
       expect(readFileSync(saved).equals(data)).toBe(true)
       await cli('delete', issued.fileId)
       expect(JSON.parse(await cli('list', '--name-prefix', 'cli/', '--json'))).toEqual([])
+    })
+
+    it("removes a deleted device's files from the blob store, and only its files", async () => {
+      await t.api.createDevice(tenant, 'cam-gone')
+      await t.api.setPassword(tenant, 'cam-gone', PASSWORD)
+      const data = randomBytes(1_000)
+      for (const name of ['a.bin', 'b.bin']) {
+        const issued = (await token('cam-gone', { name, size: data.length })).json
+        expect((await upload(issued.uploadUrl, issued.token, fileOf(data))).status).toBe(201)
+      }
+      const before = await store.count(tenant)
+      const deleted = await t.api.request('DELETE', `/tenants/${tenant}/devices/cam-gone`)
+      expect(deleted.status).toBe(204)
+      // The blob sweeper of the process deletes both objects (it looks every 10 seconds).
+      await waitUntil(async () => (await store.count(tenant)) === before - 2, { timeoutMs: 30_000 })
+      const listed = await t.api.request('GET', `/tenants/${tenant}/files?device=cam-2`)
+      expect(listed.body.items.length).toBeGreaterThan(0)
+      expect(await store.count(tenant)).toBeGreaterThanOrEqual(listed.body.items.length)
     })
 
     it('keeps the files channel reserved for telemetry', async () => {
