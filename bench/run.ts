@@ -22,6 +22,7 @@ import { webhooksProcess } from './scenarios/webhooks-process.ts'
 import { commands } from './scenarios/commands.ts'
 import { startTime } from './scenarios/start-time.ts'
 import { tracing } from './scenarios/tracing.ts'
+import { files } from './scenarios/files.ts'
 
 const SCENARIOS: readonly Scenario[] = [
   busEmbeddedVsKafka,
@@ -39,6 +40,7 @@ const SCENARIOS: readonly Scenario[] = [
   coapIngest,
   startTime,
   tracing,
+  files,
 ]
 const RESULTS_DIR = fileURLToPath(new URL('results/', import.meta.url))
 
@@ -49,7 +51,8 @@ const USAGE = `usage: npm run bench -- [options]
   --rounds <n>        interleaved rounds per scenario (kafka-client runs at least 3)
   --records <n>       records per run (mqtt-ingest: messages; mqtt-idle-memory: connections;
                       http-ingest, coap-ingest: requests; webhooks: events per rate run;
-                      webhooks-process: events per second)
+                      webhooks-process: events per second; files: bytes of the
+                      compared file)
   --help              this text
 
 scenarios:

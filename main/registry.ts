@@ -20,6 +20,8 @@ import { createUploads, type Uploads } from '../core/blobs/uploads.ts'
 import { createUploadMetrics } from '../core/blobs/metrics.ts'
 import type { ClusterState } from '../core/cluster/cluster.ts'
 import type { Registry } from '../core/metrics.ts'
+import { createDownloadLinks, type DownloadLinks } from '../core/blobs/downloads.ts'
+import { createBlobSweeper } from '../core/blobs/sweeper.ts'
 import { createSecrets, loadRegistryKey } from '../core/registry/secrets.ts'
 import type { Secrets } from '../core/registry/secrets.ts'
 import { createRegistryService } from '../core/registry/service-impl.ts'
@@ -38,6 +40,13 @@ export interface RegistryParts {
   /** Device files: the blob store and the uploads that write to it. */
   readonly blobs: BlobStore
   readonly uploads: Uploads
+  /** Download URLs of stored files (presigned S3 GETs, or signed URLs of the device HTTP listener). */
+  readonly downloads: DownloadLinks
+  /**
+   * The device HTTP listener's base URL as a client reaches it at `host`: TRIBUTARY_FILES_UPLOAD_URL,
+   * else set by the adapters role once that listener exists in this process.
+   */
+  readonly deviceHttp: { base: (host?: string) => string | undefined }
   readonly auth: RegistryAuth
   /** What the management API asks of the registry to authenticate its callers (cached). */
   readonly lookups: CallerLookups
@@ -114,6 +123,7 @@ export async function openRegistry(
         : createUploadMetrics(shared.metrics, { maxDevices: config.filesMetricsDevices }),
     completed: () => eventRelay.nudge(),
   })
+  const downloads = createDownloadLinks({ blobs, registryKey: key, maxTtlMs: config.filesDownloadTtlMs })
   const service = createRegistryService({
     store,
     secrets,
@@ -139,6 +149,8 @@ export async function openRegistry(
     eventRelay,
     blobs,
     uploads,
+    downloads,
+    deviceHttp: { base: () => config.filesUploadUrl },
     auth,
     lookups: { apiToken: (token) => auth.apiTokens.byToken(token), tenant: (id) => auth.tenant(id) },
     components: [
@@ -146,6 +158,8 @@ export async function openRegistry(
       eventRelay,
       fanout,
       { name: 'blob-store', start: async () => undefined, stop: () => blobs.close() },
+      // After the store: stopped before it.
+      createBlobSweeper({ files: store.files, blobs, log: log.child({ component: 'blob-sweeper' }) }),
       auth,
     ],
   }

@@ -62,6 +62,8 @@ function adapters(deps: RoleDeps): Component[] {
     if (host.startsWith('::ffff:')) host = host.slice('::ffff:'.length)
     return `http://${host.includes(':') ? `[${host}]` : host}:${port}`
   }
+  // Signed download URLs made by the management API of this process point at this listener too.
+  if (http.enabled) registryParts.deviceHttp.base = uploadBase
   if (mqtt.tcp.enabled || mqtt.tls.enabled || mqtt.ws.enabled) {
     out.push(
       createMqttAdapter(mqtt, {
@@ -109,6 +111,7 @@ function adapters(deps: RoleDeps): Component[] {
       secrets: registryParts.secrets,
       allowPrivateDownlinks: config.webhookAllowPrivate,
       uploads: registryParts.uploads,
+      downloads: { links: registryParts.downloads, blobs: registryParts.blobs },
       metrics: registry,
       log: log.child({ component: 'http' }),
     })
@@ -201,7 +204,14 @@ export const roleComponents: Record<Role, (deps: RoleDeps) => Component[]> = {
           registry: registryParts.service,
           lookups: registryParts.lookups,
           deadLetters: registryParts.store,
-          files: { store: registryParts.store.files, blobs: registryParts.blobs },
+          files: {
+            store: registryParts.store.files,
+            blobs: registryParts.blobs,
+            downloads: {
+              links: registryParts.downloads,
+              base: (host) => registryParts.deviceHttp.base(host),
+            },
+          },
           commands,
           events: {
             bus,

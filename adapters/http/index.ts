@@ -35,6 +35,7 @@ import {
   createFilesRoutes,
 } from './files-route.ts'
 import type { Uploads } from '../../core/blobs/uploads.ts'
+import { FILES_DOWNLOAD_PATH, createFilesDownload, type FilesDownloadDeps } from './files-download.ts'
 import type { DownlinkTargets } from './ttn/downlinks.ts'
 import { createDownlinkTargets } from './ttn/downlinks.ts'
 import { TTN_PATH, createTtnWebhook } from './ttn/index.ts'
@@ -64,6 +65,8 @@ export interface HttpAdapterDeps {
   readonly allowPrivateDownlinks?: boolean | undefined
   /** File uploads (`POST /v1/files/token`, `PUT /v1/files/<id>`); without it those paths are 403 like any reserved channel. */
   readonly uploads?: Uploads | undefined
+  /** Signed downloads (`GET /v1/files/download/<key>?…&signature=`); without it that path is 405 like any `/v1/*`. */
+  readonly downloads?: Omit<FilesDownloadDeps, 'log'> | undefined
 }
 
 export interface HttpAdapter extends Adapter {
@@ -162,6 +165,9 @@ export function createHttpAdapter(config: HttpConfig, deps: HttpAdapterDeps): Ht
     app.post(FILES_PRESIGN_PATH, files.presign)
     app.post(FILES_COMPLETE_PATH, files.complete)
     app.put(FILES_UPLOAD_PATH, files.upload)
+  }
+  if (deps.downloads !== undefined) {
+    app.all(FILES_DOWNLOAD_PATH, createFilesDownload({ ...deps.downloads, log }))
   }
   app.post('/v1/*', device)
   app.get(COMMAND_PATH, poll)

@@ -1,23 +1,38 @@
-// Device file routes: list (cursor pages, by device or name prefix), metadata, content, delete.
+// Device file routes: list (cursor pages, by device or name prefix), metadata, content, a
+// short-lived download URL, delete.
 // The content streams from the blob store as application/octet-stream (the file's own media type is
 // in its metadata); readers may read, managers delete.
 import type { OpenAPIHono } from '@hono/zod-openapi'
 import { createRoute, z } from '@hono/zod-openapi'
 import { Readable } from 'node:stream'
 import type { BlobStore } from '../../core/blobs/blobs.ts'
+import type { DownloadLinks } from '../../core/blobs/downloads.ts'
 import { blobKey } from '../../core/blobs/keys.ts'
 import { TributaryError } from '../../core/errors.ts'
 import type { FileRecord, FileStore } from '../../core/registry/files.ts'
 import type { RegistryService } from '../../core/registry/service.ts'
 import { API_PREFIX, requires } from '../auth.ts'
 import type { ApiEnv } from '../env.ts'
-import { DeviceFile, FileListQuery, FileParams, TenantParams, page } from '../schemas.ts'
+import {
+  DeviceFile,
+  FileDownloadUrl,
+  FileListQuery,
+  FileParams,
+  FileUrlQuery,
+  TenantParams,
+  page,
+} from '../schemas.ts'
 import { NO_CONTENT, READ_PROBLEMS, jsonResponse, problems } from './common.ts'
 
 /** What the routes need: the registry's file metadata and the blob store. */
 export interface FilesDeps {
   readonly store: Pick<FileStore, 'get' | 'list' | 'remove'>
   readonly blobs: Pick<BlobStore, 'get' | 'delete'>
+  /** Download URLs; `base` is the device HTTP listener's URL as a client that reached `host` sees it. */
+  readonly downloads: {
+    readonly links: Pick<DownloadLinks, 'url'>
+    readonly base: (host: string) => string | undefined
+  }
 }
 
 const DeviceFilePage = page(DeviceFile, 'DeviceFilePage')
@@ -62,6 +77,22 @@ const content = createRoute({
       description: 'The bytes the device uploaded (`Content-Disposition` carries its name).',
       content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } },
     },
+    ...problems(...READ_PROBLEMS),
+  },
+})
+
+const downloadUrl = createRoute({
+  method: 'get',
+  path: `${FILES}/{id}/url`,
+  operationId: 'getFileDownloadUrl',
+  tags,
+  summary: "A short-lived URL of a file's content",
+  description:
+    'A presigned S3 GET on the S3 store, else a signed URL of the device HTTP listener; either is bound to GET, the object and its expiry.',
+  middleware: [requires('reader')],
+  request: { params: FileParams, query: FileUrlQuery },
+  responses: {
+    200: jsonResponse(FileDownloadUrl, 'The URL, good until `expiresAt`.'),
     ...problems(...READ_PROBLEMS),
   },
 })
@@ -122,6 +153,21 @@ export function fileRoutes(app: OpenAPIHono<ApiEnv>, registry: RegistryService, 
     c.header('content-disposition', `attachment; filename*=UTF-8''${encodeURIComponent(file.name)}`)
     c.header('x-content-type-options', 'nosniff')
     return c.body(Readable.toWeb(object.body) as ReadableStream, 200)
+  })
+
+  app.openapi(downloadUrl, async (c) => {
+    const { tenant, id } = c.req.valid('param')
+    const { expiresIn } = c.req.valid('query')
+    const file = await uploaded(tenant, id)
+    const host = new URL(c.req.url).hostname.replace(/^\[(.*)\]$/, '$1')
+    const signed = await files.downloads.links.url({
+      key: blobKey(tenant, file.device, file.id),
+      filename: file.name,
+      expiresInS: expiresIn,
+      base: () => files.downloads.base(host),
+    })
+    c.header('cache-control', 'no-store')
+    return c.json({ url: signed.url, method: 'GET' as const, expiresAt: signed.expiresAt.toISOString() }, 200)
   })
 
   app.openapi(remove, async (c) => {

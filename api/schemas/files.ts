@@ -32,3 +32,24 @@ export const FileListQuery = ListQuery.extend({
     .optional()
     .openapi({ description: 'Only files whose name starts with this.', example: 'logs/' }),
 })
+
+export const FileUrlQuery = z.strictObject({
+  expiresIn: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 86_400)
+    .optional()
+    .openapi({
+      description: 'Seconds the URL stays good; at most TRIBUTARY_FILES_DOWNLOAD_TTL_MS (also the default).',
+      example: 300,
+    }),
+})
+
+export const FileDownloadUrl = z
+  .object({
+    url: z.string().openapi({ description: 'GET it without other credentials: the URL is one.' }),
+    method: z.literal('GET'),
+    expiresAt: Timestamp,
+  })
+  .openapi('FileDownloadUrl')

@@ -69,8 +69,8 @@ export interface BlobStore {
     options?: { after?: string | undefined; limit?: number | undefined },
   ): Promise<BlobListPage>
   /**
-   * Where the object lives, as an absolute URI (`file:///.../blobs/objects/<key>`, `s3://<bucket>/<key>`):
-   * the claim check of the file.uploaded event (CloudEvents `dataref`).
+   * Where the object lives, as an absolute URI (`file:///.../blobs/objects/<key>`, `s3://<bucket>/<key>`),
+   * for operators (the file.uploaded event points at the management API instead).
    */
   location(key: string): string
   /** Present when the engine can sign URLs for direct access (S3). */

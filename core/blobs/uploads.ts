@@ -10,6 +10,7 @@ import type { FileQuota, FileRecord, FileStore } from '../registry/files.ts'
 import { quotaProblem } from '../registry/files.ts'
 import type { BlobStore, PresignedRequest } from './blobs.ts'
 import type { ClusterState } from '../cluster/cluster.ts'
+import { fileContentRef } from './downloads.ts'
 import { blobKey } from './keys.ts'
 import type { UploadMetrics, UploadRefusal } from './metrics.ts'
 import { SHA256_HEX } from './verify.ts'
@@ -271,7 +272,7 @@ export function createUploads(options: UploadsOptions): Uploads {
         sha256,
         contentType: claimed.contentType,
       },
-      dataref: blobs.location(key),
+      dataref: fileContentRef(claimed.tenant, claimed.id),
       time: uploadedAt,
     })
     try {

@@ -245,9 +245,18 @@ export const variables = {
         'Devices that get their own `device` label in the per-device file metrics of a process; the devices seen after them are counted as `device="_other"`.',
     },
   ),
+  filesDownloadTtlMs: integer(
+    'TRIBUTARY_FILES_DOWNLOAD_TTL_MS',
+    900_000,
+    { min: 1_000, max: 7 * 86_400_000 },
+    {
+      description:
+        'Longest life (and the default) of a file download URL: a presigned S3 GET, or a signed URL of the device HTTP listener.',
+    },
+  ),
   filesUploadUrl: optionalText('TRIBUTARY_FILES_UPLOAD_URL', {
     description:
-      'Base URL of the device HTTP listener as devices reach it (`https://files.example.com`), for the `uploadUrl` of tokens asked for over MQTT. Unset: `http://<address the device connected to>:<HTTP port>`.',
+      'Base URL of the device HTTP listener as devices reach it (`https://files.example.com`), for the `uploadUrl` of tokens asked for over MQTT and signed download URLs. Unset: `http://<address the device connected to>:<HTTP port>`.',
   }),
   redisUrl: optionalText('TRIBUTARY_REDIS_URL', {
     description:

@@ -112,4 +112,25 @@ export interface FileStore {
   pendingEvents(limit: number): Promise<EventOutboxEntry[]>
   /** Marks events up to and including seq as published. */
   markEventsPublished(seq: number): Promise<void>
+
+  // Blob sweeps (registry migration 11): every file row that goes (deleted, abandoned, lapsed, or
+  // with its device or tenant) leaves the key of its object to delete from the blob store.
+  /**
+   * Up to `limit` sweeps due at `now`, each leased until `leaseUntil` (another process skips it
+   * until then), oldest due first.
+   */
+  claimSweeps(now: Date, leaseUntil: Date, limit: number): Promise<BlobSweep[]>
+  /** The object is gone: forgets the sweep. */
+  sweepDone(tenant: string, id: string): Promise<void>
+  /** Deleting the object failed: it is tried again from `retryAt`. */
+  sweepFailed(tenant: string, id: string, retryAt: Date): Promise<void>
+}
+
+/** An object of the blob store to delete: `blobKey(tenant, device, id)`. */
+export interface BlobSweep {
+  readonly tenant: string
+  readonly device: string
+  readonly id: string
+  /** Earlier tries that failed (or whose process stopped). */
+  readonly attempts: number
 }

@@ -1,4 +1,4 @@
-// `tributary files list|get|download|delete`: a tenant's device files through the management API.
+// `tributary files list|get|download|url|delete`: a tenant's device files through the management API.
 import { createWriteStream } from 'node:fs'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -21,6 +21,7 @@ export const filesCommands: Record<string, CliHandler> = {
   list: filesList,
   get: filesGet,
   download: filesDownload,
+  url: filesUrl,
   delete: filesDelete,
 }
 
@@ -50,6 +51,24 @@ async function filesGet(args: string[], io: CliIo): Promise<number> {
   const { body } = await client(values, io).request<DeviceFile>('GET', path('tenants', tenant, 'files', id))
   const text = `${body.name}\n  device ${body.device}, ${body.size} bytes, ${body.contentType}\n  sha256 ${body.sha256}\n  uploaded ${body.uploadedAt}\n`
   print(io, values.json, body, text)
+  return 0
+}
+
+async function filesUrl(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { ...common, ...tenantOption, 'expires-in': { type: 'string' } },
+  })
+  const tenant = required(values.tenant, '--tenant')
+  const id = one(positionals, 'file id')
+  const query =
+    values['expires-in'] === undefined ? '' : `?expiresIn=${encodeURIComponent(values['expires-in'])}`
+  const { body } = await client(values, io).request<{ url: string; expiresAt: string }>(
+    'GET',
+    `${path('tenants', tenant, 'files', id, 'url')}${query}`,
+  )
+  print(io, values.json, body, `${body.url}\n  GET until ${body.expiresAt}\n`)
   return 0
 }
 

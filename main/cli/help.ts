@@ -77,6 +77,10 @@ keeping it out of the shell history). --gateway names devices that may send for 
           synopsis: 'tributary files download --tenant T <file> --output PATH',
           about: 'Saves the content to PATH (which must not exist yet), streamed.',
         },
+        url: {
+          synopsis: 'tributary files url --tenant T <file> [--expires-in SECONDS]',
+          about: 'A short-lived URL that downloads the file without other credentials.',
+        },
         delete: {
           synopsis: 'tributary files delete --tenant T <file>',
           about: 'Deletes a file and its content.',

@@ -1,13 +1,13 @@
 // The file routes of the management API over a real listener: files uploaded through the upload
 // service are listed (pages, device and name prefix), read, downloaded byte for byte and deleted
-// with their content; readers read, only managers delete.
+// with their content; readers read and get download URLs, only managers delete.
 import { createHash, randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { blobKey } from '../../core/blobs/keys.ts'
 import { createUploads } from '../../core/blobs/uploads.ts'
 import type { ApiHarness } from './harness.ts'
-import { startApi } from './harness.ts'
+import { DEVICE_HTTP_PORT, startApi } from './harness.ts'
 
 const TENANT = 'filer'
 let api: ApiHarness
@@ -103,6 +103,34 @@ describe('file routes', () => {
     expect(Buffer.from(await response.arrayBuffer()).equals(file.data)).toBe(true)
   })
 
+  it('gives a reader a short-lived signed URL of the device HTTP listener for a file', async () => {
+    const file = uploaded[2]!
+    const reply = await api.call('GET', `${FILES}/${file.id}/url?expiresIn=120`, { token: reader })
+    expect(reply.status).toBe(200)
+    expect(reply.body.method).toBe('GET')
+    const url = new URL(reply.body.url as string)
+    // The listener's address as this client reached the API.
+    expect(url.origin).toBe(`http://127.0.0.1:${DEVICE_HTTP_PORT}`)
+    const left = Date.parse(reply.body.expiresAt as string) - Date.now()
+    expect(left).toBeGreaterThan(100_000)
+    expect(left).toBeLessThanOrEqual(121_000)
+    const checked = api.downloads.check(
+      'GET',
+      url.pathname.slice('/v1/files/download/'.length),
+      url.searchParams,
+    )
+    expect(checked).toEqual({ ok: true, key: blobKey(TENANT, 'cam-2', file.id), filename: 'logs/crash.txt' })
+
+    const byDefault = await api.call('GET', `${FILES}/${file.id}/url`, { token: reader })
+    expect(Date.parse(byDefault.body.expiresAt as string) - Date.now()).toBeGreaterThan(500_000)
+    for (const bad of ['0', '601', 'soon', '1.5']) {
+      const refused = await api.call('GET', `${FILES}/${file.id}/url?expiresIn=${bad}`, { token: reader })
+      expect(refused.status, bad).toBe(400)
+      expect(refused.body.code, bad).toBe('REQUEST_INVALID')
+    }
+    expect((await api.call('GET', `${FILES}/nosuchfile0/url`, { token: reader })).status).toBe(404)
+  })
+
   it('lets a manager, not a reader, delete a file with its content', async () => {
     const file = uploaded[0]!
     expect((await api.call('DELETE', `${FILES}/${file.id}`, { token: reader })).status).toBe(403)
@@ -121,6 +149,7 @@ describe('file routes', () => {
       ['GET', ''],
       ['GET', `/${file.id}`],
       ['GET', `/${file.id}/content`],
+      ['GET', `/${file.id}/url`],
       ['DELETE', `/${file.id}`],
     ] as const) {
       const reply = await api.call(method, `${FILES}${path}`, { token: attacker })

@@ -10,6 +10,7 @@ import type { ApiServer } from '../../api/index.ts'
 import { createApiServer } from '../../api/index.ts'
 import type { BlobStore } from '../../core/blobs/blobs.ts'
 import { createFilesystemBlobStore } from '../../core/blobs/filesystem.ts'
+import { createDownloadLinks, type DownloadLinks } from '../../core/blobs/downloads.ts'
 import { createEmbeddedBus } from '../../core/bus/embedded/index.ts'
 import { topicNames } from '../../core/events/topics.ts'
 import { silentLogger } from '../../core/log.ts'
@@ -28,6 +29,8 @@ import { waitUntil } from '../helpers/wait.ts'
 import { createResponseChecker } from './response-check.ts'
 
 export const ADMIN_TOKEN = 'admin-token-for-tests-0123456789'
+/** The port of the device HTTP listener that download URLs name (none listens in these tests). */
+export const DEVICE_HTTP_PORT = 8088
 
 export interface Reply {
   readonly status: number
@@ -56,6 +59,8 @@ export interface ApiHarness {
   readonly store: RegistryStore
   /** The blob store behind the file routes (files under the harness's temp dir). */
   readonly blobs: BlobStore
+  /** Signs and checks the download URLs of the file routes (ten minutes at most). */
+  readonly downloads: DownloadLinks
   readonly auth: RegistryAuth
   readonly relay: OutboxRelay
   readonly server: ApiServer
@@ -86,6 +91,7 @@ export async function startApi(options: HarnessOptions = {}): Promise<ApiHarness
   await bus.admin.createTopics([{ name: topic, partitions: 1 }])
   const store = await createPgliteStore({ cacheDir: TEST_CACHE_DIR, log })
   const blobs = await createFilesystemBlobStore({ dataDir: dir })
+  const downloads = createDownloadLinks({ blobs, registryKey: randomBytes(32), maxTtlMs: 600_000 })
   // The lowest scrypt cost the registry accepts: the tests hash many passwords.
   const secrets = createSecrets(randomBytes(32), { scryptLogN: 10 })
   const relay = createOutboxRelay({ store, bus, topic, log, pollMs: 50 })
@@ -113,7 +119,11 @@ export async function startApi(options: HarnessOptions = {}): Promise<ApiHarness
       registry,
       lookups: { apiToken: (t) => auth.apiTokens.byToken(t), tenant: (id) => auth.tenant(id) },
       deadLetters: store,
-      files: { store: store.files, blobs },
+      files: {
+        store: store.files,
+        blobs,
+        downloads: { links: downloads, base: (host) => `http://${host}:${DEVICE_HTTP_PORT}` },
+      },
       resolveHost: options.resolveHost,
       log,
     },
@@ -128,6 +138,7 @@ export async function startApi(options: HarnessOptions = {}): Promise<ApiHarness
     registry,
     store,
     blobs,
+    downloads,
     auth,
     relay,
     server,

@@ -2,7 +2,9 @@
 // (an admin API token, an OIDC admin JWT from B's issuer, and a B-issuer JWT that claims A's
 // audience) against tenant A's resources. Each attack is refused exactly as for a tenant that does
 // not exist, and A's data is unchanged afterwards.
+import { Readable } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createUploads } from '../../core/blobs/uploads.ts'
 import type { ApiHarness } from './harness.ts'
 import { itemIds, startApi } from './harness.ts'
 import type { TestIssuer } from './issuer.ts'
@@ -19,6 +21,7 @@ const target = {
   token: '',
   subscription: '',
   channel: 'alpha/private',
+  file: '',
 }
 
 /** A valid body for each operation that takes one, so validation is never why an attack fails. */
@@ -129,6 +132,27 @@ beforeAll(async () => {
       subscription: target.subscription,
     },
   ])
+  // A file of A, so that the file routes (metadata, content, download URL, delete) aim at a real one.
+  const uploads = createUploads({
+    files: api.store.files,
+    blobs: api.blobs,
+    maxFileBytes: 1024,
+    tokenTtlMs: 60_000,
+  })
+  const secret = Buffer.from('alpha-private')
+  const issued = await uploads.issue({
+    tenant: 'alpha',
+    device: target.device,
+    name: 'private.txt',
+    size: secret.length,
+  })
+  await uploads.receive({
+    fileId: issued.fileId,
+    token: issued.token,
+    body: Readable.from([secret]),
+    protocol: 'http',
+  })
+  target.file = issued.fileId
   // The same resource names exist in B, so that a mix-up of tenants would find something.
   await registry.createApiToken('bravo', { name: 'alpha-admin', role: 'admin' })
 
@@ -176,6 +200,7 @@ async function snapshotOfA(): Promise<unknown> {
     subscriptions: await get('/subscriptions'),
     deadLetters: await get('/dead-letters'),
     subscriptionDeadLetters: await get(`/subscriptions/${target.subscription}/dead-letters`),
+    files: await get('/files'),
     tenants: ((await api.call('GET', '/api/v1/tenants')).body as { items: Array<{ id: string }> }).items.map(
       (t) => t.id,
     ),
@@ -195,7 +220,9 @@ function concrete(path: string, tenant: string): string {
         ? target.token
         : path.includes('/subscriptions/')
           ? target.subscription
-          : target.credential,
+          : path.includes('/files/')
+            ? target.file
+            : target.credential,
     )
 }
 
@@ -271,6 +298,9 @@ describe('tenant isolation', () => {
     expect(
       (await api.call('GET', `/api/v1/tenants/alpha/devices/${target.device}`, { token: own })).status,
     ).toBe(200)
+    const url = await api.call('GET', `/api/v1/tenants/alpha/files/${target.file}/url`, { token: own })
+    expect(url.status).toBe(200)
+    expect(url.body.url).toContain('/v1/files/download/alpha/')
     const bravo = attackers['B admin API token']!
     expect((await api.call('GET', '/api/v1/tenants/bravo/devices/b-device', { token: bravo })).status).toBe(
       200,

@@ -1,5 +1,5 @@
 // `npm run bench` keeps working: the first two scenarios, and the processors and both webhooks
-// scenarios (webhooks-process with its WebSocket rows), the commands round trip and start time, run end to end on tiny record counts against
+// scenarios (webhooks-process with its WebSocket rows), the commands round trip, start time and file uploads, run end to end on tiny record counts against
 // the test broker, print their side-by-side tables and write a results file. The figures are not
 // asserted (benchmarks measure, tests do not time).
 import { execFile } from 'node:child_process'
@@ -125,4 +125,17 @@ it('prints the start-time scenario: fresh with and without a registry template, 
   expect(stdout).toMatch(/^start-time: /m)
   for (const row of ['fresh, template', 'fresh, no template', 'existing data dir'])
     expect(stdout).toMatch(new RegExp(`^${row}\\s+[\\d,.]+\\s+[\\d,.]+\\s+[\\d,.]+\\s+[\\d,.]+$`, 'm'))
+}, 240_000)
+
+it('prints the files scenario: uploads through tributary vs straight to S3Proxy, and RSS under concurrent uploads', async () => {
+  const { stdout } = await run(process.execPath, [RUN, '--quick', '--scenario', 'files'], {
+    env: { ...process.env, KAFKA_BROKERS: inject('kafkaBrokers') },
+    timeout: 240_000,
+    maxBuffer: 16 * 1024 * 1024,
+  })
+  expect(stdout).toMatch(/^files: /m)
+  expect(stdout).toMatch(/^metric\s+tributary\s+direct S3 PUT \/ idle\s+ratio/m)
+  expect(stdout).toMatch(/^MiB\/s \(8 MiB\) .*\d+\.\d+x/m)
+  expect(stdout).toMatch(/^peak RSS MiB, 4 × 4 MiB .*\d+\.\d+x/m)
+  expect(stdout).toMatch(/peak RSS at 4 MiB ÷ at 0\.4 MiB per device: \d+\.\d+x/m)
 }, 240_000)

@@ -2,19 +2,18 @@
 // on Kafka, once with the embedded blob store and once with S3 (S3Proxy); curl asks for a token and
 // sends the file with `--upload-file`; kcat reads the io.tributary.file.uploaded.v1 event from the
 // tenant topic, and its dataref leads to exactly the bytes sent. Refused uploads store nothing.
-import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
+import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
 import { execFile } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { curl } from '../helpers/curl.ts'
 import { startOnKafka, type KafkaTributary } from '../helpers/kafka-process.ts'
 import { ADMIN_TOKEN, readTopic, waitForRecords } from '../helpers/mqtt.ts'
 import { CLI } from '../helpers/process.ts'
-import { uniqueName } from '../helpers/wait.ts'
+import { uniqueName, waitUntil } from '../helpers/wait.ts'
 import { testS3 } from '../setup/s3-env.ts'
 
 const PASSWORD = 'correct horse battery'
@@ -33,7 +32,6 @@ interface Backend {
   /** Environment of the process, and how to read back what the blob store holds. */
   setup(): Promise<{
     env: Record<string, string>
-    read(dataref: string): Promise<Buffer>
     count(tenant: string): Promise<number>
   }>
 }
@@ -44,7 +42,6 @@ const filesystem: Backend = {
     const dataDir = mkdtempSync(join(tmpdir(), 'tributary-e2e-files-'))
     return {
       env: { TRIBUTARY_DATA_DIR: dataDir },
-      read: async (dataref) => readFileSync(fileURLToPath(dataref)),
       count: async (tenant) => {
         try {
           return readdirSync(join(dataDir, 'blobs', 'objects', tenant), {
@@ -79,13 +76,6 @@ const s3: Backend = {
         TRIBUTARY_S3_ACCESS_KEY_ID: server.accessKeyId,
         TRIBUTARY_S3_SECRET_ACCESS_KEY: server.secretAccessKey,
         TRIBUTARY_S3_FORCE_PATH_STYLE: 'true',
-      },
-      read: async (dataref) => {
-        const url = new URL(dataref)
-        expect(url.protocol).toBe('s3:')
-        expect(url.host).toBe(bucket)
-        const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: url.pathname.slice(1) }))
-        return Buffer.from(await out.Body!.transformToByteArray())
       },
       count: async (tenant) =>
         (await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${tenant}/` }))).KeyCount ?? 0,
@@ -132,6 +122,20 @@ describe.each([filesystem, s3])(
         JSON.stringify(request),
         `${base}/v1/files/token`,
       ])
+    }
+
+    /** Downloads a dataref (a URI reference to the management API) with curl and a reader's rights. */
+    async function readDataref(dataref: string): Promise<Buffer> {
+      const saved = join(work, uniqueName('download'))
+      const download = await curl([
+        '-H',
+        `Authorization: Bearer ${ADMIN_TOKEN}`,
+        '-o',
+        saved,
+        new URL(dataref, t.url('api')).href,
+      ])
+      expect(download.status).toBe(200)
+      return readFileSync(saved)
     }
 
     function fileOf(data: Buffer): string {
@@ -192,20 +196,10 @@ describe.each([filesystem, s3])(
         sha256: sha256(data),
         contentType: 'image/jpeg',
       })
-      const stored = await store.read(record!.headers['ce_dataref']!)
-      expect(stored.equals(data)).toBe(true)
-
-      // An application downloads it through the management API.
-      const saved = join(work, uniqueName('download'))
-      const download = await curl([
-        '-H',
-        `Authorization: Bearer ${ADMIN_TOKEN}`,
-        '-o',
-        saved,
-        `${t.url('api')}/api/v1/tenants/${tenant}/files/${issued.json.fileId}/content`,
-      ])
-      expect(download.status).toBe(200)
-      expect(readFileSync(saved).equals(data)).toBe(true)
+      // The claim check names the content in the management API: an application reads it there.
+      const dataref = record!.headers['ce_dataref']!
+      expect(dataref).toBe(`/api/v1/tenants/${tenant}/files/${issued.json.fileId}/content`)
+      expect((await readDataref(dataref)).equals(data)).toBe(true)
     })
 
     it('refuses a spent token, a token used on another upload, and no token, storing nothing', async () => {
@@ -317,8 +311,74 @@ describe.each([filesystem, s3])(
         `${t.prefix}.events.${tenant}`,
         (r) => r.headers['ce_type'] === 'io.tributary.file.uploaded.v1' && r.payload!.includes(good.fileId),
       )
-      expect((await store.read(record!.headers['ce_dataref']!)).equals(data)).toBe(true)
+      expect((await readDataref(record!.headers['ce_dataref']!)).equals(data)).toBe(true)
       expect(await store.count(tenant)).toBe(before + 1)
+    })
+
+    it('hands out download URLs that open one file for GET until they expire, and nothing else', async () => {
+      const data = randomBytes(6_000)
+      const issued = (await token('cam-2', { name: 'fw/app 1.bin', size: data.length })).json
+      expect((await upload(issued.uploadUrl, issued.token, fileOf(data))).status).toBe(201)
+      const other = (await token('cam-1', { name: 'other.bin', size: 5 })).json
+      expect((await upload(other.uploadUrl, other.token, fileOf(Buffer.from('other')))).status).toBe(201)
+      const urlOf = async (id: string, query = '') => {
+        const reply = await curl([
+          '-H',
+          `Authorization: Bearer ${ADMIN_TOKEN}`,
+          `${t.url('api')}/api/v1/tenants/${tenant}/files/${id}/url${query}`,
+        ])
+        expect(reply.status).toBe(200)
+        return reply.json as { url: string; method: string; expiresAt: string }
+      }
+      const link = await urlOf(issued.fileId)
+      expect(link.method).toBe('GET')
+      if (backend.name === 'filesystem') {
+        expect(link.url.startsWith(`${base}/v1/files/download/${tenant}/cam-2/${issued.fileId}?`)).toBe(true)
+      } else {
+        expect(link.url).toContain('X-Amz-Signature=')
+      }
+      const saved = join(work, uniqueName('by-url'))
+      const got = await curl(['-o', saved, link.url])
+      expect(got.status).toBe(200)
+      expect(readFileSync(saved).equals(data)).toBe(true)
+      if (backend.name === 'filesystem') {
+        expect(got.headers['content-disposition']).toBe("attachment; filename*=UTF-8''fw%2Fapp%201.bin")
+      }
+
+      // The same query on another object (another device's file, another tenant's key): refused.
+      const url = new URL(link.url)
+      const otherKey = new URL(url)
+      otherKey.pathname = url.pathname.replace(issued.fileId, other.fileId).replace('/cam-2/', '/cam-1/')
+      const otherTenant = new URL(url)
+      otherTenant.pathname = url.pathname.replace(`/${tenant}/`, '/intruder/')
+      const signature = backend.name === 'filesystem' ? 'signature' : 'X-Amz-Signature'
+      const forged = new URL(url)
+      const sig = forged.searchParams.get(signature)!
+      forged.searchParams.set(
+        signature,
+        `${sig.startsWith('0') || sig.startsWith('A') ? 'B' : 'A'}${sig.slice(1)}`,
+      )
+      for (const [label, attempt] of [
+        ['another key', otherKey.href],
+        ['another tenant', otherTenant.href],
+        ['a forged signature', forged.href],
+      ] as const) {
+        const refused = await curl([attempt])
+        expect(refused.status, label).toBe(403)
+        expect(refused.body, label).not.toContain('other')
+      }
+      // Another method: the URL is for GET only, and nothing is written through it.
+      const put = await curl(['--upload-file', fileOf(Buffer.from('overwrite')), link.url])
+      expect(put.status).toBeGreaterThanOrEqual(400)
+      expect(put.status).toBeLessThan(500)
+      const again = join(work, uniqueName('by-url'))
+      expect((await curl(['-o', again, link.url])).status).toBe(200)
+      expect(readFileSync(again).equals(data)).toBe(true)
+
+      // An expired URL is refused (the store or Tributary reads the expiry signed into it).
+      const short = await urlOf(issued.fileId, '?expiresIn=1')
+      await new Promise((resolve) => setTimeout(resolve, Date.parse(short.expiresAt) - Date.now() + 1_100))
+      expect((await curl([short.url])).status).toBe(403)
     })
 
     it('lists, downloads and deletes files with the tributary CLI', async () => {
@@ -344,8 +404,33 @@ describe.each([filesystem, s3])(
       const saved = join(work, uniqueName('cli-download'))
       await cli('download', issued.fileId, '--output', saved)
       expect(readFileSync(saved).equals(data)).toBe(true)
+      const link = JSON.parse(await cli('url', issued.fileId, '--expires-in', '60', '--json')) as {
+        url: string
+      }
+      const byUrl = join(work, uniqueName('cli-url'))
+      expect((await curl(['-o', byUrl, link.url])).status).toBe(200)
+      expect(readFileSync(byUrl).equals(data)).toBe(true)
       await cli('delete', issued.fileId)
       expect(JSON.parse(await cli('list', '--name-prefix', 'cli/', '--json'))).toEqual([])
+    })
+
+    it("removes a deleted device's files from the blob store, and only its files", async () => {
+      await t.api.createDevice(tenant, 'cam-gone')
+      await t.api.setPassword(tenant, 'cam-gone', PASSWORD)
+      const data = randomBytes(1_000)
+      for (const name of ['a.bin', 'b.bin']) {
+        const issued = (await token('cam-gone', { name, size: data.length })).json
+        expect((await upload(issued.uploadUrl, issued.token, fileOf(data))).status).toBe(201)
+      }
+      const before = await store.count(tenant)
+      const deleted = await t.api.request('DELETE', `/tenants/${tenant}/devices/cam-gone`)
+      expect(deleted.status).toBe(204)
+      // The blob sweeper of the process deletes both objects (it looks every 10 seconds).
+      await waitUntil(async () => (await store.count(tenant)) === before - 2, { timeoutMs: 30_000 })
+      const listed = await t.api.request('GET', `/tenants/${tenant}/files?device=cam-2`)
+      const remaining = (listed.body.items as unknown[]).length
+      expect(remaining).toBeGreaterThan(0)
+      expect(await store.count(tenant)).toBeGreaterThanOrEqual(remaining)
     })
 
     it('keeps the files channel reserved for telemetry', async () => {

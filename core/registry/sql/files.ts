@@ -234,5 +234,41 @@ export function fileStatements(db: SqlDatabase): FileStore {
         await db.query('DELETE FROM event_outbox WHERE seq <= $1', [seq])
       })
     },
+
+    claimSweeps: (now, leaseUntil, limit) => {
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_BATCH) {
+        throw new TributaryError('REGISTRY_INVALID', `limit must be an integer from 1 to ${MAX_BATCH}`)
+      }
+      return read(async () => {
+        const { rows } = await db.query<{ tenant: string; id: string; device: string; attempts: number }>(
+          `UPDATE blob_sweeps SET not_before = $2, attempts = attempts + 1
+           WHERE (tenant, id) IN (
+             SELECT tenant, id FROM blob_sweeps WHERE not_before <= $1
+             ORDER BY not_before LIMIT $3 FOR UPDATE SKIP LOCKED)
+           RETURNING tenant, id, device, attempts - 1 AS attempts`,
+          [now.toISOString(), leaseUntil.toISOString(), limit],
+        )
+        return rows.map((row) => ({
+          tenant: row.tenant,
+          id: row.id,
+          device: row.device,
+          attempts: Number(row.attempts),
+        }))
+      })
+    },
+
+    sweepDone: (tenant, id) =>
+      read(async () => {
+        await db.query('DELETE FROM blob_sweeps WHERE tenant = $1 AND id = $2', [tenant, id])
+      }),
+
+    sweepFailed: (tenant, id, retryAt) =>
+      read(async () => {
+        await db.query('UPDATE blob_sweeps SET not_before = $3 WHERE tenant = $1 AND id = $2', [
+          tenant,
+          id,
+          retryAt.toISOString(),
+        ])
+      }),
   }
 }

@@ -406,4 +406,33 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 11,
+    name: 'blob sweeps',
+    sql: `
+      -- Objects of the blob store whose file row is gone, whatever removed it (a file deleted, an
+      -- upload abandoned or lapsed, its device or tenant deleted by cascade): a trigger records
+      -- each in the same transaction, and the blob sweeper deletes the object and then the row,
+      -- again later when the store fails. A file id is never reused, so its object has no other owner.
+      CREATE TABLE blob_sweeps (
+        tenant     text COLLATE "C" NOT NULL,
+        id         text COLLATE "C" NOT NULL,
+        device     text COLLATE "C" NOT NULL,
+        attempts   integer NOT NULL DEFAULT 0,
+        -- Not tried again before this (a lease while one process sweeps it, a backoff after a failure).
+        not_before timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (tenant, id)
+      );
+      CREATE INDEX blob_sweeps_due ON blob_sweeps (not_before);
+      CREATE FUNCTION files_sweep_object() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        INSERT INTO blob_sweeps (tenant, id, device) VALUES (OLD.tenant, OLD.id, OLD.device)
+          ON CONFLICT DO NOTHING;
+        RETURN OLD;
+      END
+      $$;
+      CREATE TRIGGER files_sweep_object AFTER DELETE ON files
+        FOR EACH ROW EXECUTE FUNCTION files_sweep_object();
+    `,
+  },
 ]

@@ -12,7 +12,7 @@ import { isTributaryError } from '../../../core/errors.ts'
 import { buildFileUploadedEvent, eventTypes } from '../../../core/events/build.ts'
 import { decode } from '../../../core/events/kafka-codec.ts'
 import { silentLogger } from '../../../core/log.ts'
-import type { NewFileUpload } from '../../../core/registry/files.ts'
+import type { BlobSweep, NewFileUpload } from '../../../core/registry/files.ts'
 import { createEventOutboxRelay } from '../../../core/registry/outbox.ts'
 import type { RegistryStore } from '../../../core/registry/store.ts'
 import { waitUntil } from '../../helpers/wait.ts'
@@ -290,5 +290,38 @@ describe.each(engines)('FileStore: $name', ({ make }) => {
       await subscription.close()
       await bus.close()
     }
+  })
+  it('leaves every removed file a sweep of its object: leased to one caller, retried after a failure', async () => {
+    const sweeper = tenantId()
+    await store.createTenant(sweeper, tenantSpec())
+    await store.createDevice(sweeper, 'gone', deviceSpec())
+    await store.createDevice(sweeper, 'stays', deviceSpec())
+    const gone = [upload(sweeper, 'gone'), upload(sweeper, 'gone')]
+    const stays = upload(sweeper, 'stays')
+    for (const file of [...gone, stays]) await store.files.createUpload(file)
+    // Sweeps are stamped with the database's clock: look from a minute ahead of it.
+    const now = new Date(Date.now() + 60_000)
+    const mine = async (from: Date, lease: number) =>
+      (await store.files.claimSweeps(from, new Date(from.getTime() + lease), 100)).filter(
+        (s) => s.tenant === sweeper,
+      )
+
+    await store.deleteDevice(sweeper, 'gone')
+    const leased = await mine(now, 10_000)
+    expect(leased.map((s) => s.id).sort()).toEqual(gone.map((f) => f.id).sort())
+    expect(leased.every((s) => s.device === 'gone' && s.attempts === 0)).toBe(true)
+    // Leased: nobody else gets them until the lease ends.
+    expect(await mine(now, 10_000)).toEqual([])
+    const [failed, done] = leased as [BlobSweep, BlobSweep]
+    await store.files.sweepDone(done.tenant, done.id)
+    await store.files.sweepFailed(failed.tenant, failed.id, new Date(now.getTime() + 60_000))
+    expect(await mine(new Date(now.getTime() + 30_000), 10_000)).toEqual([])
+    expect(await mine(new Date(now.getTime() + 60_000), 10_000)).toEqual([{ ...failed, attempts: 1 }])
+
+    // A removed file leaves one too; the file of the device that stays is never swept with the other.
+    await store.files.abandonUpload(sweeper, stays.id)
+    expect((await mine(new Date(now.getTime() + 120_000), 10_000)).map((s) => s.id).sort()).toEqual(
+      [failed.id, stays.id].sort(),
+    )
   })
 })

@@ -689,6 +689,7 @@ describe.each(engines)('RegistryStore contract: $name', ({ make }) => {
         { version: 8, name: 'device configuration state' },
         { version: 9, name: 'device files' },
         { version: 10, name: 'configuration changed events' },
+        { version: 11, name: 'blob sweeps' },
       ])
       store = await engine.open()
       expect(store.kind).toBe(engine.name)
