@@ -242,7 +242,7 @@ export const variables = {
     { min: 0, max: 100_000 },
     {
       description:
-        'Devices that get their own `device` label in the per-device file metrics of a process; the devices seen after them are counted as `device="_other"`.',
+        'Devices that get their own `device` label in the per-device file metrics of a process; the devices seen after them are counted as `device="(other)"`.',
     },
   ),
   filesDownloadTtlMs: integer(
