@@ -12,13 +12,31 @@ import { TributaryError } from '../../core/errors.ts'
 
 export interface Credentials {
   readonly header: string | undefined
+  /** The token of a `bearer.<base64url token>` subprotocol offered with the upgrade. */
+  readonly protocol?: string | undefined
   /** `access_token` of the query. */
   readonly query: string | undefined
 }
 
-/** The token of the request: the Authorization header wins over `access_token`. */
+/** The subprotocol prefix that carries a token where no header can (browsers): never selected. */
+export const BEARER_SUBPROTOCOL_PREFIX = 'bearer.'
+
+/**
+ * The token of the first `bearer.<base64url>` subprotocol offered, decoded; undefined when none is
+ * offered or it does not decode to printable ASCII.
+ */
+export function protocolToken(offered: readonly string[]): string | undefined {
+  const entry = offered.find((p) => p.startsWith(BEARER_SUBPROTOCOL_PREFIX))
+  if (entry === undefined) return undefined
+  const encoded = entry.slice(BEARER_SUBPROTOCOL_PREFIX.length)
+  if (!/^[A-Za-z0-9_-]{1,4096}$/.test(encoded)) return undefined
+  const token = Buffer.from(encoded, 'base64url').toString('utf8')
+  return /^[\x21-\x7e]+$/.test(token) ? token : undefined
+}
+
+/** The token of the request: the Authorization header, then the subprotocol, then `access_token`. */
 export function tokenOf(credentials: Credentials): string | undefined {
-  return bearerToken(credentials.header) ?? credentials.query
+  return bearerToken(credentials.header) ?? credentials.protocol ?? credentials.query
 }
 
 /** The principal allowed to read `tenant`'s events; throws the TributaryError to answer with. */
@@ -35,7 +53,14 @@ export async function authorize(
     throw new TributaryError(
       'AUTH_REQUIRED',
       wrongScheme ? 'use the Bearer scheme: Authorization: Bearer <token>' : outcome.reason,
-      { details: { tokenPresented: credentials.header !== undefined || credentials.query !== undefined } },
+      {
+        details: {
+          tokenPresented:
+            credentials.header !== undefined ||
+            credentials.protocol !== undefined ||
+            credentials.query !== undefined,
+        },
+      },
     )
   }
   if (outcome.kind === 'foreign') throw tenantNotFound(tenant)

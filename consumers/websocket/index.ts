@@ -13,7 +13,7 @@ import { STRUCTURED_JSON_SUBPROTOCOL } from '../../core/events/structured.ts'
 import type { TopicNames } from '../../core/events/topics.ts'
 import { tenantTopicSpec } from '../../core/events/topics.ts'
 import type { Logger } from '../../core/log.ts'
-import { authorize, refuseUpgrade } from './authorize.ts'
+import { authorize, protocolToken, refuseUpgrade } from './authorize.ts'
 import { parseEventsQuery } from './query.ts'
 import type { EventStream, StreamLimits } from './stream.ts'
 import { CLOSE, openStream } from './stream.ts'
@@ -92,10 +92,14 @@ export function createEventSockets(config: EventSocketConfig, deps: EventSocketD
     if (tenant === undefined || !isTenantId(tenant))
       throw new TributaryError('ROUTE_NOT_FOUND', `no WebSocket route ${url.pathname.slice(0, 200)}`)
     const query = parseEventsQuery(url.searchParams)
-    const credentials = { header: request.headers.authorization, query: query.accessToken }
+    const offered = (request.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim())
+    const credentials = {
+      header: request.headers.authorization,
+      protocol: protocolToken(offered),
+      query: query.accessToken,
+    }
     const principal = await authorize(deps.auth, deps.lookups, credentials, tenant)
     // After authorization, so that another tenant's caller learns nothing but 404.
-    const offered = (request.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim())
     if (!offered.includes(STRUCTURED_JSON_SUBPROTOCOL)) {
       throw new TributaryError(
         'REQUEST_INVALID',

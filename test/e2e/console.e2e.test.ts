@@ -42,12 +42,16 @@ async function apiToken(role: string): Promise<string> {
   return reply.body.secret as string
 }
 
+/** The URL of every WebSocket a page opened. */
+const socketUrls: string[] = []
+
 async function newPage(): Promise<Page> {
   const page = await context.newPage()
   page.on('console', (m) => {
     if (m.type() === 'error' && m.text().includes('Content Security Policy')) pageErrors.push(m.text())
   })
   page.on('pageerror', (err) => pageErrors.push(err.message))
+  page.on('websocket', (ws) => socketUrls.push(ws.url()))
   return page
 }
 
@@ -219,6 +223,9 @@ describe('web console (e2e, Chromium)', () => {
     await page.getByRole('button', { name: 'Event JSON' }).click()
     expect(await content.textContent()).toContain('"subject": "sensors/temperature"')
     await shot(page, 'spy')
+    // The spy's socket carries the token in a subprotocol, never in its URL.
+    expect(socketUrls.length).toBeGreaterThan(0)
+    for (const url of socketUrls) expect(url).not.toContain(managerToken)
 
     // Telemetry only (not the connection events); paused, a new event is counted but not shown;
     // resumed, it is.

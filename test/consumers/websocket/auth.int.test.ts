@@ -79,6 +79,27 @@ describe('event socket authorization', () => {
     await Promise.all([byHeader.closed, byQuery.closed])
   })
 
+  it('takes the token from a bearer.<base64url> subprotocol, which it never selects', async () => {
+    const protocol = (token: string) => `bearer.${Buffer.from(token).toString('base64url')}`
+    const client = await open(h, 'acme', '', {
+      token: null,
+      protocols: ['cloudevents.json', protocol(acmeReader)],
+    })
+    expect(client.ws.protocol).toBe('cloudevents.json')
+    await h.publish('acme', 'd1', 'c')
+    expect((await client.receive(1))[0]?.['tenant']).toBe('acme')
+    client.ws.close()
+    await client.closed
+    // Another tenant's token is told 404 there too; a token that does not decode is none at all.
+    const foreign = await refused('acme', '', {
+      token: null,
+      protocols: ['cloudevents.json', protocol(otherAdmin)],
+    })
+    expect(foreign.status).toBe(404)
+    const garbled = await refused('acme', '', { token: null, protocols: ['cloudevents.json', 'bearer.%%%'] })
+    expect(garbled.status).toBe(401)
+  })
+
   it('refuses a socket without the cloudevents.json subprotocol, and a bad query, with 400', async () => {
     const noProtocol = await refused('acme', '', { protocols: ['mqtt'] })
     expect(noProtocol.status).toBe(400)

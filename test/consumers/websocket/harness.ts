@@ -201,7 +201,7 @@ export async function open(
   h: WsHarness,
   tenant: string,
   query = '',
-  options: { token?: string | null } = {},
+  options: { token?: string | null; protocols?: string[] } = {},
 ): Promise<EventClient> {
   const opened = await connect(h, tenant, query, options)
   if (opened.kind !== 'open') throw new Error(`refused with ${opened.status}: ${JSON.stringify(opened.body)}`)
