@@ -3,6 +3,7 @@
 // `app/<tenant>[/<channel>]` and receive that tenant's processed events as structured JSON
 // CloudEvents, read from `<prefix>.events.<tenant>` by one reader per tenant and process; they
 // send commands by publishing on `command/<tenant>/<device>/<name>[/<request id>]`.
+import { SpanKind, startStage } from '../../core/tracing.ts'
 import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:net'
 import type { Socket } from 'node:net'
@@ -63,6 +64,7 @@ export function createAppMqttBroker(config: AppMqttConfig, deps: AppMqttDeps) {
   function deliver(tenant: string, message: BusMessage, done: () => void): void {
     let payload: Buffer
     let subject: string | undefined
+    let traceparent: string | undefined
     try {
       const event = decode({
         key: message.key === undefined ? undefined : Buffer.from(message.key),
@@ -70,6 +72,7 @@ export function createAppMqttBroker(config: AppMqttConfig, deps: AppMqttDeps) {
         headers: message.headers,
       })
       subject = event.attributes.subject
+      traceparent = event.attributes.traceparent
       payload = encodeStructuredBuffer(event)
     } catch (err) {
       log.warn({ err, tenant, offset: message.offset }, 'a record of the tenant topic is not a CloudEvent')
@@ -84,7 +87,15 @@ export function createAppMqttBroker(config: AppMqttConfig, deps: AppMqttDeps) {
       retain: false,
       dup: false,
     }
-    broker.publish(packet, () => done())
+    // The delivery's stage of the event's trace: until the broker has handed it to the subscribers.
+    const span = startStage('mqtt deliver', SpanKind.PRODUCER, traceparent, {
+      'tributary.tenant': tenant,
+      'messaging.destination.name': packet.topic,
+    })
+    broker.publish(packet, () => {
+      span?.end()
+      done()
+    })
   }
 
   const fanout = createFanout({

@@ -1,6 +1,7 @@
 // One event socket: a bus subscription on the tenant's topic whose records leave as structured JSON
 // CloudEvents, paused while the socket's send buffer is full, ended when the credential expires, is
 // revoked, or the client falls too far behind. Nothing is buffered without bound.
+import { SpanKind, startStage } from '../../core/tracing.ts'
 import type { WebSocket } from 'ws'
 import type { BusMessage, EventBus, Subscription } from '../../core/bus/bus.ts'
 import type { Principal } from '../../core/auth/principal.ts'
@@ -85,6 +86,7 @@ export async function openStream(options: StreamOptions): Promise<EventStream> {
     if (ws === undefined || !open()) throw new TributaryError('SHUTTING_DOWN', 'the event socket is closed')
     for (const message of batch) {
       let text: string
+      let traceparent: string | undefined
       try {
         const event = decode({
           key: message.key === undefined ? undefined : Buffer.from(message.key),
@@ -93,6 +95,7 @@ export async function openStream(options: StreamOptions): Promise<EventStream> {
         })
         if (!matchesFilters(event, options.query.filters)) continue
         text = encodeStructured(event)
+        traceparent = event.attributes.traceparent
       } catch (err) {
         log.warn(
           { err, partition: message.partition, offset: message.offset },
@@ -102,7 +105,12 @@ export async function openStream(options: StreamOptions): Promise<EventStream> {
       }
       // Backpressure: never queue more than half the bound (plus the event being sent).
       if (ws.bufferedAmount > limits.maxBufferedBytes / 2) await backOff(ws)
+      // The delivery's stage of the event's trace: the frame handed to the socket.
+      const span = startStage('websocket deliver', SpanKind.PRODUCER, traceparent, {
+        'tributary.tenant': options.tenant,
+      })
       ws.send(text)
+      span?.end()
     }
     // Resolving commits the batch: a named group's place moves only once the batch left the process.
     if (options.named && ws.bufferedAmount > 0) await drained(ws, 0)

@@ -9,6 +9,8 @@ import { createServer } from 'node:http'
 import type { IncomingMessage, Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import pg from 'pg'
+import { WebSocket } from 'ws'
+import mqtt from 'mqtt'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { curl } from '../helpers/curl.ts'
 import type { Api } from '../helpers/mqtt.ts'
@@ -47,6 +49,8 @@ const exportContentTypes = new Set<string>()
 const deliveries: Array<{ headers: Record<string, string>; body: string }> = []
 const procs: TributaryProcess[] = []
 let api: Api
+let apiPort = 0
+let appMqttPort = 0
 let deviceUrl = ''
 
 function readBody(request: IncomingMessage): Promise<string> {
@@ -136,7 +140,11 @@ beforeAll(async () => {
     procs.push(proc)
     const started = await proc.waitForLog((l) => l.msg === 'tributary started')
     const ports = started['ports'] as Record<string, number>
-    if (ports['api'] !== undefined) api = createApi(`http://127.0.0.1:${ports['api']}`)
+    if (ports['api'] !== undefined) {
+      apiPort = ports['api']
+      appMqttPort = ports['appMqtt'] ?? 0
+      api = createApi(`http://127.0.0.1:${apiPort}`)
+    }
     if (ports['http'] !== undefined) deviceUrl = `http://127.0.0.1:${ports['http']}`
   }
 }, 120_000)
@@ -230,6 +238,73 @@ describe('tracing (e2e: curl → adapters → processors → consumers → webho
     // The event the application got carries the processor's span as its traceparent extension.
     expect(delivery.headers['ce-traceparent']).toBe(`00-${traceId}-${process.spanId}-01`)
     expect([...exportContentTypes]).toEqual(['application/json'])
+  })
+
+  it('continues the trace into a WebSocket delivery, beside the webhook', async () => {
+    const tenant = await subscribedTenant()
+    const ws = new WebSocket(
+      `ws://127.0.0.1:${apiPort}/api/v1/tenants/${tenant}/events?type=io.tributary.telemetry.v1`,
+      ['cloudevents.json'],
+      { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } },
+    )
+    const received: Array<Record<string, unknown>> = []
+    ws.on('message', (data: Buffer) => received.push(JSON.parse(data.toString()) as Record<string, unknown>))
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve())
+      ws.once('error', reject)
+    })
+    try {
+      const traceId = randomBytes(16).toString('hex')
+      await post(tenant, '{"w":4}', `00-${traceId}-${randomBytes(8).toString('hex')}-01`)
+      await waitUntil(() => received.length > 0, {
+        timeoutMs: 60_000,
+        message: () => 'an event on the socket',
+      })
+      const chain = await chainOf(traceId)
+      expect(received[0]!['traceparent']).toBe(`00-${traceId}-${chain['process']!.spanId}-01`)
+      await waitUntil(() => spans.some((s) => s.traceId === traceId && s.name === 'websocket deliver'), {
+        timeoutMs: 60_000,
+        message: () =>
+          `a websocket deliver span in ${JSON.stringify(spans.filter((s) => s.traceId === traceId))}`,
+      })
+      const deliver = spans.find((s) => s.traceId === traceId && s.name === 'websocket deliver')!
+      expect(deliver.parentSpanId).toBe(chain['process']!.spanId)
+      expect(deliver.service).toBe('tributary-consumers')
+    } finally {
+      ws.close()
+    }
+  })
+
+  it('continues the trace into an application MQTT delivery', async () => {
+    const tenant = await subscribedTenant()
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${appMqttPort}`, {
+      username: tenant,
+      password: ADMIN_TOKEN,
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+    })
+    try {
+      const received: Array<Record<string, unknown>> = []
+      client.on('message', (_topic, payload) =>
+        received.push(JSON.parse(payload.toString()) as Record<string, unknown>),
+      )
+      await client.subscribeAsync(`app/${tenant}/power`, { qos: 1 })
+      const traceId = randomBytes(16).toString('hex')
+      await post(tenant, '{"w":5}', `00-${traceId}-${randomBytes(8).toString('hex')}-01`)
+      await waitUntil(() => received.length > 0, { timeoutMs: 60_000, message: () => 'an event over MQTT' })
+      const chain = await chainOf(traceId)
+      expect(received[0]!['traceparent']).toBe(`00-${traceId}-${chain['process']!.spanId}-01`)
+      await waitUntil(() => spans.some((s) => s.traceId === traceId && s.name === 'mqtt deliver'), {
+        timeoutMs: 60_000,
+        message: () =>
+          `an mqtt deliver span in ${JSON.stringify(spans.filter((s) => s.traceId === traceId))}`,
+      })
+      const deliver = spans.find((s) => s.traceId === traceId && s.name === 'mqtt deliver')!
+      expect(deliver.parentSpanId).toBe(chain['process']!.spanId)
+      expect(deliver.service).toBe('tributary-consumers')
+    } finally {
+      await client.endAsync()
+    }
   })
 
   it('starts a trace at the adapter when the device sent none', async () => {
