@@ -18,13 +18,16 @@ import type { TributaryProcess } from './tributary-process.ts'
 import { registerDevices, startTributary } from './tributary-process.ts'
 import type { LatencySample } from './webhook-runs.ts'
 
-const TENANT = 'bench'
+/** The tenant of the command device; other scenarios add their devices to it. */
+export const TENANT = 'bench'
 const TICK_MS = 5
 const DONE_TIMEOUT_MS = 120_000
 const READY_TIMEOUT_MS = 60_000
 const PAYLOAD = Buffer.alloc(64, 'c')
 
 export interface CommandProduct {
+  /** The process, for scenarios that measure more on it (its admin token, API and MQTT port). */
+  readonly server: TributaryProcess
   /** API → device → API round trips, `rate` per second for `seconds`. */
   roundTrips(rate: number, seconds: number): Promise<LatencySample>
   close(): Promise<void>
@@ -62,6 +65,8 @@ async function atRate(rate: number, seconds: number, one: () => Promise<void>) {
 export async function startCommandProduct(
   brokers: readonly string[],
   progress: (message: string) => void = () => undefined,
+  /** More TRIBUTARY_* variables for the process. */
+  env: Readonly<Record<string, string>> = {},
 ): Promise<CommandProduct> {
   const dataDir = await mkdtemp(join(tmpdir(), 'tributary-bench-commands-'))
   const agent = new Agent({ connections: 64, keepAliveTimeout: 30_000 })
@@ -79,6 +84,7 @@ export async function startCommandProduct(
         TRIBUTARY_COAP_ENABLED: 'false',
         TRIBUTARY_APP_MQTT_PORT: '0',
         TRIBUTARY_MQTT_PUBLISH_RATE: '1000000',
+        ...env,
       },
     })
     progress(`tributary pid ${server.pid} started; registering a device`)
@@ -123,6 +129,7 @@ export async function startCommandProduct(
   progress('waiting for a first command to come back')
   await withTimeout(call(), READY_TIMEOUT_MS, () => `no first command round trip\n${running.tail()}`)
   return {
+    server: running,
     roundTrips: (rate, seconds) => atRate(rate, seconds, call),
     async close() {
       await client.endAsync()

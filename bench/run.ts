@@ -20,6 +20,7 @@ import { processors } from './scenarios/processors.ts'
 import { webhooks } from './scenarios/webhooks.ts'
 import { webhooksProcess } from './scenarios/webhooks-process.ts'
 import { commands } from './scenarios/commands.ts'
+import { configPush } from './scenarios/config-push.ts'
 import { startTime } from './scenarios/start-time.ts'
 import { tracing } from './scenarios/tracing.ts'
 import { files } from './scenarios/files.ts'
@@ -32,6 +33,7 @@ const SCENARIOS: readonly Scenario[] = [
   webhooks,
   webhooksProcess,
   commands,
+  configPush,
   mqttIngest,
   mqtt5Ingest,
   mqttIdleMemory,
@@ -51,6 +53,7 @@ const USAGE = `usage: npm run bench -- [options]
   --rounds <n>        interleaved rounds per scenario (kafka-client runs at least 3)
   --records <n>       records per run (mqtt-ingest: messages; mqtt-idle-memory: connections;
                       http-ingest, coap-ingest: requests; webhooks: events per rate run;
+                      config-push: devices;
                       webhooks-process: events per second; files: bytes of the
                       compared file)
   --help              this text

@@ -1,5 +1,6 @@
 // `npm run bench` keeps working: the first two scenarios, and the processors and both webhooks
-// scenarios (webhooks-process with its WebSocket rows), the commands round trip, start time and file uploads, run end to end on tiny record counts against
+// scenarios (webhooks-process with its WebSocket rows), the commands round trip, the configuration
+// push, start time and file uploads, run end to end on tiny record counts against
 // the test broker, print their side-by-side tables and write a results file. The figures are not
 // asserted (benchmarks measure, tests do not time).
 import { execFile } from 'node:child_process'
@@ -138,4 +139,16 @@ it('prints the files scenario: uploads through tributary vs straight to S3Proxy,
   expect(stdout).toMatch(/^MiB\/s \(8 MiB\) .*\d+\.\d+x/m)
   expect(stdout).toMatch(/^peak RSS MiB, 4 × 4 MiB .*\d+\.\d+x/m)
   expect(stdout).toMatch(/peak RSS at 4 MiB ÷ at 0\.4 MiB per device: \d+\.\d+x/m)
+}, 240_000)
+
+it('prints the config-push scenario: PUT → every MQTT device beside the command round trip', async () => {
+  const { stdout } = await run(process.execPath, [RUN, '--quick', '--scenario', 'config-push'], {
+    env: { ...process.env, KAFKA_BROKERS: inject('kafkaBrokers') },
+    timeout: 240_000,
+    maxBuffer: 16 * 1024 * 1024,
+  })
+  expect(stdout).toMatch(/^config-push: PUT of a tenant configuration → 20 MQTT devices /m)
+  expect(stdout).toMatch(/^metric\s+config push\s+command round trip\s+ratio p\/c/m)
+  for (const row of ['p50', 'p99', 'max'])
+    expect(stdout).toMatch(new RegExp(`^${row} \\(ms\\)\\s+[\\d,.]+\\s+[\\d,.]+\\s+\\d+\\.\\d+x`, 'm'))
 }, 240_000)
