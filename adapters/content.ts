@@ -1,5 +1,6 @@
 // What a device says about its payload, on every protocol that carries it (HTTP Content-Type and
 // traceparent headers, MQTT 5 Content Type and user properties): checked once, here.
+import { validTraceparent } from '../core/tracing.ts'
 
 export type Parsed<T> =
   { readonly ok: true; readonly value: T } | { readonly ok: false; readonly detail: string }
@@ -43,10 +44,5 @@ export function checkJson(body: Buffer): Parsed<undefined> {
   }
 }
 
-// W3C Trace Context §3.2: version 00 with a 16-byte trace id and an 8-byte parent id, not all zero.
-const TRACEPARENT = /^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$/
-
-/** A well-formed traceparent header is carried on the event; anything else is dropped, not refused. */
-export function traceparentOf(header: string | undefined): string | undefined {
-  return header !== undefined && TRACEPARENT.test(header) ? header : undefined
-}
+/** A well-formed traceparent is carried on the event; anything else is dropped, not refused. */
+export const traceparentOf = validTraceparent

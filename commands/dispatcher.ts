@@ -65,6 +65,7 @@ export function toDeviceCommand(c: Command): DeviceCommand {
     fport: c.fport,
     downlink: c.downlink,
     expiresAt: c.expiresAt,
+    traceparent: c.traceparent,
   }
 }
 

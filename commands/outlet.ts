@@ -19,6 +19,7 @@ export type DeviceCommand = Pick<
   | 'fport'
   | 'downlink'
   | 'expiresAt'
+  | 'traceparent'
 >
 
 export type DeliveryResult =

@@ -35,6 +35,8 @@ export function commandResponse(command: DeviceCommand, sender: string): Respons
   if (command.requestId !== undefined) headers['tributary-request-id'] = command.requestId
   if (command.device !== sender) headers['tributary-device'] = command.device
   if (command.contentType !== undefined) headers['content-type'] = command.contentType
+  // The command's trace reaches the device, which may answer within it (POST .../command/res with traceparent).
+  if (command.traceparent !== undefined) headers['traceparent'] = command.traceparent
   return new Response(new Uint8Array(command.payload), { status: 200, headers })
 }
 

@@ -110,6 +110,7 @@ export function createDeviceRoute(deps: DeviceRouteDeps): (c: Context) => Promis
             contentType: type,
             credential: credentialId,
             time,
+            traceparent: traceparentOf(request.header('traceparent')),
           }),
         )
       } else {

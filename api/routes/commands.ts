@@ -1,6 +1,7 @@
 // Sending a command to a device: `POST /api/v1/tenants/{t}/devices/{d}/commands/{name}` with the
 // payload as the body. Without `wait` the command is on the commands topic when this answers 202;
 // with `wait` the call returns the device's response (200), or 504/502 when none can come.
+import { validTraceparent } from '../../core/tracing.ts'
 import type { OpenAPIHono } from '@hono/zod-openapi'
 import { createRoute, z } from '@hono/zod-openapi'
 import { TributaryError } from '../../core/errors.ts'
@@ -87,7 +88,7 @@ export function commandRoutes(app: OpenAPIHono<ApiEnv>, sender: CommandSender | 
       origin: 'api',
       fport: query.fport,
       downlink: query.downlink,
-      traceparent: c.req.header('traceparent'),
+      traceparent: validTraceparent(c.req.header('traceparent')),
       time,
       id: uuidv7(),
     }

@@ -246,6 +246,8 @@ export interface ResponseInput {
   readonly contentType?: string | undefined
   readonly credential?: string | undefined
   readonly time?: Date | undefined
+  /** The trace the device answers within (the command's, when it carried it on). */
+  readonly traceparent?: string | undefined
 }
 
 export function assertResponseStatus(status: number): number {
@@ -275,6 +277,7 @@ export function responseEventInput(input: ResponseInput): EventInput {
     datacontenttype: input.contentType,
     credential: input.credential,
     time: input.time,
+    traceparent: input.traceparent,
     extensions: { requestid: input.requestId, status: String(input.status) },
   }
 }

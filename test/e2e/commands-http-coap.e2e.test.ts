@@ -197,6 +197,37 @@ describe('commands over HTTP (e2e: curl, API, kcat)', () => {
     )
   })
 
+  it('carries the trace of the API call to the device and back into its response event', async () => {
+    const tenant = await tenantWithDevices(['meter-5'])
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
+    const waiting = fetch(`${apiBase}/api/v1/tenants/${tenant}/devices/meter-5/commands/read?wait=25`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json', traceparent },
+      body: '{}',
+      signal: AbortSignal.timeout(30_000),
+    })
+    const poll = await curl([...login('meter-5', tenant), `${httpBase}/v1/command?ct=20`])
+    expect(poll.status).toBe(200)
+    // The device is told the trace of the command, and answers within it.
+    expect(poll.headers['traceparent']).toBe(traceparent)
+    const requestId = poll.headers['tributary-request-id']!
+    const answered = await curl([
+      ...login('meter-5', tenant),
+      ...['-H', 'Content-Type: application/json', '-H', `traceparent: ${poll.headers['traceparent']}`],
+      ...['--data-binary', '{"value":1}', `${httpBase}/v1/command/res/${requestId}/200`],
+    ])
+    expect(answered.status).toBe(202)
+    expect((await waiting).status).toBe(200)
+    const [response] = await waitForRecords(
+      brokers,
+      `${prefix}.events.${tenant}`,
+      (r) =>
+        r.headers['ce_type'] === 'io.tributary.command.response.v1' &&
+        r.headers['ce_requestid'] === requestId,
+    )
+    expect(response!.headers['ce_traceparent']).toBe(traceparent)
+  })
+
   it("gives a device only its own commands: not another tenant's, not another device's", async () => {
     const mine = await tenantWithDevices(['d1', 'd2'])
     const theirs = await tenantWithDevices(['d1'])

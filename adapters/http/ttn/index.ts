@@ -10,6 +10,7 @@ import type { LastSeen, RateLimiter } from '../../device-limits.ts'
 import { isTributaryError } from '../../../core/errors.ts'
 import { isTenantId } from '../../../core/events/ids.ts'
 import type { Logger } from '../../../core/log.ts'
+import { validTraceparent } from '../../../core/tracing.ts'
 import type { Device, Tenant } from '../../../core/registry/model.ts'
 import type { RegistryService } from '../../../core/registry/service.ts'
 import { declaredTooLarge } from '../limits.ts'
@@ -156,7 +157,11 @@ export function createTtnWebhook(deps: TtnWebhookDeps): (c: Context) => Promise<
       )
     }
     const time = new Date()
-    const outcome: Outcome = await deps.ingest.event(ttnEvent(message, { tenant: tenant.id, settings, time }))
+    // The network server (or a proxy before it) may name the trace of the uplink.
+    const traceparent = validTraceparent(request.header('traceparent'))
+    const outcome: Outcome = await deps.ingest.event(
+      ttnEvent(message, { tenant: tenant.id, settings, time, traceparent }),
+    )
     if (outcome.kind !== 'accepted') {
       deps.log.debug({ tenant: tenant.id, device: message.device, outcome }, 'TTN event not accepted')
       return outcomeResponse(outcome, { instance })

@@ -183,6 +183,8 @@ export interface EventContext {
   readonly tenant: string
   readonly settings: Pick<TtnSettings, 'payload' | 'fPortChannels'>
   readonly time: Date
+  /** The `traceparent` header of the webhook request, when well formed. */
+  readonly traceparent?: string | undefined
 }
 
 /** The event of a checked message. */
@@ -192,6 +194,7 @@ export function ttnEvent(message: TtnMessage, context: EventContext): EventInput
     device: message.device,
     protocol: 'ttn' as const,
     time: context.time,
+    traceparent: context.traceparent,
   }
   if (message.key !== 'uplink_message') {
     const port = message.key.startsWith('downlink_') ? downlinkPort(message) : undefined

@@ -81,6 +81,14 @@ describe('uplinks', () => {
     expect(event.subject).toBe('greenhouse/climate')
   })
 
+  it('carry the trace the webhook request named, on uplinks and other messages alike', () => {
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
+    expect(ttnEvent(parsed(fixture('uplink')), { ...raw, traceparent }).traceparent).toBe(traceparent)
+    expect(ttnEvent(parsed(fixture('uplink')), raw).traceparent).toBeUndefined()
+    for (const name of FIXTURES.filter((f) => f !== 'uplink'))
+      expect(ttnEvent(parsed(fixture(name)), { ...raw, traceparent }).traceparent, name).toBe(traceparent)
+  })
+
   it('mark a simulated uplink', () => {
     const body = { ...fixture('uplink'), simulated: true }
     expect(ttnEvent(parsed(body), raw).extensions?.['simulated']).toBe('true')
