@@ -64,13 +64,21 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     ...(schema === undefined ? {} : { options: `-c search_path=${schema}` }),
   })
   // An idle client losing its connection must not crash the process; the next query reconnects.
-  pool.on('error', (err) => log.warn({ err }, 'registry database connection lost'))
+  pool.on('error', (err) => log.warn({ err: { message: err.message } }, 'registry database connection lost'))
 
   const db: SqlDatabase = {
     ...clientOf(pool),
     transaction: async (fn) => {
       const client = await pool.connect()
       let broken: Error | undefined
+      // A checked-out client has no listener of the pool's: a connection lost mid-transaction would
+      // be an unhandled 'error' event that ends the process. It fails the transaction's query
+      // instead, and the client is dropped from the pool on release.
+      const lost = (err: Error): void => {
+        broken = err
+        log.warn({ err: { message: err.message } }, 'registry database connection lost in a transaction')
+      }
+      client.on('error', lost)
       try {
         await client.query('BEGIN')
         const result = await fn(clientOf(client))
@@ -83,6 +91,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
         })
         throw err
       } finally {
+        client.off('error', lost)
         client.release(broken)
       }
     },

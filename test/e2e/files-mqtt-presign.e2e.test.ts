@@ -125,7 +125,9 @@ describe('presigned S3 PUTs over MQTT (e2e: MQTT.js, curl, S3Proxy, kcat)', () =
         (r) => r.headers['ce_type'] === 'io.tributary.file.uploaded.v1',
       )
       expect(JSON.parse(record!.payload!)).toMatchObject({ id: presigned.fileId, name: 'dump.bin' })
-      expect(record!.headers['ce_dataref']).toBe(`s3://${bucket}/${tenant}/cam-1/${presigned.fileId}`)
+      expect(record!.headers['ce_dataref']).toBe(
+        `/api/v1/tenants/${tenant}/files/${presigned.fileId}/content`,
+      )
 
       // Refused declarations: no sha256 (a presigned PUT is bound to one), past the tenant's quota.
       expect(await ask('p3', { name: 'x', size: 10 })).toMatchObject({ statusCode: 400 })
