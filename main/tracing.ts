@@ -17,6 +17,9 @@ import { VERSION } from './version.ts'
 
 type Env = Readonly<Record<string, string | undefined>>
 
+/** How long a stop waits for the last spans to be exported. */
+const STOP_EXPORT_MS = 2_000
+
 export interface Tracing {
   /** Exports what is still buffered, then stops recording spans. */
   stop(): Promise<void>
@@ -42,6 +45,18 @@ function configError(message: string): TributaryError {
   return new TributaryError('CONFIG_INVALID', `invalid configuration:\n  - ${message}`, {
     details: { problems: [message] },
   })
+}
+
+/**
+ * Where spans go, from the environment the process was started with (which need not be
+ * process.env, whence the exporter would read it): the traces endpoint as given, or the base
+ * endpoint with /v1/traces; undefined leaves the exporter's default (http://localhost:4318).
+ */
+export function tracesUrl(env: Env): string | undefined {
+  const traces = env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT']
+  if (set(traces)) return traces.trim()
+  const base = env['OTEL_EXPORTER_OTLP_ENDPOINT']
+  return set(base) ? `${base.trim().replace(/\/+$/, '')}/v1/traces` : undefined
 }
 
 /** The sampler OTEL_TRACES_SAMPLER names (the specification's values); parentbased_always_on by default. */
@@ -94,10 +109,13 @@ export async function startTracing(
     'service.version': VERSION,
     'tributary.roles': roles.join(','),
   })
+  const url = tracesUrl(env)
   const provider = new sdk.TracerProvider({
     resource,
     sampler,
-    spanProcessors: [new sdk.BatchSpanProcessor({ exporter: new OTLPTraceExporter() })],
+    spanProcessors: [
+      new sdk.BatchSpanProcessor({ exporter: new OTLPTraceExporter(url === undefined ? {} : { url }) }),
+    ],
   })
   if (!trace.setGlobalTracerProvider(provider)) {
     // One provider per process: a second start in the same process (tests) keeps the first.
@@ -109,10 +127,20 @@ export async function startTracing(
   return {
     async stop() {
       setTracingEnabled(false)
+      // A collector that is away or stalls must not hold up the process's stop: the last spans get
+      // a bounded moment, then are dropped.
+      let timer: NodeJS.Timeout | undefined
+      const gaveUp = new Promise<'timeout'>(
+        (resolve) => (timer = setTimeout(() => resolve('timeout'), STOP_EXPORT_MS)),
+      )
       try {
-        await provider.shutdown()
+        const outcome = await Promise.race([provider.shutdown(), gaveUp])
+        if (outcome === 'timeout')
+          log.warn({ ms: STOP_EXPORT_MS }, 'the collector did not take the last spans in time; dropped')
       } catch (err) {
         log.warn({ err }, 'the last spans could not be exported')
+      } finally {
+        clearTimeout(timer)
       }
       trace.disable()
     },
