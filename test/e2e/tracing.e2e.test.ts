@@ -6,7 +6,8 @@
 // the processor → the webhook delivery, whose span is the parent the receiver is given.
 import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:http'
-import type { IncomingMessage, Server } from 'node:http'
+import { text } from 'node:stream/consumers'
+import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import pg from 'pg'
 import { WebSocket } from 'ws'
@@ -53,15 +54,6 @@ let apiPort = 0
 let appMqttPort = 0
 let deviceUrl = ''
 
-function readBody(request: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    request.on('data', (c: Buffer) => chunks.push(c))
-    request.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
-    request.on('error', reject)
-  })
-}
-
 async function adminSql(sql: string): Promise<void> {
   const client = new pg.Client({ connectionString: inject('databaseUrl') })
   await client.connect()
@@ -97,7 +89,7 @@ function collect(body: OtlpJson): void {
 
 beforeAll(async () => {
   otlp = createServer((request, response) => {
-    void readBody(request).then((body) => {
+    void text(request).then((body) => {
       exportContentTypes.add(request.headers['content-type'] ?? '')
       if (request.url === '/v1/traces') collect(JSON.parse(body) as OtlpJson)
       response.setHeader('content-type', 'application/json')
@@ -106,7 +98,7 @@ beforeAll(async () => {
   })
   const collector = await listen(otlp)
   receiver = createServer((request, response) => {
-    void readBody(request).then((body) => {
+    void text(request).then((body) => {
       const headers: Record<string, string> = {}
       for (const [name, value] of Object.entries(request.headers))
         if (typeof value === 'string') headers[name] = value

@@ -6,7 +6,8 @@
 // what the engine counted.
 import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:http'
-import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import { text } from 'node:stream/consumers'
+import type { Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import pg from 'pg'
 import { Webhook } from 'standardwebhooks'
@@ -53,15 +54,6 @@ async function adminSql(sql: string): Promise<void> {
   }
 }
 
-function readBody(request: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    request.on('data', (c: Buffer) => chunks.push(c))
-    request.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
-    request.on('error', reject)
-  })
-}
-
 async function started(proc: TributaryProcess): Promise<Record<string, number>> {
   const line = await proc.waitForLog((l) => l.msg === 'tributary started')
   return line['ports'] as Record<string, number>
@@ -70,7 +62,7 @@ async function started(proc: TributaryProcess): Promise<Record<string, number>> 
 beforeAll(async () => {
   receiver = createServer((request, response) => {
     const at = performance.now()
-    void readBody(request).then((body) => {
+    void text(request).then((body) => {
       const headers: Record<string, string> = {}
       for (const [name, value] of Object.entries(request.headers))
         if (typeof value === 'string') headers[name] = value

@@ -5,7 +5,8 @@
 // subscription's errors, listed through the API; a replay from before some deliveries makes the
 // receiver get them again, with the same ids.
 import { createServer } from 'node:http'
-import type { IncomingMessage, Server } from 'node:http'
+import { text } from 'node:stream/consumers'
+import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Webhook } from 'standardwebhooks'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -33,18 +34,9 @@ let receiver: Server
 let receiverUrl = ''
 const received: Received[] = []
 
-function readBody(request: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    request.on('data', (c: Buffer) => chunks.push(c))
-    request.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
-    request.on('error', reject)
-  })
-}
-
 beforeAll(async () => {
   receiver = createServer((request, response) => {
-    void readBody(request).then((body) => {
+    void text(request).then((body) => {
       const headers: Record<string, string> = {}
       for (const [name, value] of Object.entries(request.headers)) {
         if (typeof value === 'string') headers[name] = value
