@@ -118,9 +118,20 @@ async function sweepStale(keep: string | undefined): Promise<void> {
   }
 }
 
+/**
+ * A KRaft cluster id: 16 random bytes in URL-safe base64 without padding (Kafka's Uuid). One in 64
+ * of those starts with '-', which the storage tool's argument parser reads as an option ("argument
+ * --cluster-id: expected one argument"); like Kafka's own Uuid.randomUuid(), draw again.
+ */
+export function kraftClusterId(random: (size: number) => Buffer = randomBytes): string {
+  for (;;) {
+    const id = random(16).toString('base64url')
+    if (!id.startsWith('-')) return id
+  }
+}
+
 async function format(java: string, classpath: string, dir: string): Promise<void> {
-  // A KRaft cluster id is 16 random bytes in URL-safe base64 without padding (Kafka's Uuid).
-  const clusterId = randomBytes(16).toString('base64url')
+  const clusterId = kraftClusterId()
   const args = [
     '-Xmx256m',
     '-XX:TieredStopAtLevel=1',
