@@ -57,5 +57,5 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
 # The process drains in-flight work on SIGTERM (TRIBUTARY_SHUTDOWN_TIMEOUT_MS); give it that long
 # before the engine kills it (docker stop -t, compose stop_grace_period).
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["node", "main/cli.ts"]
+ENTRYPOINT ["node", "--liftoff-only", "main/cli.ts"]
 CMD ["start"]

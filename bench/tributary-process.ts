@@ -9,6 +9,7 @@ import type { Inspector } from './inspector.ts'
 import { INSPECTOR_LINE, connectInspector } from './inspector.ts'
 import type { ServerProcess } from './server-process.ts'
 import { spawnReady } from './server-process.ts'
+import { NODE_FLAGS } from '../main/node-flags.ts'
 
 const CLI = fileURLToPath(new URL('../main/cli.ts', import.meta.url))
 
@@ -39,7 +40,12 @@ export interface TributaryProcess extends ServerProcess {
 
 export async function startTributary(options: TributaryOptions): Promise<TributaryProcess> {
   const adminToken = options.adminToken ?? randomBytes(24).toString('base64url')
-  const node = [process.execPath, ...(options.inspect === true ? ['--inspect=127.0.0.1:0'] : []), CLI]
+  const node = [
+    process.execPath,
+    ...NODE_FLAGS,
+    ...(options.inspect === true ? ['--inspect=127.0.0.1:0'] : []),
+    CLI,
+  ]
   const { proc, line } = await spawnReady(
     'tributary',
     [...node, 'start', '--roles', options.roles ?? 'adapters,api'],

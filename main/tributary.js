@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --liftoff-only
 // The `tributary` command as installed (package.json "bin", npx tributary): plain JavaScript that any
 // Node can read, checking the version before it loads the TypeScript entry, which only Node 24's
 // type stripping can run (an older Node fails on it with a bare ERR_UNKNOWN_FILE_EXTENSION).

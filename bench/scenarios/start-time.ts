@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Scenario, ScenarioContext, ScenarioResult } from '../harness.ts'
 import { MiB, formatNumber, median, scenarioParams } from '../harness.ts'
+import { NODE_FLAGS } from '../../main/node-flags.ts'
 import { processStats, spawnReady } from '../server-process.ts'
 
 const CLI = fileURLToPath(new URL('../../main/cli.ts', import.meta.url))
@@ -38,7 +39,7 @@ async function startOnce(dataDir: string, cacheDir: string): Promise<Sample> {
     ...Object.fromEntries(ports.map((p) => [`TRIBUTARY_${p}_PORT`, '0'])),
   }
   const started = performance.now()
-  const { proc } = await spawnReady('tributary', [process.execPath, CLI, 'start'], env, {
+  const { proc } = await spawnReady('tributary', [process.execPath, ...NODE_FLAGS, CLI, 'start'], env, {
     match: (line) => line.includes('"msg":"tributary started"'),
     what: 'the "tributary started" line',
   })

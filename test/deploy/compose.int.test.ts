@@ -13,6 +13,7 @@ import type { ValidateFunction } from 'ajv'
 import { parse, stringify } from 'yaml'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { variables } from '../../core/config/schema.ts'
+import { NODE_FLAGS } from '../../main/node-flags.ts'
 import { ROLES } from '../../main/roles.ts'
 import type { Role } from '../../main/roles.ts'
 
@@ -638,7 +639,9 @@ describe('Dockerfile', () => {
     const user = find('USER').at(-1)
     expect(user, 'the final stage sets USER').toBeDefined()
     expect(user).not.toMatch(/^(root|0)(:|$)/)
-    expect(find('ENTRYPOINT').map((a) => JSON.parse(a) as unknown)).toEqual([['node', 'main/cli.ts']])
+    expect(find('ENTRYPOINT').map((a) => JSON.parse(a) as unknown)).toEqual([
+      ['node', ...NODE_FLAGS, 'main/cli.ts'],
+    ])
     expect(find('CMD').map((a) => JSON.parse(a) as unknown)).toEqual([['start']])
     expect(find('HEALTHCHECK').join(' ')).toMatch(/CMD \["node", "-e", ".*fetch\(.*\/livez/)
     expect(find('STOPSIGNAL')).toEqual(['SIGTERM'])

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { NODE_FLAGS } from '../../main/node-flags.ts'
 import { TEST_CACHE_DIR } from './cache.ts'
 
 export const CLI = fileURLToPath(new URL('../../main/cli.ts', import.meta.url))
@@ -29,7 +30,7 @@ export interface TributaryProcess {
 }
 
 export function startProcess(args: string[], env: Record<string, string> = {}): TributaryProcess {
-  const child = spawn(process.execPath, [CLI, ...args], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, CLI, ...args], {
     env: {
       PATH: process.env['PATH'] ?? '',
       HOME: process.env['HOME'] ?? '/tmp',
