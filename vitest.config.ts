@@ -1,5 +1,8 @@
 // Test tiers: unit (no services), contract (one suite per port, every implementation), integration
 // (real services), e2e (a running tributary process driven by real clients).
+// Files run TEST_WORKERS at a time (default 3), whatever their tier: each file that uses a shared
+// service keeps to its own topic prefix, schema, tenants and ports. Most of an e2e file's time is
+// waiting on processes and brokers, so three files keep two CPUs busy (docs/benchmarks.md, CI time).
 import { defineConfig } from 'vitest/config'
 
 const services = './test/setup/services.ts'
@@ -7,6 +10,7 @@ const services = './test/setup/services.ts'
 export default defineConfig({
   test: {
     passWithNoTests: false,
+    maxWorkers: Number(process.env.TEST_WORKERS || 3),
     allowOnly: false,
     reporters: ['default', './test/setup/tier-summary.ts'],
     projects: [
@@ -25,7 +29,6 @@ export default defineConfig({
           globalSetup: [services],
           testTimeout: 60_000,
           hookTimeout: 120_000,
-          fileParallelism: false,
         },
       },
       {
@@ -35,7 +38,6 @@ export default defineConfig({
           globalSetup: [services],
           testTimeout: 60_000,
           hookTimeout: 120_000,
-          fileParallelism: false,
         },
       },
       {
@@ -45,7 +47,6 @@ export default defineConfig({
           globalSetup: [services],
           testTimeout: 120_000,
           hookTimeout: 180_000,
-          fileParallelism: false,
         },
       },
     ],

@@ -66,7 +66,8 @@ function subscriber(args: readonly string[]) {
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
   const timer = setTimeout(() => child.kill('SIGKILL'), 30_000)
   const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-    child.once('exit', (code) => {
+    // 'close', not 'exit': output can still arrive after the exit.
+    child.once('close', (code) => {
       clearTimeout(timer)
       resolve({ code, stdout, stderr })
     }),

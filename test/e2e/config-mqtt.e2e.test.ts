@@ -48,7 +48,8 @@ function configSubscriber(tenant: string, device: string, count: number, filter 
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
   const timer = setTimeout(() => child.kill('SIGKILL'), 30_000)
   const done = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => {
+    // 'close', not 'exit': output can still arrive after the exit.
+    child.once('close', (code) => {
       clearTimeout(timer)
       resolve(code)
     }),

@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url'
 import mqtt from 'mqtt'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { curl } from '../helpers/curl.ts'
+import { holdDefaultPorts } from '../helpers/default-ports.ts'
 import { startProcess } from '../helpers/process.ts'
 import type { TributaryProcess } from '../helpers/process.ts'
 import { uniqueName, waitUntil } from '../helpers/wait.ts'
@@ -87,7 +88,8 @@ function background(file: string, args: string[], env: Record<string, string> = 
     child,
     stdout: '',
     stderr: '',
-    exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))),
+    // 'close', not 'exit': the last output can arrive after the exit, and callers read it then.
+    exited: new Promise((resolve) => child.once('close', (code) => resolve(code))),
   }
   child.stdout?.on('data', (b: Buffer) => (result.stdout += b.toString()))
   child.stderr?.on('data', (b: Buffer) => (result.stderr += b.toString()))
@@ -155,7 +157,11 @@ async function sendOverHttp(banner: Banner, celsius: number): Promise<void> {
   expect(sent.stdout).toMatch(/^HTTP\/1\.1 202/)
 }
 
+let releaseDefaultPorts: (() => void) | undefined
+
 beforeAll(async () => {
+  // This file starts processes on the default ports: no other test file may use them meanwhile.
+  releaseDefaultPorts = await holdDefaultPorts()
   // Mosquitto holds 1883 on the development machines; elsewhere the test holds it.
   blocker = await holdIfFree(1883)
   receiver = createHttpServer((request, response) => {
@@ -175,6 +181,7 @@ afterAll(async () => {
   await Promise.all(running.splice(0).map((p) => p.stop('SIGKILL')))
   await new Promise((resolve) => receiver?.close(resolve))
   await new Promise((resolve) => (blocker === undefined ? resolve(undefined) : blocker.close(resolve)))
+  releaseDefaultPorts?.()
 })
 
 describe('the first hour of a new user', () => {

@@ -8,6 +8,7 @@ import { promisify } from 'node:util'
 import { afterEach, describe, expect, inject, it } from 'vitest'
 import { managementUrl, startProcess } from '../helpers/process.ts'
 import type { TributaryProcess } from '../helpers/process.ts'
+import { holdDefaultPorts } from '../helpers/default-ports.ts'
 import { uniqueName, waitUntil } from '../helpers/wait.ts'
 
 const run = promisify(execFile)
@@ -124,7 +125,9 @@ describe('tributary start', () => {
   })
 
   it('moves a default port that is taken, and says where on stderr', async () => {
-    // The application MQTT default; held here when nothing else holds it.
+    // The application MQTT default; held here when nothing else holds it, and by no other test
+    // file meanwhile.
+    const release = await holdDefaultPorts()
     const blocker = createServer()
     const held = await new Promise<boolean>((resolve) => {
       blocker.once('error', () => resolve(false))
@@ -142,6 +145,7 @@ describe('tributary start', () => {
       expect(await proc.stop('SIGTERM')).toBe(0)
     } finally {
       if (held) blocker.close()
+      release()
     }
   })
 

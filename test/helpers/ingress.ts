@@ -61,7 +61,8 @@ export function produceWithKcat(
     let stderr = ''
     kcat.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
     kcat.once('error', reject)
-    kcat.once('exit', (code) =>
+    // 'close', not 'exit': output can still arrive after the exit.
+    kcat.once('close', (code) =>
       code === 0 ? resolve() : reject(new Error(`kcat -P exited ${String(code)}: ${stderr}`)),
     )
     kcat.stdin.end(events.map((e) => `${e.line}\n`).join(''))
