@@ -6,6 +6,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import { TributaryError, isTributaryError } from '../errors.ts'
 import { buildFileUploadedEvent, type Protocol } from '../events/build.ts'
+import { opaqueId } from '../events/ids.ts'
 import type { FileQuota, FileRecord, FileStore } from '../registry/files.ts'
 import { quotaProblem } from '../registry/files.ts'
 import type { BlobStore, PresignedRequest } from './blobs.ts'
@@ -197,7 +198,7 @@ export function createUploads(options: UploadsOptions): Uploads {
     }
     const createdAt = now()
     await sweep(request.tenant, createdAt)
-    const fileId = randomBytes(16).toString('base64url')
+    const fileId = opaqueId()
     const token = randomBytes(32).toString('base64url')
     const expiresAt = new Date(createdAt.getTime() + options.tokenTtlMs)
     const quota = await options.quota?.(request.tenant)

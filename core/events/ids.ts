@@ -6,6 +6,18 @@ import { TributaryError } from '../errors.ts'
 export const TENANT_ID_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/
 /** Device ids are percent-encoded wherever they enter a key or URI; `@` and `/` stay out (usernames, paths). */
 export const DEVICE_ID_PATTERN = /^[A-Za-z0-9._:~-]{1,128}$/
+/**
+ * A random opaque id: `bytes` random bytes in URL-safe base64 without padding, never starting with
+ * '-' (drawn again, one time in 64), so that it can follow a command-line command as a positional
+ * argument (`tributary files get <id>`) without being read as an option.
+ */
+export function opaqueId(bytes = 16, random: (size: number) => Buffer = randomBytes): string {
+  for (;;) {
+    const id = random(bytes).toString('base64url')
+    if (!id.startsWith('-')) return id
+  }
+}
+
 /** A channel is one to eight levels of unreserved URI characters, 256 characters at most. */
 export const CHANNEL_PATTERN = /^[A-Za-z0-9._~-]+(?:\/[A-Za-z0-9._~-]+){0,7}$/
 export const CHANNEL_MAX_LENGTH = 256

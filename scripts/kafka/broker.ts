@@ -1,11 +1,11 @@
 // One single-node KRaft Kafka broker (broker and controller in one JVM) on loopback, run from
 // the Maven-resolved jars: format a log dir, start kafka.Kafka, wait for metadata, stop.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
 import { closeSync, existsSync, openSync } from 'node:fs'
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { opaqueId } from '../../core/events/ids.ts'
 import { CACHE_DIR, KafkaSetupError, fileTail, indent, run, tail } from './exec.ts'
 import { waitForKafka } from './probe.ts'
 import { resolveKafka } from './resolve.ts'
@@ -121,14 +121,9 @@ async function sweepStale(keep: string | undefined): Promise<void> {
 /**
  * A KRaft cluster id: 16 random bytes in URL-safe base64 without padding (Kafka's Uuid). One in 64
  * of those starts with '-', which the storage tool's argument parser reads as an option ("argument
- * --cluster-id: expected one argument"); like Kafka's own Uuid.randomUuid(), draw again.
+ * --cluster-id: expected one argument"); like Kafka's own Uuid.randomUuid(), opaqueId draws again.
  */
-export function kraftClusterId(random: (size: number) => Buffer = randomBytes): string {
-  for (;;) {
-    const id = random(16).toString('base64url')
-    if (!id.startsWith('-')) return id
-  }
-}
+export const kraftClusterId = (random?: (size: number) => Buffer): string => opaqueId(16, random)
 
 async function format(java: string, classpath: string, dir: string): Promise<void> {
   const clusterId = kraftClusterId()
