@@ -1,7 +1,7 @@
 // Device configuration as every request/response adapter serves it (docs/config.md): what happens
 // once a device was sent its effective configuration (the `config.delivered` event made durable,
 // then the delivery recorded) and when it reports `{configId, statusCode?, reasonPhrase?}` (the
-// report checked and recorded, then `config.applied`). HTTP and CoAP call these; each says the
+// report checked and recorded, then `config.applied`). HTTP, CoAP and MQTT call these; each says the
 // outcome in its own protocol.
 import type { Ingest, Outcome } from './adapter.ts'
 import { isTributaryError } from '../core/errors.ts'
@@ -29,6 +29,10 @@ export interface ConfigCaller {
 /**
  * The device is being sent configuration `configId`: its `config.delivered` event is made durable,
  * then the delivery is recorded. Anything but `accepted` means nothing may be sent.
+ *
+ * An adapter that pushes (MQTT) passes `write`, which sends the configuration between the event and
+ * the record: only a configuration written to the device is recorded as delivered. When it says it
+ * could not write, the outcome is `unavailable` and nothing is recorded.
  */
 export async function deliverConfig(
   deps: {
@@ -37,6 +41,7 @@ export async function deliverConfig(
   },
   who: ConfigCaller,
   configId: string,
+  write?: () => Promise<boolean>,
 ): Promise<Outcome> {
   const { tenant, device, sender, protocol, time } = who
   const outcome = await deps.ingest.event(
@@ -50,6 +55,9 @@ export async function deliverConfig(
     }),
   )
   if (outcome.kind !== 'accepted') return outcome
+  if (write !== undefined && !(await write())) {
+    return { kind: 'unavailable', detail: 'the configuration could not be written to the device' }
+  }
   await deps.config.configDelivered(tenant, device, configId, protocol)
   return outcome
 }

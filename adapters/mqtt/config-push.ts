@@ -6,8 +6,7 @@
 // only, never through aedes's topic routing.
 import type { AedesPublishPacket, Client, Subscription } from 'aedes'
 import type { Ingest } from '../adapter.ts'
-import { appliedEventInput, deliveredEventInput } from '../../core/events/config.ts'
-import { isTributaryError } from '../../core/errors.ts'
+import { deliverConfig, reportConfigApplied } from '../device-config.ts'
 import type { Logger } from '../../core/log.ts'
 import type { Device, RegistryChange } from '../../core/registry/model.ts'
 import { isDeviceId } from '../../core/events/ids.ts'
@@ -144,27 +143,32 @@ export function createConfigPush(deps: ConfigPushDeps) {
     // Checked again at each write: a device may drop the gateway after the SUBSCRIBE.
     if (!(await serves(session, device))) return
     const { tenant } = session
-    const sender = device === session.device ? undefined : session.device
     const effective = await deps.config.getEffectiveConfig(tenant, device)
     if (has === effective.configId) {
       if (!isObservationTopic(topic)) await writeTo(conn, client, topic, { configId: has }, qos)
       return
     }
-    const outcome = await deps.ingest.event(
-      deliveredEventInput({ tenant, device, sender, protocol: 'mqtt', configId: effective.configId }),
+    const { configId } = effective
+    let attempted = false
+    const outcome = await deliverConfig(
+      deps,
+      { tenant, device, sender: session.device, protocol: 'mqtt' },
+      configId,
+      async () => {
+        attempted = true
+        if (!(await writeTo(conn, client, topic, { configId, config: effective.config }, qos))) return false
+        sentTo(conn).set(device, configId)
+        return true
+      },
     )
-    if (outcome.kind !== 'accepted') {
+    if (outcome.kind === 'accepted') {
+      log.debug({ tenant, device, configId, topic }, 'configuration written to the device')
+    } else if (!attempted) {
       log.warn(
         { tenant, device, detail: outcome.detail },
         'configuration not sent: its event was not written',
       )
-      return
     }
-    const body = { configId: effective.configId, config: effective.config }
-    if (!(await writeTo(conn, client, topic, body, qos))) return
-    sentTo(conn).set(device, effective.configId)
-    await deps.config.configDelivered(tenant, device, effective.configId, 'mqtt')
-    log.debug({ tenant, device, configId: effective.configId, topic }, 'configuration written to the device')
   }
 
   const push = (conn: Connection, session: Session, device: string, always: boolean): Promise<void> =>
@@ -347,26 +351,17 @@ export function createConfigPush(deps: ConfigPushDeps) {
         )
         return { action: 'disconnect', reason: 'invalid-config-report' }
       }
-      let report
-      try {
-        report = await deps.config.configApplied(tenant, device, body, 'mqtt')
-      } catch (err) {
-        if (!isTributaryError(err, 'REGISTRY_INVALID')) throw err
-        deps.refused(conn, 'invalid-config-report', err.message)
+      const outcome = await reportConfigApplied(
+        deps,
+        { tenant, device, sender: session.device, protocol: 'mqtt', credential: session.credentialId },
+        body,
+      )
+      if (outcome.kind === 'accepted') return { action: 'ack' }
+      if (outcome.kind === 'rejected' && outcome.reason === 'invalid') {
+        deps.refused(conn, 'invalid-config-report', outcome.detail)
         return { action: 'disconnect', reason: 'invalid-config-report' }
       }
-      const outcome = await deps.ingest.event(
-        appliedEventInput({
-          tenant,
-          device,
-          sender: device === session.device ? undefined : session.device,
-          protocol: 'mqtt',
-          credential: session.credentialId,
-          ...report,
-        }),
-      )
-      if (outcome.kind !== 'accepted') return { action: 'disconnect', reason: 'unavailable' }
-      return { action: 'ack' }
+      return { action: 'disconnect', reason: 'unavailable' }
     },
 
     /** authorizeForward: only a configuration this module is writing, to its own connection. */
