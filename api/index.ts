@@ -68,7 +68,7 @@ export function createApiServer(config: ApiServerConfig, deps: ApiServerDeps): A
     log,
   })
   const auth = createBearerAuthenticator({ adminToken: config.adminToken, lookups: deps.lookups, oidc })
-  const { app, document } = createApiApp({
+  const api = createApiApp({
     registry: deps.registry,
     auth,
     lookups: deps.lookups,
@@ -79,7 +79,7 @@ export function createApiServer(config: ApiServerConfig, deps: ApiServerDeps): A
     log,
     version: config.version,
   })
-  const server = createAdaptorServer({ fetch: app.fetch, hostname: config.host }) as Server
+  const server = createAdaptorServer({ fetch: api.app.fetch, hostname: config.host }) as Server
   // Bounds on slow clients: a request has 30 s to arrive whole, its headers 10 s.
   server.requestTimeout = 30_000
   server.headersTimeout = 10_000
@@ -98,7 +98,10 @@ export function createApiServer(config: ApiServerConfig, deps: ApiServerDeps): A
 
   return {
     name: 'api',
-    document,
+    /** Built on first use (see createApiApp). */
+    get document() {
+      return api.document
+    },
     events,
     get port() {
       return port
