@@ -4,6 +4,7 @@
 // service keeps to its own topic prefix, schema, tenants and ports. Most of an e2e file's time is
 // waiting on processes and brokers, so three files keep two CPUs busy (docs/benchmarks.md, CI time).
 import { defineConfig } from 'vitest/config'
+import LongestFirst from './test/setup/sequencer.ts'
 
 const services = './test/setup/services.ts'
 
@@ -11,6 +12,7 @@ export default defineConfig({
   test: {
     passWithNoTests: false,
     maxWorkers: Number(process.env.TEST_WORKERS || 3),
+    sequence: { sequencer: LongestFirst },
     allowOnly: false,
     reporters: ['default', './test/setup/tier-summary.ts'],
     projects: [
