@@ -68,6 +68,8 @@ export function startProcess(args: string[], env: Record<string, string> = {}): 
   const exited = new Promise<number | string>((resolve) =>
     child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)),
   )
+  // Its output can still arrive after the exit: a log line is given up on only once stdout closed.
+  const drained = new Promise<void>((resolve) => child.once('close', () => resolve()))
 
   return {
     child,
@@ -96,7 +98,8 @@ export function startProcess(args: string[], env: Record<string, string> = {}): 
           watchers.delete(check)
         }
         watchers.add(check)
-        void exited.then(() => {
+        void drained.then(() => {
+          check()
           if (watchers.has(check)) {
             cleanup()
             reject(new Error(`process exited before the log line; stderr: ${stderr.join('\n')}`))
