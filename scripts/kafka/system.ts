@@ -124,7 +124,8 @@ export async function isBrokerProcess(pid: number, dataDir: string): Promise<boo
   }
 }
 
-const alive = (pid: number): boolean => {
+/** Whether a process with this pid exists (one of another user counts). */
+export const alive = (pid: number): boolean => {
   try {
     process.kill(pid, 0)
     return true

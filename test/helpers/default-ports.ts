@@ -7,18 +7,10 @@
 // (a test worker that was killed), or one left without a pid for 10 s, is taken over.
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { alive } from '../../scripts/kafka/system.ts'
 import { TEST_CACHE_DIR } from './cache.ts'
 
 const LOCK = join(TEST_CACHE_DIR, 'default-ports.lock')
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
 
 /** How old `path` is; 0 when it is gone. */
 const ageMs = (path: string): number => {
