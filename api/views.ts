@@ -3,6 +3,7 @@
 import type {
   ChannelSchema,
   ConfigDocument,
+  ConfigRule,
   Device,
   RouteRule,
   RouteTable,
@@ -125,6 +126,17 @@ export function routeTableView(t: RouteTable) {
 
 export function configDocumentView(d: ConfigDocument) {
   return { tenant: d.tenant, ...d.scope, config: { ...d.document }, ...versioned(d) }
+}
+
+export function configRuleView(r: ConfigRule) {
+  return {
+    tenant: r.tenant,
+    rule: r.name,
+    selector: { ...r.selector },
+    priority: r.priority,
+    config: { ...r.document },
+    ...versioned(r),
+  }
 }
 
 export function effectiveConfigView(e: EffectiveConfig) {

@@ -1,13 +1,14 @@
 // Desired device configuration routes: read, replace and merge-patch the document of each level
-// (tenant default, application version, device) with ETags, and read a device's effective
-// configuration. Readers read; managers and admins write.
+// (tenant default, application version, device) and the label-selector rules with ETags, and read a
+// device's effective configuration. Readers read; managers and admins write.
 import type { OpenAPIHono } from '@hono/zod-openapi'
 import { createRoute } from '@hono/zod-openapi'
 import type { z } from '@hono/zod-openapi'
 import type { MiddlewareHandler } from 'hono'
-import { TributaryError } from '../../core/errors.ts'
+import { TributaryError, isTributaryError } from '../../core/errors.ts'
 import type { ConfigScope } from '../../core/registry/model.ts'
 import type { RegistryService } from '../../core/registry/service.ts'
+import type { Precondition } from '../../core/registry/store.ts'
 import { API_PREFIX, requireJson, requires } from '../auth.ts'
 import type { ApiEnv } from '../env.ts'
 import { etag, precondition, putPrecondition } from '../etag.ts'
@@ -15,6 +16,10 @@ import {
   AppVersionParams,
   ConfigBody,
   ConfigDocument,
+  ConfigRule,
+  ConfigRuleBody,
+  ConfigRuleList,
+  ConfigRuleParams,
   ConfigStatus,
   DeviceParams,
   EffectiveConfig,
@@ -22,8 +27,16 @@ import {
   PutPreconditionHeaders,
   TenantParams,
 } from '../schemas.ts'
-import { configDocumentView, effectiveConfigView } from '../views.ts'
-import { READ_PROBLEMS, WRITE_PROBLEMS, jsonBody, jsonResponse, problems } from './common.ts'
+import { configDocumentView, configRuleView, effectiveConfigView } from '../views.ts'
+import {
+  NO_CONTENT,
+  READ_PROBLEMS,
+  WRITE_PROBLEMS,
+  jsonBody,
+  jsonResponse,
+  path,
+  problems,
+} from './common.ts'
 
 const tags = ['config']
 const TENANT_CONFIG = `${API_PREFIX}/tenants/{tenant}/config`
@@ -150,7 +163,7 @@ const effective = createRoute({
   tags,
   summary: "Read the device's effective configuration",
   description:
-    'The tenant default, the document of the device’s appVersion and the device document merged, with its id (a content hash, also the ETag). This is what the device is sent.',
+    'The tenant default, the document of the device’s appVersion, the rules its labels match and the device document merged, with its id (a content hash, also the ETag). This is what the device is sent.',
   middleware: [requires('reader')],
   request: { params: DeviceParams },
   responses: {
@@ -158,6 +171,135 @@ const effective = createRoute({
     ...problems(...READ_PROBLEMS),
   },
 })
+
+const RULES = `${TENANT_CONFIG}/rules`
+const RULE = `${RULES}/{rule}`
+
+const listRules = createRoute({
+  method: 'get',
+  path: RULES,
+  operationId: 'listConfigRules',
+  tags,
+  summary: 'List the configuration rules',
+  description: 'In the order they merge: ascending priority, then name (at most 100 per tenant).',
+  middleware: [requires('reader')],
+  request: { params: TenantParams },
+  responses: { 200: jsonResponse(ConfigRuleList, 'The rules.'), ...problems(...READ_PROBLEMS) },
+})
+
+const getRule = createRoute({
+  method: 'get',
+  path: RULE,
+  operationId: 'getConfigRule',
+  tags,
+  summary: 'Read a configuration rule',
+  middleware: [requires('reader')],
+  request: { params: ConfigRuleParams },
+  responses: { 200: jsonResponse(ConfigRule, 'The rule.', 'etag'), ...problems(...READ_PROBLEMS) },
+})
+
+const putRule = createRoute({
+  method: 'put',
+  path: RULE,
+  operationId: 'putConfigRule',
+  tags,
+  summary: 'Create or replace a configuration rule',
+  description:
+    'Devices whose labels include every selector pair get `config` merged after their application version’s document and before their own. Devices whose effective configuration changes get it pushed. `If-None-Match: *` creates only; `If-Match` replaces only that version.',
+  middleware: [requires('manager'), requireJson],
+  request: {
+    params: ConfigRuleParams,
+    headers: PutPreconditionHeaders,
+    body: jsonBody(ConfigRuleBody, 'The rule.'),
+  },
+  responses: {
+    200: jsonResponse(ConfigRule, 'The replaced rule.', 'etag'),
+    201: jsonResponse(ConfigRule, 'The new rule.', 'etag'),
+    ...problems(...WRITE_PROBLEMS),
+  },
+})
+
+const patchRule = createRoute({
+  method: 'patch',
+  path: RULE,
+  operationId: 'patchConfigRule',
+  tags,
+  summary: 'Merge-patch a configuration rule',
+  description:
+    'An RFC 7396 JSON merge patch of `{selector, priority, config}`: `{"config": {"led": null}}` removes one key of the document.',
+  middleware: [requires('manager'), requireMergePatch],
+  request: {
+    params: ConfigRuleParams,
+    headers: IfMatchHeaders,
+    body: {
+      required: true,
+      description: 'The merge patch.',
+      content: { 'application/merge-patch+json': { schema: ConfigBody } },
+    },
+  },
+  responses: { 200: jsonResponse(ConfigRule, 'The patched rule.', 'etag'), ...problems(...WRITE_PROBLEMS) },
+})
+
+const deleteRule = createRoute({
+  method: 'delete',
+  path: RULE,
+  operationId: 'deleteConfigRule',
+  tags,
+  summary: 'Delete a configuration rule',
+  description: 'The devices it applied to get their configuration without it.',
+  middleware: [requires('manager')],
+  request: { params: ConfigRuleParams, headers: IfMatchHeaders },
+  responses: { 204: NO_CONTENT, ...problems(...READ_PROBLEMS, 412) },
+})
+
+function ruleRoutes(app: OpenAPIHono<ApiEnv>, registry: RegistryService): void {
+  app.openapi(listRules, async (c) => {
+    const { tenant } = c.req.valid('param')
+    const rules = await registry.listConfigRules(tenant)
+    return c.json({ tenant, items: rules.map(configRuleView) }, 200)
+  })
+  app.openapi(getRule, async (c) => {
+    const { tenant, rule } = c.req.valid('param')
+    const found = await registry.getConfigRule(tenant, rule)
+    c.header('ETag', etag(found.version))
+    return c.json(configRuleView(found), 200)
+  })
+  app.openapi(putRule, async (c) => {
+    const { tenant, rule } = c.req.valid('param')
+    const headers = c.req.valid('header')
+    const asked = putPrecondition(headers['if-match'], headers['if-none-match'])
+    let pre: Precondition | undefined
+    if (asked === 'exists') {
+      // If-Match: * replaces only a rule that exists (RFC 9110 §13.1.1).
+      const current = await registry.getConfigRule(tenant, rule).catch((err: unknown) => {
+        if (!isTributaryError(err, 'REGISTRY_NOT_FOUND')) throw err
+        throw new TributaryError('REGISTRY_VERSION_MISMATCH', `If-Match: * but there is no rule ${rule}`)
+      })
+      pre = { ifVersion: current.version }
+    } else {
+      pre = asked
+    }
+    const stored = await registry.putConfigRule(tenant, rule, c.req.valid('json'), pre)
+    c.header('ETag', etag(stored.version))
+    if (stored.version === 1) {
+      c.header('Location', `${API_PREFIX}/tenants/${path(tenant, 'config', 'rules', rule)}`)
+      return c.json(configRuleView(stored), 201)
+    }
+    return c.json(configRuleView(stored), 200)
+  })
+  app.openapi(patchRule, async (c) => {
+    const { tenant, rule } = c.req.valid('param')
+    const pre = precondition(c.req.header('if-match'))
+    const stored = await registry.patchConfigRule(tenant, rule, await c.req.json(), pre)
+    c.header('ETag', etag(stored.version))
+    return c.json(configRuleView(stored), 200)
+  })
+  app.openapi(deleteRule, async (c) => {
+    const { tenant, rule } = c.req.valid('param')
+    await registry.deleteConfigRule(tenant, rule, precondition(c.req.valid('header')['if-match']))
+    return c.body(null, 204)
+  })
+}
 
 const status = createRoute({
   method: 'get',
@@ -194,6 +336,8 @@ export function configRoutes(app: OpenAPIHono<ApiEnv>, registry: RegistryService
     what: 'one device',
     scope: (p) => ({ level: 'device', device: p.device }),
   })
+
+  ruleRoutes(app, registry)
 
   app.openapi(status, async (c) => {
     const { tenant } = c.req.valid('param')

@@ -4,6 +4,21 @@ import { z } from '@hono/zod-openapi'
 import { DEVICE_ID_PATTERN, TENANT_ID_PATTERN } from '../../core/events/ids.ts'
 import { CURSOR_RULE, isCursor } from '../../core/registry/cursor.ts'
 
+export const LABEL_KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$/
+// Values keep to a charset without `,` and `=` so that every label can be selected in a list filter.
+export const LABEL_VALUE_PATTERN = /^[A-Za-z0-9._:/@+-]{0,256}$/
+
+/** Key/value labels, at most `max` pairs: a device's labels, or labels a device must carry. */
+export const labelMap = (max: number) =>
+  z
+    .record(
+      z.string().regex(LABEL_KEY_PATTERN, {
+        error: 'label keys: 1-63 of A-Z a-z 0-9 . _ / -, starting with a letter or digit',
+      }),
+      z.string().regex(LABEL_VALUE_PATTERN, { error: 'label values: 0-256 of A-Z a-z 0-9 . _ : / @ + -' }),
+    )
+    .refine((l) => Object.keys(l).length <= max, { error: `at most ${max} labels` })
+
 export const TenantId = z
   .string()
   .regex(TENANT_ID_PATTERN, { error: 'use 1-63 lowercase letters, digits and inner hyphens' })

@@ -1,9 +1,13 @@
-// Desired device configuration schemas: a level's document, a device's effective configuration and
-// the path parameters of the application-version level. The registry checks documents again
+// Desired device configuration schemas: a level's document, a label-selector rule, a device's
+// effective configuration and the path parameters of the application-version level and of a rule. The registry checks documents again
 // (core/registry/device-config.ts: JSON object, depth, the tenant's size bound).
 import { z } from '@hono/zod-openapi'
-import { APP_VERSION_PATTERN } from '../../core/registry/device-config.ts'
-import { DeviceId, TenantId, Timestamp, versioned } from './common.ts'
+import {
+  APP_VERSION_PATTERN,
+  CONFIG_RULE_PRIORITY,
+  CONFIG_RULE_SELECTOR_MAX,
+} from '../../core/registry/device-config.ts'
+import { DeviceId, TenantId, Timestamp, labelMap, versioned } from './common.ts'
 
 export const AppVersion = z
   .string()
@@ -11,6 +15,28 @@ export const AppVersion = z
   .openapi({ description: 'Application version: 1-64 of A-Z a-z 0-9 . _ -', example: 'v1.2.0' })
 
 export const AppVersionParams = z.strictObject({ tenant: TenantId, appVersion: AppVersion })
+
+export const RuleName = z
+  .string()
+  .regex(APP_VERSION_PATTERN, { error: 'use 1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit' })
+  .openapi({ description: 'Rule name: 1-64 of A-Z a-z 0-9 . _ -', example: 'eu-gateways' })
+
+export const ConfigRuleParams = z.strictObject({ tenant: TenantId, rule: RuleName })
+
+const Selector = labelMap(CONFIG_RULE_SELECTOR_MAX)
+  .refine((l) => Object.keys(l).length > 0, {
+    error: 'name at least one label; the tenant default is for every device',
+  })
+  .openapi({
+    description: 'Labels a device must carry, all of them, for the rule to apply (1-16 pairs).',
+    example: { region: 'eu' },
+  })
+
+const Priority = z
+  .int()
+  .min(CONFIG_RULE_PRIORITY.min)
+  .max(CONFIG_RULE_PRIORITY.max)
+  .openapi({ description: 'Rules merge in ascending priority, then name: the highest wins.', example: 10 })
 
 export const ConfigBody = z.record(z.string(), z.unknown()).openapi('ConfigBody', {
   description:
@@ -31,6 +57,31 @@ export const ConfigDocument = z
     description: 'One level of the desired configuration; version 0 and `{}` until written.',
   })
 
+export const ConfigRuleBody = z
+  .strictObject({
+    selector: Selector,
+    priority: Priority.optional().openapi({ description: 'Default 0.' }),
+    config: ConfigBody,
+  })
+  .openapi('ConfigRuleBody', {
+    description: 'A label-selector rule: devices carrying every selector label get `config` merged in.',
+  })
+
+export const ConfigRule = z
+  .object({
+    tenant: TenantId,
+    rule: RuleName,
+    selector: z.record(z.string(), z.string()),
+    priority: z.int(),
+    config: z.record(z.string(), z.unknown()),
+    ...versioned,
+  })
+  .openapi('ConfigRule', { description: 'A configuration rule.' })
+
+export const ConfigRuleList = z
+  .object({ tenant: TenantId, items: z.array(ConfigRule) })
+  .openapi('ConfigRuleList', { description: 'The tenant’s rules in the order they merge.' })
+
 export const EffectiveConfig = z
   .object({
     tenant: TenantId,
@@ -45,8 +96,9 @@ export const EffectiveConfig = z
     levels: z
       .array(
         z.object({
-          level: z.enum(['tenant', 'app-version', 'device']),
+          level: z.enum(['tenant', 'app-version', 'rule', 'device']),
           appVersion: AppVersion.optional(),
+          rule: RuleName.optional(),
           device: DeviceId.optional(),
           version: z.int().min(0),
         }),
@@ -73,7 +125,7 @@ export const EffectiveConfig = z
   })
   .openapi('EffectiveConfig', {
     description:
-      'Tenant default, the document of the device’s appVersion and the device document, deep-merged: objects merge key by key, anything else from a later level replaces.',
+      'Tenant default, the document of the device’s appVersion, the rules its labels match (by priority) and the device document, deep-merged: objects merge key by key, anything else from a later level replaces.',
   })
 
 export const ConfigStatus = z

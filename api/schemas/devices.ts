@@ -2,25 +2,23 @@
 import { z } from '@hono/zod-openapi'
 import { LIMITS } from '../../core/registry/validate.ts'
 import { AppVersion } from './config.ts'
-import { DeviceId, ListQuery, TenantId, Timestamp, versioned } from './common.ts'
+import {
+  DeviceId,
+  LABEL_KEY_PATTERN,
+  LABEL_VALUE_PATTERN,
+  ListQuery,
+  TenantId,
+  Timestamp,
+  labelMap,
+  versioned,
+} from './common.ts'
 
-export const LABEL_KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$/
-// Values keep to a charset without `,` and `=` so that every label can be selected in a list filter.
-export const LABEL_VALUE_PATTERN = /^[A-Za-z0-9._:/@+-]{0,256}$/
 export const MAX_LABELS = LIMITS.labels
 
-const Labels = z
-  .record(
-    z.string().regex(LABEL_KEY_PATTERN, {
-      error: 'label keys: 1-63 of A-Z a-z 0-9 . _ / -, starting with a letter or digit',
-    }),
-    z.string().regex(LABEL_VALUE_PATTERN, { error: 'label values: 0-256 of A-Z a-z 0-9 . _ : / @ + -' }),
-  )
-  .refine((l) => Object.keys(l).length <= MAX_LABELS, { error: `at most ${MAX_LABELS} labels` })
-  .openapi({
-    description: 'Key/value labels, filterable in lists.',
-    example: { site: 'north', kind: 'meter' },
-  })
+const Labels = labelMap(MAX_LABELS).openapi({
+  description: 'Key/value labels, filterable in lists.',
+  example: { site: 'north', kind: 'meter' },
+})
 
 const Gateways = z
   .array(DeviceId)

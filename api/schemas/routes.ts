@@ -12,8 +12,7 @@ import {
   isChannelFilter,
 } from '../../core/registry/validate-routes.ts'
 import { Channel } from './schemas.ts'
-import { LABEL_KEY_PATTERN, LABEL_VALUE_PATTERN } from './devices.ts'
-import { TenantId, versioned } from './common.ts'
+import { TenantId, labelMap, versioned } from './common.ts'
 
 // eslint-disable-next-line no-control-regex
 const NO_CONTROL = /^[^\u0000-\u001f\u007f]*$/
@@ -46,14 +45,7 @@ export const RouteMatch = z
         example: 'telemetry/+',
       }),
     type: EventType.optional().openapi({ description: 'The event type, exactly.' }),
-    labels: z
-      .record(
-        z.string().regex(LABEL_KEY_PATTERN, { error: 'label keys: 1-63 of A-Z a-z 0-9 . _ / -' }),
-        z.string().regex(LABEL_VALUE_PATTERN, { error: 'label values: 0-256 of A-Z a-z 0-9 . _ : / @ + -' }),
-      )
-      .refine((l) => Object.keys(l).length <= ROUTE_LIMITS.matchLabels, {
-        error: `at most ${ROUTE_LIMITS.matchLabels} labels`,
-      })
+    labels: labelMap(ROUTE_LIMITS.matchLabels)
       .optional()
       .openapi({ description: 'Labels the device must carry (all of them).', example: { site: 'north' } }),
   })

@@ -2,8 +2,8 @@
 // default, application version, device) merged, JSON merge patches applied, and the configuration
 // id: a content hash of the merged document, so equal configurations have equal ids everywhere.
 import { createHash } from 'node:crypto'
-import type { ConfigReportInput } from './model.ts'
-import { invalid, isRecord } from './validate.ts'
+import type { ConfigReportInput, ConfigRule, ConfigRuleSpec } from './model.ts'
+import { APP_VERSION_PATTERN, checkLabels, invalid, isRecord, onlyKeys } from './validate.ts'
 
 export { APP_VERSION_PATTERN, checkAppVersion } from './validate.ts'
 
@@ -93,6 +93,90 @@ export function applyMergePatch(target: ConfigValue, patch: ConfigValue): Config
     else out[key] = applyMergePatch(out[key] ?? null, value)
   }
   return out
+}
+
+/** Most configuration rules one tenant may have (every push evaluates all of them). */
+export const CONFIG_RULES_MAX = 100
+/** Pairs one rule's selector may have. */
+export const CONFIG_RULE_SELECTOR_MAX = 16
+/** What a rule's priority may be; higher merges later, so it wins. */
+export const CONFIG_RULE_PRIORITY = { min: -1_000_000, max: 1_000_000 } as const
+
+/** A rule's name: what an appVersion may be (1-64 of `A-Z a-z 0-9 . _ -`, starting with a letter or digit). */
+export function checkRuleName(value: unknown, field = 'rule'): string {
+  if (typeof value !== 'string' || !APP_VERSION_PATTERN.test(value)) {
+    throw invalid(field, 'use 1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit')
+  }
+  return value
+}
+
+/**
+ * A rule as written: `{selector, priority?, config}`. The selector is 1-16 label pairs, all of which a
+ * device must have; priority a whole number (default 0); config a document within `maxBytes`.
+ */
+export function checkConfigRule(value: unknown, maxBytes: number): ConfigRuleSpec {
+  if (!isRecord(value)) throw invalid('body', 'must be a JSON object {selector, priority?, config}')
+  const fields = onlyKeys(value, ['selector', 'priority', 'config'], '')
+  const selector = checkLabels(fields['selector'] ?? null, 'selector')
+  const pairs = Object.keys(selector).length
+  if (pairs === 0) {
+    throw invalid('selector', 'name at least one label; the tenant default is for every device')
+  }
+  if (pairs > CONFIG_RULE_SELECTOR_MAX) {
+    throw invalid('selector', `at most ${CONFIG_RULE_SELECTOR_MAX} labels`)
+  }
+  const priority = fields['priority'] ?? 0
+  if (
+    typeof priority !== 'number' ||
+    !Number.isInteger(priority) ||
+    priority < CONFIG_RULE_PRIORITY.min ||
+    priority > CONFIG_RULE_PRIORITY.max
+  ) {
+    throw invalid(
+      'priority',
+      `must be a whole number from ${CONFIG_RULE_PRIORITY.min} to ${CONFIG_RULE_PRIORITY.max}`,
+    )
+  }
+  if (fields['config'] === undefined) throw invalid('config', 'must be given: the document the rule sets')
+  return { selector, priority, document: checkConfigDocument(fields['config'], maxBytes) }
+}
+
+type RuleParts = Pick<ConfigRule, 'name' | 'selector' | 'priority' | 'document'>
+
+/** Rules in the order they merge: ascending priority, then name. */
+export function ruleOrder(a: RuleParts, b: RuleParts): number {
+  return a.priority - b.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
+}
+
+/** The rules (in merge order) whose every selector pair is among the labels. */
+export function matchingRules<R extends RuleParts>(
+  rules: readonly R[],
+  labels: Readonly<Record<string, string>>,
+): R[] {
+  return [...rules]
+    .filter((rule) => Object.entries(rule.selector).every(([key, value]) => labels[key] === value))
+    .sort(ruleOrder)
+}
+
+/** The documents a device's configuration is made of; `app` absent for a device without appVersion. */
+export interface ConfigParts {
+  readonly tenant: Readonly<Record<string, unknown>>
+  readonly app?: Readonly<Record<string, unknown>> | undefined
+  readonly rules: readonly RuleParts[]
+  readonly device: Readonly<Record<string, unknown>>
+}
+
+/** Tenant default, application version, the matching rules, device: merged in that order. */
+export function effectiveDocument(
+  parts: ConfigParts,
+  labels: Readonly<Record<string, string>>,
+): ConfigObject {
+  return mergeLevels([
+    parts.tenant,
+    ...(parts.app === undefined ? [] : [parts.app]),
+    ...matchingRules(parts.rules, labels).map((rule) => rule.document),
+    parts.device,
+  ] as ConfigObject[])
 }
 
 const CONFIG_ID = /^[A-Za-z0-9_-]{22}$/

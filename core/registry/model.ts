@@ -357,6 +357,29 @@ export interface ConfigDocument extends Versioned {
   readonly document: Readonly<Record<string, unknown>>
 }
 
+/**
+ * A label-selector rule of the desired configuration: devices whose labels include every pair of
+ * `selector` get `document`, merged after their application version's document and before their own,
+ * rules in ascending `priority` (then name), so the highest priority wins.
+ */
+export interface ConfigRule extends Versioned {
+  readonly tenant: string
+  readonly name: string
+  readonly selector: Readonly<Record<string, string>>
+  readonly priority: number
+  readonly document: Readonly<Record<string, unknown>>
+}
+
+/** What a rule is written with. */
+export interface ConfigRuleSpec {
+  readonly selector: Readonly<Record<string, string>>
+  readonly priority: number
+  readonly document: Readonly<Record<string, unknown>>
+}
+
+/** One document merged into a device's effective configuration: a level, or a rule that matched. */
+export type ConfigSource = ConfigScope | { readonly level: 'rule'; readonly rule: string }
+
 /** Configuration ids kept per device as sent; a report of any other id is refused. */
 export const CONFIG_SENT_IDS_KEPT = 8
 

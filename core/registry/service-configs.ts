@@ -7,11 +7,14 @@ import {
   applyMergePatch,
   checkConfigDocument,
   checkConfigReport,
+  checkConfigRule,
+  checkRuleName,
   configId,
   configMaxBytes,
-  mergeLevels,
+  effectiveDocument,
+  matchingRules,
 } from './device-config.ts'
-import type { ConfigDocument, ConfigScope, Device, Tenant } from './model.ts'
+import type { ConfigRule, ConfigScope, Device, Tenant } from './model.ts'
 import type { RegistryService } from './service.ts'
 import { MERGE_ATTEMPTS } from './service-credentials.ts'
 import type { RegistryStore } from './store.ts'
@@ -30,6 +33,11 @@ type ConfigOperations = Pick<
   | 'getConfig'
   | 'putConfig'
   | 'patchConfig'
+  | 'listConfigRules'
+  | 'getConfigRule'
+  | 'putConfigRule'
+  | 'patchConfigRule'
+  | 'deleteConfigRule'
   | 'getEffectiveConfig'
   | 'getConfigStatus'
   | 'configDelivered'
@@ -51,6 +59,18 @@ function checkScope(scope: ConfigScope): ConfigScope {
 
 export function configOperations(ctx: ConfigContext): ConfigOperations {
   const { store, changed, requireTenant, requireDevice, now } = ctx
+
+  async function requireRule(tenant: string, name: string): Promise<ConfigRule> {
+    const rule = await store.getConfigRule(tenant, name)
+    if (rule === undefined) {
+      await requireTenant(tenant)
+      throw new TributaryError(
+        'REGISTRY_NOT_FOUND',
+        `configuration rule ${JSON.stringify(name)} of tenant ${JSON.stringify(tenant)} does not exist`,
+      )
+    }
+    return rule
+  }
 
   async function bound(tenant: string): Promise<number> {
     return configMaxBytes((await requireTenant(tenant)).settings)
@@ -98,24 +118,85 @@ export function configOperations(ctx: ConfigContext): ConfigOperations {
       }
     },
 
+    async listConfigRules(tenant) {
+      await requireTenant(checkTenantId(tenant))
+      return store.listConfigRules(tenant)
+    },
+
+    async getConfigRule(tenant, name) {
+      return requireRule(checkTenantId(tenant), checkRuleName(name))
+    },
+
+    async putConfigRule(tenant, name, body, pre) {
+      checkTenantId(tenant)
+      checkRuleName(name)
+      const spec = checkConfigRule(body, await bound(tenant))
+      return changed(await store.putConfigRule(tenant, name, spec, pre))
+    },
+
+    async patchConfigRule(tenant, name, patch, pre) {
+      checkTenantId(tenant)
+      checkRuleName(name)
+      if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) {
+        throw invalid('body', 'a merge patch of a rule must be a JSON object')
+      }
+      const maxBytes = await bound(tenant)
+      for (let attempt = 1; ; attempt++) {
+        const current = await requireRule(tenant, name)
+        if (pre?.ifVersion !== undefined && pre.ifVersion !== current.version) {
+          throw new TributaryError(
+            'REGISTRY_VERSION_MISMATCH',
+            `the rule is at version ${current.version}, not ${pre.ifVersion}; read it again and retry`,
+            { details: { current: current.version } },
+          )
+        }
+        const whole = { selector: current.selector, priority: current.priority, config: current.document }
+        const spec = checkConfigRule(applyMergePatch(whole as ConfigValue, patch as ConfigValue), maxBytes)
+        try {
+          return changed(await store.putConfigRule(tenant, name, spec, { ifVersion: current.version }))
+        } catch (err) {
+          const retry = pre?.ifVersion === undefined && attempt < MERGE_ATTEMPTS
+          if (!retry || !isTributaryError(err, 'REGISTRY_VERSION_MISMATCH')) throw err
+        }
+      }
+    },
+
+    async deleteConfigRule(tenant, name, pre) {
+      changed(await store.deleteConfigRule(checkTenantId(tenant), checkRuleName(name), pre))
+    },
+
     async getEffectiveConfig(tenant, device) {
       const found = await requireDevice(tenant, device)
-      const levels: ConfigDocument[] = [await store.getConfigDocument(tenant, { level: 'tenant' })]
-      if (found.appVersion !== null) {
-        levels.push(
-          await store.getConfigDocument(tenant, { level: 'app-version', appVersion: found.appVersion }),
-        )
-      }
-      levels.push(await store.getConfigDocument(tenant, { level: 'device', device }))
-      const config = mergeLevels(levels.map((l) => l.document as ConfigObject))
+      const [defaults, app, rules, own, state] = await Promise.all([
+        store.getConfigDocument(tenant, { level: 'tenant' }),
+        found.appVersion === null
+          ? undefined
+          : store.getConfigDocument(tenant, { level: 'app-version', appVersion: found.appVersion }),
+        store.listConfigRules(tenant),
+        store.getConfigDocument(tenant, { level: 'device', device }),
+        store.getConfigState(tenant, device),
+      ])
+      const config = effectiveDocument(
+        { tenant: defaults.document, app: app?.document, rules, device: own.document },
+        found.labels,
+      )
       return {
         tenant,
         device,
         appVersion: found.appVersion,
         configId: configId(config),
         config,
-        levels: levels.map((l) => ({ ...l.scope, version: l.version })),
-        state: (await store.getConfigState(tenant, device)) ?? null,
+        levels: [
+          { ...defaults.scope, version: defaults.version },
+          ...(app === undefined ? [] : [{ ...app.scope, version: app.version }]),
+          ...matchingRules(rules, found.labels).map((rule) => ({
+            level: 'rule' as const,
+            rule: rule.name,
+            version: rule.version,
+          })),
+          { ...own.scope, version: own.version },
+        ],
+        state: state ?? null,
       }
     },
 

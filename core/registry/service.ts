@@ -7,7 +7,9 @@ import type {
   ChannelSchema,
   ConfigDocument,
   ConfigReportInput,
+  ConfigRule,
   ConfigScope,
+  ConfigSource,
   ConfigState,
   ConfigStatusEntry,
   Credential,
@@ -126,7 +128,7 @@ export interface EffectiveConfig {
   readonly configId: string
   readonly config: Readonly<Record<string, unknown>>
   /** The levels merged, in order (later wins), each with its version (0: never written). */
-  readonly levels: ReadonlyArray<ConfigScope & { readonly version: number }>
+  readonly levels: ReadonlyArray<ConfigSource & { readonly version: number }>
   /** What the device was last sent and last reported; null before the first delivery. */
   readonly state: ConfigState | null
 }
@@ -201,7 +203,22 @@ export interface RegistryService {
   ): Promise<ConfigDocument>
   /** Applies an RFC 7396 JSON merge patch to one level's document (same bound as putConfig). */
   patchConfig(tenant: string, scope: ConfigScope, patch: unknown, pre?: Precondition): Promise<ConfigDocument>
-  /** Tenant default, the device's appVersion document and the device document, deep-merged in that order. */
+  /** The tenant's configuration rules in the order they merge (priority, then name). */
+  listConfigRules(tenant: string): Promise<ConfigRule[]>
+  /** One rule; REGISTRY_NOT_FOUND when there is none of that name. */
+  getConfigRule(tenant: string, name: string): Promise<ConfigRule>
+  /**
+   * Creates or replaces a rule `{selector, priority?, config}` (device-config.ts checkConfigRule; the
+   * document within the tenant's bound, at most CONFIG_RULES_MAX per tenant). ifVersion 0: only if new.
+   */
+  putConfigRule(tenant: string, name: string, body: unknown, pre?: Precondition): Promise<ConfigRule>
+  /** Applies an RFC 7396 JSON merge patch to a rule's `{selector, priority, config}`. */
+  patchConfigRule(tenant: string, name: string, patch: unknown, pre?: Precondition): Promise<ConfigRule>
+  deleteConfigRule(tenant: string, name: string, pre?: Precondition): Promise<void>
+  /**
+   * Tenant default, the device's appVersion document, the rules whose selector its labels match and
+   * the device document, deep-merged in that order.
+   */
   getEffectiveConfig(tenant: string, device: string): Promise<EffectiveConfig>
   /** Per configuration id last sent to devices: applied, rejected and pending (not reported) counts. */
   getConfigStatus(tenant: string): Promise<ConfigStatusEntry[]>

@@ -4,6 +4,7 @@ import type { Logger } from '../log.ts'
 import type { SqlDatabase } from './sql/client.ts'
 import { apiTokenStatements } from './sql/api-tokens.ts'
 import { configStatements } from './sql/configs.ts'
+import { configRuleStatements } from './sql/config-rules.ts'
 import { configStateStatements } from './sql/config-state.ts'
 import { configFanoutStatements } from './sql/config-fanout.ts'
 import { credentialStatements } from './sql/credentials.ts'
@@ -50,6 +51,7 @@ export async function createSqlStore(options: SqlStoreOptions): Promise<Registry
     ...channelSchemaStatements(db),
     ...routeTableStatements(db),
     ...configStatements(db),
+    ...configRuleStatements(db),
     ...configStateStatements(db),
     ...configFanoutStatements(db),
     ...subscriptionStatements(db),

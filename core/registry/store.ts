@@ -10,6 +10,8 @@ import type {
   ConfigChange,
   ConfigDocument,
   ConfigReport,
+  ConfigRule,
+  ConfigRuleSpec,
   ConfigScope,
   ConfigState,
   ConfigStatusEntry,
@@ -129,6 +131,13 @@ export interface RegistryStore {
     document: Readonly<Record<string, unknown>>,
     pre?: Precondition,
   ): Promise<ConfigDocument>
+
+  /** The tenant's configuration rules, by priority then name (none for a tenant that does not exist). */
+  listConfigRules(tenant: string): Promise<ConfigRule[]>
+  getConfigRule(tenant: string, name: string): Promise<ConfigRule | undefined>
+  /** Creates or replaces a rule (ifVersion 0: only if new); REGISTRY_QUOTA_EXCEEDED past CONFIG_RULES_MAX. */
+  putConfigRule(tenant: string, name: string, spec: ConfigRuleSpec, pre?: Precondition): Promise<ConfigRule>
+  deleteConfigRule(tenant: string, name: string, pre?: Precondition): Promise<void>
 
   /** Records that the device was sent this configuration (neither versioned nor a change; a deleted device is skipped). */
   recordConfigDelivered(

@@ -101,15 +101,25 @@ keeping it out of the shell history). --gateway names devices that may send for 
       about: 'Desired device configuration, through the management API (docs/config.md).',
       subs: {
         get: {
-          synopsis: 'tributary config get --tenant T [--app-version V | --device D [--effective]]',
-          about: `Prints one level's document (the tenant default, an application version's, or a device's),
-or with --effective the device's merged configuration and its id.`,
+          synopsis: 'tributary config get --tenant T [--app-version V | --rule R | --device D [--effective]]',
+          about: `Prints one level's document (the tenant default, an application version's, a rule's with its
+selector and priority, or a device's), or with --effective the device's merged configuration and its id.`,
         },
         set: {
           synopsis:
-            "tributary config set --tenant T [--app-version V | --device D] [--merge] ('<json>' | --stdin)",
+            "tributary config set --tenant T [--app-version V | --device D | --rule R --selector k=v[,k=v] [--priority N]] [--merge] ('<json>' | --stdin)",
           about: `Replaces one level's document with the JSON object given (or read from stdin); --merge applies
-it as a JSON merge patch instead (null removes a key). Devices get the change pushed.`,
+it as a JSON merge patch instead (null removes a key). A rule applies to the devices carrying every
+--selector label, merged after their application version's document (higher --priority later).
+Devices get the change pushed.`,
+        },
+        rules: {
+          synopsis: 'tributary config rules --tenant T',
+          about: 'Lists the label-selector rules in the order they merge.',
+        },
+        rm: {
+          synopsis: 'tributary config rm --tenant T --rule R',
+          about: 'Deletes a rule; the devices it applied to get their configuration without it.',
         },
         status: {
           synopsis: 'tributary config status --tenant T',

@@ -48,12 +48,12 @@ export function required(value: string | undefined, flag: string): string {
   return value
 }
 
-/** `k=v` pairs from repeated --label flags (each may also hold a comma-separated list). */
-function labels(values: string[] | undefined): Record<string, string> {
+/** `k=v` pairs from repeated flags (each may also hold a comma-separated list): --label, --selector. */
+export function labels(values: string[] | undefined, flag = '--label'): Record<string, string> {
   const out: Record<string, string> = {}
   for (const pair of (values ?? []).flatMap((v) => v.split(','))) {
     const eq = pair.indexOf('=')
-    if (eq <= 0) throw new Error(`--label takes key=value, got ${JSON.stringify(pair)}`)
+    if (eq <= 0) throw new Error(`${flag} takes key=value, got ${JSON.stringify(pair)}`)
     out[pair.slice(0, eq)] = pair.slice(eq + 1)
   }
   return out

@@ -214,3 +214,151 @@ describe('refusals', () => {
     expectProblem(await api.call('GET', '/api/v1/tenants/none/config'), 404, 'REGISTRY_NOT_FOUND')
   })
 })
+
+describe('configuration rules', () => {
+  const R = '/api/v1/tenants/cfr'
+  beforeAll(async () => {
+    expect((await api.call('POST', '/api/v1/tenants', { body: { id: 'cfr' } })).status).toBe(201)
+  })
+
+  it('creates (201, Location), lists in merge order, replaces under ETags, patches and deletes', async () => {
+    const body = { selector: { region: 'eu' }, priority: 5, config: { ntp: 'eu', led: { on: true } } }
+    const created = await api.call('PUT', `${R}/config/rules/eu`, {
+      body,
+      headers: { 'if-none-match': '*' },
+    })
+    expect(created.status, created.text).toBe(201)
+    expect(created.headers.get('location')).toBe(`${R}/config/rules/eu`)
+    expect(created.headers.get('etag')).toBe('"1"')
+    expect(created.body).toMatchObject({ tenant: 'cfr', rule: 'eu', ...body, version: 1 })
+    expectProblem(
+      await api.call('PUT', `${R}/config/rules/eu`, { body, headers: { 'if-none-match': '*' } }),
+      412,
+      'REGISTRY_VERSION_MISMATCH',
+    )
+    // Without a priority a rule merges at 0; If-Match: * replaces only a rule that exists.
+    expectProblem(
+      await api.call('PUT', `${R}/config/rules/gold`, {
+        body: { selector: { tier: 'gold' }, config: {} },
+        headers: { 'if-match': '*' },
+      }),
+      412,
+      'REGISTRY_VERSION_MISMATCH',
+    )
+    const gold = await api.call('PUT', `${R}/config/rules/gold`, {
+      body: { selector: { tier: 'gold' }, config: { rate: 1 } },
+    })
+    expect(gold.body).toMatchObject({ priority: 0, version: 1 })
+
+    const list = await api.call('GET', `${R}/config/rules`)
+    expect(list.status, list.text).toBe(200)
+    const items = list.body.items as Array<{ rule: string }>
+    expect(items.map((r) => r.rule)).toEqual(['gold', 'eu'])
+
+    const patched = await api.call('PATCH', `${R}/config/rules/eu`, {
+      body: { priority: -1, config: { led: null, rate: 2 } },
+      headers: { 'content-type': 'application/merge-patch+json', 'if-match': '"1"' },
+    })
+    expect(patched.status, patched.text).toBe(200)
+    expect(patched.headers.get('etag')).toBe('"2"')
+    expect(patched.body).toMatchObject({
+      selector: { region: 'eu' },
+      priority: -1,
+      config: { ntp: 'eu', rate: 2 },
+    })
+    // A patch that would leave the rule without a selector is refused and changes nothing.
+    expectProblem(
+      await api.call('PATCH', `${R}/config/rules/eu`, { body: { selector: { region: null } } }),
+      400,
+      'REGISTRY_INVALID',
+    )
+    expect((await api.call('GET', `${R}/config/rules/eu`)).body).toEqual(patched.body)
+
+    expectProblem(
+      await api.call('DELETE', `${R}/config/rules/eu`, { headers: { 'if-match': '"1"' } }),
+      412,
+      'REGISTRY_VERSION_MISMATCH',
+    )
+    expect(
+      (await api.call('DELETE', `${R}/config/rules/eu`, { headers: { 'if-match': '"2"' } })).status,
+    ).toBe(204)
+    expectProblem(await api.call('GET', `${R}/config/rules/eu`), 404, 'REGISTRY_NOT_FOUND')
+    expectProblem(await api.call('DELETE', `${R}/config/rules/eu`), 404, 'REGISTRY_NOT_FOUND')
+    expect((await api.call('DELETE', `${R}/config/rules/gold`)).status).toBe(204)
+  })
+
+  it('merges the rules a device’s labels match between its application version and its own level', async () => {
+    await api.call('PUT', `${R}/config`, { body: { ntp: 'pool', rate: 1, led: 'off' } })
+    await api.call('PUT', `${R}/config/app-versions/v2`, { body: { rate: 2 } })
+    await api.call('PUT', `${R}/config/rules/eu`, {
+      body: { selector: { region: 'eu' }, config: { ntp: 'eu', rate: 3 } },
+    })
+    await api.call('PUT', `${R}/config/rules/gold`, {
+      body: { selector: { region: 'eu', tier: 'gold' }, priority: 1, config: { rate: 4 } },
+    })
+    await api.call('PUT', `${R}/config/rules/us`, {
+      body: { selector: { region: 'us' }, config: { ntp: 'us' } },
+    })
+    await api.call('POST', `${R}/devices`, {
+      body: { id: 'm1', appVersion: 'v2', labels: { region: 'eu', tier: 'gold' } },
+    })
+    await api.call('PUT', `${R}/devices/m1/config`, { body: { led: 'on' } })
+
+    const reply = await api.call('GET', `${R}/devices/m1/config/effective`)
+    expect(reply.status, reply.text).toBe(200)
+    const config = { ntp: 'eu', rate: 4, led: 'on' }
+    expect(reply.body).toMatchObject({ configId: configId(config), config })
+    expect(reply.body.levels).toEqual([
+      { level: 'tenant', version: 1 },
+      { level: 'app-version', appVersion: 'v2', version: 1 },
+      { level: 'rule', rule: 'eu', version: 1 },
+      { level: 'rule', rule: 'gold', version: 1 },
+      { level: 'device', device: 'm1', version: 1 },
+    ])
+
+    // New labels: other rules.
+    await api.call('PATCH', `${R}/devices/m1`, { body: { labels: { region: 'us' } } })
+    const moved = await api.call('GET', `${R}/devices/m1/config/effective`)
+    expect(moved.body.config).toEqual({ ntp: 'us', rate: 2, led: 'on' })
+    const levels = moved.body.levels as Array<{ level: string; rule?: string }>
+    expect(levels.map((l) => l.rule ?? l.level)).toEqual(['tenant', 'app-version', 'us', 'device'])
+  })
+
+  it('lets readers read rules but not write them', async () => {
+    const reader = (await api.registry.createApiToken('cfr', { name: 'r', role: 'reader' })).secret
+    expect((await api.call('GET', `${R}/config/rules`, { token: reader })).status).toBe(200)
+    expect((await api.call('GET', `${R}/config/rules/us`, { token: reader })).status).toBe(200)
+    const body = { selector: { a: 'b' }, config: {} }
+    expectProblem(
+      await api.call('PUT', `${R}/config/rules/x`, { body, token: reader }),
+      403,
+      'AUTH_FORBIDDEN',
+    )
+    expectProblem(
+      await api.call('PATCH', `${R}/config/rules/us`, { body, token: reader }),
+      403,
+      'AUTH_FORBIDDEN',
+    )
+    expectProblem(await api.call('DELETE', `${R}/config/rules/us`, { token: reader }), 403, 'AUTH_FORBIDDEN')
+  })
+
+  it('refuses bad names, selectors, priorities, fields and documents, and writes nothing', async () => {
+    const put = (name: string, body: unknown) => api.call('PUT', `${R}/config/rules/${name}`, { body })
+    const ok = { selector: { a: 'b' }, config: {} }
+    expectProblem(await put('-bad', ok), 400, 'REQUEST_INVALID')
+    expectProblem(await put('r', { ...ok, selector: {} }), 400, 'REQUEST_INVALID')
+    expectProblem(await put('r', { ...ok, selector: { 'a b': 'c' } }), 400, 'REQUEST_INVALID')
+    expectProblem(await put('r', { ...ok, priority: 1.5 }), 400, 'REQUEST_INVALID')
+    expectProblem(await put('r', { ...ok, extra: true }), 400, 'REQUEST_INVALID')
+    expectProblem(await put('r', { selector: { a: 'b' } }), 400, 'REQUEST_INVALID')
+    expectProblem(await put('r', { ...ok, config: [1] }), 400, 'REQUEST_INVALID')
+    const bounded = await api.call('PATCH', '/api/v1/tenants/cfr', {
+      body: { settings: { configMaxBytes: 32 } },
+    })
+    expect(bounded.status, bounded.text).toBe(200)
+    expectProblem(await put('r', { ...ok, config: { text: 'x'.repeat(64) } }), 400, 'REGISTRY_INVALID')
+    await api.call('PATCH', '/api/v1/tenants/cfr', { body: { settings: {} } })
+    expectProblem(await api.call('GET', `${R}/config/rules/r`), 404, 'REGISTRY_NOT_FOUND')
+    expectProblem(await api.call('GET', '/api/v1/tenants/none/config/rules'), 404, 'REGISTRY_NOT_FOUND')
+  })
+})

@@ -51,6 +51,8 @@ const BODIES: Record<string, unknown> = {
   patchAppVersionConfig: { owned: true },
   putDeviceConfig: { owned: true },
   patchDeviceConfig: { owned: true },
+  putConfigRule: { selector: { owned: 'yes' }, config: { owned: true } },
+  patchConfigRule: { config: { owned: true } },
 }
 
 interface Operation {
@@ -107,6 +109,16 @@ beforeAll(async () => {
     'http',
   )
   await registry.putConfig('bravo', { level: 'app-version', appVersion: 'v1' }, { marker: 'bravo' })
+  // A's rule, which the target device's labels match, carries the marker; B has a rule of the same name.
+  await registry.updateDevice('alpha', target.device, { labels: { fleet: 'private' } })
+  await registry.putConfigRule('alpha', 'private', {
+    selector: { fleet: 'private' },
+    config: { rule: 'alpha-private' },
+  })
+  await registry.putConfigRule('bravo', 'private', {
+    selector: { fleet: 'private' },
+    config: { rule: 'bravo' },
+  })
   target.subscription = (
     await registry.createSubscription('alpha', { url: 'https://alpha-private.example.com/hook' })
   ).subscription.id
@@ -197,6 +209,8 @@ async function snapshotOfA(): Promise<unknown> {
     deviceConfig: await get(`/devices/${target.device}/config`),
     effectiveConfig: await get(`/devices/${target.device}/config/effective`),
     configStatus: await get('/config/status'),
+    configRules: await get('/config/rules'),
+    configRule: await get('/config/rules/private'),
     subscriptions: await get('/subscriptions'),
     deadLetters: await get('/dead-letters'),
     subscriptionDeadLetters: await get(`/subscriptions/${target.subscription}/dead-letters`),
@@ -214,6 +228,7 @@ function concrete(path: string, tenant: string): string {
     .replace('{channel}', encodeURIComponent(target.channel))
     .replace('{name}', 'unlock')
     .replace('{appVersion}', 'v1')
+    .replace('{rule}', 'private')
     .replace(
       '{id}',
       path.includes('/tokens/')

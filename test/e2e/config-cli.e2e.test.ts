@@ -100,9 +100,95 @@ describe('tributary config', () => {
     expect(refused.code).toBe(1)
     expect(refused.stderr).toMatch(/^tributary: 400 /)
     const both = await cli(['config', 'get', '-t', 'plant', '--device', 'boiler', '--app-version', 'v3'])
-    expect(both).toMatchObject({ code: 1, stderr: 'tributary: use --app-version or --device, not both\n' })
+    expect(both).toMatchObject({
+      code: 1,
+      stderr: 'tributary: use one of --app-version, --device and --rule\n',
+    })
     expect((await cli(['config', 'get', '-t', 'plant'])).stdout).toBe(
       '# version 1\n{\n  "max": 90,\n  "unit": "C"\n}\n',
     )
+  })
+
+  it('writes, lists, patches and deletes label-selector rules', async () => {
+    expect((await cli(['tenant', 'create', 'yard'])).code).toBe(0)
+    expect((await cli(['device', 'create', '--tenant', 'yard', 'crane', '--label', 'site=north'])).code).toBe(
+      0,
+    )
+    expect(
+      await cli([
+        'config',
+        'set',
+        '-t',
+        'yard',
+        '--rule',
+        'north',
+        '--selector',
+        'site=north',
+        '{"lights":"on"}',
+      ]),
+    ).toMatchObject({ code: 0, stdout: 'configuration of rule north set (version 1)\n' })
+    expect(
+      (
+        await cli(
+          [
+            'config',
+            'set',
+            '-t',
+            'yard',
+            '--rule',
+            'night',
+            '--selector',
+            'site=north,shift=night',
+            '--priority',
+            '7',
+            '--stdin',
+          ],
+          '{"lights":"dim"}',
+        )
+      ).code,
+    ).toBe(0)
+    expect(await cli(['config', 'rules', '-t', 'yard'])).toMatchObject({
+      code: 0,
+      stdout:
+        'RULE   PRIORITY  SELECTOR                VERSION\nnorth  0         site=north              1\nnight  7         site=north,shift=night  1\n',
+    })
+    expect(
+      (
+        await cli([
+          'config',
+          'set',
+          '-t',
+          'yard',
+          '--rule',
+          'north',
+          '--merge',
+          '--priority',
+          '9',
+          '{"horn":false}',
+        ])
+      ).code,
+    ).toBe(0)
+    expect((await cli(['config', 'get', '-t', 'yard', '--rule', 'north'])).stdout).toBe(
+      '# version 2 · selector site=north · priority 9\n{\n  "horn": false,\n  "lights": "on"\n}\n',
+    )
+    const effective = await cli(['config', 'get', '-t', 'yard', '--device', 'crane', '--effective', '--json'])
+    expect(JSON.parse(effective.stdout).config).toEqual({ lights: 'on', horn: false })
+
+    expect(await cli(['config', 'set', '-t', 'yard', '--rule', 'x', '{}'])).toMatchObject({
+      code: 1,
+      stderr: 'tributary: a rule needs --selector key=value[,key=value]\n',
+    })
+    expect(await cli(['config', 'set', '-t', 'yard', '--selector', 'a=b', '{}'])).toMatchObject({
+      code: 1,
+      stderr: 'tributary: --selector and --priority are for a --rule\n',
+    })
+    expect(
+      (await cli(['config', 'set', '-t', 'yard', '--rule', 'x', '--selector', 'nope', '{}'])).stderr,
+    ).toMatch(/--selector takes key=value, got "nope"/)
+    expect(await cli(['config', 'rm', '-t', 'yard', '--rule', 'north'])).toMatchObject({
+      code: 0,
+      stdout: 'rule north deleted\n',
+    })
+    expect((await cli(['config', 'rm', '-t', 'yard', '--rule', 'north'])).stderr).toMatch(/^tributary: 404 /)
   })
 })

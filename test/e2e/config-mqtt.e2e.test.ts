@@ -8,6 +8,7 @@
 import { spawn } from 'node:child_process'
 import mqtt from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { configId } from '../../core/registry/device-config.ts'
 import { curl } from '../helpers/curl.ts'
 import type { KafkaTributary } from '../helpers/kafka-process.ts'
 import { startOnKafka } from '../helpers/kafka-process.ts'
@@ -141,6 +142,46 @@ describe('configuration over MQTT (e2e: mosquitto_sub, mosquitto_pub, curl, kcat
     expect(refused.code).not.toBe(0)
     const after = await admin(`${api}/devices/thermo/config/effective`)
     expect(after.json.state.applied.configId).toBe(second!.configId)
+  })
+
+  it('pushes what a label-selector rule adds when the rule is written and when the device’s labels change', async () => {
+    const tenant = uniqueName('cr')
+    await t.api.createTenant(tenant)
+    await t.api.createDevice(tenant, 'meter', { labels: { region: 'eu' } })
+    await t.api.setPassword(tenant, 'meter', PASSWORD)
+    const api = `${t.url('api')}/api/v1/tenants/${tenant}`
+    expect((await admin('-X', 'PUT', '-d', '{"ntp":"pool"}', `${api}/config`)).status).toBe(200)
+
+    const sub = configSubscriber(tenant, 'meter', 3)
+    await sub.got(1)
+    const rule = JSON.stringify({ selector: { region: 'eu' }, config: { ntp: 'eu.pool' } })
+    expect((await admin('-X', 'PUT', '-d', rule, `${api}/config/rules/eu`)).status).toBe(201)
+    await sub.got(2)
+    // The device leaves the rule's selector: it is pushed the configuration without the rule.
+    expect(
+      (await admin('-X', 'PATCH', '-d', '{"labels":{"region":"us"}}', `${api}/devices/meter`)).status,
+    ).toBe(200)
+    await sub.got(3)
+    expect(await sub.done).toBe(0)
+    expect(sub.received().map((r) => r.config)).toEqual([
+      { ntp: 'pool' },
+      { ntp: 'eu.pool' },
+      { ntp: 'pool' },
+    ])
+
+    // Each write changed the device's id: one config.changed event each, read with kcat.
+    const changed = await waitForRecords(
+      t.brokers,
+      `${t.prefix}.events.${tenant}`,
+      (r) => r.headers['ce_type'] === 'io.tributary.config.changed.v1',
+      { count: 3, timeoutMs: 30_000 },
+    )
+    const [first, second, third] = sub.received()
+    expect(changed.map((r) => JSON.parse(String(r.payload)) as unknown)).toEqual([
+      { configId: first!.configId, previousConfigId: configId({}) },
+      { configId: second!.configId, previousConfigId: first!.configId },
+      { configId: third!.configId, previousConfigId: second!.configId },
+    ])
   })
 
   it('answers config/req/<id> on config/res/<id>: the configuration, or its id alone when the device has it', async () => {

@@ -3,9 +3,9 @@
 // then worked off in order, one page of devices per transaction, each page announcing the devices
 // whose configuration id differs from the one last announced for them, in the event outbox.
 import type { CloudEvent } from '../../events/cloudevent.ts'
-import type { ConfigObject } from '../device-config.ts'
-import { configId, mergeLevels } from '../device-config.ts'
-import type { ConfigChange, ConfigScope, FanoutPage } from '../model.ts'
+import type { ConfigObject, ConfigParts } from '../device-config.ts'
+import { configId, effectiveDocument } from '../device-config.ts'
+import type { ConfigChange, ConfigRuleSpec, ConfigScope, FanoutPage } from '../model.ts'
 import type { SqlClient, SqlDatabase } from './client.ts'
 import { appendEvent } from './files.ts'
 import { read } from './write.ts'
@@ -14,28 +14,57 @@ import { read } from './write.ts'
 export const CONFIG_FANOUT_LOCK = 7_151_227_304
 const MAX_PAGE = 10_000
 
+type Labels = Readonly<Record<string, string>>
+type Rule = ConfigRuleSpec & { readonly name: string }
+
 export type ConfigFanoutJob =
   | {
       readonly kind: 'document'
       readonly scope: ConfigScope
       readonly previous: Readonly<Record<string, unknown>>
     }
-  | { readonly kind: 'app-version'; readonly device: string; readonly previousAppVersion: string | null }
+  /** A rule was created, replaced or deleted; `previous` is the rule before (null: it is new). */
+  | { readonly kind: 'rule'; readonly rule: string; readonly previous: Rule | null }
+  /** A device's labels or appVersion changed; these are the ones it had before. */
+  | {
+      readonly kind: 'device'
+      readonly device: string
+      readonly previousAppVersion: string | null
+      readonly previousLabels: Labels
+    }
 
 /** Records the job of a write in the write's transaction. */
 export async function recordConfigFanout(tx: SqlClient, tenant: string, job: ConfigFanoutJob): Promise<void> {
-  const scope: ConfigScope = job.kind === 'document' ? job.scope : { level: 'device', device: job.device }
+  const level = job.kind === 'document' ? job.scope.level : job.kind === 'rule' ? 'rule' : 'device'
+  const previous =
+    job.kind === 'document'
+      ? job.previous
+      : job.kind === 'rule' && job.previous !== null
+        ? {
+            name: job.previous.name,
+            selector: job.previous.selector,
+            priority: job.previous.priority,
+            document: job.previous.document,
+          }
+        : null
   await tx.query(
-    `INSERT INTO config_fanout (tenant, kind, level, app_version, device, previous, previous_app_version)
-     VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)`,
+    `INSERT INTO config_fanout
+       (tenant, kind, level, app_version, device, rule, previous, previous_app_version, previous_labels)
+     VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9::jsonb)`,
     [
       tenant,
-      job.kind,
-      scope.level,
-      scope.level === 'app-version' ? scope.appVersion : null,
-      scope.level === 'device' ? scope.device : null,
-      job.kind === 'document' ? JSON.stringify(job.previous) : null,
-      job.kind === 'app-version' ? job.previousAppVersion : null,
+      job.kind === 'device' ? 'device' : 'document',
+      level,
+      job.kind === 'document' && job.scope.level === 'app-version' ? job.scope.appVersion : null,
+      job.kind === 'device'
+        ? job.device
+        : job.kind === 'document' && job.scope.level === 'device'
+          ? job.scope.device
+          : null,
+      job.kind === 'rule' ? job.rule : null,
+      previous === null ? null : JSON.stringify(previous),
+      job.kind === 'device' ? job.previousAppVersion : null,
+      job.kind === 'device' ? JSON.stringify(job.previousLabels) : null,
     ],
   )
 }
@@ -43,18 +72,22 @@ export async function recordConfigFanout(tx: SqlClient, tenant: string, job: Con
 interface JobRow {
   seq: string | number
   tenant: string
-  kind: 'document' | 'app-version'
-  level: ConfigScope['level']
+  /** 'app-version': a device job written before labels were recorded (previous_labels null). */
+  kind: 'document' | 'device' | 'app-version'
+  level: ConfigScope['level'] | 'rule'
   app_version: string | null
   device: string | null
-  previous: ConfigObject | null
+  rule: string | null
+  previous: ConfigObject | Rule | null
   previous_app_version: string | null
+  previous_labels: Labels | null
   after_device: string | null
 }
 
 interface DeviceRow {
   id: string
   app_version: string | null
+  labels: Labels
 }
 
 /** The devices of the job's next page, in id order. */
@@ -62,20 +95,37 @@ async function devicesOf(tx: SqlClient, job: JobRow, limit: number): Promise<Dev
   const after = job.after_device
   const { rows } = await (job.level === 'device'
     ? tx.query<DeviceRow>(
-        'SELECT id, app_version FROM devices WHERE tenant = $1 AND id = $2 AND ($3::text IS NULL OR id > $3)',
+        `SELECT id, app_version, labels FROM devices WHERE tenant = $1 AND id = $2
+           AND ($3::text IS NULL OR id > $3)`,
         [job.tenant, job.device, after],
       )
     : job.level === 'app-version'
       ? tx.query<DeviceRow>(
-          `SELECT id, app_version FROM devices WHERE tenant = $1 AND app_version = $2
+          `SELECT id, app_version, labels FROM devices WHERE tenant = $1 AND app_version = $2
              AND ($3::text IS NULL OR id > $3) ORDER BY id LIMIT $4`,
           [job.tenant, job.app_version, after, limit],
         )
-      : tx.query<DeviceRow>(
-          `SELECT id, app_version FROM devices WHERE tenant = $1
-             AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3`,
-          [job.tenant, after, limit],
-        ))
+      : job.level === 'rule'
+        ? // Devices the rule matches now or matched before: the others keep their id.
+          tx.query<DeviceRow>(
+            `SELECT id, app_version, labels FROM devices WHERE tenant = $1
+               AND ($2::text IS NULL OR id > $2)
+               AND (labels @> COALESCE((SELECT selector FROM config_rules WHERE tenant = $1 AND name = $4), 'null')
+                    OR labels @> COALESCE($5::jsonb, 'null'))
+             ORDER BY id LIMIT $3`,
+            [
+              job.tenant,
+              after,
+              limit,
+              job.rule,
+              job.previous === null ? null : JSON.stringify((job.previous as Rule).selector),
+            ],
+          )
+        : tx.query<DeviceRow>(
+            `SELECT id, app_version, labels FROM devices WHERE tenant = $1
+               AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3`,
+            [job.tenant, after, limit],
+          ))
   return rows
 }
 
@@ -115,30 +165,47 @@ async function workPage(
     )
   ).rows)
     announced.set(row.device, row.config_id)
+  const rules = (
+    await tx.query<Rule>('SELECT name, selector, priority, document FROM config_rules WHERE tenant = $1', [
+      tenant,
+    ])
+  ).rows
 
-  const idOf = (
-    appVersion: string | null,
-    levels: { tenant?: ConfigObject; app?: ConfigObject; device?: ConfigObject },
-  ) =>
+  const idOf = (appVersion: string | null, labels: Labels, over: Partial<ConfigParts>) =>
     configId(
-      mergeLevels([
-        levels.tenant ?? levelDocs.get('') ?? {},
-        ...(appVersion === null ? [] : [levels.app ?? levelDocs.get(appVersion) ?? {}]),
-        levels.device ?? {},
-      ]),
+      effectiveDocument(
+        {
+          tenant: over.tenant ?? levelDocs.get('') ?? {},
+          app: appVersion === null ? undefined : (over.app ?? levelDocs.get(appVersion) ?? {}),
+          rules: over.rules ?? rules,
+          device: over.device ?? {},
+        },
+        labels,
+      ),
     )
   const time = new Date()
   let count = 0
   for (const device of devices) {
     const own = deviceDocs.get(device.id) ?? {}
-    const current = idOf(device.app_version, { device: own })
+    const current = idOf(device.app_version, device.labels, { device: own })
     // First announcement of the device: the id it had before this job's write.
     const before = (): string => {
-      const previous = job.previous ?? {}
-      if (job.kind === 'app-version') return idOf(job.previous_app_version, { device: own })
-      if (job.level === 'tenant') return idOf(device.app_version, { tenant: previous, device: own })
-      if (job.level === 'app-version') return idOf(device.app_version, { app: previous, device: own })
-      return idOf(device.app_version, { device: previous })
+      const { labels } = device
+      if (job.kind !== 'document') {
+        return idOf(job.previous_app_version, job.previous_labels ?? labels, { device: own })
+      }
+      if (job.level === 'rule') {
+        const others = rules.filter((rule) => rule.name !== job.rule)
+        const previous = job.previous as Rule | null
+        return idOf(device.app_version, labels, {
+          device: own,
+          rules: previous === null ? others : [...others, previous],
+        })
+      }
+      const previous = (job.previous ?? {}) as ConfigObject
+      if (job.level === 'tenant') return idOf(device.app_version, labels, { tenant: previous, device: own })
+      if (job.level === 'app-version') return idOf(device.app_version, labels, { app: previous, device: own })
+      return idOf(device.app_version, labels, { device: previous })
     }
     const previousConfigId = announced.get(device.id) ?? before()
     if (previousConfigId === current) continue

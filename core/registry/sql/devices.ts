@@ -14,6 +14,10 @@ const currentVersion = (tenant: string, id: string) => ({
   params: [tenant, id],
 })
 
+const sameLabels = (a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean =>
+  Object.keys(a).length === Object.keys(b).length &&
+  Object.entries(a).every(([key, value]) => b[key] === value)
+
 export function deviceStatements(db: SqlDatabase) {
   return {
     createDevice: (tenant: string, id: string, spec: DeviceSpec): Promise<Device> =>
@@ -94,10 +98,13 @@ export function deviceStatements(db: SqlDatabase) {
     ): Promise<Device> => {
       const ifVersion = expectedVersion(pre?.ifVersion)
       return write(db, {}, async (tx) => {
-        const { rows: before } = await tx.query<{ app_version: string | null }>(
-          'SELECT app_version FROM devices WHERE tenant = $1 AND id = $2 FOR NO KEY UPDATE',
-          [tenant, id],
-        )
+        const { rows: before } = await tx.query<{
+          app_version: string | null
+          labels: Record<string, string>
+        }>('SELECT app_version, labels FROM devices WHERE tenant = $1 AND id = $2 FOR NO KEY UPDATE', [
+          tenant,
+          id,
+        ])
         const { rows } = await tx.query<DeviceRow>(
           `UPDATE devices SET enabled = $3, labels = $4::jsonb, gateways = $5::jsonb, app_version = $8,
              version = version + 1, updated_at = $6
@@ -117,9 +124,16 @@ export function deviceStatements(db: SqlDatabase) {
           rows[0] ??
           (await noRowWritten(tx, currentVersion(tenant, id), deviceName(tenant, id), pre?.ifVersion))
         const device = toDevice(row)
+        // What selects the device's configuration: its application version and its labels (rules).
         const previousAppVersion = before[0]?.app_version ?? null
-        if (previousAppVersion !== device.appVersion) {
-          await recordConfigFanout(tx, tenant, { kind: 'app-version', device: id, previousAppVersion })
+        const previousLabels = before[0]?.labels ?? {}
+        if (previousAppVersion !== device.appVersion || !sameLabels(previousLabels, device.labels)) {
+          await recordConfigFanout(tx, tenant, {
+            kind: 'device',
+            device: id,
+            previousAppVersion,
+            previousLabels,
+          })
         }
         return {
           result: device,

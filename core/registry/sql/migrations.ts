@@ -435,4 +435,36 @@ export const migrations: readonly Migration[] = [
         FOR EACH ROW EXECUTE FUNCTION files_sweep_object();
     `,
   },
+  {
+    version: 12,
+    name: 'configuration rules',
+    sql: `
+      -- Label-selector rules of the desired configuration (docs/config.md, "Rules"): a device whose
+      -- labels include every pair of the selector gets the document, merged after its application
+      -- version's and before its own, rules in priority order (then name).
+      CREATE TABLE config_rules (
+        tenant     text COLLATE "C" NOT NULL
+                   CONSTRAINT config_rules_tenant_fkey REFERENCES tenants (id) ON DELETE CASCADE,
+        name       text COLLATE "C" NOT NULL,
+        selector   jsonb NOT NULL,
+        priority   integer NOT NULL,
+        document   jsonb NOT NULL,
+        version    integer NOT NULL,
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL,
+        PRIMARY KEY (tenant, name)
+      );
+
+      -- Fan-out jobs of rules (level 'rule': previous holds the rule before the write, null when it
+      -- was created) and of a device whose labels or appVersion changed (kind 'device':
+      -- previous_labels and previous_app_version hold them before the write).
+      ALTER TABLE config_fanout
+        DROP CONSTRAINT config_fanout_kind_check,
+        DROP CONSTRAINT config_fanout_level_check,
+        ADD CONSTRAINT config_fanout_kind_check CHECK (kind IN ('document', 'app-version', 'device')),
+        ADD CONSTRAINT config_fanout_level_check CHECK (level IN ('tenant', 'app-version', 'device', 'rule')),
+        ADD COLUMN rule text COLLATE "C",
+        ADD COLUMN previous_labels jsonb;
+    `,
+  },
 ]

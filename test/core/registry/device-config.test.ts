@@ -9,8 +9,12 @@ import {
   checkAppVersion,
   checkConfigDocument,
   checkConfigReport,
+  checkConfigRule,
+  checkRuleName,
   configId,
   configMaxBytes,
+  effectiveDocument,
+  matchingRules,
   mergeLevels,
 } from '../../../core/registry/device-config.ts'
 
@@ -96,6 +100,92 @@ describe('document checks', () => {
     for (const bad of ['', 'a/b', 'a+b', '#', '.v1', 'x'.repeat(65), 1]) {
       expect(refusal(() => checkAppVersion(bad))).toMatch(/appVersion: use 1-64/)
     }
+  })
+})
+
+describe('label-selector rules', () => {
+  const rule = (name: string, selector: Record<string, string>, priority: number, document = {}) => ({
+    name,
+    selector,
+    priority,
+    document,
+  })
+
+  it('matches a device carrying every selector label, in priority then name order', () => {
+    const rules = [
+      rule('b', { region: 'eu' }, 1),
+      rule('a', { region: 'eu' }, 1),
+      rule('low', { tier: 'gold' }, -5),
+      rule('both', { region: 'eu', tier: 'gold' }, 0),
+      rule('us', { region: 'us' }, 0),
+    ]
+    const names = (labels: Record<string, string>) => matchingRules(rules, labels).map((r) => r.name)
+    expect(names({ region: 'eu', tier: 'gold', site: 'x' })).toEqual(['low', 'both', 'a', 'b'])
+    expect(names({ region: 'eu' })).toEqual(['a', 'b'])
+    // A label with the right key and another value, or an empty value, does not match.
+    expect(names({ region: 'EU', tier: '' })).toEqual([])
+    expect(names({})).toEqual([])
+  })
+
+  it('merges tenant, application version, matching rules, device: later wins', () => {
+    const parts = {
+      tenant: { ntp: 'pool', rate: 1, led: { colour: 'red', blink: true } },
+      app: { rate: 2 },
+      rules: [
+        rule('gold', { tier: 'gold' }, 1, { rate: 3, led: { colour: 'gold' } }),
+        rule('eu', { region: 'eu' }, 0, { ntp: 'eu', rate: 4 }),
+      ],
+      device: { led: { blink: false } },
+    }
+    expect(effectiveDocument(parts, { region: 'eu', tier: 'gold' })).toEqual({
+      ntp: 'eu',
+      rate: 3,
+      led: { colour: 'gold', blink: false },
+    })
+    expect(effectiveDocument(parts, { region: 'eu' })).toEqual({
+      ntp: 'eu',
+      rate: 4,
+      led: { colour: 'red', blink: false },
+    })
+    expect(effectiveDocument({ ...parts, app: undefined }, {})).toEqual({
+      ntp: 'pool',
+      rate: 1,
+      led: { colour: 'red', blink: false },
+    })
+  })
+
+  it('checks a rule body: selector, priority, document and unknown fields', () => {
+    expect(checkConfigRule({ selector: { region: 'eu' }, config: { a: 1 } }, 100)).toEqual({
+      selector: { region: 'eu' },
+      priority: 0,
+      document: { a: 1 },
+    })
+    expect(checkConfigRule({ selector: { r: 'x' }, priority: -3, config: {} }, 100).priority).toBe(-3)
+    expect(refusal(() => checkConfigRule([], 100))).toMatch(/body: must be a JSON object/)
+    expect(refusal(() => checkConfigRule({ selector: {}, config: {} }, 100))).toMatch(/at least one label/)
+    expect(refusal(() => checkConfigRule({ config: {} }, 100))).toMatch(/selector/)
+    expect(refusal(() => checkConfigRule({ selector: { r: 1 }, config: {} }, 100))).toMatch(/selector\.r/)
+    const many = Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, 'v']))
+    expect(refusal(() => checkConfigRule({ selector: many, config: {} }, 100))).toMatch(/at most 16/)
+    expect(refusal(() => checkConfigRule({ selector: { r: 'x' }, priority: 1.5, config: {} }, 100))).toMatch(
+      /priority/,
+    )
+    expect(refusal(() => checkConfigRule({ selector: { r: 'x' }, priority: 2e6, config: {} }, 100))).toMatch(
+      /priority/,
+    )
+    expect(refusal(() => checkConfigRule({ selector: { r: 'x' } }, 100))).toMatch(/config: must be given/)
+    expect(
+      refusal(() => checkConfigRule({ selector: { r: 'x' }, config: { big: 'x'.repeat(200) } }, 100)),
+    ).toMatch(/at most 100/)
+    expect(refusal(() => checkConfigRule({ selector: { r: 'x' }, config: {}, extra: 1 }, 100))).toMatch(
+      /extra.*unknown field/,
+    )
+  })
+
+  it('names rules like application versions', () => {
+    expect(checkRuleName('eu-gateways.v2')).toBe('eu-gateways.v2')
+    for (const bad of ['', '-x', 'a/b', 'x'.repeat(65), 7])
+      expect(refusal(() => checkRuleName(bad))).toMatch(/rule/)
   })
 })
 

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest'
 import { isTributaryError } from '../../../core/errors.ts'
 import { buildConfigChangedEvent } from '../../../core/events/config.ts'
 import type { ConfigObject } from '../../../core/registry/device-config.ts'
-import { configId } from '../../../core/registry/device-config.ts'
+import { CONFIG_RULES_MAX, configId } from '../../../core/registry/device-config.ts'
 import type { ConfigChange, RegistryChange } from '../../../core/registry/model.ts'
 import type { RegistryStore } from '../../../core/registry/store.ts'
 import { deviceSpec, failsWith, tenantId, tenantSpec } from './store-fixtures.ts'
@@ -196,6 +196,66 @@ export function configContract(ctx: ConfigContractContext): void {
       })
     })
 
+    it('announces the devices a rule and a label change move, and no other', async () => {
+      const tenant = await newTenant()
+      await store().createDevice(tenant, 'eu1', deviceSpec({ labels: { region: 'eu' } }))
+      await store().createDevice(tenant, 'eu2', deviceSpec({ labels: { region: 'eu', tier: 'gold' } }))
+      await store().createDevice(tenant, 'us1', deviceSpec({ labels: { region: 'us' } }))
+      await store().putConfigDocument(tenant, { level: 'tenant' }, { ntp: 'pool', rate: 1 })
+      await fanout(tenant)
+      const change = (device: string, from: ConfigObject, to: ConfigObject) => ({
+        tenant,
+        device,
+        previousConfigId: id(from),
+        configId: id(to),
+      })
+      const base = { ntp: 'pool', rate: 1 }
+
+      await store().putConfigRule(tenant, 'eu', {
+        selector: { region: 'eu' },
+        priority: 0,
+        document: { ntp: 'eu' },
+      })
+      expect((await fanout(tenant, 1)).changes).toEqual([
+        change('eu1', base, { ntp: 'eu', rate: 1 }),
+        change('eu2', base, { ntp: 'eu', rate: 1 }),
+      ])
+
+      // A higher priority merges later; the gold device alone gets both rules.
+      await store().putConfigRule(tenant, 'gold', {
+        selector: { tier: 'gold' },
+        priority: 1,
+        document: { ntp: 'gold', rate: 5 },
+      })
+      expect((await fanout(tenant)).changes).toEqual([
+        change('eu2', { ntp: 'eu', rate: 1 }, { ntp: 'gold', rate: 5 }),
+      ])
+
+      // The rule moves from eu to us: devices it left and devices it reached.
+      await store().putConfigRule(tenant, 'eu', {
+        selector: { region: 'us' },
+        priority: 0,
+        document: { ntp: 'eu' },
+      })
+      expect((await fanout(tenant)).changes).toEqual([
+        change('eu1', { ntp: 'eu', rate: 1 }, base),
+        change('us1', base, { ntp: 'eu', rate: 1 }),
+      ])
+
+      // A device whose labels change gets the rules of its new labels.
+      await store().updateDevice(tenant, 'us1', deviceSpec({ labels: { region: 'us', tier: 'gold' } }))
+      await store().updateDevice(tenant, 'eu1', deviceSpec({ labels: { region: 'eu', site: 'x' } }))
+      expect((await fanout(tenant)).changes).toEqual([
+        change('us1', { ntp: 'eu', rate: 1 }, { ntp: 'gold', rate: 5 }),
+      ])
+
+      await store().deleteConfigRule(tenant, 'gold')
+      expect((await fanout(tenant)).changes).toEqual([
+        change('eu2', { ntp: 'gold', rate: 5 }, base),
+        change('us1', { ntp: 'gold', rate: 5 }, { ntp: 'eu', rate: 1 }),
+      ])
+    })
+
     it('records no job for a refused write, and a failed page keeps its job', async () => {
       const tenant = await newTenant()
       await fanout(tenant)
@@ -215,6 +275,87 @@ export function configContract(ctx: ConfigContractContext): void {
       expect((await fanout(tenant)).changes).toEqual([
         { tenant, device: 'd1', previousConfigId: id({}), configId: id({ a: 1 }) },
       ])
+    })
+  })
+
+  describe('configuration rules', () => {
+    const rule = (selector: Record<string, string>, document: ConfigObject, priority = 0) => ({
+      selector,
+      priority,
+      document,
+    })
+
+    it('creates, lists in merge order, replaces under ifVersion and deletes rules', async () => {
+      const tenant = await newTenant()
+      const created = await store().putConfigRule(tenant, 'b-eu', rule({ region: 'eu' }, { ntp: 'eu' }, 5), {
+        ifVersion: 0,
+      })
+      expect(created).toMatchObject({
+        tenant,
+        name: 'b-eu',
+        priority: 5,
+        version: 1,
+        selector: { region: 'eu' },
+      })
+      expect(created.document).toEqual({ ntp: 'eu' })
+      await store().putConfigRule(tenant, 'a-gold', rule({ tier: 'gold' }, { rate: 1 }, 5))
+      await store().putConfigRule(tenant, 'z-low', rule({ tier: 'gold' }, { rate: 9 }, -1))
+      // Priority first, then name.
+      expect((await store().listConfigRules(tenant)).map((r) => r.name)).toEqual(['z-low', 'a-gold', 'b-eu'])
+
+      await failsWith(
+        store().putConfigRule(tenant, 'b-eu', rule({ region: 'eu' }, {}), { ifVersion: 0 }),
+        'REGISTRY_VERSION_MISMATCH',
+      )
+      const replaced = await store().putConfigRule(tenant, 'b-eu', rule({ region: 'us' }, { ntp: 'us' }), {
+        ifVersion: 1,
+      })
+      expect(replaced).toMatchObject({ version: 2, selector: { region: 'us' }, priority: 0 })
+      expect(await store().getConfigRule(tenant, 'b-eu')).toEqual(replaced)
+
+      await failsWith(store().deleteConfigRule(tenant, 'b-eu', { ifVersion: 1 }), 'REGISTRY_VERSION_MISMATCH')
+      await store().deleteConfigRule(tenant, 'b-eu', { ifVersion: 2 })
+      expect(await store().getConfigRule(tenant, 'b-eu')).toBeUndefined()
+      await failsWith(store().deleteConfigRule(tenant, 'b-eu'), 'REGISTRY_NOT_FOUND')
+      await failsWith(
+        store().putConfigRule('no-such-tenant', 'r', rule({ a: 'b' }, {})),
+        'REGISTRY_NOT_FOUND',
+      )
+
+      const changes = (await ctx.changes()).filter((c) => c.tenant === tenant && c.resource === 'config')
+      expect(changes.map((c) => [c.op, c.id])).toEqual([
+        ['created', 'rules/b-eu'],
+        ['created', 'rules/a-gold'],
+        ['created', 'rules/z-low'],
+        ['updated', 'rules/b-eu'],
+        ['deleted', 'rules/b-eu'],
+      ])
+    })
+
+    it('keeps rules per tenant and drops them with their tenant', async () => {
+      const tenant = await newTenant()
+      const other = await newTenant()
+      await store().putConfigRule(tenant, 'r', rule({ a: 'b' }, { x: 1 }))
+      expect(await store().listConfigRules(other)).toEqual([])
+      expect(await store().getConfigRule(other, 'r')).toBeUndefined()
+      await store().deleteTenant(tenant)
+      expect(await store().listConfigRules(tenant)).toEqual([])
+    })
+
+    it('refuses the rule past the per-tenant limit, and lets concurrent creates count', async () => {
+      const tenant = await newTenant()
+      await Promise.all(
+        Array.from({ length: CONFIG_RULES_MAX }, (_, i) =>
+          store().putConfigRule(tenant, `r${i}`, rule({ n: String(i) }, {})),
+        ),
+      )
+      await failsWith(
+        store().putConfigRule(tenant, 'one-more', rule({ n: 'x' }, {})),
+        'REGISTRY_QUOTA_EXCEEDED',
+      )
+      // Replacing one that exists is no new rule.
+      await store().putConfigRule(tenant, 'r0', rule({ n: '0' }, { y: 1 }))
+      expect(await store().listConfigRules(tenant)).toHaveLength(CONFIG_RULES_MAX)
     })
   })
 

@@ -690,6 +690,7 @@ describe.each(engines)('RegistryStore contract: $name', ({ make }) => {
         { version: 9, name: 'device files' },
         { version: 10, name: 'configuration changed events' },
         { version: 11, name: 'blob sweeps' },
+        { version: 12, name: 'configuration rules' },
       ])
       store = await engine.open()
       expect(store.kind).toBe(engine.name)
