@@ -32,6 +32,13 @@ export function createBackoff(initial = DEFAULT_RETRY_BACKOFF_MS): { next(): num
   }
 }
 
+/**
+ * Why a wake-up signal aborted. Given as the reason so that abort() does not build an AbortError
+ * DOMException (with its stack trace) on every wake-up: that cost a consumer more CPU than its
+ * decoding, as fetchers and partitions fire on every batch.
+ */
+const WOKEN = 'woken'
+
 /** A signal that can be fired many times: each fire wakes whoever waits on the current signal. */
 export function createWakeup(): { readonly signal: AbortSignal; fire(): void } {
   let controller = new AbortController()
@@ -42,7 +49,7 @@ export function createWakeup(): { readonly signal: AbortSignal; fire(): void } {
     fire() {
       const fired = controller
       controller = new AbortController()
-      fired.abort()
+      fired.abort(WOKEN)
     },
   }
 }

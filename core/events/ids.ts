@@ -62,6 +62,22 @@ export function assertChannel(value: string): string {
 let lastMs = 0
 let counter = 0
 
+// Random bytes drawn from the CSPRNG in blocks rather than per id, as crypto.randomUUID does: one
+// synchronous call per id cost more than the rest of building an event.
+const RANDOM_BLOCK = 4096
+let block = Buffer.alloc(0)
+let blockAt = 0
+
+function randomSlice(size: number): Buffer {
+  if (blockAt + size > block.length) {
+    block = randomBytes(RANDOM_BLOCK)
+    blockAt = 0
+  }
+  const slice = block.subarray(blockAt, blockAt + size)
+  blockAt += size
+  return slice
+}
+
 export function uuidv7(now: number = Date.now()): string {
   let ms = now
   if (ms <= lastMs) {
@@ -73,10 +89,10 @@ export function uuidv7(now: number = Date.now()): string {
       counter = 0
     }
   } else {
-    counter = randomBytes(2).readUInt16BE(0) & 0x3ff
+    counter = randomSlice(2).readUInt16BE(0) & 0x3ff
   }
   lastMs = ms
-  const bytes = randomBytes(16)
+  const bytes = randomSlice(16)
   bytes.writeUIntBE(ms, 0, 6)
   bytes[6] = 0x70 | (counter >> 8)
   bytes[7] = counter & 0xff

@@ -3,7 +3,7 @@
 // devices per transaction, each page's events and progress committed together, and the event
 // outbox relay nudged to publish them. Every process runs one; an advisory lock lets one page run
 // at a time across them.
-import { createBackoff, sleep } from '../bus/backoff.ts'
+import { createBackoff, createWakeup, sleep } from '../bus/backoff.ts'
 import { buildConfigChangedEvent } from '../events/config.ts'
 import type { Component } from '../lifecycle.ts'
 import type { Logger } from '../log.ts'
@@ -33,7 +33,7 @@ export function createConfigFanout(options: ConfigFanoutOptions): ConfigFanout {
   const pollMs = options.pollMs ?? 500
   const backoff = createBackoff(100)
   const stopped = new AbortController()
-  let wake = new AbortController()
+  const wake = createWakeup()
   let nudged = false
   let running: Promise<void> | undefined
 
@@ -66,9 +66,7 @@ export function createConfigFanout(options: ConfigFanoutOptions): ConfigFanout {
     },
     nudge() {
       nudged = true
-      const fired = wake
-      wake = new AbortController()
-      fired.abort()
+      wake.fire()
     },
   }
 }

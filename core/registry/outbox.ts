@@ -2,7 +2,7 @@
 // registry topic; events such as file.uploaded to the ingress topic), then mark it published.
 // At-least-once: an entry is never lost, and several processes may relay the same outbox
 // (consumers are idempotent), so duplicates are harmless.
-import { createBackoff, sleep } from '../bus/backoff.ts'
+import { createBackoff, createWakeup, sleep } from '../bus/backoff.ts'
 import type { EventBus, OutgoingRecord } from '../bus/bus.ts'
 import { TributaryError } from '../errors.ts'
 import { encodeBinary } from '../events/kafka-codec.ts'
@@ -78,7 +78,7 @@ function createRelay(
   const batchSize = options.batchSize ?? 100
   const drainMs = options.drainMs ?? 5_000
   const backoff = createBackoff(100)
-  let wake = new AbortController()
+  const wake = createWakeup()
   const stopController = new AbortController()
   let nudged = false
   let running: Promise<void> | undefined
@@ -101,9 +101,7 @@ function createRelay(
 
   function nudge(): void {
     nudged = true
-    const fired = wake
-    wake = new AbortController()
-    fired.abort()
+    wake.fire()
   }
 
   async function relayOnce(): Promise<boolean> {
