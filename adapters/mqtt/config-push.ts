@@ -10,7 +10,7 @@ import { deliverConfig, reportConfigApplied } from '../device-config.ts'
 import type { Logger } from '../../core/log.ts'
 import type { Device, RegistryChange } from '../../core/registry/model.ts'
 import { isDeviceId } from '../../core/events/ids.ts'
-import type { RegistryService } from '../../core/registry/service.ts'
+import type { RegistryService, ResolvedConfig } from '../../core/registry/service.ts'
 import { REQUEST_ID_PATTERN } from '../../core/events/commands.ts'
 import { subscriptionsOf, writeFailed } from './broker.ts'
 import { topicMatches } from './command-topics.ts'
@@ -60,7 +60,10 @@ export function configRequestOf(
 }
 
 export interface ConfigPushDeps {
-  readonly config: Pick<RegistryService, 'getEffectiveConfig' | 'configDelivered' | 'configApplied'>
+  readonly config: Pick<
+    RegistryService,
+    'getEffectiveConfig' | 'getEffectiveConfigs' | 'configDelivered' | 'configApplied'
+  >
   readonly ingest: Pick<Ingest, 'event'>
   readonly table: Pick<ConnectionTable, 'all'>
   /** Cached device rows: a gateway serves `gw/<D>/config…` only for devices that list it. */
@@ -135,6 +138,8 @@ export function createConfigPush(deps: ConfigPushDeps) {
     device: string,
     topic: string,
     has: string | undefined,
+    /** Read already, for many devices at once (a registry change); else read now. */
+    resolved?: ResolvedConfig,
   ) {
     const client = conn.client
     if (client === undefined || conn.closed || client.closed) return
@@ -143,7 +148,7 @@ export function createConfigPush(deps: ConfigPushDeps) {
     // Checked again at each write: a device may drop the gateway after the SUBSCRIBE.
     if (!(await serves(session, device))) return
     const { tenant } = session
-    const effective = await deps.config.getEffectiveConfig(tenant, device)
+    const effective = resolved ?? (await deps.config.getEffectiveConfig(tenant, device))
     if (has === effective.configId) {
       if (!isObservationTopic(topic)) await writeTo(conn, client, topic, { configId: has }, qos)
       return
@@ -171,13 +176,20 @@ export function createConfigPush(deps: ConfigPushDeps) {
     }
   }
 
-  const push = (conn: Connection, session: Session, device: string, always: boolean): Promise<void> =>
+  const push = (
+    conn: Connection,
+    session: Session,
+    device: string,
+    always: boolean,
+    effective?: ResolvedConfig,
+  ): Promise<void> =>
     send(
       conn,
       session,
       device,
       device === session.device ? CONFIG_TOPIC : `gw/${device}/config`,
       always ? undefined : sent.get(conn)?.get(device),
+      effective,
     )
 
   /** The devices whose configuration the connection's subscriptions observe. */
@@ -313,13 +325,30 @@ export function createConfigPush(deps: ConfigPushDeps) {
     /** A registry change that may change some devices' configuration id: they get the new one. */
     changed(change: RegistryChange): void {
       if (change.resource !== 'config' && change.resource !== 'device') return
+      const targets: Array<{ conn: Connection; device: string }> = []
       for (const conn of deps.table.all()) {
         const session = conn.session
         if (session === undefined || session.tenant !== change.tenant) continue
         for (const device of observed(conn, session)) {
-          if (change.device !== undefined && change.device !== device) continue
-          void schedule(conn, (s) => push(conn, s, device, false))
+          if (change.device === undefined || change.device === device) targets.push({ conn, device })
         }
+      }
+      if (targets.length === 0) return
+      // One read for every device the change may move (a tenant-wide change reaches the whole
+      // fleet); each connection still sends in its own order, after what it was sending already.
+      const devices = [...new Set(targets.map((t) => t.device))]
+      const resolved = deps.config.getEffectiveConfigs(change.tenant, devices).catch((err: unknown) => {
+        log.warn(
+          { err, tenant: change.tenant },
+          'configuration push failed: the configurations were not read',
+        )
+        return new Map<string, ResolvedConfig>()
+      })
+      for (const { conn, device } of targets) {
+        void schedule(conn, async (session) => {
+          const effective = (await resolved).get(device)
+          if (effective !== undefined) await push(conn, session, device, false, effective)
+        })
       }
     },
 

@@ -2,7 +2,7 @@
 // default, application version, device) merged, JSON merge patches applied, and the configuration
 // id: a content hash of the merged document, so equal configurations have equal ids everywhere.
 import { createHash } from 'node:crypto'
-import type { ConfigReportInput, ConfigRule, ConfigRuleSpec } from './model.ts'
+import type { ConfigInputs, ConfigReportInput, ConfigRule, ConfigRuleSpec } from './model.ts'
 import { APP_VERSION_PATTERN, checkLabels, invalid, isRecord, onlyKeys } from './validate.ts'
 
 export { APP_VERSION_PATTERN, checkAppVersion } from './validate.ts'
@@ -177,6 +177,22 @@ export function effectiveDocument(
     ...matchingRules(parts.rules, labels).map((rule) => rule.document),
     parts.device,
   ] as ConfigObject[])
+}
+
+/** The parts of one device of `inputs` (loaded for it). */
+export function partsOf(
+  inputs: ConfigInputs,
+  device: {
+    readonly appVersion: string | null
+    readonly own: { readonly document: Readonly<Record<string, unknown>> }
+  },
+): ConfigParts {
+  return {
+    tenant: inputs.tenant.document,
+    app: device.appVersion === null ? undefined : (inputs.appVersions.get(device.appVersion)?.document ?? {}),
+    rules: inputs.rules,
+    device: device.own.document,
+  }
 }
 
 const CONFIG_ID = /^[A-Za-z0-9_-]{22}$/

@@ -377,6 +377,31 @@ export interface ConfigRuleSpec {
   readonly document: Readonly<Record<string, unknown>>
 }
 
+/** A level's document as merged: `{}` at version 0 when never written. */
+export interface ConfigLevelDocument {
+  readonly document: Readonly<Record<string, unknown>>
+  readonly version: number
+}
+
+/**
+ * Everything the effective configurations of some devices of one tenant are made of, read at once:
+ * the tenant default, the documents of the application versions they run, every rule, and per
+ * device (those that exist) its appVersion, labels and own document.
+ */
+export interface ConfigInputs {
+  readonly tenant: ConfigLevelDocument
+  readonly appVersions: ReadonlyMap<string, ConfigLevelDocument>
+  readonly rules: readonly ConfigRule[]
+  readonly devices: ReadonlyMap<
+    string,
+    {
+      readonly appVersion: string | null
+      readonly labels: Readonly<Record<string, string>>
+      readonly own: ConfigLevelDocument
+    }
+  >
+}
+
 /** One document merged into a device's effective configuration: a level, or a rule that matched. */
 export type ConfigSource = ConfigScope | { readonly level: 'rule'; readonly rule: string }
 

@@ -13,9 +13,10 @@ import {
   configMaxBytes,
   effectiveDocument,
   matchingRules,
+  partsOf,
 } from './device-config.ts'
 import type { ConfigRule, ConfigScope, Device, Tenant } from './model.ts'
-import type { RegistryService } from './service.ts'
+import type { RegistryService, ResolvedConfig } from './service.ts'
 import { MERGE_ATTEMPTS } from './service-credentials.ts'
 import type { RegistryStore } from './store.ts'
 import { checkAppVersion, checkDeviceId, checkTenantId, invalid } from './validate.ts'
@@ -39,10 +40,14 @@ type ConfigOperations = Pick<
   | 'patchConfigRule'
   | 'deleteConfigRule'
   | 'getEffectiveConfig'
+  | 'getEffectiveConfigs'
   | 'getConfigStatus'
   | 'configDelivered'
   | 'configApplied'
 >
+
+/** Devices whose configuration inputs are read in one go. */
+const CONFIG_BATCH = 1_000
 
 function checkScope(scope: ConfigScope): ConfigScope {
   switch (scope.level) {
@@ -166,20 +171,20 @@ export function configOperations(ctx: ConfigContext): ConfigOperations {
     },
 
     async getEffectiveConfig(tenant, device) {
-      const found = await requireDevice(tenant, device)
-      const [defaults, app, rules, own, state] = await Promise.all([
-        store.getConfigDocument(tenant, { level: 'tenant' }),
-        found.appVersion === null
-          ? undefined
-          : store.getConfigDocument(tenant, { level: 'app-version', appVersion: found.appVersion }),
-        store.listConfigRules(tenant),
-        store.getConfigDocument(tenant, { level: 'device', device }),
+      await requireDevice(tenant, device)
+      const [inputs, state] = await Promise.all([
+        store.configInputs(tenant, [device]),
         store.getConfigState(tenant, device),
       ])
-      const config = effectiveDocument(
-        { tenant: defaults.document, app: app?.document, rules, device: own.document },
-        found.labels,
-      )
+      const found = inputs.devices.get(device)
+      if (found === undefined) {
+        throw new TributaryError(
+          'REGISTRY_NOT_FOUND',
+          `device ${JSON.stringify(device)} of tenant ${JSON.stringify(tenant)} does not exist`,
+        )
+      }
+      const config = effectiveDocument(partsOf(inputs, found), found.labels)
+      const app = found.appVersion === null ? undefined : inputs.appVersions.get(found.appVersion)
       return {
         tenant,
         device,
@@ -187,17 +192,32 @@ export function configOperations(ctx: ConfigContext): ConfigOperations {
         configId: configId(config),
         config,
         levels: [
-          { ...defaults.scope, version: defaults.version },
-          ...(app === undefined ? [] : [{ ...app.scope, version: app.version }]),
-          ...matchingRules(rules, found.labels).map((rule) => ({
+          { level: 'tenant' as const, version: inputs.tenant.version },
+          ...(found.appVersion === null
+            ? []
+            : [{ level: 'app-version' as const, appVersion: found.appVersion, version: app?.version ?? 0 }]),
+          ...matchingRules(inputs.rules, found.labels).map((rule) => ({
             level: 'rule' as const,
             rule: rule.name,
             version: rule.version,
           })),
-          { ...own.scope, version: own.version },
+          { level: 'device' as const, device, version: found.own.version },
         ],
         state: state ?? null,
       }
+    },
+
+    async getEffectiveConfigs(tenant, devices) {
+      checkTenantId(tenant)
+      const resolved = new Map<string, ResolvedConfig>()
+      for (let at = 0; at < devices.length; at += CONFIG_BATCH) {
+        const inputs = await store.configInputs(tenant, devices.slice(at, at + CONFIG_BATCH))
+        for (const [id, device] of inputs.devices) {
+          const config = effectiveDocument(partsOf(inputs, device), device.labels)
+          resolved.set(id, { configId: configId(config), config })
+        }
+      }
+      return resolved
     },
 
     async getConfigStatus(tenant) {

@@ -119,14 +119,18 @@ export interface CreatedSubscription {
   readonly secret: string
 }
 
-/** A device's desired configuration: its levels merged, and the id (content hash) of the result. */
-export interface EffectiveConfig {
-  readonly tenant: string
-  readonly device: string
-  readonly appVersion: string | null
+/** A device's configuration as it is sent: the merged document and its id. */
+export interface ResolvedConfig {
   /** device-config.ts configId: sha256 of the canonical JSON, 22 characters of base64url. */
   readonly configId: string
   readonly config: Readonly<Record<string, unknown>>
+}
+
+/** A device's desired configuration: its levels merged, and the id (content hash) of the result. */
+export interface EffectiveConfig extends ResolvedConfig {
+  readonly tenant: string
+  readonly device: string
+  readonly appVersion: string | null
   /** The levels merged, in order (later wins), each with its version (0: never written). */
   readonly levels: ReadonlyArray<ConfigSource & { readonly version: number }>
   /** What the device was last sent and last reported; null before the first delivery. */
@@ -220,6 +224,11 @@ export interface RegistryService {
    * the device document, deep-merged in that order.
    */
   getEffectiveConfig(tenant: string, device: string): Promise<EffectiveConfig>
+  /**
+   * The effective configuration of many devices of one tenant at once (a few queries per 1,000
+   * devices), without their delivery state; devices that do not exist are left out.
+   */
+  getEffectiveConfigs(tenant: string, devices: readonly string[]): Promise<Map<string, ResolvedConfig>>
   /** Per configuration id last sent to devices: applied, rejected and pending (not reported) counts. */
   getConfigStatus(tenant: string): Promise<ConfigStatusEntry[]>
   /** An adapter sent the device its effective configuration `configId`. */

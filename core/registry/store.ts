@@ -9,6 +9,7 @@ import type {
   ChannelSchema,
   ConfigChange,
   ConfigDocument,
+  ConfigInputs,
   ConfigReport,
   ConfigRule,
   ConfigRuleSpec,
@@ -132,6 +133,8 @@ export interface RegistryStore {
     pre?: Precondition,
   ): Promise<ConfigDocument>
 
+  /** What the effective configurations of these devices are made of (devices that do not exist left out). */
+  configInputs(tenant: string, devices: readonly string[]): Promise<ConfigInputs>
   /** The tenant's configuration rules, by priority then name (none for a tenant that does not exist). */
   listConfigRules(tenant: string): Promise<ConfigRule[]>
   getConfigRule(tenant: string, name: string): Promise<ConfigRule | undefined>

@@ -316,6 +316,17 @@ describe('configuration rules', () => {
       { level: 'device', device: 'm1', version: 1 },
     ])
 
+    // What adapters read for many devices at once is what the effective view shows.
+    await api.call('POST', `${R}/devices`, { body: { id: 'm2', labels: { region: 'eu' } } })
+    const many = await api.registry.getEffectiveConfigs('cfr', ['m1', 'm2', 'gone'])
+    const m2 = await api.call('GET', `${R}/devices/m2/config/effective`)
+    expect(many).toEqual(
+      new Map([
+        ['m1', { configId: configId(config), config }],
+        ['m2', { configId: m2.body.configId, config: { ntp: 'eu', rate: 3, led: 'off' } }],
+      ]),
+    )
+
     // New labels: other rules.
     await api.call('PATCH', `${R}/devices/m1`, { body: { labels: { region: 'us' } } })
     const moved = await api.call('GET', `${R}/devices/m1/config/effective`)

@@ -7,6 +7,7 @@ import type { ConfigObject, ConfigParts } from '../device-config.ts'
 import { configId, effectiveDocument } from '../device-config.ts'
 import type { ConfigChange, ConfigRuleSpec, ConfigScope, FanoutPage } from '../model.ts'
 import type { SqlClient, SqlDatabase } from './client.ts'
+import { loadConfigInputs } from './config-inputs.ts'
 import { appendEvent } from './files.ts'
 import { read } from './write.ts'
 
@@ -139,24 +140,12 @@ async function workPage(
   const { tenant } = job
   const devices = await devicesOf(tx, job, limit)
   const ids = devices.map((d) => d.id)
-  const versions = [...new Set(devices.map((d) => d.app_version).filter((v): v is string => v !== null))]
-  if (job.previous_app_version !== null) versions.push(job.previous_app_version)
-  const levelDocs = new Map<string, ConfigObject>()
-  for (const row of (
-    await tx.query<{ app_version: string; document: ConfigObject }>(
-      'SELECT app_version, document FROM config_documents WHERE tenant = $1 AND app_version = ANY($2::text[])',
-      [tenant, ['', ...versions]],
-    )
-  ).rows)
-    levelDocs.set(row.app_version, row.document)
-  const deviceDocs = new Map<string, ConfigObject>()
-  for (const row of (
-    await tx.query<{ device: string; document: ConfigObject }>(
-      'SELECT device, document FROM device_configs WHERE tenant = $1 AND device = ANY($2::text[])',
-      [tenant, ids],
-    )
-  ).rows)
-    deviceDocs.set(row.device, row.document)
+  const inputs = await loadConfigInputs(
+    tx,
+    tenant,
+    ids,
+    job.previous_app_version === null ? [] : [job.previous_app_version],
+  )
   const announced = new Map<string, string>()
   for (const row of (
     await tx.query<{ device: string; config_id: string }>(
@@ -165,18 +154,17 @@ async function workPage(
     )
   ).rows)
     announced.set(row.device, row.config_id)
-  const rules = (
-    await tx.query<Rule>('SELECT name, selector, priority, document FROM config_rules WHERE tenant = $1', [
-      tenant,
-    ])
-  ).rows
+  const { rules } = inputs
 
   const idOf = (appVersion: string | null, labels: Labels, over: Partial<ConfigParts>) =>
     configId(
       effectiveDocument(
         {
-          tenant: over.tenant ?? levelDocs.get('') ?? {},
-          app: appVersion === null ? undefined : (over.app ?? levelDocs.get(appVersion) ?? {}),
+          tenant: over.tenant ?? inputs.tenant.document,
+          app:
+            appVersion === null
+              ? undefined
+              : (over.app ?? inputs.appVersions.get(appVersion)?.document ?? {}),
           rules: over.rules ?? rules,
           device: over.device ?? {},
         },
@@ -186,7 +174,7 @@ async function workPage(
   const time = new Date()
   let count = 0
   for (const device of devices) {
-    const own = deviceDocs.get(device.id) ?? {}
+    const own = inputs.devices.get(device.id)?.own.document ?? {}
     const current = idOf(device.app_version, device.labels, { device: own })
     // First announcement of the device: the id it had before this job's write.
     const before = (): string => {

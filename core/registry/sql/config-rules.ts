@@ -8,34 +8,9 @@ import type { Precondition } from '../store.ts'
 import type { SqlClient, SqlDatabase } from './client.ts'
 import { recordConfigFanout } from './config-fanout.ts'
 import { checkPutVersion, lockTenant, putVersion } from './put.ts'
-import type { Timestamp } from './rows.ts'
-import { iso } from './rows.ts'
+import type { ConfigRuleRow } from './rows.ts'
+import { RULES_IN_ORDER, toConfigRule } from './rows.ts'
 import { expectedVersion, inserted, noRowWritten, now, read, tenantName, write } from './write.ts'
-
-export interface ConfigRuleRow {
-  tenant: string
-  name: string
-  selector: Record<string, string>
-  priority: number
-  document: Record<string, unknown>
-  version: number
-  created_at: Timestamp
-  updated_at: Timestamp
-}
-
-export const toConfigRule = (row: ConfigRuleRow): ConfigRule => ({
-  tenant: row.tenant,
-  name: row.name,
-  selector: row.selector,
-  priority: row.priority,
-  document: row.document,
-  version: row.version,
-  createdAt: iso(row.created_at),
-  updatedAt: iso(row.updated_at),
-})
-
-/** A tenant's rules in merge order (priority, then name). */
-export const RULES_IN_ORDER = 'SELECT * FROM config_rules WHERE tenant = $1 ORDER BY priority, name'
 
 const ruleName = (tenant: string, name: string): string =>
   `configuration rule ${JSON.stringify(name)} of ${tenantName(tenant)}`

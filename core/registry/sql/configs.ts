@@ -5,6 +5,7 @@ import type { ConfigDocument, ConfigScope } from '../model.ts'
 import type { Precondition } from '../store.ts'
 import type { SqlClient, SqlDatabase } from './client.ts'
 import { recordConfigFanout } from './config-fanout.ts'
+import { loadConfigInputs } from './config-inputs.ts'
 import { checkPutVersion, lockTenant, putVersion } from './put.ts'
 import type { Timestamp } from './rows.ts'
 import { iso } from './rows.ts'
@@ -79,6 +80,9 @@ function toDocument(tenant: string, scope: ConfigScope, row: DocumentRow | undef
 
 export function configStatements(db: SqlDatabase) {
   return {
+    configInputs: (tenant: string, devices: readonly string[]) =>
+      read(() => loadConfigInputs(db, tenant, devices)),
+
     getConfigDocument: (tenant: string, scope: ConfigScope): Promise<ConfigDocument> =>
       read(async () => {
         const { row, ownerCreatedAt } = await load(db, tenant, scope)

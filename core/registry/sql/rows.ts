@@ -4,6 +4,7 @@ import type {
   ApiToken,
   AuthMethod,
   ChannelSchema,
+  ConfigRule,
   Credential,
   Device,
   OidcSettings,
@@ -190,3 +191,28 @@ export function credentialMaterial(c: NewCredential): unknown[] {
       return [null, null, null, null, null, null, c.tokenHash]
   }
 }
+
+export interface ConfigRuleRow {
+  tenant: string
+  name: string
+  selector: Record<string, string>
+  priority: number
+  document: Record<string, unknown>
+  version: number
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
+export const toConfigRule = (row: ConfigRuleRow): ConfigRule => ({
+  tenant: row.tenant,
+  name: row.name,
+  selector: row.selector,
+  priority: row.priority,
+  document: row.document,
+  version: row.version,
+  createdAt: iso(row.created_at),
+  updatedAt: iso(row.updated_at),
+})
+
+/** A tenant's rules in merge order (priority, then name). */
+export const RULES_IN_ORDER = 'SELECT * FROM config_rules WHERE tenant = $1 ORDER BY priority, name'

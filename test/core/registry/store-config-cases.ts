@@ -332,6 +332,34 @@ export function configContract(ctx: ConfigContractContext): void {
       ])
     })
 
+    it('reads the configuration inputs of many devices at once, unknown ones left out', async () => {
+      const tenant = await newTenant()
+      await store().createDevice(tenant, 'd2', deviceSpec({ appVersion: 'v2', labels: { region: 'eu' } }))
+      await store().putConfigDocument(tenant, { level: 'tenant' }, { a: 1 })
+      await store().putConfigDocument(tenant, { level: 'app-version', appVersion: 'v2' }, { b: 2 })
+      await store().putConfigDocument(tenant, { level: 'app-version', appVersion: 'unused' }, { c: 3 })
+      await store().putConfigDocument(tenant, { level: 'device', device: 'd2' }, { d: 4 })
+      const eu = await store().putConfigRule(tenant, 'eu', rule({ region: 'eu' }, { e: 5 }))
+      const inputs = await store().configInputs(tenant, ['d1', 'd2', 'nobody'])
+      expect(inputs.tenant).toEqual({ document: { a: 1 }, version: 1 })
+      // The application versions the devices run (v1.2 never written), not every one written.
+      expect(inputs.appVersions).toEqual(
+        new Map([
+          ['v1.2', { document: {}, version: 0 }],
+          ['v2', { document: { b: 2 }, version: 1 }],
+        ]),
+      )
+      expect(inputs.rules).toEqual([eu])
+      expect(inputs.devices).toEqual(
+        new Map([
+          ['d1', { appVersion: 'v1.2', labels: { room: 'lab' }, own: { document: {}, version: 0 } }],
+          ['d2', { appVersion: 'v2', labels: { region: 'eu' }, own: { document: { d: 4 }, version: 1 } }],
+        ]),
+      )
+      const none = await store().configInputs('no-such-tenant', ['d1'])
+      expect([none.devices.size, none.rules.length, none.tenant.version]).toEqual([0, 0, 0])
+    })
+
     it('keeps rules per tenant and drops them with their tenant', async () => {
       const tenant = await newTenant()
       const other = await newTenant()
