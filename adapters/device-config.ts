@@ -63,6 +63,26 @@ export async function deliverConfig(
 }
 
 /**
+ * The application version the device says it runs (`appVersion` with its configuration request):
+ * recorded when it differs from the registry's, which moves the device to that version's
+ * configuration before it is answered; `rejected`/`invalid` for a malformed one, and nothing written.
+ */
+export async function reportAppVersion(
+  config: Pick<RegistryService, 'reportAppVersion'>,
+  who: Pick<ConfigCaller, 'tenant' | 'device'>,
+  appVersion: unknown,
+): Promise<Extract<Outcome, { kind: 'rejected' }> | undefined> {
+  try {
+    await config.reportAppVersion(who.tenant, who.device, appVersion)
+    return undefined
+  } catch (err) {
+    if (isTributaryError(err, 'REGISTRY_INVALID'))
+      return { kind: 'rejected', reason: 'invalid', detail: err.message }
+    throw err
+  }
+}
+
+/**
  * The device's report (the parsed JSON body): checked and recorded (`rejected`/`invalid` when it is
  * malformed or names an id never sent to the device, and then nothing is written), then published
  * as `config.applied`.

@@ -13,7 +13,7 @@ import type { Logger } from '../../core/log.ts'
 import type { DeviceAuthenticator, DeviceAuthResult } from '../../core/registry/auth.ts'
 import type { Device } from '../../core/registry/model.ts'
 import type { Handover } from '../command-wait.ts'
-import { deliverConfig, reportConfigApplied } from '../device-config.ts'
+import { deliverConfig, reportAppVersion, reportConfigApplied } from '../device-config.ts'
 import type { RegistryService } from '../../core/registry/service.ts'
 import { waitForCommand } from '../command-wait.ts'
 import type { WireRequest } from './map.ts'
@@ -59,7 +59,10 @@ export interface HandlerDeps {
   /** Aborted when the adapter stops: waits end at once, answered 2.04. */
   readonly stopping?: AbortSignal | undefined
   /** `GET /v1/config` and `POST /v1/config/applied` (docs/config.md). */
-  readonly config: Pick<RegistryService, 'getEffectiveConfig' | 'configDelivered' | 'configApplied'>
+  readonly config: Pick<
+    RegistryService,
+    'getEffectiveConfig' | 'configDelivered' | 'configApplied' | 'reportAppVersion'
+  >
   /**
    * `POST /v1/files/token` (docs/files.md): the uploads, and the device HTTP listener the body goes
    * to (undefined: not listening). Without it the route is answered 5.03.
@@ -262,8 +265,18 @@ export function createRequestHandler(deps: HandlerDeps): RequestHandler {
   /** Authenticated, for its device, within its rate: what both configuration requests check first. */
   async function configCaller(
     request: WireRequest,
-  ): Promise<{ tenant: string; sender: string; device: string; credentialId: string } | CoapReply> {
-    const query = parseQuery(request.uriQuery)
+    withAppVersion = false,
+  ): Promise<
+    | {
+        tenant: string
+        sender: string
+        device: string
+        credentialId: string
+        appVersion?: string | undefined
+      }
+    | CoapReply
+  > {
+    const query = parseQuery(request.uriQuery, 0, withAppVersion)
     if (!query.ok) return reply(CODES.badRequest, query.detail)
     const who = await identify(request, query.query.token, query.query.as)
     if ('code' in who) return who
@@ -276,7 +289,7 @@ export function createRequestHandler(deps: HandlerDeps): RequestHandler {
         retryAfterMs: rate.retryAfterMs,
       })
     }
-    return who
+    return { ...who, appVersion: query.query.appVersion }
   }
 
   /**
@@ -285,8 +298,12 @@ export function createRequestHandler(deps: HandlerDeps): RequestHandler {
    * With Observe 0 the observation is handed to config-observe.ts.
    */
   async function getConfig(request: WireRequest, time: Date): Promise<Answer> {
-    const who = await configCaller(request)
+    const who = await configCaller(request, true)
     if ('code' in who) return who
+    if (who.appVersion !== undefined) {
+      const refused = await reportAppVersion(deps.config, who, who.appVersion)
+      if (refused !== undefined) return answer(refused)
+    }
     if (request.observe === 0) {
       // Observations share the bound of command waits: per device, per tenant and per listener.
       const slot = deps.slots.take(who.tenant, who.device)

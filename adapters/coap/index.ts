@@ -46,7 +46,10 @@ export interface CoapAdapterDeps {
   /** Where `?ct=` requests and observations attach their sinks, and responses are reported. */
   readonly commands: Pick<CommandOutlet, 'attach' | 'responded'>
   /** `GET /v1/config` and `POST /v1/config/applied`: effective configurations, deliveries and reports. */
-  readonly config: Pick<RegistryService, 'getEffectiveConfig' | 'configDelivered' | 'configApplied'>
+  readonly config: Pick<
+    RegistryService,
+    'getEffectiveConfig' | 'configDelivered' | 'configApplied' | 'reportAppVersion'
+  >
   /** `POST /v1/files/token`: the uploads and the device HTTP listener's base URL (docs/files.md). */
   readonly files?:
     | {

@@ -135,6 +135,8 @@ export interface Query {
   readonly token?: string | undefined
   /** The device a gateway sends for. */
   readonly as?: string | undefined
+  /** The application version the device runs (`GET /v1/config` only). */
+  readonly appVersion?: string | undefined
   /** Seconds to wait for a command once the message is accepted. */
   readonly ct?: number | undefined
 }
@@ -143,29 +145,35 @@ const QUERY_KEYS: ReadonlySet<string> = new Set(['token', 'as', 'ct'])
 
 /**
  * Uri-Query options are `key=value` each, already unescaped (RFC 7252 §6.5); `token`, `as` and `ct`
- * (whole seconds, 0 to `maxWaitSeconds`) exist.
+ * (whole seconds, 0 to `maxWaitSeconds`) exist, and `appVersion` where `withAppVersion` says so.
  */
-export function parseQuery(options: readonly Buffer[], maxWaitSeconds = 0): Result<{ query: Query }> {
+export function parseQuery(
+  options: readonly Buffer[],
+  maxWaitSeconds = 0,
+  withAppVersion = false,
+): Result<{ query: Query }> {
   const text: Record<string, string> = {}
   for (const option of options) {
     const item = option.toString('utf8')
     const eq = item.indexOf('=')
     const key = eq < 0 ? item : item.slice(0, eq)
     const value = eq < 0 ? '' : item.slice(eq + 1)
-    if (!QUERY_KEYS.has(key)) return problem(`unknown query parameter ${JSON.stringify(key.slice(0, 32))}`)
+    if (!QUERY_KEYS.has(key) && !(withAppVersion && key === 'appVersion'))
+      return problem(`unknown query parameter ${JSON.stringify(key.slice(0, 32))}`)
     if (text[key] !== undefined) return problem(`the query parameter ${key} is given twice`)
     if (value === '') return problem(`the query parameter ${key} is empty`)
     text[key] = value
   }
-  const { token, as, ct } = text
+  const { token, as, ct, appVersion } = text
   if (as !== undefined && !isDeviceId(as))
     return problem('as must be a device id (1-128 of A-Z a-z 0-9 . _ : ~ -)')
   if (token !== undefined && token.length > MAX_CREDENTIALS_LENGTH) return problem('the token is too long')
   if (ct !== undefined && (!/^\d{1,7}$/.test(ct) || Number(ct) > maxWaitSeconds)) {
     return problem(`ct must be a whole number of seconds from 0 to ${maxWaitSeconds}`)
   }
-  const query: { token?: string; as?: string; ct?: number } = {}
+  const query: { token?: string; as?: string; ct?: number; appVersion?: string } = {}
   if (token !== undefined) query.token = token
+  if (appVersion !== undefined) query.appVersion = appVersion
   if (as !== undefined) query.as = as
   if (ct !== undefined) query.ct = Number(ct)
   return { ok: true, query }

@@ -1,5 +1,6 @@
-// Desired configuration over HTTP (docs/config.md): `GET /v1/config` answers the device's effective
-// configuration `{configId, config}` with the id as its ETag (304 for If-None-Match with it: the
+// Desired configuration over HTTP (docs/config.md): `GET /v1/config[?appVersion=<v>]` answers the
+// device's effective configuration `{configId, config}` (for the application version it says it
+// runs, recorded first when it changed) with the id as its ETag (304 for If-None-Match with it: the
 // device has it already; `?wait=<s>` holds that answer until a change gives another id, at most s
 // seconds), and records the delivery once the bus took its `config.delivered` event;
 // `POST /v1/config/applied` records the device's report `{configId, statusCode?, reasonPhrase?}`
@@ -7,7 +8,7 @@
 import type { Context } from 'hono'
 import type { Ingest } from '../adapter.ts'
 import type { LastSeen, RateLimiter } from '../device-limits.ts'
-import { deliverConfig, reportConfigApplied } from '../device-config.ts'
+import { deliverConfig, reportAppVersion, reportConfigApplied } from '../device-config.ts'
 import type { Logger } from '../../core/log.ts'
 import type { DeviceAuthenticator } from '../../core/registry/auth.ts'
 import type { Device } from '../../core/registry/model.ts'
@@ -31,7 +32,10 @@ export interface ConfigRouteDeps {
   readonly ingest: Pick<Ingest, 'event'>
   readonly auth: Pick<DeviceAuthenticator, 'byPassword' | 'byToken'>
   readonly findDevice: (tenant: string, device: string) => Promise<Device | undefined>
-  readonly config: Pick<RegistryService, 'getEffectiveConfig' | 'configDelivered' | 'configApplied'>
+  readonly config: Pick<
+    RegistryService,
+    'getEffectiveConfig' | 'configDelivered' | 'configApplied' | 'reportAppVersion'
+  >
   readonly limiter: RateLimiter
   readonly lastSeen: LastSeen
   readonly waits: ConfigWaits
@@ -94,6 +98,11 @@ export function createConfigRoutes(deps: ConfigRouteDeps) {
     const { tenant, device, sender } = who
     const time = new Date()
     deps.lastSeen.seen(tenant, sender, time)
+    const appVersion = c.req.query('appVersion')
+    if (appVersion !== undefined) {
+      const refused = await reportAppVersion(deps.config, who, appVersion)
+      if (refused !== undefined) return outcomeResponse(refused, { instance: c.req.path })
+    }
     const ifNoneMatch = requestSource(c).header('if-none-match')
     let effective = await deps.config.getEffectiveConfig(tenant, device)
     // Kaa 7/CMP: the same id means nothing new to send; `?wait=` holds the answer for a change.

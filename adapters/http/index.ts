@@ -51,7 +51,7 @@ export interface HttpAdapterDeps {
   readonly onRegistryChange: (listener: (change: RegistryChange) => void) => () => void
   readonly registry: Pick<
     RegistryService,
-    'createDevice' | 'getEffectiveConfig' | 'configDelivered' | 'configApplied'
+    'createDevice' | 'getEffectiveConfig' | 'configDelivered' | 'configApplied' | 'reportAppVersion'
   >
   readonly store: Pick<RegistryStore, 'touchDevice'>
   readonly cluster: Pick<ClusterState, 'take' | 'setValue' | 'getValue'>

@@ -6,7 +6,7 @@
 // only, never through aedes's topic routing.
 import type { AedesPublishPacket, Client, Subscription } from 'aedes'
 import type { Ingest } from '../adapter.ts'
-import { deliverConfig, reportConfigApplied } from '../device-config.ts'
+import { deliverConfig, reportAppVersion, reportConfigApplied } from '../device-config.ts'
 import type { Logger } from '../../core/log.ts'
 import type { Device, RegistryChange } from '../../core/registry/model.ts'
 import { isDeviceId } from '../../core/events/ids.ts'
@@ -62,7 +62,7 @@ export function configRequestOf(
 export interface ConfigPushDeps {
   readonly config: Pick<
     RegistryService,
-    'getEffectiveConfig' | 'getEffectiveConfigs' | 'configDelivered' | 'configApplied'
+    'getEffectiveConfig' | 'getEffectiveConfigs' | 'configDelivered' | 'configApplied' | 'reportAppVersion'
   >
   readonly ingest: Pick<Ingest, 'event'>
   readonly table: Pick<ConnectionTable, 'all'>
@@ -264,7 +264,8 @@ export function createConfigPush(deps: ConfigPushDeps) {
     },
 
     /**
-     * `config/req[/<request id>]` with `{configId?, observe?}` (an empty payload is `{}`): answered on
+     * `config/req[/<request id>]` with `{configId?, observe?, appVersion?}` (an empty payload is `{}`;
+     * an `appVersion` is recorded first when it changed, see reportAppVersion): answered on
      * `config/res/<request id>` (on `config` without an id) with `{configId, config}`, or with
      * `{configId}` alone when the device named the current id. `observe` (7/CMP) is taken and ignored:
      * on MQTT the subscription to `config` is the observation. A malformed request ends the connection.
@@ -302,18 +303,26 @@ export function createConfigPush(deps: ConfigPushDeps) {
           : undefined
       const has = fields?.['configId']
       const observe = fields?.['observe']
+      const appVersion = fields?.['appVersion']
       const wellFormed =
         fields !== undefined &&
-        Object.keys(fields).every((k) => k === 'configId' || k === 'observe') &&
+        Object.keys(fields).every((k) => k === 'configId' || k === 'observe' || k === 'appVersion') &&
         (has === undefined || typeof has === 'string') &&
         (observe === undefined || typeof observe === 'boolean')
       if (!wellFormed) {
         deps.refused(
           conn,
           'invalid-config-request',
-          'config/req takes JSON {configId?: string, observe?: boolean}',
+          'config/req takes JSON {configId?: string, observe?: boolean, appVersion?: string}',
         )
         return { action: 'disconnect', reason: 'invalid-config-request' }
+      }
+      if (appVersion !== undefined) {
+        const refused = await reportAppVersion(deps.config, { tenant: session.tenant, device }, appVersion)
+        if (refused !== undefined) {
+          deps.refused(conn, 'invalid-config-request', refused.detail)
+          return { action: 'disconnect', reason: 'invalid-config-request' }
+        }
       }
       const base = own ? '' : `gw/${device}/`
       const topic = requestId === '' ? `${base}${CONFIG_TOPIC}` : `${base}config/res/${requestId}`

@@ -13,6 +13,7 @@ import {
   DEFAULT_DEVICE_SPEC,
   LIMITS,
   apiTokenExpiry,
+  checkAppVersion,
   checkDeviceId,
   checkLabels,
   checkListOptions,
@@ -144,6 +145,17 @@ export function createRegistryService(deps: RegistryServiceDeps): RegistryServic
         () => store.getDevice(tenant, id),
         (current, version) => store.updateDevice(tenant, id, deviceSpec(input, current, id), version),
         pre,
+      )
+    },
+    async reportAppVersion(tenant, id, appVersion) {
+      const reported = checkAppVersion(appVersion)
+      const current = await requireDevice(tenant, id)
+      if (current.appVersion === reported) return current
+      return update(
+        `device ${id} of tenant ${tenant}`,
+        () => store.getDevice(tenant, id),
+        (device, version) =>
+          store.updateDevice(tenant, id, deviceSpec({ appVersion: reported }, device, id), version),
       )
     },
     async deleteDevice(tenant, id, pre) {

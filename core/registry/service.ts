@@ -229,6 +229,12 @@ export interface RegistryService {
    * devices), without their delivery state; devices that do not exist are left out.
    */
   getEffectiveConfigs(tenant: string, devices: readonly string[]): Promise<Map<string, ResolvedConfig>>
+  /**
+   * The device says which application version it runs (docs/config.md, "Application version"):
+   * REGISTRY_INVALID for a malformed one; the device is written (a device change, which moves it to
+   * that version's configuration) only when the version differs from the one recorded.
+   */
+  reportAppVersion(tenant: string, device: string, appVersion: unknown): Promise<Device>
   /** Per configuration id last sent to devices: applied, rejected and pending (not reported) counts. */
   getConfigStatus(tenant: string): Promise<ConfigStatusEntry[]>
   /** An adapter sent the device its effective configuration `configId`. */

@@ -105,6 +105,30 @@ describe('configuration over CoAP (e2e: coap-client, API, kcat)', () => {
     })
   })
 
+  it('records the appVersion a device names in GET /v1/config?appVersion= and answers for it', async () => {
+    const tenant = uniqueName('cv')
+    await api.createTenant(tenant)
+    await api.createDevice(tenant, 'valve-2')
+    await api.setPassword(tenant, 'valve-2', PASSWORD)
+    const put = await curl([
+      ...admin,
+      '-X',
+      'PUT',
+      '-d',
+      '{"rate":5}',
+      `${apiBase}/api/v1/tenants/${tenant}/config/app-versions/fw-2`,
+    ])
+    expect(put.status, put.body).toBe(200)
+    const login = coapBasic('valve-2', tenant, PASSWORD)
+    const got = await coapClient(coapPort, ['-m', 'get', ...login], '/v1/config?appVersion=fw-2')
+    expect(got.code, got.stderr).toBe('2.05')
+    expect(got.stdout).toContain('"config":{"rate":5}')
+    const device = await curl([...admin, `${apiBase}/api/v1/tenants/${tenant}/devices/valve-2`])
+    expect(device.json.appVersion).toBe('fw-2')
+    const bad = await coapClient(coapPort, ['-m', 'get', ...login], '/v1/config?appVersion=-x')
+    expect(bad.code, bad.stderr).toBe('4.00')
+  })
+
   it('observes GET /v1/config: the document at once, then a notification for a change made through the API', async () => {
     const tenant = uniqueName('co')
     await api.createTenant(tenant)

@@ -168,6 +168,44 @@ describe('configuration over HTTP (e2e: curl, API, kcat)', () => {
     expect(changed.json.configId).not.toBe(configId)
   })
 
+  it('records the appVersion a device names in GET /v1/config?appVersion= and answers for it', async () => {
+    const tenant = uniqueName('cv')
+    await api.createTenant(tenant)
+    await api.createDevice(tenant, 'pump', { appVersion: 'v1' })
+    await api.setPassword(tenant, 'pump', PASSWORD)
+    for (const [path, body] of [
+      ['config', '{"mode":"base"}'],
+      ['config/app-versions/v2', '{"mode":"v2"}'],
+    ] as const) {
+      const put = await curl([
+        ...admin,
+        '-X',
+        'PUT',
+        '-d',
+        body,
+        `${apiBase}/api/v1/tenants/${tenant}/${path}`,
+      ])
+      expect(put.status, put.body).toBe(200)
+    }
+    expect((await curl([...login('pump', tenant), `${httpBase}/v1/config`])).json.config).toEqual({
+      mode: 'base',
+    })
+
+    // The device updated its firmware: it says so, and is answered with v2's configuration.
+    const moved = await curl([...login('pump', tenant), `${httpBase}/v1/config?appVersion=v2`])
+    expect(moved.status, moved.body).toBe(200)
+    expect(moved.json.config).toEqual({ mode: 'v2' })
+    const device = await curl([...bearer, `${apiBase}/api/v1/tenants/${tenant}/devices/pump`])
+    expect(device.json).toMatchObject({ appVersion: 'v2', version: 2 })
+    // The same version again writes nothing; a malformed one is 400 and writes nothing.
+    expect((await curl([...login('pump', tenant), `${httpBase}/v1/config?appVersion=v2`])).status).toBe(200)
+    const bad = await curl([...login('pump', tenant), `${httpBase}/v1/config?appVersion=..%2Fv3`])
+    expect(bad.status, bad.body).toBe(400)
+    expect(bad.json.detail).toMatch(/appVersion/)
+    const after = await curl([...bearer, `${apiBase}/api/v1/tenants/${tenant}/devices/pump`])
+    expect(after.json).toMatchObject({ appVersion: 'v2', version: 2 })
+  })
+
   it('refuses a device without credentials and a gateway the device does not list', async () => {
     const tenant = uniqueName('cf')
     await api.createTenant(tenant)

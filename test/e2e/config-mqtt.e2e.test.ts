@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process'
 import mqtt from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { configId } from '../../core/registry/device-config.ts'
+import { configId as configIdOf } from '../../core/registry/device-config.ts'
 import { curl } from '../helpers/curl.ts'
 import type { KafkaTributary } from '../helpers/kafka-process.ts'
 import { startOnKafka } from '../helpers/kafka-process.ts'
@@ -178,7 +178,7 @@ describe('configuration over MQTT (e2e: mosquitto_sub, mosquitto_pub, curl, kcat
     )
     const [first, second, third] = sub.received()
     expect(changed.map((r) => JSON.parse(String(r.payload)) as unknown)).toEqual([
-      { configId: first!.configId, previousConfigId: configId({}) },
+      { configId: first!.configId, previousConfigId: configIdOf({}) },
       { configId: second!.configId, previousConfigId: first!.configId },
       { configId: third!.configId, previousConfigId: second!.configId },
     ])
@@ -191,6 +191,7 @@ describe('configuration over MQTT (e2e: mosquitto_sub, mosquitto_pub, curl, kcat
     await t.api.setPassword(tenant, 'meter', PASSWORD)
     const api = `${t.url('api')}/api/v1/tenants/${tenant}`
     expect((await admin('-X', 'PUT', '-d', '{"unit":"kWh"}', `${api}/devices/meter/config`)).status).toBe(200)
+    expect((await admin('-X', 'PUT', '-d', '{"rate":7}', `${api}/config/app-versions/v7`)).status).toBe(200)
     const effective = await admin(`${api}/devices/meter/config/effective`)
     const configId = String(effective.json.configId)
 
@@ -208,10 +209,16 @@ describe('configuration over MQTT (e2e: mosquitto_sub, mosquitto_pub, curl, kcat
       await waitUntil(() => inbox.length >= 1, { message: () => 'an answer on config/res/r1' })
       await client.publishAsync('config/req/r2', JSON.stringify({ configId }), { qos: 1 })
       await waitUntil(() => inbox.length >= 2, { message: () => 'an answer on config/res/r2' })
+      // The device names the application version it now runs: recorded, and answered for it.
+      await client.publishAsync('config/req/r4', JSON.stringify({ configId, appVersion: 'v7' }), { qos: 1 })
+      await waitUntil(() => inbox.length >= 3, { message: () => 'an answer on config/res/r4' })
+      const v7 = { unit: 'kWh', rate: 7 }
       expect(inbox).toEqual([
         { topic: 'config/res/r1', body: { configId, config: { unit: 'kWh' } } },
         { topic: 'config/res/r2', body: { configId } },
+        { topic: 'config/res/r4', body: { configId: configIdOf(v7), config: v7 } },
       ])
+      expect((await admin(`${api}/devices/meter`)).json.appVersion).toBe('v7')
       // Another config/… filter is refused (SUBACK 0x80).
       const refused = await client.subscribeAsync('config/other', { qos: 1 }).then(
         (grants) => grants.map((g) => g.qos),
@@ -222,11 +229,14 @@ describe('configuration over MQTT (e2e: mosquitto_sub, mosquitto_pub, curl, kcat
       await client.endAsync(true)
     }
 
-    const malformed = await mosquitto('mosquitto_pub', [
-      ...deviceArgs(tenant, 'meter'),
-      ...['-q', '1', '-t', 'config/req/r3', '-m', '{"configId":7}'],
-    ])
-    expect(malformed.code).not.toBe(0)
+    for (const body of ['{"configId":7}', '{"appVersion":"a/b"}']) {
+      const malformed = await mosquitto('mosquitto_pub', [
+        ...deviceArgs(tenant, 'meter'),
+        ...['-q', '1', '-t', 'config/req/r3', '-m', body],
+      ])
+      expect(malformed.code, body).not.toBe(0)
+    }
+    expect((await admin(`${api}/devices/meter`)).json.appVersion).toBe('v7')
   })
 
   it("gives a gateway its devices' configurations on gw/<D>/config and takes their reports", async () => {

@@ -10,6 +10,7 @@ import type { WireRequest } from '../../../adapters/coap/map.ts'
 import type { CoapReply } from '../../../adapters/coap/outcome.ts'
 import { createPollSlots } from '../../../adapters/poll-slots.ts'
 import { TributaryError } from '../../../core/errors.ts'
+import { APP_VERSION_PATTERN } from '../../../core/registry/device-config.ts'
 import { silentLogger } from '../../../core/log.ts'
 import type { FakeOutlet } from '../http/fake-outlet.ts'
 import { command, createFakeOutlet } from '../http/fake-outlet.ts'
@@ -46,9 +47,17 @@ function device(id: string, fields: Partial<Device> = {}): Device {
 function createFakeConfig(configId = 'q3Jm2cH1yF8x0eZ4b7QK9w') {
   const delivered: string[] = []
   const applied: unknown[] = []
+  const versions: string[] = []
   return {
     delivered,
     applied,
+    versions,
+    reportAppVersion: async (tenant: string, device: string, appVersion: unknown): Promise<Device> => {
+      if (typeof appVersion !== 'string' || !APP_VERSION_PATTERN.test(appVersion))
+        throw new TributaryError('REGISTRY_INVALID', 'appVersion: use 1-64 of A-Z a-z 0-9 . _ -')
+      versions.push(`${tenant}/${device} ${appVersion}`)
+      return { tenant, id: device, appVersion } as unknown as Device
+    },
     getEffectiveConfig: async (tenant: string, device: string): Promise<EffectiveConfig> => ({
       tenant,
       device,
@@ -525,6 +534,26 @@ describe('CoAP request handler', () => {
       expect(events.map((e) => [e.kind, e.protocol, e.credential])).toEqual([
         ['config.applied', 'coap', 'c1'],
       ])
+    })
+
+    it('records the appVersion a GET /v1/config names before answering, and refuses a bad one', async () => {
+      const { handler, events, config } = setup()
+      expect((await handler(get({ uriQuery: [Buffer.from('appVersion=v2.1')] }))).code).toBe('2.05')
+      expect(config.versions).toEqual(['acme/meter-1 v2.1'])
+      const bad = await handler(get({ uriQuery: [Buffer.from('appVersion=a/b')] }))
+      expect(bad).toMatchObject({ code: '4.00' })
+      expect(bad.detail).toMatch(/appVersion/)
+      // Only the configuration request takes it: anywhere else it is an unknown parameter.
+      const elsewhere = await handler(
+        request({
+          uriPath: ['v1', 'config', 'applied'].map((x) => Buffer.from(x)),
+          payload: Buffer.from(`{"configId":"${ID}"}`),
+          uriQuery: [Buffer.from('appVersion=v3')],
+        }),
+      )
+      expect(elsewhere).toMatchObject({ code: '4.00', detail: 'unknown query parameter "appVersion"' })
+      expect(config.versions).toHaveLength(1)
+      expect(events.map((e) => e.kind)).toEqual(['config.delivered'])
     })
 
     it('answers 4.00 to a report of an id never sent, or not JSON, and writes nothing', async () => {
