@@ -75,6 +75,8 @@ export function serveV5(conn: Connection, deps: EndpointDeps): void {
   let subscriptionWork: Promise<void> = Promise.resolve()
   let clientReceiveMaximum = 0xffff
   const outbound = createOutbound(() => clientReceiveMaximum)
+  /** A write waiting for a Packet Identifier or for its flush gives up when the stream closes. */
+  const streamClosed = new Promise<false>((resolve) => stream.once('close', () => resolve(false)))
 
   /** `done` is called once the bytes went to the socket (or with the error that stopped them). */
   function write(packet: Packet, done?: (err?: Error | null) => void): WriteResult {
@@ -104,7 +106,7 @@ export function serveV5(conn: Connection, deps: EndpointDeps): void {
     subscriptions: () => held.entries(),
     async publish(out: OutgoingPublish): Promise<WriteResult> {
       if (phase !== 'up') return 'not-written'
-      const messageId = out.qos === 1 ? await outbound.acquire(conn.finished) : undefined
+      const messageId = out.qos === 1 ? await outbound.acquire(streamClosed) : undefined
       if (out.qos === 1 && messageId === undefined) return 'not-written'
       if (phase !== 'up') return 'not-written'
       const flushed = Promise.withResolvers<boolean>()
@@ -113,7 +115,7 @@ export function serveV5(conn: Connection, deps: EndpointDeps): void {
         if (messageId !== undefined) outbound.release(messageId)
         return result
       }
-      const ok = await Promise.race([flushed.promise, conn.finished.then(() => false)])
+      const ok = await Promise.race([flushed.promise, streamClosed])
       return ok ? 'written' : 'not-written'
     },
   }

@@ -4,6 +4,9 @@
 import type { IPublishPacket } from 'mqtt-packet'
 import type { OutgoingPublish } from '../link.ts'
 
+/** PUBLISHes that may wait for a Packet Identifier; more are not written (a client that never acknowledges). */
+export const MAX_WAITING = 64
+
 /**
  * Packet Identifiers of the QoS 1 PUBLISHes sent to the client: never more unacknowledged than its
  * Receive Maximum [MQTT-3.3.4-9]; a PUBLISH waits for a PUBACK to free one, or for `ended`.
@@ -16,8 +19,9 @@ export function createOutbound(receiveMaximum: () => number) {
     next = (next % 0xffff) + 1
   }
   return {
-    async acquire(ended: Promise<void>): Promise<number | undefined> {
+    async acquire(ended: Promise<unknown>): Promise<number | undefined> {
       while (unacked.size >= receiveMaximum()) {
+        if (waiting.length >= MAX_WAITING) return undefined
         const freed = new Promise<boolean>((resolve) => waiting.push(() => resolve(true)))
         if (!(await Promise.race([freed, ended.then(() => false)]))) return undefined
       }

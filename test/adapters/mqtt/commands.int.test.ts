@@ -73,6 +73,15 @@ function command(tenant: string, device: string, extra: Partial<DeviceCommand> =
   }
 }
 
+/** `dev` of a new tenant connected and subscribed to `filter`: its client, inbox and command sink. */
+async function subscribedDevice(filter: string, qos: 0 | 1, options: IClientOptions) {
+  const tenant = await tenantWith('dev')
+  const client = await connect(tcpUrl(instance), { ...login('dev', tenant), ...options })
+  const received = inbox(client)
+  await granted(client, { [filter]: { qos } })
+  return { tenant, client, received, sink: await instance.commands.sink(tenant, 'dev') }
+}
+
 /** 3.1.1 answers a refused filter with SUBACK 0x80, MQTT 5 with 0x87 not authorized. */
 const VERSIONS = [
   { name: '3.1.1', version: 4, refused: 0x80 },
@@ -158,11 +167,9 @@ describe.each(VERSIONS)('MQTT $name commands', ({ version, refused }) => {
 
   describe('command delivery', () => {
     it('writes a one-way command on command/<name> at QoS 1 and says delivered', async () => {
-      const tenant = await tenantWith('dev')
-      const client = await open('dev', tenant)
-      const received = inbox(client)
-      await granted(client, { 'command/#': { qos: 1 } })
-      const sink = await instance.commands.sink(tenant, 'dev')
+      const { tenant, client, received, sink } = await subscribedDevice('command/#', 1, {
+        protocolVersion: version,
+      })
       const sent = command(tenant, 'dev', { payload: Buffer.from([0, 1, 255]) })
       expect(await sink.deliver(sent)).toEqual({ kind: 'delivered' })
       await waitUntil(() => received.length === 1)
@@ -172,11 +179,9 @@ describe.each(VERSIONS)('MQTT $name commands', ({ version, refused }) => {
     })
 
     it('goes at QoS 0 when the matching subscription granted 0', async () => {
-      const tenant = await tenantWith('dev')
-      const client = await open('dev', tenant)
-      const received = inbox(client)
-      await granted(client, { 'command/+': { qos: 0 } })
-      const sink = await instance.commands.sink(tenant, 'dev')
+      const { tenant, client, received, sink } = await subscribedDevice('command/+', 0, {
+        protocolVersion: version,
+      })
       expect(await sink.deliver(command(tenant, 'dev'))).toEqual({ kind: 'delivered' })
       await waitUntil(() => received.length === 1)
       expect(received[0]).toMatchObject({ topic: 'command/reboot', qos: 0 })
@@ -205,11 +210,9 @@ describe.each(VERSIONS)('MQTT $name commands', ({ version, refused }) => {
     })
 
     it('delivers request-style commands on command/<name>/req/<id> and makes the response durable before the PUBACK', async () => {
-      const tenant = await tenantWith('dev')
-      const client = await open('dev', tenant)
-      const received = inbox(client)
-      await granted(client, { 'command/+/req/+': { qos: 1 } })
-      const sink = await instance.commands.sink(tenant, 'dev')
+      const { tenant, client, received, sink } = await subscribedDevice('command/+/req/+', 1, {
+        protocolVersion: version,
+      })
       expect(await sink.deliver(command(tenant, 'dev', { name: 'get', requestId: 'req-1' }))).toEqual({
         kind: 'delivered',
       })
@@ -341,15 +344,8 @@ describe('MQTT 3.1.1 persistent sessions', () => {
 })
 
 describe('MQTT 5 command properties', () => {
-  const open5 = (device: string, tenant: string, extra: IClientOptions = {}): Promise<MqttClient> =>
-    connect(tcpUrl(instance), { ...login(device, tenant), protocolVersion: 5, ...extra })
-
   it('[MQTT-3.3.2-6] sends the ttl left as Message Expiry Interval, a request with Response Topic and Correlation Data, answered on that topic', async () => {
-    const tenant = await tenantWith('dev')
-    const client = await open5('dev', tenant)
-    const received = inbox(client)
-    await granted(client, { 'command/#': { qos: 1 } })
-    const sink = await instance.commands.sink(tenant, 'dev')
+    const { tenant, client, received, sink } = await subscribedDevice('command/#', 1, { protocolVersion: 5 })
     const expiresAt = new Date(Date.now() + 90_000)
     const request = command(tenant, 'dev', {
       name: 'get',
@@ -388,7 +384,7 @@ describe('MQTT 5 command properties', () => {
   it("gives a gateway its device's Response Topic under gw/<device>/", async () => {
     const tenant = await tenantWith('gw-1')
     await backend.registry.createDevice(tenant, 'child', { enabled: true, gateways: ['gw-1'] })
-    const client = await open5('gw-1', tenant)
+    const client = await connect(tcpUrl(instance), { ...login('gw-1', tenant), protocolVersion: 5 })
     const received = inbox(client)
     await granted(client, { 'gw/child/command/#': { qos: 1 } })
     const sink = await instance.commands.sink(tenant, 'gw-1')
@@ -401,11 +397,10 @@ describe('MQTT 5 command properties', () => {
   })
 
   it("fails a command larger than the device's Maximum Packet Size, which it can never take [MQTT-3.1.2-24]", async () => {
-    const tenant = await tenantWith('dev')
-    const client = await open5('dev', tenant, { properties: { maximumPacketSize: 256 } })
-    const received = inbox(client)
-    await granted(client, { 'command/#': { qos: 1 } })
-    const sink = await instance.commands.sink(tenant, 'dev')
+    const { tenant, client, received, sink } = await subscribedDevice('command/#', 1, {
+      protocolVersion: 5,
+      properties: { maximumPacketSize: 256 },
+    })
     const big = command(tenant, 'dev', { payload: Buffer.alloc(1024, 1) })
     expect(await sink.deliver(big)).toEqual({ kind: 'failed', reason: 'larger than the device accepts' })
     expect(await sink.deliver(command(tenant, 'dev', { name: 'small' }))).toEqual({ kind: 'delivered' })

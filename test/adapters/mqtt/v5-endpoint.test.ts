@@ -13,6 +13,7 @@ import type { Connection } from '../../../adapters/mqtt/connection.ts'
 import type { IncomingPublish, PublishHandler, PublishResult } from '../../../adapters/mqtt/publish.ts'
 import { createRefusals } from '../../../adapters/mqtt/refusals.ts'
 import { RECEIVE_MAXIMUM, serveV5 } from '../../../adapters/mqtt/v5/endpoint.ts'
+import { MAX_WAITING } from '../../../adapters/mqtt/v5/outbound.ts'
 import { MAX_FILTERS } from '../../../adapters/mqtt/v5/subscribe.ts'
 import { createLogger } from '../../../core/log.ts'
 
@@ -400,6 +401,17 @@ describe('MQTT 5 endpoint: PUBLISHes to the device (its DeviceLink)', () => {
     expect(await second).toBe('written')
     const sent = h.received.filter((p) => p.cmd === 'publish') as Array<{ topic: string; messageId?: number }>
     expect(sent.map((p) => p.topic)).toEqual(['command/a', 'command/c', 'command/b'])
+  })
+
+  it(`lets at most ${MAX_WAITING} PUBLISHes wait for a PUBACK; one more is not written`, async () => {
+    const h = await connected({}, { properties: { receiveMaximum: 1 } })
+    const link = h.conn.link!
+    const out = (n: number) => ({ topic: `command/${n}`, payload: Buffer.from('x'), qos: 1 as const })
+    expect(await link.publish(out(0))).toBe('written')
+    const waiting = Array.from({ length: MAX_WAITING }, (_, i) => link.publish(out(i + 1)))
+    expect(await link.publish(out(MAX_WAITING + 1))).toBe('not-written')
+    h.client.destroy()
+    expect(await Promise.all(waiting)).toEqual(Array(MAX_WAITING).fill('not-written'))
   })
 
   it("[MQTT-3.1.2-24] never sends a PUBLISH over the client's Maximum Packet Size: too-large", async () => {
