@@ -37,6 +37,12 @@ export function mosquitto(
   })
 }
 
+/** The PUBACK reason code `mosquitto_pub -V mqttv5 -d` printed, or undefined when none came. */
+export function pubackRc(result: ToolResult): number | undefined {
+  const match = /received PUBACK \(Mid: \d+, RC:(\d+)\)/.exec(result.stdout)
+  return match === null ? undefined : Number(match[1])
+}
+
 /** Waits for `promise` at most `ms` from now, else fails naming `what`: the bound is the assertion. */
 export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined
