@@ -24,7 +24,7 @@ beforeAll(async () => {
   t = await startOnKafka('e2e_mqttfiles', { TRIBUTARY_FILES_MAX_BYTES: String(MAX_FILE) })
   tenant = uniqueName('mf')
   await t.api.createTenant(tenant)
-  for (const device of ['cam-1', 'cam-5', 'hub']) {
+  for (const device of ['cam-1', 'cam-5', 'cam-rr', 'hub']) {
     await t.api.createDevice(tenant, device)
     await t.api.setPassword(tenant, device, PASSWORD)
   }
@@ -129,6 +129,20 @@ describe('upload tokens over MQTT (e2e: MQTT.js, mosquitto_pub, curl)', () => {
       }
     },
   )
+
+  it('answers mosquitto_rr -V mqttv5, which asks and reads the answer on one connection', async () => {
+    const data = Buffer.from('rr')
+    const rr = await mosquitto('mosquitto_rr', [
+      ...['-V', 'mqttv5', '-h', '127.0.0.1', '-p', String(t.ports['mqtt'])],
+      ...['-u', `cam-rr@${tenant}`, '-P', PASSWORD, '-q', '1', '-W', '10'],
+      ...['-t', 'files/token/req/rr1', '-e', 'files/token/res/rr1'],
+      ...['-m', JSON.stringify({ name: 'rr.bin', size: data.length })],
+    ])
+    expect(rr.code, rr.stderr).toBe(0)
+    const issued = JSON.parse(rr.stdout) as Record<string, unknown>
+    expect(Object.keys(issued).sort()).toEqual(['expiresAt', 'fileId', 'token', 'uploadUrl'])
+    expect((await upload(issued, data)).status).toBe(201)
+  })
 
   it('gives a gateway tokens for its devices on gw/<D>/files/…, and none for another device', async () => {
     const { client, answer } = await connect('hub')

@@ -20,9 +20,9 @@ export interface ToolResult {
   readonly stderr: string
 }
 
-/** Runs mosquitto_pub or mosquitto_sub to its end (bounded) and captures what it says. */
+/** Runs mosquitto_pub, mosquitto_sub or mosquitto_rr to its end (bounded) and captures what it says. */
 export function mosquitto(
-  tool: 'mosquitto_pub' | 'mosquitto_sub',
+  tool: 'mosquitto_pub' | 'mosquitto_sub' | 'mosquitto_rr',
   args: readonly string[],
   timeoutMs = 15_000,
 ): Promise<ToolResult> {
