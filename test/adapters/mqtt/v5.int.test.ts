@@ -283,6 +283,47 @@ describe('MQTT 5 configuration and upload tokens', () => {
   })
 })
 
+describe('MQTT 5 configuration and upload tokens seen from another device', () => {
+  it("never gives a device another device's configuration or token answers, in its tenant or another", async () => {
+    const tenant = await tenantWithDevice('victim')
+    await deviceWithPassword(backend, tenant, 'attacker')
+    const other = await tenantWithDevice('victim')
+    await backend.registry.putConfig(tenant, { level: 'device', device: 'victim' }, { secret: 'a' })
+    await backend.registry.putConfig(other, { level: 'device', device: 'victim' }, { mine: 'b' })
+    const attacker = await connect(tcpUrl(instance), { ...V5, ...login('attacker', tenant) })
+    const foreign = await connect(tcpUrl(instance), { ...V5, ...login('victim', other) })
+    const seen = { attacker: [] as string[], foreign: [] as string[] }
+    attacker.on('message', (topic, payload) => seen.attacker.push(`${topic} ${payload.toString()}`))
+    foreign.on('message', (topic, payload) => seen.foreign.push(`${topic} ${payload.toString()}`))
+    const filters = [
+      'gw/victim/config',
+      'gw/+/config',
+      'gw/victim/config/res/+',
+      'gw/victim/files/token/res/+',
+    ]
+    const suback = await attacker.subscribeAsync(filters, { qos: 1 }).then(
+      () => undefined,
+      (err: { packet?: { granted?: unknown } }) => err.packet?.granted,
+    )
+    expect(suback).toEqual([0x87, 0x87, 0x87, 0x87])
+    // Asking as the victim's gateway: PUBACK 0x87, and the session stays.
+    expect(await pubackCode(attacker, 'gw/victim/config/req/x1', '{}')).toBe(0x87)
+    expect(await pubackCode(attacker, 'gw/victim/files/token/req/x2', '{"name":"a","size":1}')).toBe(0x87)
+    expect(await pubackCode(attacker, 'gw/victim/config/applied', '{"configId":"x"}')).toBe(0x87)
+    // The same device name in another tenant gets its own configuration only.
+    await foreign.subscribeAsync('config', { qos: 1 })
+    await waitUntil(() => seen.foreign.length === 1)
+    expect(seen.foreign[0]).toContain('"mine":"b"')
+    // Then one of the attacker's own: anything of the victim's routed to it would have come first.
+    await attacker.subscribeAsync('config', { qos: 1 })
+    await waitUntil(() => seen.attacker.length === 1)
+    expect(seen.attacker[0]).toMatch(/^config \{"configId":"[^"]+","config":\{\}\}$/)
+    expect(attacker.connected).toBe(true)
+    await attacker.endAsync()
+    await foreign.endAsync()
+  })
+})
+
 describe('MQTT 5 DISCONNECT from the server', () => {
   it('sends 0x95 when a packet declares more than the Maximum Packet Size, before reading it', async () => {
     const tenant = await tenantWithDevice('d0')
