@@ -15,13 +15,13 @@ import type {
 import type { Logger } from '../../../core/log.ts'
 import type { ConnectHandler } from '../connect.ts'
 import type { Connection } from '../connection.ts'
-import type { DeviceLink, OutgoingPublish, WriteResult } from '../link.ts'
+import type { WriteResult } from '../link.ts'
 import type { MqttMetrics } from '../metrics.ts'
 import type { PublishResult } from '../publish.ts'
 import type { Refusals } from '../refusals.ts'
 import type { DeviceRoutes } from '../routes.ts'
 import { REASON, connackReason, connackReasonString, disconnectReason, pubackReason } from './outcome.ts'
-import { createOutbound, outgoingPacket } from './outbound.ts'
+import { createLink } from './outbound.ts'
 import { TOPIC_ALIAS_MAXIMUM, describePayload, resolveTopic } from './publish.ts'
 import type { TopicAliases } from './publish.ts'
 import { subscribe as grant, subscribeViolation, unsubscribe as release } from './subscribe.ts'
@@ -74,9 +74,6 @@ export function serveV5(conn: Connection, deps: EndpointDeps): void {
   /** SUBSCRIBE and UNSUBSCRIBE are handled one after the other, in the order they came. */
   let subscriptionWork: Promise<void> = Promise.resolve()
   let clientReceiveMaximum = 0xffff
-  const outbound = createOutbound(() => clientReceiveMaximum)
-  /** A write waiting for a Packet Identifier or for its flush gives up when the stream closes. */
-  const streamClosed = new Promise<false>((resolve) => stream.once('close', () => resolve(false)))
 
   /** `done` is called once the bytes went to the socket (or with the error that stopped them). */
   function write(packet: Packet, done?: (err?: Error | null) => void): WriteResult {
@@ -102,23 +99,13 @@ export function serveV5(conn: Connection, deps: EndpointDeps): void {
   }
 
   /** Commands, configurations and upload tokens reach the device through this (../link.ts). */
-  const link: DeviceLink = {
-    subscriptions: () => held.entries(),
-    async publish(out: OutgoingPublish): Promise<WriteResult> {
-      if (phase !== 'up') return 'not-written'
-      const messageId = out.qos === 1 ? await outbound.acquire(streamClosed) : undefined
-      if (out.qos === 1 && messageId === undefined) return 'not-written'
-      if (phase !== 'up') return 'not-written'
-      const flushed = Promise.withResolvers<boolean>()
-      const result = write(outgoingPacket(out, messageId), (err) => flushed.resolve(err == null))
-      if (result !== 'written') {
-        if (messageId !== undefined) outbound.release(messageId)
-        return result
-      }
-      const ok = await Promise.race([flushed.promise, streamClosed])
-      return ok ? 'written' : 'not-written'
-    },
-  }
+  const { link, acked } = createLink({
+    open: () => phase === 'up',
+    write,
+    held,
+    receiveMaximum: () => clientReceiveMaximum,
+    closed: new Promise((resolve) => stream.once('close', resolve)),
+  })
   conn.link = link
 
   /** Ends the connection, telling why with a DISCONNECT once the CONNACK went out (§4.13). */
@@ -298,7 +285,7 @@ export function serveV5(conn: Connection, deps: EndpointDeps): void {
         return unsubscribe(packet)
       case 'puback':
         // Frees the packet id of a PUBLISH sent; delivery was counted when it was written, as on 3.1.1.
-        if (outbound.release(packet.messageId ?? 0)) return
+        if (acked(packet.messageId ?? 0)) return
         return violation('protocol-error', 'PUBACK for no PUBLISH sent')
       case 'disconnect':
         conn.closeReason ??= 'client-disconnect'

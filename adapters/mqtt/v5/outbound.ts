@@ -1,8 +1,8 @@
-// What the MQTT 5 endpoint sends a device besides answers: the Packet Identifiers of its QoS 1
-// PUBLISHes (commands, configurations, upload tokens), and the PUBLISH packet a DeviceLink write
-// becomes (../link.ts).
-import type { IPublishPacket } from 'mqtt-packet'
-import type { OutgoingPublish } from '../link.ts'
+// What the MQTT 5 endpoint sends a device besides answers: the DeviceLink of its connection
+// (../link.ts), the Packet Identifiers of its QoS 1 PUBLISHes (commands, configurations, upload
+// tokens) within the client's Receive Maximum, and the PUBLISH packet a write becomes.
+import type { IPublishPacket, Packet } from 'mqtt-packet'
+import type { DeviceLink, OutgoingPublish, WriteResult } from '../link.ts'
 
 /** PUBLISHes that may wait for a Packet Identifier; more are not written (a client that never acknowledges). */
 export const MAX_WAITING = 64
@@ -55,4 +55,41 @@ export function outgoingPacket(out: OutgoingPublish, messageId: number | undefin
     ...(messageId === undefined ? {} : { messageId }),
     ...(Object.keys(properties).length === 0 ? {} : { properties }),
   }
+}
+
+export interface LinkDeps {
+  /** Whether the connection is up (CONNACK sent, not ending). */
+  readonly open: () => boolean
+  /** Writes one packet; `done` once its bytes went to the socket (or with the error that stopped them). */
+  readonly write: (packet: Packet, done: (err?: Error | null) => void) => WriteResult
+  /** The filters the connection holds, with their granted QoS. */
+  readonly held: ReadonlyMap<string, number>
+  readonly receiveMaximum: () => number
+  /** Resolves when the stream closed: a write waiting for an id or its flush gives up. */
+  readonly closed: Promise<unknown>
+}
+
+/** The DeviceLink of an MQTT 5 connection, and `acked` for the client's PUBACKs (false: an id never sent). */
+export function createLink(deps: LinkDeps): { link: DeviceLink; acked: (id: number) => boolean } {
+  const outbound = createOutbound(deps.receiveMaximum)
+  const closed = deps.closed.then(() => false)
+  const link: DeviceLink = {
+    subscriptions: () => deps.held.entries(),
+    async publish(out: OutgoingPublish): Promise<WriteResult> {
+      if (!deps.open()) return 'not-written'
+      const messageId = out.qos === 1 ? await outbound.acquire(closed) : undefined
+      if ((out.qos === 1 && messageId === undefined) || !deps.open()) {
+        if (messageId !== undefined) outbound.release(messageId)
+        return 'not-written'
+      }
+      const flushed = Promise.withResolvers<boolean>()
+      const result = deps.write(outgoingPacket(out, messageId), (err) => flushed.resolve(err == null))
+      if (result !== 'written') {
+        if (messageId !== undefined) outbound.release(messageId)
+        return result
+      }
+      return (await Promise.race([flushed.promise, closed])) ? 'written' : 'not-written'
+    },
+  }
+  return { link, acked: (id) => outbound.release(id) }
 }
