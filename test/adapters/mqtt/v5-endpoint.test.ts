@@ -476,6 +476,9 @@ async function fuzz(bytes: Buffer): Promise<number | undefined> {
   h.client.write(bytes)
   h.client.end(generate({ cmd: 'pingreq' }, { protocolVersion: 5 }))
   await h.closed
+  // The pair hands written bytes to the client side on process.nextTick, which can come after the
+  // server's 'close': every nextTick has run before a setImmediate callback does.
+  await new Promise((resolve) => setImmediate(resolve))
   const disconnect = h.received.find((p) => p.cmd === 'disconnect') as { reasonCode?: number } | undefined
   return disconnect === undefined ? undefined : (disconnect.reasonCode ?? 0)
 }
