@@ -85,6 +85,23 @@ export function commandTopic(
   return command.device === self ? own : `${GATEWAY}/${command.device}/${own}`
 }
 
+/** The status a device answers with when it publishes to the Response Topic as given. */
+export const RESPONSE_TOPIC_STATUS = 200
+
+/**
+ * The MQTT 5 Response Topic of a request-style command: `command/res/<request id>/200` (under
+ * `gw/<device>/` as commandTopic), the topic a 3.1.1 device answers on; another status replaces
+ * the last level.
+ */
+export function responseTopic(
+  command: Pick<DeviceCommand, 'device' | 'requestId'>,
+  self: string,
+): string | undefined {
+  if (command.requestId === undefined) return undefined
+  const own = `${COMMAND}/res/${command.requestId}/${RESPONSE_TOPIC_STATUS}`
+  return command.device === self ? own : `${GATEWAY}/${command.device}/${own}`
+}
+
 /** MQTT topic matching [MQTT-4.7.1]: `+` one level, a final `#` the parent and every level below. */
 export function topicMatches(filter: string, topic: string): boolean {
   const f = filter.split('/')

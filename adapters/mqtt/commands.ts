@@ -1,20 +1,21 @@
-// Commands to connected devices: SUBSCRIBE filters checked (own commands, and a gateway's devices
-// by the registry), a command sink attached while a connection holds command subscriptions, and
-// delivery written to that one client only — never through aedes's topic routing, which is global
-// across tenants. authorizeForward lets through exactly the packets this module is writing.
-import type { AedesPublishPacket, Client, Subscription } from 'aedes'
+// Commands to connected devices, on MQTT 3.1.1 and 5 alike: SUBSCRIBE filters checked (own
+// commands, and a gateway's devices by the registry), a command sink attached while a connection
+// holds command subscriptions, and delivery written to that one connection only (its DeviceLink,
+// link.ts). On MQTT 5 a command also carries its remaining ttl as Message Expiry Interval and, when
+// it expects an answer, a Response Topic and Correlation Data (docs/commands-mqtt.md).
 import type { CommandOutlet, CommandSink, DeliveryResult, DeviceCommand } from '../../commands/outlet.ts'
 import type { Logger } from '../../core/log.ts'
 import type { Device } from '../../core/registry/model.ts'
-import { subscriptionsOf, writeFailed } from './broker.ts'
 import {
   MAX_COMMAND_QOS,
   checkCommandFilter,
   commandTopic,
   deliveryQos,
   isCommandFilter,
+  responseTopic,
 } from './command-topics.ts'
 import type { Connection, Session } from './connection.ts'
+import type { DeviceLink, OutgoingProperties } from './link.ts'
 import type { Refusals } from './refusals.ts'
 
 export interface CommandChannelDeps {
@@ -24,30 +25,39 @@ export interface CommandChannelDeps {
   readonly log: Logger
 }
 
-/** Command filters one connection may hold; more are refused (each costs aedes a topic-tree entry). */
+/** Command filters one connection may hold; more are refused (each costs a subscription entry). */
 export const MAX_COMMAND_FILTERS = 32
 
 const GONE: DeliveryResult = { kind: 'gone' }
 const DELIVERED: DeliveryResult = { kind: 'delivered' }
 
-/** A command packet being written: the connection it is for, and whether aedes passed it on. */
-interface Outbound {
-  readonly conn: Connection
-  forwarded: boolean
+/**
+ * The MQTT 5 properties of a command (a 3.1.1 connection leaves them out): the ttl left as Message
+ * Expiry Interval [MQTT-3.3.2-6], at least 1 s since 0 would mean none; for a request, the topic it
+ * is answered on with status 200 as Response Topic and the request id as Correlation Data (§4.10).
+ */
+export function commandProperties(command: DeviceCommand, self: string, now: number): OutgoingProperties {
+  const left = Math.max(1, Math.ceil((command.expiresAt.getTime() - now) / 1000))
+  const response = responseTopic(command, self)
+  return {
+    messageExpiryInterval: left,
+    ...(response === undefined
+      ? {}
+      : { responseTopic: response, correlationData: Buffer.from(command.requestId ?? '') }),
+    ...(command.contentType === undefined ? {} : { contentType: command.contentType }),
+    ...(command.traceparent === undefined ? {} : { userProperties: { traceparent: command.traceparent } }),
+  }
 }
 
 export function createCommandChannel(deps: CommandChannelDeps) {
   const { refusals, log } = deps
-  // Keyed by the payload buffer, which aedes carries by reference from client.publish to
-  // authorizeForward; a fresh copy per delivery, so nothing a device sent can ever be one of them.
-  const outbound = new WeakMap<Buffer, Outbound>()
   /** The command filters of each connection, granted or being granted (for MAX_COMMAND_FILTERS). */
   const filters = new WeakMap<Connection, Set<string>>()
 
   function heldBy(conn: Connection): Set<string> {
     let held = filters.get(conn)
     if (held === undefined) {
-      held = new Set(conn.client === undefined ? [] : subscriptionsOf(conn.client).map(([f]) => f))
+      held = new Set(conn.link === undefined ? [] : [...conn.link.subscriptions()].map(([f]) => f))
       filters.set(conn, held)
     }
     return held
@@ -58,13 +68,13 @@ export function createCommandChannel(deps: CommandChannelDeps) {
     return null
   }
 
-  /** The subscription to grant (QoS capped at 1), or null for SUBACK 0x80. */
+  /** The QoS to grant (capped at 1), or null for a refusal (SUBACK 0x80, MQTT 5 0x87). */
   async function authorizeSubscribe(
     conn: Connection,
     session: Session,
-    subscription: Subscription,
-  ): Promise<Subscription | null> {
-    const filter = subscription.topic
+    filter: string,
+    qos: number,
+  ): Promise<0 | 1 | null> {
     const checked = checkCommandFilter(filter, session.device)
     if (!checked.ok) return refuse(conn, filter, checked.detail)
     const held = heldBy(conn)
@@ -83,7 +93,7 @@ export function createCommandChannel(deps: CommandChannelDeps) {
         )
       }
     }
-    return { ...subscription, qos: Math.min(subscription.qos, MAX_COMMAND_QOS) as 0 | 1 }
+    return Math.min(qos, MAX_COMMAND_QOS) as 0 | 1
   }
 
   async function serves(session: Session, command: DeviceCommand): Promise<boolean> {
@@ -93,34 +103,26 @@ export function createCommandChannel(deps: CommandChannelDeps) {
     return served !== undefined && served.enabled && served.gateways.includes(session.device)
   }
 
-  function publish(client: Client, packet: { topic: string; payload: Buffer; qos: 0 | 1 }): Promise<void> {
-    return new Promise((resolve) =>
-      client.publish({ cmd: 'publish', ...packet, retain: false, dup: false }, () => resolve()),
-    )
-  }
-
-  function sinkOf(conn: Connection, client: Client, session: Session): CommandSink {
+  function sinkOf(conn: Connection, link: DeviceLink, session: Session): CommandSink {
     return {
       protocol: 'mqtt',
       async deliver(command: DeviceCommand): Promise<DeliveryResult> {
-        if (conn.closed || client.closed) return GONE
+        if (conn.closed) return GONE
         // The dispatcher routes by the registry; a sink still never carries what is not its device's.
         if (!(await serves(session, command))) return GONE
         const topic = commandTopic(command, session.device)
-        const qos = deliveryQos(subscriptionsOf(client), topic)
+        const qos = deliveryQos(link.subscriptions(), topic)
         // No filter of this connection matches: it waits in the queue for a subscription that does.
         if (qos === undefined) return GONE
-        const payload = Buffer.from(command.payload)
-        const entry: Outbound = { conn, forwarded: false }
-        outbound.set(payload, entry)
-        try {
-          // Resolves once aedes wrote the PUBLISH to the socket (after a drain, bounded by
-          // drainTimeout), or with the end of the connection, whichever comes first.
-          await Promise.race([publish(client, { topic, payload, qos: qos === 0 ? 0 : 1 }), conn.finished])
-        } finally {
-          outbound.delete(payload)
-        }
-        if (!entry.forwarded || writeFailed(client) || conn.closed) return GONE
+        const written = await link.publish({
+          topic,
+          payload: command.payload,
+          qos: qos === 0 ? 0 : 1,
+          properties: commandProperties(command, session.device, Date.now()),
+        })
+        // [MQTT-3.1.2-24] the device said it cannot take a packet this large: it never will.
+        if (written === 'too-large') return { kind: 'failed', reason: 'larger than the device accepts' }
+        if (written !== 'written') return GONE
         log.debug(
           { tenant: session.tenant, device: command.device, via: session.device, command: command.id, qos },
           'command written to the device',
@@ -130,8 +132,8 @@ export function createCommandChannel(deps: CommandChannelDeps) {
     }
   }
 
-  const holdsCommandFilter = (client: Client): boolean =>
-    subscriptionsOf(client).some(([filter]) => isCommandFilter(filter))
+  const holdsCommandFilter = (link: DeviceLink): boolean =>
+    [...link.subscriptions()].some(([filter]) => isCommandFilter(filter))
 
   function detach(conn: Connection): void {
     const off = conn.detachCommands
@@ -149,29 +151,17 @@ export function createCommandChannel(deps: CommandChannelDeps) {
      * filters were added, so commands that waited for the new filter are tried again.
      */
     subscriptionsChanged(conn: Connection, added: boolean): void {
-      const client = conn.client
+      const link = conn.link
       const session = conn.session
-      if (client === undefined || session === undefined || !conn.announced || conn.closed) return
-      // After an UNSUBSCRIBE, what aedes holds is the count again.
-      if (!added) filters.set(conn, new Set(subscriptionsOf(client).map(([f]) => f)))
-      if (!holdsCommandFilter(client)) return detach(conn)
+      if (link === undefined || session === undefined || !conn.announced || conn.closed) return
+      // After an UNSUBSCRIBE, what the connection holds is the count again.
+      if (!added) filters.set(conn, new Set([...link.subscriptions()].map(([f]) => f)))
+      if (!holdsCommandFilter(link)) return detach(conn)
       if (conn.detachCommands !== undefined && !added) return
       const previous = conn.detachCommands
       // Attach first: the device keeps a sink (and its cluster route) throughout.
-      conn.detachCommands = deps.commands.attach(
-        session.tenant,
-        session.device,
-        sinkOf(conn, client, session),
-      )
+      conn.detachCommands = deps.commands.attach(session.tenant, session.device, sinkOf(conn, link, session))
       previous?.()
-    },
-
-    /** authorizeForward: only a command this module is writing, and only to its own connection. */
-    forwardable(conn: Connection | undefined, packet: AedesPublishPacket): boolean {
-      const entry = Buffer.isBuffer(packet.payload) ? outbound.get(packet.payload) : undefined
-      if (entry === undefined || conn === undefined || entry.conn !== conn) return false
-      entry.forwarded = true
-      return true
     },
   }
 }

@@ -2,9 +2,8 @@
 // `{configId, config}` there at once, and again whenever a registry change (on the registry topic,
 // so from any process) gives it another configuration id; it reports on `config/applied` and asks on
 // `config/req/<id>` (answered on `config/res/<id>`); a gateway does the same for a device D that
-// lists it on `gw/<D>/config[/applied]`. Like commands, each PUBLISH is written to the one client
-// only, never through aedes's topic routing.
-import type { AedesPublishPacket, Client, Subscription } from 'aedes'
+// lists it on `gw/<D>/config[/applied]`. Like commands, each PUBLISH is written to the one
+// connection only (its DeviceLink, on MQTT 3.1.1 and 5 alike).
 import type { Ingest } from '../adapter.ts'
 import { deliverConfig, reportAppVersion, reportConfigApplied } from '../device-config.ts'
 import type { Logger } from '../../core/log.ts'
@@ -12,9 +11,10 @@ import type { Device, RegistryChange } from '../../core/registry/model.ts'
 import { isDeviceId } from '../../core/events/ids.ts'
 import type { RegistryService, ResolvedConfig } from '../../core/registry/service.ts'
 import { REQUEST_ID_PATTERN } from '../../core/events/commands.ts'
-import { subscriptionsOf, writeFailed } from './broker.ts'
 import { topicMatches } from './command-topics.ts'
 import type { Connection, ConnectionTable, Session } from './connection.ts'
+import { grantedQos } from './link.ts'
+import type { DeviceLink } from './link.ts'
 import type { PublishResult } from './publish.ts'
 
 /** The topic a device subscribes to for its configuration, and the one it reports on. */
@@ -73,25 +73,17 @@ export interface ConfigPushDeps {
   readonly log: Logger
 }
 
-interface Outbound {
-  readonly conn: Connection
-  forwarded: boolean
-}
-
-/** The QoS the client gets `topic` with (its highest matching grant, at most 1), or undefined. */
-function qosFor(client: Client, topic: string): 0 | 1 | undefined {
-  let qos: number | undefined
-  for (const [filter, granted] of subscriptionsOf(client)) {
-    const response = RESPONSE_FILTER.test(filter) || GATEWAY_RESPONSE_FILTER.test(filter)
-    if (filter === topic || (response && topicMatches(filter, topic)))
-      qos = Math.max(qos ?? 0, Math.min(granted, 1))
-  }
-  return qos === undefined ? undefined : (qos as 0 | 1)
-}
+/** The QoS the connection gets `topic` with (its highest matching grant, at most 1), or undefined. */
+const qosFor = (link: DeviceLink, topic: string): 0 | 1 | undefined =>
+  grantedQos(
+    link,
+    (filter) =>
+      filter === topic ||
+      ((RESPONSE_FILTER.test(filter) || GATEWAY_RESPONSE_FILTER.test(filter)) && topicMatches(filter, topic)),
+  )
 
 export function createConfigPush(deps: ConfigPushDeps) {
   const { log } = deps
-  const outbound = new WeakMap<Buffer, Outbound>()
   /** The configuration id last written to each connection, per device (a gateway serves several). */
   const sent = new WeakMap<Connection, Map<string, string>>()
   const sentTo = (conn: Connection): Map<string, string> => {
@@ -108,23 +100,11 @@ export function createConfigPush(deps: ConfigPushDeps) {
   /** One push at a time per connection, so that ids arrive in the order they were computed. */
   const queues = new WeakMap<Connection, Promise<void>>()
 
-  function write(client: Client, topic: string, payload: Buffer, qos: 0 | 1): Promise<void> {
-    return new Promise((resolve) =>
-      client.publish({ cmd: 'publish', topic, payload, qos, retain: false, dup: false }, () => resolve()),
-    )
-  }
-
-  /** Writes one PUBLISH to this connection only; true once aedes wrote it to the socket. */
-  async function writeTo(conn: Connection, client: Client, topic: string, body: unknown, qos: 0 | 1) {
+  /** Writes one PUBLISH to this connection only; true once it was written to the socket. */
+  async function writeTo(link: DeviceLink, topic: string, body: unknown, qos: 0 | 1): Promise<boolean> {
     const payload = Buffer.from(JSON.stringify(body))
-    const entry: Outbound = { conn, forwarded: false }
-    outbound.set(payload, entry)
-    try {
-      await Promise.race([write(client, topic, payload, qos), conn.finished])
-    } finally {
-      outbound.delete(payload)
-    }
-    return entry.forwarded && !writeFailed(client) && !conn.closed
+    const properties = { contentType: 'application/json' }
+    return (await link.publish({ topic, payload, qos, properties })) === 'written'
   }
 
   /**
@@ -141,16 +121,16 @@ export function createConfigPush(deps: ConfigPushDeps) {
     /** Read already, for many devices at once (a registry change); else read now. */
     resolved?: ResolvedConfig,
   ) {
-    const client = conn.client
-    if (client === undefined || conn.closed || client.closed) return
-    const qos = qosFor(client, topic)
+    const link = conn.link
+    if (link === undefined || conn.closed) return
+    const qos = qosFor(link, topic)
     if (qos === undefined) return
     // Checked again at each write: a device may drop the gateway after the SUBSCRIBE.
     if (!(await serves(session, device))) return
     const { tenant } = session
     const effective = resolved ?? (await deps.config.getEffectiveConfig(tenant, device))
     if (has === effective.configId) {
-      if (!isObservationTopic(topic)) await writeTo(conn, client, topic, { configId: has }, qos)
+      if (!isObservationTopic(topic)) await writeTo(link, topic, { configId: has }, qos)
       return
     }
     const { configId } = effective
@@ -161,7 +141,7 @@ export function createConfigPush(deps: ConfigPushDeps) {
       configId,
       async () => {
         attempted = true
-        if (!(await writeTo(conn, client, topic, { configId, config: effective.config }, qos))) return false
+        if (!(await writeTo(link, topic, { configId, config: effective.config }, qos))) return false
         sentTo(conn).set(device, configId)
         return true
       },
@@ -194,8 +174,8 @@ export function createConfigPush(deps: ConfigPushDeps) {
 
   /** The devices whose configuration the connection's subscriptions observe. */
   function observed(conn: Connection, session: Session): string[] {
-    if (conn.client === undefined) return []
-    const devices = subscriptionsOf(conn.client).map(([filter]) => observedBy(filter, session.device))
+    if (conn.link === undefined) return []
+    const devices = [...conn.link.subscriptions()].map(([filter]) => observedBy(filter, session.device))
     return [...new Set(devices.filter((d): d is string => d !== undefined))]
   }
 
@@ -230,8 +210,7 @@ export function createConfigPush(deps: ConfigPushDeps) {
      * `config`, `config/res/<request id | + | #>`, and for a device D that lists the gateway
      * `gw/<D>/config` and `gw/<D>/config/res/<request id | + | #>`.
      */
-    async authorizeSubscribe(session: Session, subscription: Subscription): Promise<Subscription | null> {
-      const filter = subscription.topic
+    async authorizeSubscribe(session: Session, filter: string, qos: number): Promise<0 | 1 | null> {
       const gatewayResponse = GATEWAY_RESPONSE_FILTER.exec(filter)
       const gatewayFor = GATEWAY_CONFIG.exec(filter)?.[1] ?? gatewayResponse?.[1]
       if (gatewayFor !== undefined) {
@@ -241,7 +220,7 @@ export function createConfigPush(deps: ConfigPushDeps) {
           gatewayFor !== session.device &&
           (id === undefined || id === '+' || id === '#' || REQUEST_ID_PATTERN.test(id)) &&
           (await serves(session, gatewayFor))
-        return granted ? { ...subscription, qos: Math.min(subscription.qos, 1) as 0 | 1 } : null
+        return granted ? (Math.min(qos, 1) as 0 | 1) : null
       }
       const response = RESPONSE_FILTER.exec(filter)?.[1]
       const allowed =
@@ -249,8 +228,7 @@ export function createConfigPush(deps: ConfigPushDeps) {
         response === '+' ||
         response === '#' ||
         (response !== undefined && REQUEST_ID_PATTERN.test(response))
-      if (!allowed) return null
-      return { ...subscription, qos: Math.min(subscription.qos, 1) as 0 | 1 }
+      return allowed ? (Math.min(qos, 1) as 0 | 1) : null
     },
 
     /** A SUBSCRIBE granted `config`: the configuration goes out now, whatever was sent before. */
@@ -400,14 +378,6 @@ export function createConfigPush(deps: ConfigPushDeps) {
         return { action: 'disconnect', reason: 'invalid-config-report' }
       }
       return { action: 'disconnect', reason: 'unavailable' }
-    },
-
-    /** authorizeForward: only a configuration this module is writing, to its own connection. */
-    forwardable(conn: Connection | undefined, packet: AedesPublishPacket): boolean {
-      const entry = Buffer.isBuffer(packet.payload) ? outbound.get(packet.payload) : undefined
-      if (entry === undefined || conn === undefined || entry.conn !== conn) return false
-      entry.forwarded = true
-      return true
     },
   }
 }

@@ -6,6 +6,7 @@ import type { TLSSocket } from 'node:tls'
 import type { Client } from 'aedes'
 import type { AuthMethod } from '../../core/registry/model.ts'
 import type { ListenerName } from './config.ts'
+import type { DeviceLink } from './link.ts'
 
 /** An authenticated device on a connection. */
 export interface Session {
@@ -37,6 +38,8 @@ export interface Connection {
   psk?: PskProof | undefined
   /** The aedes client serving an MQTT 3.1.1 connection. */
   client?: Client | undefined
+  /** Where commands, configurations and upload tokens are written (aedes-link.ts, v5/endpoint.ts). */
+  link?: DeviceLink | undefined
   /** Set by the MQTT 5 endpoint: ends the connection with a DISCONNECT saying why (v5/outcome.ts). */
   end?: ((reason: string) => void) | undefined
   /** The client id the device sent (aedes's client.id becomes `<tenant>/<device>`). */

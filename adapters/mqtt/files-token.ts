@@ -6,16 +6,16 @@
 // A gateway asks for a device D that lists it on `gw/<D>/files/<kind>/req/<id>`, answered on
 // `gw/<D>/files/<kind>/res/<id>`.
 // As for configurations (config-push.ts), each answer is written to the asking connection only.
-import type { AedesPublishPacket, Client, Subscription } from 'aedes'
 import { type TokenMode, answerTokenRequest } from '../../core/blobs/token-request.ts'
 import type { Uploads } from '../../core/blobs/uploads.ts'
 import { REQUEST_ID_PATTERN } from '../../core/events/commands.ts'
 import { isDeviceId } from '../../core/events/ids.ts'
 import type { Logger } from '../../core/log.ts'
 import type { Device } from '../../core/registry/model.ts'
-import { subscriptionsOf } from './broker.ts'
 import { topicMatches } from './command-topics.ts'
 import type { Connection, Session } from './connection.ts'
+import { grantedQos } from './link.ts'
+import type { DeviceLink } from './link.ts'
 import type { PublishResult } from './publish.ts'
 
 const REQUEST = /^(?:gw\/([^/]+)\/)?files\/(token|presign)\/req\/([^/]*)$/
@@ -69,23 +69,11 @@ export interface FilesTokenDeps {
   readonly log: Logger
 }
 
-interface Outbound {
-  readonly conn: Connection
-  forwarded: boolean
-}
-
-function qosFor(client: Client, topic: string): 0 | 1 | undefined {
-  let qos: number | undefined
-  for (const [filter, granted] of subscriptionsOf(client)) {
-    if (responseFilterOf(filter) !== null && topicMatches(filter, topic))
-      qos = Math.max(qos ?? 0, Math.min(granted, 1))
-  }
-  return qos === undefined ? undefined : (qos as 0 | 1)
-}
+const qosFor = (link: DeviceLink, topic: string): 0 | 1 | undefined =>
+  grantedQos(link, (filter) => responseFilterOf(filter) !== null && topicMatches(filter, topic))
 
 export function createFilesToken(deps: FilesTokenDeps) {
   const { log } = deps
-  const outbound = new WeakMap<Buffer, Outbound>()
 
   async function serves(session: Session, device: string): Promise<boolean> {
     if (device === session.device) return true
@@ -94,15 +82,9 @@ export function createFilesToken(deps: FilesTokenDeps) {
     return served !== undefined && served.enabled && served.gateways.includes(session.device)
   }
 
-  function writeTo(conn: Connection, client: Client, topic: string, body: unknown, qos: 0 | 1) {
+  async function writeTo(link: DeviceLink, topic: string, body: unknown, qos: 0 | 1): Promise<void> {
     const payload = Buffer.from(JSON.stringify(body))
-    outbound.set(payload, { conn, forwarded: false })
-    return Promise.race([
-      new Promise<void>((resolve) =>
-        client.publish({ cmd: 'publish', topic, payload, qos, retain: false, dup: false }, () => resolve()),
-      ),
-      conn.finished,
-    ]).finally(() => outbound.delete(payload))
+    await link.publish({ topic, payload, qos, properties: { contentType: 'application/json' } })
   }
 
   async function answer(
@@ -113,9 +95,9 @@ export function createFilesToken(deps: FilesTokenDeps) {
     mode: TokenMode,
     payload: Buffer,
   ): Promise<void> {
-    const client = conn.client
-    if (client === undefined || conn.closed || client.closed) return
-    const qos = qosFor(client, topic)
+    const link = conn.link
+    if (link === undefined || conn.closed) return
+    const qos = qosFor(link, topic)
     // Nobody would read the token: none is issued.
     if (qos === undefined) return
     const refuse = (statusCode: number, reasonPhrase: string, retryAfterMs?: number) => {
@@ -125,7 +107,7 @@ export function createFilesToken(deps: FilesTokenDeps) {
         reasonPhrase,
         ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
       }
-      return writeTo(conn, client, topic, error, qos)
+      return writeTo(link, topic, error, qos)
     }
     const base = deps.uploadBase(conn)
     if (deps.uploads === undefined || base === undefined)
@@ -141,20 +123,20 @@ export function createFilesToken(deps: FilesTokenDeps) {
       const { status, detail, retryAfterMs } = answered.refusal
       return refuse(status, detail, retryAfterMs)
     }
-    await writeTo(conn, client, topic, answered.body, qos)
+    await writeTo(link, topic, answered.body, qos)
   }
 
   return {
     /** `[gw/<D>/]files/{token,presign}/res/<request id | + | #>` (QoS capped at 1); null for any other `files` filter. */
-    async authorizeSubscribe(session: Session, subscription: Subscription): Promise<Subscription | null> {
-      const filter = responseFilterOf(subscription.topic)
+    async authorizeSubscribe(session: Session, topic: string, qos: number): Promise<0 | 1 | null> {
+      const filter = responseFilterOf(topic)
       if (filter === null) return null
       if (
         filter.device !== undefined &&
         (filter.device === session.device || !(await serves(session, filter.device)))
       )
         return null
-      return { ...subscription, qos: Math.min(subscription.qos, 1) as 0 | 1 }
+      return Math.min(qos, 1) as 0 | 1
     },
 
     /**
@@ -189,14 +171,6 @@ export function createFilesToken(deps: FilesTokenDeps) {
         log.warn({ err, tenant: session.tenant, device }, 'file token request failed'),
       )
       return { action: 'ack' }
-    },
-
-    /** authorizeForward: only an answer this module is writing, to its own connection. */
-    forwardable(conn: Connection | undefined, packet: AedesPublishPacket): boolean {
-      const entry = Buffer.isBuffer(packet.payload) ? outbound.get(packet.payload) : undefined
-      if (entry === undefined || conn === undefined || entry.conn !== conn) return false
-      entry.forwarded = true
-      return true
     },
   }
 }

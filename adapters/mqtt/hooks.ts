@@ -1,33 +1,26 @@
 // The aedes hooks (STYLE.md 7, 8): CONNECT is answered after authentication and the connected
 // event; a PUBLISH is produced to the bus inside authorizePublish, because aedes writes the PUBACK
 // before its `published` hook runs, and is then routed nowhere; only command, configuration
-// (config-push.ts) and upload-token answer (files-token.ts) subscriptions are granted; nothing is
-// forwarded to devices but what those write to their own connection.
+// (config-push.ts) and upload-token answer (files-token.ts) subscriptions are granted (routes.ts);
+// nothing is forwarded to devices but what their links write to their own connection (aedes-link.ts).
 // Every hook bridges its promise to aedes's callback, never passing an async function.
 import type { Aedes, Client, ConnectPacket, PublishPacket, Subscription } from 'aedes'
+import type { AedesLinks } from './aedes-link.ts'
 import { holdsQos2, setClientId } from './broker.ts'
 import type { Hooks } from './broker.ts'
-import type { CommandChannel } from './commands.ts'
-import type { ConfigPush } from './config-push.ts'
-import { appliedDeviceOf, configRequestOf } from './config-push.ts'
 import type { ConnectHandler } from './connect.ts'
-import type { FilesToken } from './files-token.ts'
-import { ownsFilesFilter, tokenRequestOf } from './files-token.ts'
 import type { Connection, ConnectionTable } from './connection.ts'
 import type { MqttMetrics } from './metrics.ts'
 import { connackError } from './outcome.ts'
-import type { PublishHandler, PublishResult } from './publish.ts'
-import type { Refusals } from './refusals.ts'
+import type { PublishResult } from './publish.ts'
+import type { DeviceRoutes } from './routes.ts'
 
 export interface HooksDeps {
   readonly table: ConnectionTable
   readonly connect: ConnectHandler
-  readonly publish: PublishHandler
-  readonly commands: Pick<CommandChannel, 'authorizeSubscribe' | 'forwardable'>
-  readonly config: Pick<ConfigPush, 'owns' | 'authorizeSubscribe' | 'applied' | 'request' | 'forwardable'>
-  /** Upload tokens asked for on `[gw/<D>/]files/token/req/<id>` (docs/files.md). */
-  readonly files: Pick<FilesToken, 'authorizeSubscribe' | 'request' | 'forwardable'>
-  readonly refusals: Refusals
+  /** Subscriptions and PUBLISHes of devices, as the MQTT 5 endpoint takes them too. */
+  readonly routes: Pick<DeviceRoutes, 'authorizeSubscribe' | 'publish'>
+  readonly links: AedesLinks
   readonly metrics: MqttMetrics
   readonly broker: () => Aedes | undefined
   /** Work of a connection that its disconnected event waits for. */
@@ -45,7 +38,7 @@ const toBuffer = (payload: Buffer | string | undefined): Buffer =>
   Buffer.isBuffer(payload) ? payload : Buffer.from(payload ?? '')
 
 export function createHooks(deps: HooksDeps): Hooks {
-  const { table, refusals, metrics, track } = deps
+  const { table, metrics, track } = deps
   const connOf = (client: Client | null): Connection | undefined =>
     client === null ? undefined : table.of(client.conn)
 
@@ -58,6 +51,7 @@ export function createHooks(deps: HooksDeps): Hooks {
       const conn = connOf(client)
       if (conn === undefined) return callback(new Error('unknown connection'), false)
       conn.client = client
+      conn.link = deps.links.linkOf(conn, client)
       conn.clientId = packet.clientId.slice(0, 256)
       const will = packet.will
       if (will !== undefined && will !== null) {
@@ -97,17 +91,7 @@ export function createHooks(deps: HooksDeps): Hooks {
         if (qos === 2 && broker !== undefined && (await holdsQos2(broker, client, packet.messageId ?? -1))) {
           return { action: 'ack' } // a retransmission of a message already on the bus [MQTT-4.3.3-2]
         }
-        // The device's report of a configuration (docs/config.md), not a channel.
-        const reportFor = retain ? undefined : appliedDeviceOf(topic, session.device)
-        if (reportFor !== undefined)
-          return deps.config.applied(conn, session, reportFor, toBuffer(packet.payload))
-        const tokenRequest = retain ? undefined : tokenRequestOf(topic)
-        if (tokenRequest !== undefined)
-          return deps.files.request(conn, session, tokenRequest, toBuffer(packet.payload))
-        const asked = retain ? undefined : configRequestOf(topic, session.device)
-        if (asked !== undefined)
-          return deps.config.request(conn, session, asked.device, asked.requestId, toBuffer(packet.payload))
-        return deps.publish(
+        return deps.routes.publish(
           conn,
           session,
           { topic, qos, retain, payload: toBuffer(packet.payload) },
@@ -135,46 +119,13 @@ export function createHooks(deps: HooksDeps): Hooks {
       const conn = connOf(client)
       const session = conn?.session
       if (conn === undefined || session === undefined) return callback(null, null)
-      const module = deps.config.owns(subscription.topic)
-        ? { name: 'config', authorize: deps.config.authorizeSubscribe }
-        : ownsFilesFilter(subscription.topic)
-          ? { name: 'files', authorize: deps.files.authorizeSubscribe }
-          : undefined
-      if (module !== undefined) {
-        track(conn, module.authorize(session, subscription)).then(
-          (granted) => {
-            if (granted === null)
-              refusals.message(
-                conn,
-                'subscribe-refused',
-                `${module.name} filter ${subscription.topic.slice(0, 300)}`,
-              )
-            callback(null, granted)
-          },
-          (err: unknown) => {
-            refusals.message(conn, 'subscribe-unavailable', `subscription not checked: ${String(err)}`)
-            callback(null, null)
-          },
-        )
-        return
-      }
-      // Devices read their commands only (docs/commands-mqtt.md); everything else is SUBACK 0x80 [MQTT-3.9.3].
-      track(conn, deps.commands.authorizeSubscribe(conn, session, subscription)).then(
-        (granted) => callback(null, granted),
-        (err: unknown) => {
-          refusals.message(conn, 'subscribe-unavailable', `subscription not checked: ${String(err)}`)
-          callback(null, null)
-        },
+      // Anything not the device's to read is SUBACK 0x80 [MQTT-3.9.3].
+      track(conn, deps.routes.authorizeSubscribe(conn, session, subscription.topic, subscription.qos)).then(
+        (granted) => callback(null, granted === null ? null : { ...subscription, qos: granted }),
+        () => callback(null, null),
       )
     },
 
-    authorizeForward: (client, packet) => {
-      const conn = connOf(client)
-      return deps.commands.forwardable(conn, packet) ||
-        deps.config.forwardable(conn, packet) ||
-        deps.files.forwardable(conn, packet)
-        ? packet
-        : null
-    },
+    authorizeForward: (client, packet) => (deps.links.forwardable(connOf(client), packet) ? packet : null),
   }
 }

@@ -13,10 +13,10 @@ import type { Logger } from '../../core/log.ts'
 import type { Registry } from '../../core/metrics.ts'
 import type { RegistryAuth } from '../../core/registry/auth.ts'
 import type { ListOptions, Page, Tenant } from '../../core/registry/model.ts'
+import { createAedesLinks } from './aedes-link.ts'
 import { createAnchorIndex } from './anchors.ts'
 import { createConnectAuthenticator } from './auth.ts'
 import { createBroker, sentDisconnect } from './broker.ts'
-import { isCommandFilter } from './command-topics.ts'
 import { createCommandChannel } from './commands.ts'
 import type { ConfigPushDeps } from './config-push.ts'
 import { createFilesToken } from './files-token.ts'
@@ -34,6 +34,7 @@ import { createMqttMetrics } from './metrics.ts'
 import { createPublishHandler } from './publish.ts'
 import { createRefusals } from './refusals.ts'
 import { createRevocation } from './revocation.ts'
+import { createDeviceRoutes } from './routes.ts'
 import { createSessions } from './sessions.ts'
 import { sniffLevel } from './sniff.ts'
 import { createTlsContexts, createTlsGate } from './tls-gate.ts'
@@ -153,21 +154,25 @@ export function createMqttAdapter(config: MqttConfig, deps: MqttAdapterDeps): Ad
     maxPayloadBytes: config.maxPayloadBytes,
     refused: (conn, reason, detail) => refusals.message(conn, reason, detail),
   })
-  const hooks = createHooks({
-    table,
-    refusals,
-    metrics,
-    track,
+  const routes = createDeviceRoutes({
     commands: commandChannel,
     config: configPush,
     files: filesToken,
+    publish,
+    refusals,
+  })
+  const hooks = createHooks({
+    table,
+    metrics,
+    track,
+    routes,
+    links: createAedesLinks(),
     broker: () => broker,
     connect,
-    publish,
   })
   const endpointV5: EndpointDeps = {
     connect,
-    publish,
+    routes,
     refusals,
     metrics,
     track,
@@ -257,28 +262,22 @@ export function createMqttAdapter(config: MqttConfig, deps: MqttAdapterDeps): Ad
     }
     aedes.on('clientError', noted)
     aedes.on('connectionError', noted)
-    // Command subscriptions: granted ones (not those restored with a session: connackSent covers
-    // them, and no command goes out before the CONNACK), removed ones.
-    const changed = (client: Client, added: boolean): void => {
-      const conn = table.of(client.conn)
-      if (conn !== undefined) commandChannel.subscriptionsChanged(conn, added)
-    }
-    // aedes reports refused filters too, with QoS 128 (SUBACK failure).
+    // Granted subscriptions (not those restored with a session: connackSent covers them, and no
+    // command goes out before the CONNACK), removed ones. aedes reports refused filters too, with
+    // QoS 128 (SUBACK failure).
     aedes.on('subscribe', (subscriptions, client) => {
-      const granted = subscriptions.filter((s) => (s.qos as number) !== 128)
-      changed(
-        client,
-        granted.some((s) => isCommandFilter(s.topic)),
-      )
       const conn = table.of(client.conn)
-      if (conn !== undefined)
-        configPush.subscribed(
-          conn,
-          granted.map((s) => s.topic),
-        )
+      const granted = subscriptions.filter((s) => (s.qos as number) !== 128).map((s) => s.topic)
+      if (conn !== undefined) routes.subscribed(conn, granted)
     })
-    aedes.on('unsubscribe', (_unsubscriptions, client) => changed(client, false))
-    aedes.on('connackSent', (_packet, client) => changed(client, true))
+    aedes.on('unsubscribe', (_unsubscriptions, client) => {
+      const conn = table.of(client.conn)
+      if (conn !== undefined) routes.unsubscribed(conn)
+    })
+    aedes.on('connackSent', (_packet, client) => {
+      const conn = table.of(client.conn)
+      if (conn !== undefined) commandChannel.subscriptionsChanged(conn, true)
+    })
     aedes.on('keepaliveTimeout', (client) => {
       const conn = table.of(client.conn)
       if (conn !== undefined) conn.closeReason ??= 'keepalive-timeout'

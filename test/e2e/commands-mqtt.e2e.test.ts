@@ -67,8 +67,15 @@ function sendCommand(tenant: string, device: string, name: string, body: string,
   ])
 }
 
-const deviceArgs = (tenant: string, device: string): string[] => [
-  ...['-h', '127.0.0.1', '-p', String(t.ports['mqtt']), '-V', 'mqttv311'],
+/** The device-side tests run on both protocol versions; a refused filter is 0x80 on 3.1.1, 0x87 on 5. */
+const VERSIONS = [
+  { name: '3.1.1', mosquitto: 'mqttv311', protocolVersion: 4, refused: 0x80 },
+  { name: '5', mosquitto: 'mqttv5', protocolVersion: 5, refused: 0x87 },
+] as const
+type Version = (typeof VERSIONS)[number]
+
+const deviceArgs = (tenant: string, device: string, version: Version = VERSIONS[0]): string[] => [
+  ...['-h', '127.0.0.1', '-p', String(t.ports['mqtt']), '-V', version.mosquitto],
   ...['-u', `${device}@${tenant}`, '-P', PASSWORD],
 ]
 
@@ -96,10 +103,19 @@ function subscriber(args: readonly string[]) {
 }
 
 /** An MQTT.js device on the device broker, and every PUBLISH it receives. */
-async function device(tenant: string, id: string): Promise<{ client: MqttClient; inbox: IPublishPacket[] }> {
+async function device(
+  tenant: string,
+  id: string,
+  version: Version = VERSIONS[0],
+): Promise<{ client: MqttClient; inbox: IPublishPacket[] }> {
   const client = await mqtt.connectAsync(
     `mqtt://127.0.0.1:${t.ports['mqtt']}`,
-    { protocolVersion: 4, reconnectPeriod: 0, username: `${id}@${tenant}`, password: PASSWORD },
+    {
+      protocolVersion: version.protocolVersion,
+      reconnectPeriod: 0,
+      username: `${id}@${tenant}`,
+      password: PASSWORD,
+    },
     false,
   )
   open.push(client)
@@ -108,7 +124,7 @@ async function device(tenant: string, id: string): Promise<{ client: MqttClient;
   return { client, inbox }
 }
 
-/** Granted QoS per filter, 128 for a refused one (MQTT.js rejects a SUBACK that grants nothing). */
+/** Granted QoS per filter, the failure code for a refused one (MQTT.js rejects a SUBACK that grants nothing). */
 async function granted(client: MqttClient, filters: Record<string, { qos: 0 | 1 }>): Promise<number[]> {
   return client.subscribeAsync(filters).then(
     (grants) => grants.map((g) => g.qos),
@@ -116,10 +132,10 @@ async function granted(client: MqttClient, filters: Record<string, { qos: 0 | 1 
   )
 }
 
-describe('commands over MQTT (e2e)', () => {
+describe.each(VERSIONS)('commands to MQTT $name devices (e2e)', (version) => {
   it('delivers a one-way command sent with curl to mosquitto_sub on command/<name>, and records it delivered', async () => {
     const tn = await tenant()
-    const sub = subscriber([...deviceArgs(tn.id, 'dev-a'), '-t', 'command/#', '-q', '1', '-C', '1'])
+    const sub = subscriber([...deviceArgs(tn.id, 'dev-a', version), '-t', 'command/#', '-q', '1', '-C', '1'])
     await sub.subscribed
     const sent = await sendCommand(tn.id, 'dev-a', 'reboot', 'in-5-seconds')
     expect(sent.status, sent.body).toBe(202)
@@ -143,7 +159,7 @@ describe('commands over MQTT (e2e)', () => {
 
   it('returns the answer of an MQTT.js device to a request-style command sent with wait=5', async () => {
     const tn = await tenant()
-    const { client } = await device(tn.id, 'dev-a')
+    const { client } = await device(tn.id, 'dev-a', version)
     expect(await granted(client, { 'command/+/req/+': { qos: 1 } })).toEqual([1])
     client.on('message', (topic, payload) => {
       const [, name, , requestId] = topic.split('/')
@@ -159,23 +175,12 @@ describe('commands over MQTT (e2e)', () => {
     expect(JSON.parse(reply.body)).toEqual({ name: 'uptime', asked: 'how-long' })
   })
 
-  it('delivers a command published with mosquitto_pub on the application broker', async () => {
-    const tn = await tenant()
-    const sub = subscriber([...deviceArgs(tn.id, 'dev-a'), '-t', 'command/ping', '-q', '1', '-C', '1'])
-    await sub.subscribed
-    const pub = await mosquitto('mosquitto_pub', [
-      ...['-h', '127.0.0.1', '-p', String(t.ports['appMqtt']), '-V', 'mqttv311'],
-      ...['-u', tn.id, '-P', tn.manager, '-q', '1', '-t', `command/${tn.id}/dev-a/ping`, '-m', 'hello'],
-    ])
-    expect(pub.code, pub.stderr).toBe(0)
-    const { code, stdout } = await sub.done
-    expect(code).toBe(0)
-    expect(stdout).toContain('command/ping hello')
-  })
-
   it('delivers the commands of a device to its gateway on gw/<device>/command/<name>', async () => {
     const tn = await tenant()
-    const sub = subscriber([...deviceArgs(tn.id, 'gw-1'), '-t', 'gw/child/command/#', '-q', '1', '-C', '1'])
+    const sub = subscriber([
+      ...deviceArgs(tn.id, 'gw-1', version),
+      ...['-t', 'gw/child/command/#', '-q', '1', '-C', '1'],
+    ])
     await sub.subscribed
     const sent = await sendCommand(tn.id, 'child', 'set-point', '21.5')
     expect(sent.status, sent.body).toBe(202)
@@ -186,8 +191,8 @@ describe('commands over MQTT (e2e)', () => {
 
   it("never shows a device another device's commands or responses, nor lets it listen as their gateway", async () => {
     const tn = await tenant()
-    const victim = await device(tn.id, 'dev-a')
-    const attacker = await device(tn.id, 'dev-b')
+    const victim = await device(tn.id, 'dev-a', version)
+    const attacker = await device(tn.id, 'dev-b', version)
     expect(await granted(victim.client, { 'command/#': { qos: 1 } })).toEqual([1])
     expect(
       await granted(attacker.client, {
@@ -196,7 +201,7 @@ describe('commands over MQTT (e2e)', () => {
         'gw/+/command/#': { qos: 1 },
         '#': { qos: 1 },
       }),
-    ).toEqual([1, 128, 1, 128])
+    ).toEqual([1, version.refused, 1, version.refused])
     victim.client.on('message', (topic) => {
       const [, , , requestId] = topic.split('/')
       if (requestId !== undefined)
@@ -213,6 +218,57 @@ describe('commands over MQTT (e2e)', () => {
     await waitUntil(() => attacker.inbox.length >= 1)
     expect(attacker.inbox.map((p) => [p.topic, p.payload.toString()])).toEqual([['command/marker', 'mine']])
     expect(victim.inbox.map((p) => p.payload.toString())).toEqual(['code-1234', 'code-5678'])
+  })
+})
+
+describe('commands to MQTT 5 devices: request/response (e2e)', () => {
+  it('gives mosquitto_sub -V mqttv5 a Response Topic, Correlation Data and the ttl left, and mosquitto_pub answers on that topic', async () => {
+    const tn = await tenant()
+    const v5 = VERSIONS[1]
+    const format = '%t|%R|%D|%E|%p'
+    const sub = subscriber([
+      ...deviceArgs(tn.id, 'dev-a', v5),
+      ...['-t', 'command/#', '-q', '1', '-C', '1', '-F', format],
+    ])
+    await sub.subscribed
+    // The API call waits for the answer while the device reads the command and answers it.
+    const reply = sendCommand(tn.id, 'dev-a', 'uptime', 'how-long', 'ttl=120&wait=20')
+    const { code, stdout } = await sub.done
+    expect(code).toBe(0)
+    const line = stdout.split('\n').find((l) => l.startsWith('command/uptime/req/'))
+    expect(line, stdout).toBeDefined()
+    const [topic, responseTopic, correlation, expiry, payload] = line!.split('|')
+    const requestId = topic!.split('/')[3]!
+    expect(responseTopic).toBe(`command/res/${requestId}/200`)
+    expect(correlation).toBe(requestId)
+    expect(Number(expiry)).toBeGreaterThan(0)
+    expect(Number(expiry)).toBeLessThanOrEqual(120)
+    expect(payload).toBe('how-long')
+    const answer = await mosquitto('mosquitto_pub', [
+      ...deviceArgs(tn.id, 'dev-a', v5),
+      ...['-q', '1', '-t', responseTopic!, '-D', 'publish', 'correlation-data', correlation!, '-m', 'up 5 s'],
+    ])
+    expect(answer.code, answer.stderr).toBe(0)
+    const answered = await reply
+    expect(answered.status, answered.body).toBe(200)
+    expect(answered.headers['tributary-command-status']).toBe('200')
+    expect(answered.body).toBe('up 5 s')
+  })
+})
+
+describe('commands on the application broker (e2e)', () => {
+  it('delivers a command published with mosquitto_pub on the application broker', async () => {
+    const tn = await tenant()
+    const sub = subscriber([...deviceArgs(tn.id, 'dev-a'), '-t', 'command/ping', '-q', '1', '-C', '1'])
+    await sub.subscribed
+    const pub = await mosquitto('mosquitto_pub', [
+      ...['-h', '127.0.0.1', '-p', String(t.ports['appMqtt']), '-V', 'mqttv311'],
+      ...['-u', tn.id, '-P', tn.manager, '-q', '1', '-t', `command/${tn.id}/dev-a/ping`, '-m', 'hello'],
+    ])
+    expect(pub.code, pub.stderr).toBe(0)
+    const { code, stdout } = await sub.done
+    expect(code).toBe(0)
+    expect(stdout).toContain('command/ping hello')
   })
 
   it("refuses a command for another tenant's device, and one from a reader, on the application broker", async () => {

@@ -12,7 +12,7 @@ import { configId as configIdOf } from '../../core/registry/device-config.ts'
 import { curl } from '../helpers/curl.ts'
 import type { KafkaTributary } from '../helpers/kafka-process.ts'
 import { startOnKafka } from '../helpers/kafka-process.ts'
-import { ADMIN_TOKEN, mosquitto, waitForRecords } from '../helpers/mqtt.ts'
+import { ADMIN_TOKEN, mosquitto, pubackRc, waitForRecords } from '../helpers/mqtt.ts'
 import { uniqueName, waitUntil } from '../helpers/wait.ts'
 
 const PASSWORD = 'correct horse battery'
@@ -27,20 +27,33 @@ afterAll(async () => {
   expect(code).toBe(0)
 })
 
-const deviceArgs = (tenant: string, device: string): string[] => [
-  ...['-h', '127.0.0.1', '-p', String(t.ports['mqtt']), '-V', 'mqttv311'],
+/** The push-and-report test runs on both protocol versions. */
+const VERSIONS = [
+  { name: '3.1.1', mosquitto: 'mqttv311' },
+  { name: '5', mosquitto: 'mqttv5' },
+] as const
+type Version = (typeof VERSIONS)[number]
+
+const deviceArgs = (tenant: string, device: string, version: Version = VERSIONS[0]): string[] => [
+  ...['-h', '127.0.0.1', '-p', String(t.ports['mqtt']), '-V', version.mosquitto],
   ...['-u', `${device}@${tenant}`, '-P', PASSWORD],
 ]
 const admin = (...args: string[]) =>
   curl(['-H', `authorization: Bearer ${ADMIN_TOKEN}`, '-H', 'content-type: application/json', ...args])
 
 /** mosquitto_sub -v on `filter` (default `config`): the configurations it printed so far, and its exit. */
-function configSubscriber(tenant: string, device: string, count: number, filter = 'config') {
+function configSubscriber(
+  tenant: string,
+  device: string,
+  count: number,
+  filter = 'config',
+  version: Version = VERSIONS[0],
+) {
   // stdbuf: mosquitto_sub's stdout is a pipe here, which C stdio would buffer until exit.
   const child = spawn('stdbuf', [
     '-oL',
     'mosquitto_sub',
-    ...deviceArgs(tenant, device),
+    ...deviceArgs(tenant, device, version),
     ...['-q', '1', '-v', '-C', String(count), '-t', filter],
   ])
   let stdout = ''
@@ -73,76 +86,81 @@ function configSubscriber(tenant: string, device: string, count: number, filter 
 }
 
 describe('configuration over MQTT (e2e: mosquitto_sub, mosquitto_pub, curl, kcat)', () => {
-  it('pushes the configuration on subscribe and on change, and records the report', async () => {
-    const tenant = uniqueName('cq')
-    await t.api.createTenant(tenant)
-    await t.api.createDevice(tenant, 'thermo', { appVersion: 'v1' })
-    await t.api.setPassword(tenant, 'thermo', PASSWORD)
-    const api = `${t.url('api')}/api/v1/tenants/${tenant}`
-    expect((await admin('-X', 'PUT', '-d', '{"interval":60}', `${api}/config`)).status).toBe(200)
+  it.each(VERSIONS)(
+    'pushes the configuration on subscribe and on change, and records the report (MQTT $name)',
+    async (version) => {
+      const tenant = uniqueName('cq')
+      await t.api.createTenant(tenant)
+      await t.api.createDevice(tenant, 'thermo', { appVersion: 'v1' })
+      await t.api.setPassword(tenant, 'thermo', PASSWORD)
+      const api = `${t.url('api')}/api/v1/tenants/${tenant}`
+      expect((await admin('-X', 'PUT', '-d', '{"interval":60}', `${api}/config`)).status).toBe(200)
 
-    const sub = configSubscriber(tenant, 'thermo', 2)
-    await sub.got(1)
-    const [first] = sub.received()
-    expect(first!.config).toEqual({ interval: 60 })
+      const sub = configSubscriber(tenant, 'thermo', 2, 'config', version)
+      await sub.got(1)
+      const [first] = sub.received()
+      expect(first!.config).toEqual({ interval: 60 })
 
-    // Written through the API: the registry change reaches the adapter, which pushes the new id.
-    expect((await admin('-X', 'PUT', '-d', '{"interval":5}', `${api}/config/app-versions/v1`)).status).toBe(
-      200,
-    )
-    await sub.got(2)
-    expect(await sub.done).toBe(0)
-    const [, second] = sub.received()
-    expect(second!.config).toEqual({ interval: 5 })
-    expect(second!.configId).not.toBe(first!.configId)
-    const effective = await admin(`${api}/devices/thermo/config/effective`)
-    expect(effective.json.configId).toBe(second!.configId)
+      // Written through the API: the registry change reaches the adapter, which pushes the new id.
+      expect((await admin('-X', 'PUT', '-d', '{"interval":5}', `${api}/config/app-versions/v1`)).status).toBe(
+        200,
+      )
+      await sub.got(2)
+      expect(await sub.done).toBe(0)
+      const [, second] = sub.received()
+      expect(second!.config).toEqual({ interval: 5 })
+      expect(second!.configId).not.toBe(first!.configId)
+      const effective = await admin(`${api}/devices/thermo/config/effective`)
+      expect(effective.json.configId).toBe(second!.configId)
 
-    const reported = await mosquitto('mosquitto_pub', [
-      ...deviceArgs(tenant, 'thermo'),
-      ...[
-        '-q',
-        '1',
-        '-t',
-        'config/applied',
-        '-m',
-        JSON.stringify({ configId: second!.configId, statusCode: 200 }),
-      ],
-    ])
-    expect(reported.code, reported.stderr).toBe(0)
-    const state = await admin(`${api}/devices/thermo/config/effective`)
-    expect(state.json.state).toMatchObject({
-      delivered: { configId: second!.configId, protocol: 'mqtt' },
-      applied: { configId: second!.configId, statusCode: 200, protocol: 'mqtt' },
-    })
+      const reported = await mosquitto('mosquitto_pub', [
+        ...deviceArgs(tenant, 'thermo', version),
+        ...[
+          '-q',
+          '1',
+          '-t',
+          'config/applied',
+          '-m',
+          JSON.stringify({ configId: second!.configId, statusCode: 200 }),
+        ],
+      ])
+      expect(reported.code, reported.stderr).toBe(0)
+      const state = await admin(`${api}/devices/thermo/config/effective`)
+      expect(state.json.state).toMatchObject({
+        delivered: { configId: second!.configId, protocol: 'mqtt' },
+        applied: { configId: second!.configId, statusCode: 200, protocol: 'mqtt' },
+      })
 
-    const topic = `${t.prefix}.events.${tenant}`
-    const events = await waitForRecords(
-      t.brokers,
-      topic,
-      (r) => /^io\.tributary\.config\.(delivered|applied)\.v1$/.test(r.headers['ce_type'] ?? ''),
-      { count: 3, timeoutMs: 30_000 },
-    )
-    expect(events.map((r) => [r.headers['ce_type'], r.headers['ce_protocol']])).toEqual([
-      ['io.tributary.config.delivered.v1', 'mqtt'],
-      ['io.tributary.config.delivered.v1', 'mqtt'],
-      ['io.tributary.config.applied.v1', 'mqtt'],
-    ])
-    expect(JSON.parse(String(events[2]!.payload))).toEqual({
-      configId: second!.configId,
-      statusCode: 200,
-      reasonPhrase: null,
-    })
+      const topic = `${t.prefix}.events.${tenant}`
+      const events = await waitForRecords(
+        t.brokers,
+        topic,
+        (r) => /^io\.tributary\.config\.(delivered|applied)\.v1$/.test(r.headers['ce_type'] ?? ''),
+        { count: 3, timeoutMs: 30_000 },
+      )
+      expect(events.map((r) => [r.headers['ce_type'], r.headers['ce_protocol']])).toEqual([
+        ['io.tributary.config.delivered.v1', 'mqtt'],
+        ['io.tributary.config.delivered.v1', 'mqtt'],
+        ['io.tributary.config.applied.v1', 'mqtt'],
+      ])
+      expect(JSON.parse(String(events[2]!.payload))).toEqual({
+        configId: second!.configId,
+        statusCode: 200,
+        reasonPhrase: null,
+      })
 
-    // An id never sent: MQTT 3.1.1 has no negative PUBACK, so the connection ends, nothing recorded.
-    const refused = await mosquitto('mosquitto_pub', [
-      ...deviceArgs(tenant, 'thermo'),
-      ...['-q', '1', '-t', 'config/applied', '-m', JSON.stringify({ configId: 'A'.repeat(22) })],
-    ])
-    expect(refused.code).not.toBe(0)
-    const after = await admin(`${api}/devices/thermo/config/effective`)
-    expect(after.json.state.applied.configId).toBe(second!.configId)
-  })
+      // An id never sent: nothing recorded. MQTT 3.1.1 has no negative PUBACK, so the connection ends;
+      // MQTT 5 answers PUBACK 0x99 payload format invalid.
+      const refused = await mosquitto('mosquitto_pub', [
+        ...deviceArgs(tenant, 'thermo', version),
+        ...['-d', '-q', '1', '-t', 'config/applied', '-m', JSON.stringify({ configId: 'A'.repeat(22) })],
+      ])
+      if (version.mosquitto === 'mqttv311') expect(refused.code).not.toBe(0)
+      else expect(pubackRc(refused), refused.stdout).toBe(0x99)
+      const after = await admin(`${api}/devices/thermo/config/effective`)
+      expect(after.json.state.applied.configId).toBe(second!.configId)
+    },
+  )
 
   it('pushes what a label-selector rule adds when the rule is written and when the device’s labels change', async () => {
     const tenant = uniqueName('cr')

@@ -4,7 +4,14 @@
 // WebSocket; what was written is read back from Kafka with kcat.
 import mqtt from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { connectionData, mosquitto, readTopic, startMqttE2e, waitForRecords } from '../helpers/mqtt.ts'
+import {
+  connectionData,
+  mosquitto,
+  pubackRc,
+  readTopic,
+  startMqttE2e,
+  waitForRecords,
+} from '../helpers/mqtt.ts'
 import type { KafkaRecord, MqttE2e, ToolResult } from '../helpers/mqtt.ts'
 import { uniqueName } from '../helpers/wait.ts'
 
@@ -41,11 +48,6 @@ const pub5 = (args: string[]): Promise<ToolResult> =>
   mosquitto('mosquitto_pub', ['-V', 'mqttv5', '-d', '-q', '1', ...args])
 
 /** The reason code of the PUBACK mosquitto_pub -d printed (`received PUBACK (Mid: 1, RC:135)`). */
-function pubackRc(result: ToolResult): number | undefined {
-  const match = /received PUBACK \(Mid: \d+, RC:(\d+)\)/.exec(result.stdout)
-  return match === null ? undefined : Number(match[1])
-}
-
 async function deviceWithPassword(tenant: string, device: string, fields: Record<string, unknown> = {}) {
   await e2e.tributary.api.createDevice(tenant, device, fields)
   await e2e.tributary.api.setPassword(tenant, device, PASSWORD)
@@ -180,14 +182,15 @@ describe('MQTT 5 devices (e2e: mosquitto clients -V mqttv5, MQTT.js, kcat)', () 
     expect(`${refused.stdout}${refused.stderr}`).toContain('received CONNACK (134)')
   })
 
-  it('refuses command subscriptions over MQTT 5 with SUBACK 0x83 (served over 3.1.1 only)', async () => {
+  it("refuses a filter that is not the device's with SUBACK 0x87 (mosquitto_sub -V mqttv5)", async () => {
     const tenant = newTenant()
     await e2e.tributary.api.createTenant(tenant)
     await deviceWithPassword(tenant, 'sub-6')
     const result = await mosquitto('mosquitto_sub', [
-      ...['-V', 'mqttv5', '-d', ...plain(), ...login('sub-6', tenant), '-t', 'command/#', '-C', '1'],
+      ...['-V', 'mqttv5', '-d', ...plain(), ...login('sub-6', tenant), '-t', 'sub-7/#', '-C', '1'],
     ])
     expect(`${result.stdout}${result.stderr}`).toContain('received SUBACK')
+    expect(`${result.stdout}${result.stderr}`).toContain('Subscribed (mid: 1): 135')
     expect(`${result.stdout}${result.stderr}`).toContain('All subscription requests were denied')
   })
 

@@ -20,9 +20,9 @@ export interface ToolResult {
   readonly stderr: string
 }
 
-/** Runs mosquitto_pub or mosquitto_sub to its end (bounded) and captures what it says. */
+/** Runs mosquitto_pub, mosquitto_sub or mosquitto_rr to its end (bounded) and captures what it says. */
 export function mosquitto(
-  tool: 'mosquitto_pub' | 'mosquitto_sub',
+  tool: 'mosquitto_pub' | 'mosquitto_sub' | 'mosquitto_rr',
   args: readonly string[],
   timeoutMs = 15_000,
 ): Promise<ToolResult> {
@@ -35,6 +35,12 @@ export function mosquitto(
       resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stdout, stderr })
     })
   })
+}
+
+/** The PUBACK reason code `mosquitto_pub -V mqttv5 -d` printed, or undefined when none came. */
+export function pubackRc(result: ToolResult): number | undefined {
+  const match = /received PUBACK \(Mid: \d+, RC:(\d+)\)/.exec(result.stdout)
+  return match === null ? undefined : Number(match[1])
 }
 
 /** Waits for `promise` at most `ms` from now, else fails naming `what`: the bound is the assertion. */

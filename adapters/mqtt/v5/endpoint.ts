@@ -1,22 +1,35 @@
 // The MQTT 5 device endpoint on mqtt-packet: the subset a device needs (CONNECT, PUBLISH QoS 0/1
-// acknowledged after the bus made it durable, PINGREQ, DISCONNECT), on the same authentication,
-// sessions, checks and ingest as the 3.1.1 endpoint (aedes), answering every refusal with a reason
-// code instead of a disconnect. One call serves one connection until it closes.
+// acknowledged after the bus made it durable, SUBSCRIBE to its commands, configuration and upload
+// tokens, which it is sent through its DeviceLink, PINGREQ, DISCONNECT), on the same
+// authentication, sessions, checks, ingest and command/configuration/upload-token modules as the
+// 3.1.1 endpoint (aedes), answering every refusal with a reason code instead of a disconnect. One
+// call serves one connection until it closes.
 import { generate, parser as createParser } from 'mqtt-packet'
-import type { IConnectPacket, IPublishPacket, ISubscribePacket, Packet } from 'mqtt-packet'
+import type {
+  IConnectPacket,
+  IPublishPacket,
+  ISubscribePacket,
+  IUnsubscribePacket,
+  Packet,
+} from 'mqtt-packet'
 import type { Logger } from '../../../core/log.ts'
 import type { ConnectHandler } from '../connect.ts'
 import type { Connection } from '../connection.ts'
+import type { WriteResult } from '../link.ts'
 import type { MqttMetrics } from '../metrics.ts'
-import type { PublishHandler, PublishResult } from '../publish.ts'
+import type { PublishResult } from '../publish.ts'
 import type { Refusals } from '../refusals.ts'
+import type { DeviceRoutes } from '../routes.ts'
 import { REASON, connackReason, connackReasonString, disconnectReason, pubackReason } from './outcome.ts'
+import { createLink } from './outbound.ts'
 import { TOPIC_ALIAS_MAXIMUM, describePayload, resolveTopic } from './publish.ts'
 import type { TopicAliases } from './publish.ts'
+import { subscribe as grant, subscribeViolation, unsubscribe as release } from './subscribe.ts'
 
 export interface EndpointDeps {
   readonly connect: ConnectHandler
-  readonly publish: PublishHandler
+  /** What a PUBLISH or SUBSCRIBE reaches, as on 3.1.1 (../routes.ts). */
+  readonly routes: Pick<DeviceRoutes, 'publish' | 'authorizeSubscribe' | 'subscribed' | 'unsubscribed'>
   readonly refusals: Refusals
   readonly metrics: Pick<MqttMetrics, 'ackDuration'>
   /** Work of a connection that its disconnected event waits for. */
@@ -56,17 +69,23 @@ export function serveV5(conn: Connection, deps: EndpointDeps): void {
   let problemInformation = true
   /** A DISCONNECT 0x00 from the client discards the will [MQTT-3.14.4-3]. */
   let willDiscarded = false
+  /** The filters the device holds (commands, configuration, upload tokens) and their granted QoS. */
+  const held = new Map<string, number>()
+  /** SUBSCRIBE and UNSUBSCRIBE are handled one after the other, in the order they came. */
+  let subscriptionWork: Promise<void> = Promise.resolve()
+  let clientReceiveMaximum = 0xffff
 
-  function write(packet: Packet): void {
-    if (stream.destroyed || !stream.writable) return
+  /** `done` is called once the bytes went to the socket (or with the error that stopped them). */
+  function write(packet: Packet, done?: (err?: Error | null) => void): WriteResult {
+    if (stream.destroyed || !stream.writable) return 'not-written'
     let bytes = generate(packet, { protocolVersion: 5 })
     // [MQTT-3.1.2-25] never more than the client's Maximum Packet Size: drop the reason string first.
     if (bytes.length > clientMaxPacket && 'properties' in packet && packet.properties !== undefined) {
       const { reasonString: _dropped, ...rest } = packet.properties as { reasonString?: string }
       bytes = generate({ ...packet, properties: rest }, { protocolVersion: 5 })
     }
-    if (bytes.length > clientMaxPacket) return
-    if (!stream.write(bytes) && drainTimer === undefined) {
+    if (bytes.length > clientMaxPacket) return 'too-large'
+    if (!stream.write(bytes, done) && drainTimer === undefined) {
       drainTimer = setTimeout(() => {
         conn.closeReason ??= 'slow-client'
         stream.destroy()
@@ -76,7 +95,18 @@ export function serveV5(conn: Connection, deps: EndpointDeps): void {
         drainTimer = undefined
       })
     }
+    return 'written'
   }
+
+  /** Commands, configurations and upload tokens reach the device through this (../link.ts). */
+  const { link, acked } = createLink({
+    open: () => phase === 'up',
+    write,
+    held,
+    receiveMaximum: () => clientReceiveMaximum,
+    closed: new Promise((resolve) => stream.once('close', resolve)),
+  })
+  conn.link = link
 
   /** Ends the connection, telling why with a DISCONNECT once the CONNACK went out (§4.13). */
   function end(reason: string | undefined): void {
@@ -175,6 +205,7 @@ export function serveV5(conn: Connection, deps: EndpointDeps): void {
       }
     }
     if (props.maximumPacketSize !== undefined) clientMaxPacket = props.maximumPacketSize
+    if (props.receiveMaximum !== undefined) clientReceiveMaximum = props.receiveMaximum
     problemInformation = props.requestProblemInformation !== false
     keepaliveMs = Math.min(connect.keepalive ?? 0, MAX_KEEPALIVE_SECONDS) * 1000
     armKeepalive()
@@ -228,7 +259,6 @@ export function serveV5(conn: Connection, deps: EndpointDeps): void {
         retainAvailable: false,
         maximumPacketSize: deps.maxPacketBytes,
         topicAliasMaximum: TOPIC_ALIAS_MAXIMUM,
-        wildcardSubscriptionAvailable: false,
         subscriptionIdentifiersAvailable: false,
         sharedSubscriptionAvailable: false,
         // [MQTT-3.2.2-16] a zero-length client id gets one assigned.
@@ -248,15 +278,15 @@ export function serveV5(conn: Connection, deps: EndpointDeps): void {
       case 'publish':
         return publish(packet)
       case 'pingreq':
-        return write({ cmd: 'pingresp' })
+        return void write({ cmd: 'pingresp' })
       case 'subscribe':
         return subscribe(packet)
       case 'unsubscribe':
-        return write({
-          cmd: 'unsuback',
-          messageId: packet.messageId ?? 0,
-          granted: packet.unsubscriptions.map(() => REASON.noSubscriptionExisted),
-        })
+        return unsubscribe(packet)
+      case 'puback':
+        // Frees the packet id of a PUBLISH sent; delivery was counted when it was written, as on 3.1.1.
+        if (acked(packet.messageId ?? 0)) return
+        return violation('protocol-error', 'PUBACK for no PUBLISH sent')
       case 'disconnect':
         conn.closeReason ??= 'client-disconnect'
         // [MQTT-3.14.4-3] 0x00 discards the will; 0x04 (disconnect with will message) keeps it.
@@ -270,7 +300,6 @@ export function serveV5(conn: Connection, deps: EndpointDeps): void {
       case 'auth':
       case 'connack':
       case 'pingresp':
-      case 'puback':
       case 'pubcomp':
       case 'pubrec':
       case 'pubrel':
@@ -281,24 +310,51 @@ export function serveV5(conn: Connection, deps: EndpointDeps): void {
     }
   }
 
-  /**
-   * Commands and configuration are not delivered over MQTT 5 yet (docs/mqtt.md): their filters get
-   * 0x83 with a reason string; anything else is not the device's to read, 0x87 as on 3.1.1.
-   */
+  /** Subscription work, one packet after the other; reading pauses while it is pending. */
+  function serially(work: () => Promise<void>): void {
+    working++
+    subscriptionWork = subscriptionWork.then(async () => {
+      try {
+        if (phase === 'up') await deps.track(conn, work())
+      } catch (err) {
+        deps.log.error({ err, connection: conn.id }, 'MQTT 5 subscription failed')
+      } finally {
+        working--
+        if (phase !== 'ending') readable()
+      }
+    })
+  }
+
+  /** Granted by the modules 3.1.1 uses (../routes.ts); SUBACK says per filter what came of it. */
   function subscribe(packet: ISubscribePacket): void {
-    const own = /^(?:gw\/[^/]+\/)?(?:command|config|files)(?:\/|$)/
-    const granted = packet.subscriptions.map((s) =>
-      own.test(s.topic) ? REASON.implementationSpecific : REASON.notAuthorized,
-    )
-    for (const s of packet.subscriptions)
-      deps.refusals.message(conn, 'subscribe-refused', `MQTT 5 filter ${s.topic.slice(0, 300)}`)
-    write({
-      cmd: 'suback',
-      messageId: packet.messageId ?? 0,
-      granted,
-      ...(problemInformation
-        ? { properties: { reasonString: 'commands and configuration are served over MQTT 3.1.1 only' } }
-        : {}),
+    const broken = subscribeViolation(packet)
+    if (broken !== undefined) return violation(broken, `SUBSCRIBE with a ${broken}`)
+    serially(async () => {
+      const session = conn.session!
+      const { codes, added } = await grant(
+        packet,
+        held,
+        (filter, qos) => deps.routes.authorizeSubscribe(conn, session, filter, qos),
+        (filter, detail) =>
+          deps.refusals.message(
+            conn,
+            'subscribe-refused',
+            `${detail} (filter ${JSON.stringify(filter.slice(0, 300))})`,
+          ),
+      )
+      if (phase !== 'up') return
+      // [MQTT-3.8.4-1] [MQTT-3.8.4-2] a SUBACK with the SUBSCRIBE's Packet Identifier.
+      write({ cmd: 'suback', messageId: packet.messageId ?? 0, granted: codes })
+      if (added.length > 0) deps.routes.subscribed(conn, added)
+    })
+  }
+
+  function unsubscribe(packet: IUnsubscribePacket): void {
+    serially(async () => {
+      const codes = release(packet, held)
+      // [MQTT-3.10.4-4] [MQTT-3.10.4-5] one UNSUBACK with the UNSUBSCRIBE's Packet Identifier.
+      write({ cmd: 'unsuback', messageId: packet.messageId ?? 0, granted: codes })
+      if (codes.includes(REASON.success)) deps.routes.unsubscribed(conn)
     })
   }
 
@@ -321,7 +377,7 @@ export function serveV5(conn: Connection, deps: EndpointDeps): void {
         deps.refusals.message(conn, 'payload-format-invalid', described.detail)
         return { action: 'disconnect', reason: 'payload-format-invalid' }
       }
-      return deps.publish(
+      return deps.routes.publish(
         conn,
         session,
         {
@@ -372,7 +428,7 @@ export function serveV5(conn: Connection, deps: EndpointDeps): void {
       return
     void deps.track(
       conn,
-      deps.publish(
+      deps.routes.publish(
         conn,
         session,
         { topic: will.topic, payload: will.payload, qos: 0, retain: false },

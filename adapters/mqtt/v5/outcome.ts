@@ -19,6 +19,7 @@ export const REASON = {
   shuttingDown: 0x8b,
   keepAliveTimeout: 0x8d,
   sessionTakenOver: 0x8e,
+  topicFilterInvalid: 0x8f,
   topicNameInvalid: 0x90,
   receiveMaximumExceeded: 0x93,
   topicAliasInvalid: 0x94,
@@ -27,6 +28,8 @@ export const REASON = {
   payloadFormatInvalid: 0x99,
   retainNotSupported: 0x9a,
   qosNotSupported: 0x9b,
+  sharedSubscriptionsNotSupported: 0x9e,
+  subscriptionIdentifiersNotSupported: 0xa1,
 } as const
 
 /**
@@ -61,6 +64,7 @@ export function pubackReason(refused: string | undefined): number {
   switch (refused) {
     case 'invalid-topic':
     case 'reserved-topic':
+    case 'invalid-files-request':
       return REASON.topicNameInvalid
     case 'gateway-not-allowed':
     case 'event-forbidden':
@@ -73,6 +77,8 @@ export function pubackReason(refused: string | undefined): number {
       return REASON.quotaExceeded
     case 'payload-format-invalid':
     case 'event-invalid':
+    case 'invalid-config-request':
+    case 'invalid-config-report':
       return REASON.payloadFormatInvalid
     case 'unavailable':
       return REASON.implementationSpecific
@@ -105,6 +111,10 @@ export function disconnectReason(reason: string | undefined): number {
       return REASON.retainNotSupported
     case 'qos-not-supported':
       return REASON.qosNotSupported
+    case 'shared-subscription':
+      return REASON.sharedSubscriptionsNotSupported
+    case 'subscription-identifier':
+      return REASON.subscriptionIdentifiersNotSupported
     case 'protocol-error':
     case 'queue-limit':
       return REASON.protocolError

@@ -13,6 +13,8 @@ import type { Connection } from '../../../adapters/mqtt/connection.ts'
 import type { IncomingPublish, PublishHandler, PublishResult } from '../../../adapters/mqtt/publish.ts'
 import { createRefusals } from '../../../adapters/mqtt/refusals.ts'
 import { RECEIVE_MAXIMUM, serveV5 } from '../../../adapters/mqtt/v5/endpoint.ts'
+import { MAX_WAITING } from '../../../adapters/mqtt/v5/outbound.ts'
+import { MAX_FILTERS } from '../../../adapters/mqtt/v5/subscribe.ts'
 import { createLogger } from '../../../core/log.ts'
 
 const log = createLogger({ level: 'silent' })
@@ -24,6 +26,9 @@ interface Harness {
   readonly received: Packet[]
   readonly published: IncomingPublish[]
   readonly refused: string[]
+  /** Filters the endpoint reported granted, and how many UNSUBSCRIBEs removed any. */
+  readonly subscribed: string[]
+  readonly unsubscribed: () => number
   /** Resolves with the next packet the server sends matching `cmd`. */
   next(cmd: Packet['cmd']): Promise<Packet>
   send(packet: Packet): void
@@ -42,6 +47,8 @@ function start(options: Options = {}): Harness {
   const received: Packet[] = []
   const published: IncomingPublish[] = []
   const refused: string[] = []
+  const subscribed: string[] = []
+  let unsubscribed = 0
   const waiters: Array<{ cmd: Packet['cmd']; resolve: (p: Packet) => void }> = []
   const parser = createParser({ protocolVersion: 5 })
   parser.on('packet', (packet: Packet) => {
@@ -62,7 +69,14 @@ function start(options: Options = {}): Harness {
   }
   serveV5(conn, {
     connect,
-    publish,
+    routes: {
+      publish,
+      // The device's own commands only, at QoS 1 at most (the 3.1.1 modules' rule, in small).
+      authorizeSubscribe: async (_c, _s, filter, qos) =>
+        filter.startsWith('command/') ? (Math.min(qos, 1) as 0 | 1) : null,
+      subscribed: (_c, filters) => void subscribed.push(...filters),
+      unsubscribed: () => void unsubscribed++,
+    },
     refusals: createRefusals({ refused: (reason) => void refused.push(reason) }, log),
     metrics: { ackDuration: () => undefined },
     track: (_c, work) => work,
@@ -78,6 +92,8 @@ function start(options: Options = {}): Harness {
     received,
     published,
     refused,
+    subscribed,
+    unsubscribed: () => unsubscribed,
     next: (cmd) => new Promise((resolve) => waiters.push({ cmd, resolve })),
     send: (packet) => void client.write(generate(packet, { protocolVersion: 5 })),
     closed,
@@ -288,8 +304,168 @@ describe('MQTT 5 endpoint: PUBLISH', () => {
   })
 })
 
+/** SUBACK reason codes (or granted QoS) of a SUBSCRIBE, in order. */
+async function suback(h: Harness, filters: Array<[string, 0 | 1 | 2]>, messageId = 1): Promise<number[]> {
+  const answer = h.next('suback')
+  h.send({
+    cmd: 'subscribe',
+    messageId,
+    subscriptions: filters.map(([topic, qos]) => ({ topic, qos })),
+  })
+  const packet = (await answer) as { messageId?: number; granted: number[] }
+  expect(packet.messageId).toBe(messageId)
+  return packet.granted
+}
+
+describe('MQTT 5 endpoint: SUBSCRIBE and UNSUBSCRIBE', () => {
+  it('[MQTT-3.8.4-1] [MQTT-3.8.4-2] [MQTT-3.9.3-1] answers one code per filter in order: granted QoS (at most 1), 0x87, 0x8F', async () => {
+    const h = await connected()
+    expect(
+      await suback(h, [
+        ['command/#', 2],
+        ['command/+', 0],
+        ['someone/else', 1],
+        ['command/#/more', 1], // [MQTT-4.7.1-1]
+        ['command/re+boot', 1], // [MQTT-4.7.1-2]
+        ['command/\u0000', 1], // [MQTT-4.7.3-2]
+      ]),
+    ).toEqual([1, 0, 0x87, 0x8f, 0x8f, 0x8f])
+    expect(h.subscribed).toEqual(['command/#', 'command/+'])
+    expect(h.refused.filter((r) => r === 'subscribe-refused')).toHaveLength(3)
+    expect(h.conn.closed || h.client.destroyed).toBe(false)
+  })
+
+  it('[MQTT-3.8.4-3] replaces a filter held already with the new grant', async () => {
+    const h = await connected()
+    expect(await suback(h, [['command/#', 1]])).toEqual([1])
+    expect(await suback(h, [['command/#', 0]], 2)).toEqual([0])
+    expect([...h.conn.link!.subscriptions()]).toEqual([['command/#', 0]])
+  })
+
+  it(`holds at most ${MAX_FILTERS} filters: one more gets 0x97 quota exceeded`, async () => {
+    const h = await connected()
+    const filters = Array.from({ length: MAX_FILTERS + 1 }, (_, i): [string, 1] => [`command/c${i}`, 1])
+    const codes = await suback(h, filters)
+    expect(codes.slice(0, MAX_FILTERS)).toEqual(Array(MAX_FILTERS).fill(1))
+    expect(codes[MAX_FILTERS]).toBe(0x97)
+  })
+
+  it('[MQTT-3.10.4-1] [MQTT-3.10.4-5] [MQTT-3.11.3-1] answers UNSUBSCRIBE with 0x00 for a filter held and 0x11 for one not', async () => {
+    const h = await connected()
+    await suback(h, [['command/#', 1]])
+    const unsuback = h.next('unsuback')
+    h.send({ cmd: 'unsubscribe', messageId: 9, unsubscriptions: ['command/+', 'command/#'] })
+    expect(await unsuback).toMatchObject({ messageId: 9, granted: [0x11, 0x00] })
+    expect(h.unsubscribed()).toBe(1)
+    expect([...h.conn.link!.subscriptions()]).toEqual([])
+  })
+
+  it('ends a Shared Subscription with DISCONNECT 0x9E and a Subscription Identifier with 0xA1 (§3.2.2.3.17, §3.2.2.3.18)', async () => {
+    const shared = await connected()
+    shared.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$share/g/command/#', qos: 1 }] })
+    expect(await disconnectCode(shared)).toBe(0x9e)
+    const identified = await connected()
+    identified.send({
+      cmd: 'subscribe',
+      messageId: 1,
+      subscriptions: [{ topic: 'command/#', qos: 1 }],
+      properties: { subscriptionIdentifier: 7 },
+    })
+    expect(await disconnectCode(identified)).toBe(0xa1)
+  })
+})
+
+describe('MQTT 5 endpoint: PUBLISHes to the device (its DeviceLink)', () => {
+  it("[MQTT-3.3.4-9] keeps to the client's Receive Maximum: the next QoS 1 PUBLISH waits for a PUBACK", async () => {
+    const h = await connected({}, { properties: { receiveMaximum: 1 } })
+    const link = h.conn.link!
+    const first = h.next('publish')
+    expect(await link.publish({ topic: 'command/a', payload: Buffer.from('1'), qos: 1 })).toBe('written')
+    const firstId = ((await first) as { messageId?: number }).messageId!
+    let secondDone = false
+    const second = link.publish({ topic: 'command/b', payload: Buffer.from('2'), qos: 1 }).then((r) => {
+      secondDone = true
+      return r
+    })
+    // A QoS 0 PUBLISH and a PINGRESP are not held back [MQTT-3.3.4-10].
+    expect(await link.publish({ topic: 'command/c', payload: Buffer.from('3'), qos: 0 })).toBe('written')
+    const pong = h.next('pingresp')
+    h.send({ cmd: 'pingreq' })
+    await pong
+    expect(secondDone).toBe(false)
+    expect(h.received.filter((p) => p.cmd === 'publish').map((p) => (p as { topic: string }).topic)).toEqual([
+      'command/a',
+      'command/c',
+    ])
+    h.send({ cmd: 'puback', messageId: firstId, reasonCode: 0 })
+    expect(await second).toBe('written')
+    const sent = h.received.filter((p) => p.cmd === 'publish') as Array<{ topic: string; messageId?: number }>
+    expect(sent.map((p) => p.topic)).toEqual(['command/a', 'command/c', 'command/b'])
+  })
+
+  it(`lets at most ${MAX_WAITING} PUBLISHes wait for a PUBACK; one more is not written`, async () => {
+    const h = await connected({}, { properties: { receiveMaximum: 1 } })
+    const link = h.conn.link!
+    const out = (n: number) => ({ topic: `command/${n}`, payload: Buffer.from('x'), qos: 1 as const })
+    expect(await link.publish(out(0))).toBe('written')
+    const waiting = Array.from({ length: MAX_WAITING }, (_, i) => link.publish(out(i + 1)))
+    expect(await link.publish(out(MAX_WAITING + 1))).toBe('not-written')
+    h.client.destroy()
+    expect(await Promise.all(waiting)).toEqual(Array(MAX_WAITING).fill('not-written'))
+  })
+
+  it("[MQTT-3.1.2-24] never sends a PUBLISH over the client's Maximum Packet Size: too-large", async () => {
+    const h = await connected({}, { properties: { maximumPacketSize: 100 } })
+    const link = h.conn.link!
+    const arrived = h.next('publish')
+    expect(await link.publish({ topic: 'command/a', payload: Buffer.alloc(200), qos: 1 })).toBe('too-large')
+    expect(await link.publish({ topic: 'command/b', payload: Buffer.alloc(10), qos: 1 })).toBe('written')
+    await arrived
+    expect(h.received.filter((p) => p.cmd === 'publish').map((p) => (p as { topic: string }).topic)).toEqual([
+      'command/b',
+    ])
+  })
+
+  it('carries the MQTT 5 properties it is given and leaves unset ones out', async () => {
+    const h = await connected()
+    const arrived = h.next('publish')
+    await h.conn.link!.publish({
+      topic: 'command/get/req/r1',
+      payload: Buffer.from('{}'),
+      qos: 0,
+      properties: {
+        messageExpiryInterval: 30,
+        responseTopic: 'command/res/r1/200',
+        correlationData: Buffer.from('r1'),
+        contentType: undefined,
+      },
+    })
+    const packet = (await arrived) as { properties?: Record<string, unknown> }
+    expect(packet.properties).toEqual({
+      messageExpiryInterval: 30,
+      responseTopic: 'command/res/r1/200',
+      correlationData: Buffer.from('r1'),
+    })
+  })
+
+  it('ends a PUBACK for a Packet Identifier it never sent with DISCONNECT 0x82', async () => {
+    const h = await connected()
+    h.send({ cmd: 'puback', messageId: 42, reasonCode: 0 })
+    expect(await disconnectCode(h)).toBe(0x82)
+  })
+
+  it('says not-written once the connection has ended', async () => {
+    const h = await connected()
+    h.client.destroy()
+    await h.closed
+    expect(await h.conn.link!.publish({ topic: 'command/a', payload: Buffer.from('x'), qos: 1 })).toBe(
+      'not-written',
+    )
+  })
+})
+
 /** Codes a DISCONNECT may carry when the client broke a rule (§4.13). */
-const VIOLATION_CODES = new Set([0x81, 0x82, 0x93, 0x94, 0x95, 0x9a, 0x9b])
+const VIOLATION_CODES = new Set([0x81, 0x82, 0x93, 0x94, 0x95, 0x9a, 0x9b, 0x9e, 0xa1])
 
 /**
  * Feeds `bytes` after a good CONNECT, then a PINGREQ, then ends the client's side: resolves once the
@@ -300,6 +476,9 @@ async function fuzz(bytes: Buffer): Promise<number | undefined> {
   h.client.write(bytes)
   h.client.end(generate({ cmd: 'pingreq' }, { protocolVersion: 5 }))
   await h.closed
+  // The pair hands written bytes to the client side on process.nextTick, which can come after the
+  // server's 'close': every nextTick has run before a setImmediate callback does.
+  await new Promise((resolve) => setImmediate(resolve))
   const disconnect = h.received.find((p) => p.cmd === 'disconnect') as { reasonCode?: number } | undefined
   return disconnect === undefined ? undefined : (disconnect.reasonCode ?? 0)
 }

@@ -86,6 +86,8 @@ describe('MQTT 5 CONNECT', () => {
       client.once('error', reject)
     })
     expect(connack.reasonCode).toBe(0)
+    // Absent: wildcards are available, for the filters a device may hold (§3.2.2.3.16).
+    expect(connack.properties?.wildcardSubscriptionAvailable).toBeUndefined()
     expect(connack.properties).toMatchObject({
       receiveMaximum: 64,
       maximumQoS: 1,
@@ -93,7 +95,6 @@ describe('MQTT 5 CONNECT', () => {
       topicAliasMaximum: 16,
       maximumPacketSize: MAX_PAYLOAD + 2048,
       sessionExpiryInterval: 0,
-      wildcardSubscriptionAvailable: false,
       sharedSubscriptionAvailable: false,
       // [MQTT-3.2.2-16] a zero-length client id gets one.
       assignedClientIdentifier: `${tenant}/dev`,
@@ -201,17 +202,125 @@ describe('MQTT 5 PUBLISH', () => {
     expect(connectionData(events[0]!).listener).toBe('mqtt-ws')
   })
 
-  it('refuses command and configuration subscriptions with 0x83, others with 0x87', async () => {
+  it('grants command, configuration and upload-token filters as on 3.1.1, 0x87 for the rest', async () => {
     const tenant = await tenantWithDevice('s6')
     const client = await connect(tcpUrl(instance), { ...V5, ...login('s6', tenant) })
     // MQTT.js rejects a SUBACK with a failure code, carrying the packet.
-    const suback = await client.subscribeAsync(['command/#', 'someone/else'], { qos: 1 }).then(
+    const suback = await client
+      .subscribeAsync(
+        ['command/#', 'config', 'config/res/+', 'files/token/res/+', 'someone/else', 'config/x'],
+        {
+          qos: 1,
+        },
+      )
+      .then(
+        () => undefined,
+        (err: { packet?: { granted?: unknown } }) => err.packet?.granted,
+      )
+    expect(suback).toEqual([1, 1, 1, 1, 0x87, 0x87])
+    expect(client.connected).toBe(true)
+    await client.endAsync()
+  })
+})
+
+describe('MQTT 5 configuration and upload tokens', () => {
+  it('sends the configuration on SUBSCRIBE, answers config/req/<id>, and refuses a bad report with PUBACK 0x99', async () => {
+    const tenant = await tenantWithDevice('c5')
+    await backend.registry.putConfig(tenant, { level: 'device', device: 'c5' }, { interval: 30 })
+    const client = await connect(tcpUrl(instance), { ...V5, ...login('c5', tenant) })
+    const received: Array<{
+      topic: string
+      body: { configId: string; config?: unknown }
+      type?: string | undefined
+    }> = []
+    client.on('message', (topic, payload, packet) =>
+      received.push({
+        topic,
+        body: JSON.parse(payload.toString()) as { configId: string; config?: unknown },
+        type: packet.properties?.contentType,
+      }),
+    )
+    await client.subscribeAsync(['config', 'config/res/+'], { qos: 1 })
+    await waitUntil(() => received.length === 1)
+    expect(received[0]).toMatchObject({
+      topic: 'config',
+      body: { config: { interval: 30 } },
+      type: 'application/json',
+    })
+    const { configId } = received[0]!.body
+    // Asked with the id it has: answered with the id alone.
+    expect(await pubackCode(client, 'config/req/r1', JSON.stringify({ configId }))).toBe(0)
+    await waitUntil(() => received.length === 2)
+    expect(received[1]).toMatchObject({ topic: 'config/res/r1', body: { configId } })
+    expect(received[1]!.body.config).toBeUndefined()
+    expect(await pubackCode(client, 'config/applied', 'not json')).toBe(0x99)
+    expect(await pubackCode(client, 'config/req/r2', '[1]')).toBe(0x99)
+    expect(await pubackCode(client, 'config/applied', JSON.stringify({ configId }))).toBe(0)
+    const [applied] = await backend.waitFor(
+      (r) => ofDevice(tenant, 'c5')(r) && r.event.attributes.type === 'io.tributary.config.applied.v1',
+    )
+    expect(JSON.parse(applied!.data)).toMatchObject({ configId })
+    expect(client.connected).toBe(true)
+    await client.endAsync()
+  })
+
+  it('answers files/token/req/<id> on files/token/res/<id>, and a bad request id with PUBACK 0x90', async () => {
+    const tenant = await tenantWithDevice('f5')
+    const client = await connect(tcpUrl(instance), { ...V5, ...login('f5', tenant) })
+    const answers: Array<{ topic: string; body: Record<string, unknown> }> = []
+    client.on('message', (topic, payload) =>
+      answers.push({ topic, body: JSON.parse(payload.toString()) as Record<string, unknown> }),
+    )
+    await client.subscribeAsync('files/token/res/+', { qos: 1 })
+    const declaration = JSON.stringify({ name: 'a.bin', size: 3 })
+    expect(await pubackCode(client, 'files/token/req/t1', declaration)).toBe(0)
+    await waitUntil(() => answers.length === 1)
+    // This instance has no device HTTP listener to upload to: 503, as on 3.1.1.
+    expect(answers[0]).toMatchObject({ topic: 'files/token/res/t1', body: { statusCode: 503 } })
+    expect(await pubackCode(client, 'files/token/req/bad id', declaration)).toBe(0x90)
+    expect(client.connected).toBe(true)
+    await client.endAsync()
+  })
+})
+
+describe('MQTT 5 configuration and upload tokens seen from another device', () => {
+  it("never gives a device another device's configuration or token answers, in its tenant or another", async () => {
+    const tenant = await tenantWithDevice('victim')
+    await deviceWithPassword(backend, tenant, 'attacker')
+    const other = await tenantWithDevice('victim')
+    await backend.registry.putConfig(tenant, { level: 'device', device: 'victim' }, { secret: 'a' })
+    await backend.registry.putConfig(other, { level: 'device', device: 'victim' }, { mine: 'b' })
+    const attacker = await connect(tcpUrl(instance), { ...V5, ...login('attacker', tenant) })
+    const foreign = await connect(tcpUrl(instance), { ...V5, ...login('victim', other) })
+    const seen = { attacker: [] as string[], foreign: [] as string[] }
+    attacker.on('message', (topic, payload) => seen.attacker.push(`${topic} ${payload.toString()}`))
+    foreign.on('message', (topic, payload) => seen.foreign.push(`${topic} ${payload.toString()}`))
+    const filters = [
+      'gw/victim/config',
+      'gw/+/config',
+      'gw/victim/config/res/+',
+      'gw/victim/files/token/res/+',
+    ]
+    const suback = await attacker.subscribeAsync(filters, { qos: 1 }).then(
       () => undefined,
       (err: { packet?: { granted?: unknown } }) => err.packet?.granted,
     )
-    expect(suback).toEqual([0x83, 0x87])
-    expect(client.connected).toBe(true)
-    await client.endAsync()
+    expect(suback).toEqual([0x87, 0x87, 0x87, 0x87])
+    // Asking as the victim's gateway: PUBACK 0x87, and the session stays.
+    expect(await pubackCode(attacker, 'gw/victim/config/req/x1', '{}')).toBe(0x87)
+    expect(await pubackCode(attacker, 'gw/victim/files/token/req/x2', '{"name":"a","size":1}')).toBe(0x87)
+    expect(await pubackCode(attacker, 'gw/victim/config/applied', '{"configId":"x"}')).toBe(0x87)
+    // The same device name in another tenant gets its own configuration only.
+    await foreign.subscribeAsync('config', { qos: 1 })
+    await waitUntil(() => seen.foreign.length === 1)
+    expect(seen.foreign[0]).toContain('"mine":"b"')
+    // Then one of the attacker's own: anything of the victim's routed to it would have come first.
+    await attacker.subscribeAsync('config', { qos: 1 })
+    await waitUntil(() => seen.attacker.length === 1)
+    expect(seen.attacker[0]).toMatch(/^config \{"configId":"[^"]+","config":\{\}\}$/)
+    expect(attacker.connected).toBe(true)
+    await attacker.endAsync()
+    await foreign.endAsync()
   })
 })
 
