@@ -99,6 +99,11 @@ export function createConfigPush(deps: ConfigPushDeps) {
   }
   /** One push at a time per connection, so that ids arrive in the order they were computed. */
   const queues = new WeakMap<Connection, Promise<void>>()
+  /**
+   * Configurations written to a connection whose delivery is not recorded yet, by `device configId`:
+   * a device may report one as soon as it has it, before the record that lets its report in.
+   */
+  const recording = new WeakMap<Connection, Map<string, Promise<unknown>>>()
 
   /** Writes one PUBLISH to this connection only; true once it was written to the socket. */
   async function writeTo(link: DeviceLink, topic: string, body: unknown, qos: 0 | 1): Promise<boolean> {
@@ -135,17 +140,24 @@ export function createConfigPush(deps: ConfigPushDeps) {
     }
     const { configId } = effective
     let attempted = false
-    const outcome = await deliverConfig(
+    const key = `${device} ${configId}`
+    let pending = recording.get(conn)
+    if (pending === undefined) recording.set(conn, (pending = new Map()))
+    const delivered = deliverConfig(
       deps,
       { tenant, device, sender: session.device, protocol: 'mqtt' },
       configId,
       async () => {
         attempted = true
+        pending.set(key, delivered)
         if (!(await writeTo(link, topic, { configId, config: effective.config }, qos))) return false
         sentTo(conn).set(device, configId)
         return true
       },
     )
+    const outcome = await delivered.finally(() => {
+      if (pending.get(key) === delivered) pending.delete(key)
+    })
     if (outcome.kind === 'accepted') {
       log.debug({ tenant, device, configId, topic }, 'configuration written to the device')
     } else if (!attempted) {
@@ -367,6 +379,14 @@ export function createConfigPush(deps: ConfigPushDeps) {
         )
         return { action: 'disconnect', reason: 'invalid-config-report' }
       }
+      // The device has the configuration once its PUBLISH was written: the delivery's record is
+      // what is left, and the report waits for it rather than be refused as an id never sent.
+      const reported = (body as { configId?: unknown } | null)?.configId
+      if (typeof reported === 'string')
+        await recording
+          .get(conn)
+          ?.get(`${device} ${reported}`)
+          ?.catch(() => undefined)
       const outcome = await reportConfigApplied(
         deps,
         { tenant, device, sender: session.device, protocol: 'mqtt', credential: session.credentialId },

@@ -143,6 +143,8 @@ export interface InstanceOptions {
   readonly pki?: Pki | undefined
   readonly cluster?: ClusterState | undefined
   readonly commands?: FakeOutlet | undefined
+  /** The configuration service the adapter uses (default: the backend's registry). */
+  readonly configService?: Backend['registry'] | undefined
 }
 
 /** A double of the command outlet (the dispatcher's port): the sinks attached now, and responses heard. */
@@ -239,7 +241,7 @@ export async function startInstance(backend: Backend, options: InstanceOptions =
     listTenants: (o) => backend.registry.listTenants(o),
     touchDevice: (t, d, at) => backend.store.touchDevice(t, d, at),
     cluster,
-    config: backend.registry,
+    config: options.configService ?? backend.registry,
     commands,
     metrics,
     log,
