@@ -142,7 +142,7 @@ export function createConfigPush(deps: ConfigPushDeps) {
     let attempted = false
     const key = `${device} ${configId}`
     let pending = recording.get(conn)
-    if (pending === undefined) recording.set(conn, (pending = new Map()))
+    if (pending === undefined) recording.set(conn, (pending = new Map<string, Promise<unknown>>()))
     const delivered = deliverConfig(
       deps,
       { tenant, device, sender: session.device, protocol: 'mqtt' },
