@@ -1,12 +1,11 @@
 // The publication contract of FileStore, on PGlite and PostgreSQL: an uploaded file published to a
 // device or a tenant folder is listed for that device (folders: for every device of the tenant),
 // never for another device or tenant, and goes with its file and with the device it was published to.
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildFileUploadedEvent } from '../../../core/events/build.ts'
 import { isTributaryError } from '../../../core/errors.ts'
 import type { RegistryStore } from '../../../core/registry/store.ts'
-import { deviceSpec, tenantId, tenantSpec } from './store-fixtures.ts'
+import { deviceSpec, tenantId, tenantSpec, uploadedFile } from './store-fixtures.ts'
 import type { Engine } from './store-implementations.ts'
 import { storeEngines } from './store-implementations.ts'
 
@@ -19,40 +18,7 @@ describe.each(storeEngines())('FileStore publications: $name', ({ make }) => {
   let tenant: string
   let other: string
 
-  /** An uploaded file of `device`, with an id in creation order (pages are in id order). */
-  let counter = 0
-  async function uploaded(owner: string, device: string): Promise<string> {
-    counter += 1
-    const id = `f${String(counter).padStart(4, '0')}${randomBytes(6).toString('base64url')}`
-    const token = hash(randomBytes(8).toString('hex'))
-    await store.files.createUpload({
-      tenant: owner,
-      id,
-      device,
-      name: `firmware-${counter}.bin`,
-      size: 10,
-      sha256: undefined,
-      contentType: 'application/octet-stream',
-      tokenHash: token,
-      createdAt: t0,
-      expiresAt: new Date(t0.getTime() + 60_000),
-    })
-    await store.files.claimUpload(token, id, t0)
-    const file = {
-      id,
-      name: `firmware-${counter}.bin`,
-      size: 10,
-      sha256: hash('x'),
-      contentType: 'text/plain',
-    }
-    await store.files.completeUpload(
-      owner,
-      id,
-      { sha256: hash('x'), uploadedAt: t0 },
-      buildFileUploadedEvent({ tenant: owner, device, protocol: 'http', file, dataref: 'x', time: t0 }),
-    )
-    return id
-  }
+  const uploaded = (owner: string, device: string) => uploadedFile(store, owner, device)
 
   const ids = async (device: string, folder?: string, owner = tenant) =>
     (await store.files.listPublished(owner, device, { folder })).items.map((p) => p.file.id)
