@@ -206,6 +206,7 @@ export const roleComponents: Record<Role, (deps: RoleDeps) => Component[]> = {
           deadLetters: registryParts.store,
           files: {
             store: registryParts.store.files,
+            lookups: registryParts.files,
             blobs: registryParts.blobs,
             downloads: {
               links: registryParts.downloads,

@@ -61,6 +61,12 @@ export function quotaProblem(used: FileUsage, size: number, quota: FileQuota): s
   return undefined
 }
 
+/** A folder's name: 1-64 of A-Z a-z 0-9 . _ ~ -, not starting with a dot. */
+export const FOLDER_PATTERN = /^[A-Za-z0-9_~-][A-Za-z0-9._~-]{0,63}$/
+
+/** A file's id: opaque, 8-64 of A-Z a-z 0-9 _ - (the API, the device routes and topics check it). */
+export const FILE_ID_PATTERN = /^[A-Za-z0-9_-]{8,64}$/
+
 /** Where a file is published for download: one device, or a folder every device of the tenant sees. */
 export type PublicationTarget = { readonly device: string } | { readonly folder: string }
 
