@@ -112,6 +112,12 @@ function adapters(deps: RoleDeps): Component[] {
       allowPrivateDownlinks: config.webhookAllowPrivate,
       uploads: registryParts.uploads,
       downloads: { links: registryParts.downloads, blobs: registryParts.blobs },
+      published: {
+        files: registryParts.store.files,
+        lookups: registryParts.files,
+        links: registryParts.downloads,
+        base: () => config.filesUploadUrl,
+      },
       metrics: registry,
       log: log.child({ component: 'http' }),
     })
