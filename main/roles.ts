@@ -75,6 +75,11 @@ function adapters(deps: RoleDeps): Component[] {
         config: registryParts.service,
         commands,
         files: http.enabled ? { uploads: registryParts.uploads, uploadBase } : undefined,
+        published: {
+          files: registryParts.store.files,
+          lookups: registryParts.files,
+          links: registryParts.downloads,
+        },
         metrics: registry,
         log: log.child({ component: 'mqtt' }),
       }),

@@ -1,4 +1,5 @@
-// `tributary files list|get|download|url|delete`: a tenant's device files through the management API.
+// `tributary files list|get|download|url|delete|publish|unpublish|publications`: a tenant's device
+// files, and where they are published for devices to download, through the management API.
 import { createWriteStream } from 'node:fs'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -23,6 +24,56 @@ export const filesCommands: Record<string, CliHandler> = {
   download: filesDownload,
   url: filesUrl,
   delete: filesDelete,
+  publish: (args, io) => filesPublication('PUT', args, io),
+  unpublish: (args, io) => filesPublication('DELETE', args, io),
+  publications: filesPublications,
+}
+
+interface Publications {
+  devices: string[]
+  folders: string[]
+}
+
+const publicationsText = (id: string, p: Publications): string =>
+  `file ${id}\n  devices ${p.devices.join(', ') || '(none)'}\n  folders ${p.folders.join(', ') || '(none)'}\n`
+
+async function filesPublication(method: 'PUT' | 'DELETE', args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { ...common, ...tenantOption, device: { type: 'string' }, folder: { type: 'string' } },
+  })
+  const tenant = required(values.tenant, '--tenant')
+  const id = one(positionals, 'file id')
+  if ((values.device === undefined) === (values.folder === undefined)) {
+    throw new Error('give one of --device D and --folder F')
+  }
+  const target = values.device === undefined ? ['folders', values.folder ?? ''] : ['devices', values.device]
+  const api = client(values, io)
+  const at = path('tenants', tenant, 'files', id, 'publications', ...target)
+  await api.request(method, at)
+  const { body } = await api.request<Publications>(
+    'GET',
+    path('tenants', tenant, 'files', id, 'publications'),
+  )
+  print(io, values.json, body, publicationsText(id, body))
+  return 0
+}
+
+async function filesPublications(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { ...common, ...tenantOption },
+  })
+  const tenant = required(values.tenant, '--tenant')
+  const id = one(positionals, 'file id')
+  const { body } = await client(values, io).request<Publications>(
+    'GET',
+    path('tenants', tenant, 'files', id, 'publications'),
+  )
+  print(io, values.json, body, publicationsText(id, body))
+  return 0
 }
 
 async function filesList(args: string[], io: CliIo): Promise<number> {

@@ -3,7 +3,6 @@
 // sends the file with `--upload-file`; kcat reads the io.tributary.file.uploaded.v1 event from the
 // tenant topic, and its dataref leads to exactly the bytes sent. Refused uploads store nothing.
 import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
-import { execFile } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -12,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { curl } from '../helpers/curl.ts'
 import { startOnKafka, type KafkaTributary } from '../helpers/kafka-process.ts'
 import { ADMIN_TOKEN, readTopic, waitForRecords } from '../helpers/mqtt.ts'
-import { CLI } from '../helpers/process.ts'
+import { runCli } from '../helpers/process.ts'
 import { uniqueName, waitUntil } from '../helpers/wait.ts'
 import { testS3 } from '../setup/s3-env.ts'
 
@@ -386,17 +385,9 @@ describe.each([filesystem, s3])(
       const issued = (await token('cam-2', { name: 'cli/report.csv', size: data.length })).json
       expect((await upload(issued.uploadUrl, issued.token, fileOf(data))).status).toBe(201)
       const cli = (...args: string[]) =>
-        new Promise<string>((resolve, reject) => {
-          execFile(
-            process.execPath,
-            [CLI, 'files', ...args, '--tenant', tenant],
-            {
-              env: { ...process.env, TRIBUTARY_API_URL: t.url('api'), TRIBUTARY_API_TOKEN: ADMIN_TOKEN },
-              timeout: 30_000,
-            },
-            (err, stdout, stderr) =>
-              err === null ? resolve(stdout) : reject(new Error(stderr, { cause: err })),
-          )
+        runCli(['files', ...args, '--tenant', tenant], {
+          TRIBUTARY_API_URL: t.url('api'),
+          TRIBUTARY_API_TOKEN: ADMIN_TOKEN,
         })
       const listed = JSON.parse(await cli('list', '--name-prefix', 'cli/', '--json')) as Array<{ id: string }>
       expect(listed.map((f) => f.id)).toEqual([issued.fileId])
