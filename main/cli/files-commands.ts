@@ -26,7 +26,7 @@ export const filesCommands: Record<string, CliHandler> = {
   delete: filesDelete,
   publish: (args, io) => filesPublication('PUT', args, io),
   unpublish: (args, io) => filesPublication('DELETE', args, io),
-  publications: filesPublications,
+  publications: (args, io) => filesPublication('GET', args, io),
 }
 
 interface Publications {
@@ -37,7 +37,12 @@ interface Publications {
 const publicationsText = (id: string, p: Publications): string =>
   `file ${id}\n  devices ${p.devices.join(', ') || '(none)'}\n  folders ${p.folders.join(', ') || '(none)'}\n`
 
-async function filesPublication(method: 'PUT' | 'DELETE', args: string[], io: CliIo): Promise<number> {
+/** PUT or DELETE a publication (--device or --folder), or GET them; prints where the file is published. */
+async function filesPublication(
+  method: 'PUT' | 'DELETE' | 'GET',
+  args: string[],
+  io: CliIo,
+): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -45,33 +50,19 @@ async function filesPublication(method: 'PUT' | 'DELETE', args: string[], io: Cl
   })
   const tenant = required(values.tenant, '--tenant')
   const id = one(positionals, 'file id')
-  if ((values.device === undefined) === (values.folder === undefined)) {
-    throw new Error('give one of --device D and --folder F')
-  }
-  const target = values.device === undefined ? ['folders', values.folder ?? ''] : ['devices', values.device]
   const api = client(values, io)
-  const at = path('tenants', tenant, 'files', id, 'publications', ...target)
-  await api.request(method, at)
-  const { body } = await api.request<Publications>(
-    'GET',
-    path('tenants', tenant, 'files', id, 'publications'),
-  )
-  print(io, values.json, body, publicationsText(id, body))
-  return 0
-}
-
-async function filesPublications(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { ...common, ...tenantOption },
-  })
-  const tenant = required(values.tenant, '--tenant')
-  const id = one(positionals, 'file id')
-  const { body } = await client(values, io).request<Publications>(
-    'GET',
-    path('tenants', tenant, 'files', id, 'publications'),
-  )
+  const at = path('tenants', tenant, 'files', id, 'publications')
+  if (method === 'GET' && (values.device !== undefined || values.folder !== undefined)) {
+    throw new Error('publications takes no --device or --folder')
+  }
+  if (method !== 'GET') {
+    if ((values.device === undefined) === (values.folder === undefined)) {
+      throw new Error('give one of --device D and --folder F')
+    }
+    const target = values.device === undefined ? ['folders', values.folder ?? ''] : ['devices', values.device]
+    await api.request(method, `${at}${path(...target)}`)
+  }
+  const { body } = await api.request<Publications>('GET', at)
   print(io, values.json, body, publicationsText(id, body))
   return 0
 }

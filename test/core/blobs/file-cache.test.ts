@@ -4,21 +4,9 @@ import { describe, expect, it } from 'vitest'
 import { createFileLookups } from '../../../core/blobs/file-cache.ts'
 import { TributaryError } from '../../../core/errors.ts'
 import { silentLogger } from '../../../core/log.ts'
-import type { FileRecord } from '../../../core/registry/files.ts'
+import { sampleFile } from './file-fixtures.ts'
 
-const file: FileRecord = {
-  tenant: 'acme',
-  id: 'file-0001',
-  device: 'cam-1',
-  name: 'fw.bin',
-  size: 3,
-  sha256: 'ab'.repeat(32),
-  contentType: 'application/octet-stream',
-  state: 'uploaded',
-  createdAt: new Date('2026-05-01T10:00:00Z'),
-  uploadedAt: new Date('2026-05-01T10:00:01Z'),
-  expiresAt: undefined,
-}
+const file = sampleFile
 
 describe('file metadata cache with the cluster state down', () => {
   const down = async (): Promise<never> => {
