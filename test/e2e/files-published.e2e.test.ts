@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { curl } from '../helpers/curl.ts'
 import type { KafkaTributary } from '../helpers/kafka-process.ts'
 import { startOnKafka } from '../helpers/kafka-process.ts'
-import { ADMIN_TOKEN, metricValue } from '../helpers/mqtt.ts'
+import { ADMIN_TOKEN, metricValue, within } from '../helpers/mqtt.ts'
 import { runCli } from '../helpers/process.ts'
 import { uniqueName, waitUntil } from '../helpers/wait.ts'
 
@@ -178,6 +178,30 @@ describe('published files (e2e: tributary CLI, curl, MQTT.js)', () => {
       }
       await client.publishAsync('files/list/req/l2', 'not json', { qos: 1 })
       expect(await answer('files/list/res/l2')).toMatchObject({ statusCode: 400 })
+    } finally {
+      await client.endAsync(true)
+    }
+  })
+
+  it("gives a device nothing of another device's through a gateway topic it is not the gateway of", async () => {
+    const client = await mqtt.connectAsync(
+      `mqtt://127.0.0.1:${t.ports['mqtt']}`,
+      { protocolVersion: 4, reconnectPeriod: 0, username: `cam-2@${tenant}`, password: PASSWORD },
+      false,
+    )
+    try {
+      // cam-1 lists no gateway: its answers are not cam-2's to read, nor its requests to make.
+      const refused = await client.subscribeAsync('gw/cam-1/files/download/res/+', { qos: 1 }).then(
+        (grants) => grants.map((g) => g.qos),
+        (err: { packet?: { granted?: number[] } }) => err.packet?.granted ?? [],
+      )
+      expect(refused).toEqual([128])
+      const closed = new Promise<void>((resolve) => client.once('close', () => resolve()))
+      // QoS 1 without a PUBACK: the connection is ended instead (MQTT.js keeps the message, never resent here).
+      void client
+        .publishAsync('gw/cam-1/files/download/req/x1', JSON.stringify({ fileId: ids.config }), { qos: 1 })
+        .catch(() => undefined)
+      await within(closed, 10_000, 'the connection ended (gateway-not-allowed)')
     } finally {
       await client.endAsync(true)
     }
