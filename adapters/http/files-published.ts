@@ -24,14 +24,19 @@ export interface FilesPublishedDeps extends PublishedDeps {
   readonly log: Logger
 }
 
-const KINDS: Record<number, ProblemKind> = { 400: 'invalid', 404: 'not-found', 503: 'unavailable' }
+const KINDS: Record<number, ProblemKind> = {
+  400: 'invalid',
+  404: 'not-found',
+  429: 'rate-limited',
+  503: 'unavailable',
+}
 
 export function createFilesPublished(deps: FilesPublishedDeps) {
   async function serve(c: Context, kind: FileRequestKind): Promise<Response> {
     const instance = c.req.path
-    const refuse = (problem: ProblemKind, detail: string) => {
+    const refuse = (problem: ProblemKind, detail: string, retryAfterMs?: number) => {
       deps.log.debug({ path: instance, problem, detail }, 'published file request refused')
-      return problemResponse(problem, detail, { instance })
+      return problemResponse(problem, detail, { instance, retryAfterMs })
     }
     const who = await authenticate(deps.auth, requestSource(c).header('authorization'))
     if (!who.ok) return refuse(who.kind, who.detail)
@@ -47,7 +52,10 @@ export function createFilesPublished(deps: FilesPublishedDeps) {
       fields,
       base: () => deps.base() ?? new URL(c.req.url).origin,
     })
-    if (!answer.ok) return refuse(KINDS[answer.refusal.status] ?? 'invalid', answer.refusal.detail)
+    if (!answer.ok) {
+      const { status, detail, retryAfterMs } = answer.refusal
+      return refuse(KINDS[status] ?? 'invalid', detail, retryAfterMs)
+    }
     return c.json(answer.body, 200, { 'cache-control': 'no-store' })
   }
 

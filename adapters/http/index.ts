@@ -74,7 +74,7 @@ export interface HttpAdapterDeps {
   /** Signed downloads (`GET /v1/files/download/<key>?…&signature=`); without it that path is 405 like any `/v1/*`. */
   readonly downloads?: Omit<FilesDownloadDeps, 'log'> | undefined
   /** Files published to devices (`GET /v1/files`, `GET /v1/files/<id>`); without it those are 405 like any `/v1/*` GET. */
-  readonly published?: Pick<FilesPublishedDeps, 'files' | 'lookups' | 'links' | 'base'> | undefined
+  readonly published?: Pick<FilesPublishedDeps, 'files' | 'lookups' | 'links' | 'rate' | 'base'> | undefined
 }
 
 export interface HttpAdapter extends Adapter {

@@ -170,7 +170,10 @@ export function createFilesToken(deps: FilesTokenDeps) {
         fields,
         base: () => deps.uploadBase(conn),
       })
-      if (!answered.ok) return refuse(answered.refusal.status, answered.refusal.detail)
+      if (!answered.ok) {
+        const { status, detail, retryAfterMs } = answered.refusal
+        return refuse(status, detail, retryAfterMs)
+      }
       return writeTo(conn, client, topic, answered.body, qos)
     }
     const base = deps.uploadBase(conn)

@@ -22,24 +22,29 @@ export interface PublishedDeps {
   readonly files: Pick<FileStore, 'listPublished'>
   readonly lookups: Pick<FileLookups, 'lookup'>
   readonly links: Pick<DownloadLinks, 'url'>
+  /** Counts a download URL against the device's rate (Uploads.checkRate); RATE_LIMITED past it. */
+  readonly rate?: ((tenant: string, device: string) => Promise<void>) | undefined
 }
 
 export type FileRequestKind = 'list' | 'download'
 
 /** A request that got no answer: the HTTP status every protocol answers with. */
 export interface FileRequestRefusal {
-  readonly status: 400 | 404 | 503
+  readonly status: 400 | 404 | 429 | 503
   readonly detail: string
+  /** 429: when the device may ask again. */
+  readonly retryAfterMs?: number | undefined
 }
 
 export type FileRequestAnswer =
   | { readonly ok: true; readonly body: Readonly<Record<string, unknown>> }
   | { readonly ok: false; readonly refusal: FileRequestRefusal }
 
-const refused = (status: FileRequestRefusal['status'], detail: string): FileRequestAnswer => ({
-  ok: false,
-  refusal: { status, detail },
-})
+const refused = (
+  status: FileRequestRefusal['status'],
+  detail: string,
+  retryAfterMs?: number,
+): FileRequestAnswer => ({ ok: false, refusal: { status, detail, retryAfterMs } })
 
 const fileView = (file: FileRecord) => ({
   id: file.id,
@@ -93,6 +98,13 @@ async function download(
   if (typeof fileId !== 'string' || !FILE_ID_PATTERN.test(fileId))
     return refused(400, 'fileId: 8-64 of A-Z a-z 0-9 _ -')
   if (Number.isNaN(expiresIn)) return refused(400, 'expiresIn: an integer number of seconds')
+  try {
+    await deps.rate?.(tenant, device)
+  } catch (err) {
+    if (!isTributaryError(err, 'RATE_LIMITED')) throw err
+    const retryAfterMs = err.details?.['retryAfterMs']
+    return refused(429, err.message, typeof retryAfterMs === 'number' ? retryAfterMs : undefined)
+  }
   const entry = await deps.lookups.lookup(tenant, fileId)
   if (entry === undefined || !visibleTo(entry.publications, device)) return refused(404, 'no such file')
   const { file } = entry

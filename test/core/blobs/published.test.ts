@@ -97,4 +97,22 @@ describe('answerFileRequest', () => {
     const invalid = await ask(deps(published, fail('REQUEST_INVALID')).d, 'download', { fileId: file.id })
     expect(invalid.ok ? 200 : invalid.refusal.status).toBe(400)
   })
+
+  it("counts a well-formed download against the device's rate, and answers 429 past it", async () => {
+    const counted: string[] = []
+    const { d } = deps({ devices: ['cam-1'], folders: [] })
+    const limited: PublishedDeps = {
+      ...d,
+      rate: async (_tenant, device) => {
+        counted.push(device)
+        if (counted.length > 1)
+          throw new TributaryError('RATE_LIMITED', 'slow down', { details: { retryAfterMs: 1500 } })
+      },
+    }
+    expect((await ask(limited, 'download', { fileId: file.id })).ok).toBe(true)
+    expect(await ask(limited, 'download', { fileId: 'short' })).toMatchObject({ ok: false })
+    const refused = await ask(limited, 'download', { fileId: file.id })
+    expect(refused).toEqual({ ok: false, refusal: { status: 429, detail: 'slow down', retryAfterMs: 1500 } })
+    expect(counted).toEqual(['cam-1', 'cam-1'])
+  })
 })
