@@ -21,6 +21,7 @@ import { createUploadMetrics } from '../core/blobs/metrics.ts'
 import type { ClusterState } from '../core/cluster/cluster.ts'
 import type { Registry } from '../core/metrics.ts'
 import { createDownloadLinks, type DownloadLinks } from '../core/blobs/downloads.ts'
+import { createFileLookups, type FileLookups } from '../core/blobs/file-cache.ts'
 import { createBlobSweeper } from '../core/blobs/sweeper.ts'
 import { createSecrets, loadRegistryKey } from '../core/registry/secrets.ts'
 import type { Secrets } from '../core/registry/secrets.ts'
@@ -42,6 +43,8 @@ export interface RegistryParts {
   readonly uploads: Uploads
   /** Download URLs of stored files (presigned S3 GETs, or signed URLs of the device HTTP listener). */
   readonly downloads: DownloadLinks
+  /** File metadata lookups and publications, through the cluster state's cache. */
+  readonly files: FileLookups
   /**
    * The device HTTP listener's base URL as a client reaches it at `host`: TRIBUTARY_FILES_UPLOAD_URL,
    * else set by the adapters role once that listener exists in this process.
@@ -69,7 +72,7 @@ export async function openRegistry(
     /** The process's Prometheus registry (file metrics). */
     readonly metrics?: Registry | undefined
     /** The cluster state (the per-device upload rate); without it the rate is not limited. */
-    readonly cluster?: Pick<ClusterState, 'take'> | undefined
+    readonly cluster?: Pick<ClusterState, 'take' | 'getValue' | 'setValue' | 'deleteValue'> | undefined
   } = {},
 ): Promise<RegistryParts> {
   const key = await loadRegistryKey({
@@ -124,6 +127,13 @@ export async function openRegistry(
     completed: () => eventRelay.nudge(),
   })
   const downloads = createDownloadLinks({ blobs, registryKey: key, maxTtlMs: config.filesDownloadTtlMs })
+  const files = createFileLookups({
+    store: store.files,
+    cluster: shared.cluster,
+    ttlMs: config.filesCacheTtlMs,
+    metrics: shared.metrics,
+    log: log.child({ component: 'file-cache' }),
+  })
   const service = createRegistryService({
     store,
     secrets,
@@ -150,6 +160,7 @@ export async function openRegistry(
     blobs,
     uploads,
     downloads,
+    files,
     deviceHttp: { base: () => config.filesUploadUrl },
     auth,
     lookups: { apiToken: (token) => auth.apiTokens.byToken(token), tenant: (id) => auth.tenant(id) },

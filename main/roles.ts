@@ -75,6 +75,12 @@ function adapters(deps: RoleDeps): Component[] {
         config: registryParts.service,
         commands,
         files: http.enabled ? { uploads: registryParts.uploads, uploadBase } : undefined,
+        published: {
+          files: registryParts.store.files,
+          lookups: registryParts.files,
+          links: registryParts.downloads,
+          rate: (tenant, device) => registryParts.uploads.checkRate(tenant, device),
+        },
         metrics: registry,
         log: log.child({ component: 'mqtt' }),
       }),
@@ -112,6 +118,13 @@ function adapters(deps: RoleDeps): Component[] {
       allowPrivateDownlinks: config.webhookAllowPrivate,
       uploads: registryParts.uploads,
       downloads: { links: registryParts.downloads, blobs: registryParts.blobs },
+      published: {
+        files: registryParts.store.files,
+        lookups: registryParts.files,
+        links: registryParts.downloads,
+        rate: (tenant, device) => registryParts.uploads.checkRate(tenant, device),
+        base: () => config.filesUploadUrl,
+      },
       metrics: registry,
       log: log.child({ component: 'http' }),
     })
@@ -206,6 +219,7 @@ export const roleComponents: Record<Role, (deps: RoleDeps) => Component[]> = {
           deadLetters: registryParts.store,
           files: {
             store: registryParts.store.files,
+            lookups: registryParts.files,
             blobs: registryParts.blobs,
             downloads: {
               links: registryParts.downloads,

@@ -35,6 +35,12 @@ import {
   createFilesRoutes,
 } from './files-route.ts'
 import type { Uploads } from '../../core/blobs/uploads.ts'
+import {
+  FILES_GET_PATH,
+  FILES_LIST_PATH,
+  type FilesPublishedDeps,
+  createFilesPublished,
+} from './files-published.ts'
 import { FILES_DOWNLOAD_PATH, createFilesDownload, type FilesDownloadDeps } from './files-download.ts'
 import type { DownlinkTargets } from './ttn/downlinks.ts'
 import { createDownlinkTargets } from './ttn/downlinks.ts'
@@ -67,6 +73,8 @@ export interface HttpAdapterDeps {
   readonly uploads?: Uploads | undefined
   /** Signed downloads (`GET /v1/files/download/<key>?…&signature=`); without it that path is 405 like any `/v1/*`. */
   readonly downloads?: Omit<FilesDownloadDeps, 'log'> | undefined
+  /** Files published to devices (`GET /v1/files`, `GET /v1/files/<id>`); without it those are 405 like any `/v1/*` GET. */
+  readonly published?: Pick<FilesPublishedDeps, 'files' | 'lookups' | 'links' | 'rate' | 'base'> | undefined
 }
 
 export interface HttpAdapter extends Adapter {
@@ -82,7 +90,7 @@ export interface HttpAdapter extends Adapter {
 function routeOf(method: string, path: string, ct: string | undefined, wait: string | undefined): HttpRoute {
   if (path === COMMAND_PATH && method === 'GET') return 'poll'
   if (path === CONFIG_PATH) return wait === undefined || /^0+$/.test(wait) ? 'ingest' : 'poll'
-  if (path.startsWith('/v1/files/')) return 'files'
+  if (path === FILES_LIST_PATH || path.startsWith('/v1/files/')) return 'files'
   if (path.startsWith('/v1/')) return ct === undefined || /^0+$/.test(ct) ? 'ingest' : 'poll'
   return path === TTN_PATH ? 'ttn' : 'other'
 }
@@ -165,6 +173,16 @@ export function createHttpAdapter(config: HttpConfig, deps: HttpAdapterDeps): Ht
     app.post(FILES_PRESIGN_PATH, files.presign)
     app.post(FILES_COMPLETE_PATH, files.complete)
     app.put(FILES_UPLOAD_PATH, files.upload)
+  }
+  if (deps.published !== undefined) {
+    const published = createFilesPublished({
+      ...deps.published,
+      auth: deps.auth,
+      findDevice: deps.findDevice,
+      log,
+    })
+    app.get(FILES_LIST_PATH, published.list)
+    app.get(FILES_GET_PATH, published.get)
   }
   if (deps.downloads !== undefined) {
     app.all(FILES_DOWNLOAD_PATH, createFilesDownload({ ...deps.downloads, log }))

@@ -5,8 +5,16 @@
 // asks for a presigned S3 PUT as `POST /v1/files/presign` does, answered on `files/presign/res/<id>`.
 // A gateway asks for a device D that lists it on `gw/<D>/files/<kind>/req/<id>`, answered on
 // `gw/<D>/files/<kind>/res/<id>`.
+// Files published to the device (core/blobs/published.ts): `files/list/req/<id>` with {folder?, after?,
+// limit?} is answered with a page {items, next}, `files/download/req/<id>` with {fileId, expiresIn?}
+// with the file and a short-lived download URL, on `files/{list,download}/res/<id>`.
 // As for configurations (config-push.ts), each answer is written to the asking connection only.
-import { type TokenMode, answerTokenRequest } from '../../core/blobs/token-request.ts'
+import { type FileRequestKind, type PublishedDeps, answerFileRequest } from '../../core/blobs/published.ts'
+import {
+  MAX_TOKEN_REQUEST_BYTES,
+  type TokenMode,
+  answerTokenRequest,
+} from '../../core/blobs/token-request.ts'
 import type { Uploads } from '../../core/blobs/uploads.ts'
 import { REQUEST_ID_PATTERN } from '../../core/events/commands.ts'
 import { isDeviceId } from '../../core/events/ids.ts'
@@ -18,22 +26,28 @@ import { grantedQos } from './link.ts'
 import type { DeviceLink } from './link.ts'
 import type { PublishResult } from './publish.ts'
 
-const REQUEST = /^(?:gw\/([^/]+)\/)?files\/(token|presign)\/req\/([^/]*)$/
-const RESPONSE_FILTER = /^(?:gw\/([^/]+)\/)?files\/(?:token|presign)\/res\/(\+|#|[^/+#]+)$/
+const REQUEST = /^(?:gw\/([^/]+)\/)?files\/(token|presign|list|download)\/req\/([^/]*)$/
+const RESPONSE_FILTER = /^(?:gw\/([^/]+)\/)?files\/(?:token|presign|list|download)\/res\/(\+|#|[^/+#]+)$/
+
+/** What a `files/<kind>/req/<id>` asks for: an upload token or URL, or a published file. */
+export type FilesRequestKind = TokenMode | FileRequestKind
+
+const KINDS: ReadonlySet<string> = new Set<FilesRequestKind>(['token', 'presign', 'list', 'download'])
 
 export interface TokenRequestTopic {
   /** The device the token is for when a gateway asks for it, else undefined (the sender). */
   readonly device: string | undefined
   readonly requestId: string
-  /** `token` (files/token/…) or `presign` (files/presign/…). */
-  readonly mode: TokenMode
+  /** `token`, `presign`, `list` or `download` (files/<kind>/…). */
+  readonly mode: FilesRequestKind
 }
 
-/** `[gw/<D>/]files/{token,presign}/req/<request id>`, or undefined for any other topic. */
+/** `[gw/<D>/]files/{token,presign,list,download}/req/<request id>`, or undefined for any other topic. */
 export function tokenRequestOf(topic: string): TokenRequestTopic | undefined {
   const match = REQUEST.exec(topic)
-  if (match === null) return undefined
-  return { device: match[1], requestId: match[3] ?? '', mode: match[2] === 'presign' ? 'presign' : 'token' }
+  const kind = match?.[2] ?? ''
+  if (match === null || !KINDS.has(kind)) return undefined
+  return { device: match[1], requestId: match[3] ?? '', mode: kind as FilesRequestKind }
 }
 
 /** Whether a SUBSCRIBE filter is this module's: `[gw/<D>/]files/…`. */
@@ -61,12 +75,30 @@ export interface TokenError {
 export interface FilesTokenDeps {
   /** Without uploads (no device HTTP listener) every request is answered 503. */
   readonly uploads: Pick<Uploads, 'issue' | 'presign'> | undefined
+  /** Files published to devices; without it `files/{list,download}` requests are answered 503. */
+  readonly published: PublishedDeps | undefined
   /** The device HTTP listener as the device reaches it (`uploadUrl`, `completeUrl`); undefined: not listening. */
   readonly uploadBase: (conn: Connection) => string | undefined
   /** Cached device rows: a gateway asks for devices that list it. */
   readonly findDevice: (tenant: string, device: string) => Promise<Device | undefined>
   readonly refused: (conn: Connection, reason: string, detail: string) => void
   readonly log: Logger
+}
+
+const TOO_LARGE = `a files request has at most ${MAX_TOKEN_REQUEST_BYTES} bytes`
+
+/** A list or download request's JSON object (empty: `{}`), or why it is not one. */
+function readFields(payload: Buffer): Record<string, unknown> | string {
+  if (payload.length > MAX_TOKEN_REQUEST_BYTES) return TOO_LARGE
+  if (payload.length === 0) return {}
+  try {
+    const value: unknown = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload))
+    if (typeof value === 'object' && value !== null && !Array.isArray(value))
+      return value as Record<string, unknown>
+  } catch {
+    // Answered below.
+  }
+  return 'send a JSON object'
 }
 
 const qosFor = (link: DeviceLink, topic: string): 0 | 1 | undefined =>
@@ -92,7 +124,7 @@ export function createFilesToken(deps: FilesTokenDeps) {
     session: Session,
     device: string,
     topic: string,
-    mode: TokenMode,
+    mode: FilesRequestKind,
     payload: Buffer,
   ): Promise<void> {
     const link = conn.link
@@ -108,6 +140,23 @@ export function createFilesToken(deps: FilesTokenDeps) {
         ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
       }
       return writeTo(link, topic, error, qos)
+    }
+    if (mode === 'list' || mode === 'download') {
+      const fields = readFields(payload)
+      if (typeof fields === 'string') return refuse(fields === TOO_LARGE ? 413 : 400, fields)
+      if (deps.published === undefined) return refuse(503, 'published files are not served here')
+      const answered = await answerFileRequest(deps.published, {
+        tenant: session.tenant,
+        device,
+        kind: mode,
+        fields,
+        base: () => deps.uploadBase(conn),
+      })
+      if (!answered.ok) {
+        const { status, detail, retryAfterMs } = answered.refusal
+        return refuse(status, detail, retryAfterMs)
+      }
+      return writeTo(link, topic, answered.body, qos)
     }
     const base = deps.uploadBase(conn)
     if (deps.uploads === undefined || base === undefined)

@@ -20,6 +20,7 @@ import { createBroker, sentDisconnect } from './broker.ts'
 import { createCommandChannel } from './commands.ts'
 import type { ConfigPushDeps } from './config-push.ts'
 import { createFilesToken } from './files-token.ts'
+import type { PublishedDeps } from '../../core/blobs/published.ts'
 import { createConfigPush } from './config-push.ts'
 import type { MqttConfig } from './config.ts'
 import { readTlsFiles } from './config.ts'
@@ -66,6 +67,8 @@ export interface MqttAdapterDeps {
         readonly uploadBase: (localAddress: string | undefined) => string | undefined
       }
     | undefined
+  /** Files published to devices (`files/{list,download}/req/<id>`); unset: those are answered 503. */
+  readonly published?: PublishedDeps | undefined
   readonly metrics: Registry
   readonly log: Logger
 }
@@ -105,6 +108,7 @@ export function createMqttAdapter(config: MqttConfig, deps: MqttAdapterDeps): Ad
   })
   const filesToken = createFilesToken({
     uploads: deps.files?.uploads,
+    published: deps.published,
     uploadBase: (conn) => {
       const local = (conn.tls ?? conn.stream) as { localAddress?: unknown }
       return deps.files?.uploadBase(typeof local.localAddress === 'string' ? local.localAddress : undefined)

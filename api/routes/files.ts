@@ -1,5 +1,5 @@
 // Device file routes: list (cursor pages, by device or name prefix), metadata, content, a
-// short-lived download URL, delete.
+// short-lived download URL, delete, and publications for devices (file-publications.ts).
 // The content streams from the blob store as application/octet-stream (the file's own media type is
 // in its metadata); readers may read, managers delete.
 import type { OpenAPIHono } from '@hono/zod-openapi'
@@ -7,6 +7,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { Readable } from 'node:stream'
 import type { BlobStore } from '../../core/blobs/blobs.ts'
 import type { DownloadLinks } from '../../core/blobs/downloads.ts'
+import type { FileLookups } from '../../core/blobs/file-cache.ts'
 import { blobKey } from '../../core/blobs/keys.ts'
 import { TributaryError } from '../../core/errors.ts'
 import type { FileRecord, FileStore } from '../../core/registry/files.ts'
@@ -23,10 +24,12 @@ import {
   page,
 } from '../schemas.ts'
 import { NO_CONTENT, READ_PROBLEMS, jsonResponse, problems } from './common.ts'
+import { filePublicationRoutes } from './file-publications.ts'
 
-/** What the routes need: the registry's file metadata and the blob store. */
+/** What the routes need: the registry's file metadata (lookups through its cache) and the blob store. */
 export interface FilesDeps {
-  readonly store: Pick<FileStore, 'get' | 'list' | 'remove'>
+  readonly store: Pick<FileStore, 'list'>
+  readonly lookups: FileLookups
   readonly blobs: Pick<BlobStore, 'get' | 'delete'>
   /** Download URLs; `base` is the device HTTP listener's URL as a client that reached `host` sees it. */
   readonly downloads: {
@@ -125,9 +128,9 @@ const fileNotFound = (id: string): TributaryError =>
 
 export function fileRoutes(app: OpenAPIHono<ApiEnv>, registry: RegistryService, files: FilesDeps): void {
   async function uploaded(tenant: string, id: string): Promise<FileRecord> {
-    const file = await files.store.get(tenant, id)
-    if (file === undefined || file.state !== 'uploaded') throw fileNotFound(id)
-    return file
+    const entry = await files.lookups.lookup(tenant, id)
+    if (entry === undefined) throw fileNotFound(id)
+    return entry.file
   }
 
   app.openapi(list, async (c) => {
@@ -172,10 +175,12 @@ export function fileRoutes(app: OpenAPIHono<ApiEnv>, registry: RegistryService, 
 
   app.openapi(remove, async (c) => {
     const { tenant, id } = c.req.valid('param')
-    const file = await files.store.remove(tenant, id)
+    const file = await files.lookups.remove(tenant, id)
     if (file === undefined) throw fileNotFound(id)
     // The metadata goes first: a file is never listed without its content.
     await files.blobs.delete(blobKey(tenant, file.device, file.id))
     return c.body(null, 204)
   })
+
+  filePublicationRoutes(app, files.lookups)
 }

@@ -1,10 +1,11 @@
 // Device file schemas (docs/files.md).
 import { z } from '@hono/zod-openapi'
+import { FILE_ID_PATTERN, FOLDER_PATTERN } from '../../core/registry/files.ts'
 import { DeviceId, ListQuery, TenantId, Timestamp } from './common.ts'
 
 export const FileId = z
   .string()
-  .regex(/^[A-Za-z0-9_-]{8,64}$/, { error: 'use 8-64 of A-Z a-z 0-9 _ -' })
+  .regex(FILE_ID_PATTERN, { error: 'use 8-64 of A-Z a-z 0-9 _ -' })
   .openapi({ description: 'File id (opaque).', example: 'q3Jk1m0f4yZbW2nXvA8cEg' })
 
 export const FileParams = z.strictObject({ tenant: TenantId, id: FileId })
@@ -53,3 +54,18 @@ export const FileDownloadUrl = z
     expiresAt: Timestamp,
   })
   .openapi('FileDownloadUrl')
+
+export const FolderName = z
+  .string()
+  .regex(FOLDER_PATTERN, { error: 'use 1-64 of A-Z a-z 0-9 . _ ~ -, not starting with a dot' })
+  .openapi({ description: 'A folder every device of the tenant sees.', example: 'firmware' })
+
+export const FileDeviceParams = z.strictObject({ tenant: TenantId, id: FileId, device: DeviceId })
+export const FileFolderParams = z.strictObject({ tenant: TenantId, id: FileId, folder: FolderName })
+
+export const FilePublications = z
+  .object({
+    devices: z.array(DeviceId).openapi({ description: 'Devices the file is published to.' }),
+    folders: z.array(FolderName).openapi({ description: 'Folders the file is in (every device sees them).' }),
+  })
+  .openapi('FilePublications')

@@ -94,6 +94,11 @@ export interface Uploads {
     readonly protocol: Protocol
     readonly signal?: AbortSignal | undefined
   }): Promise<FileRecord>
+  /**
+   * Counts one URL against the device's rate (TRIBUTARY_FILES_DEVICE_RATE, the bucket of its tokens):
+   * RATE_LIMITED past it, with `retryAfterMs` in the details. Download URLs of published files.
+   */
+  checkRate(tenant: string, device: string): Promise<void>
 }
 
 const NAME_MAX = 255
@@ -292,6 +297,7 @@ export function createUploads(options: UploadsOptions): Uploads {
 
   return {
     issue: (request) => open(request),
+    checkRate,
 
     async presign(request) {
       const presigner = blobs.presign

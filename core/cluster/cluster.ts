@@ -92,6 +92,8 @@ export interface ClusterState {
   /** A shared value that lapses after `ttlMs`; values are at most MESSAGE_MAX_BYTES long. */
   setValue(key: string, value: string, ttlMs: number): Promise<void>
   getValue(key: string): Promise<string | undefined>
+  /** Forgets a shared value (nothing happens when there is none). */
+  deleteValue(key: string): Promise<void>
 
   /**
    * Whether the shared state answers now, with a readable reason when it does not (never throws;

@@ -187,6 +187,10 @@ export function createMemoryCluster(options: MemoryClusterOptions): ClusterState
       return entry.value
     },
 
+    async deleteValue(key) {
+      values.delete(checkTopic('value key', key))
+    },
+
     // In the process itself: it answers whenever the process does.
     health: async () => ({ ok: true }),
 

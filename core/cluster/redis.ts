@@ -282,6 +282,10 @@ export function createRedisCluster(options: RedisClusterOptions): ClusterState {
       return value ?? undefined
     },
 
+    async deleteValue(key) {
+      await call('value delete', () => redis.del(keys.value(checkTopic('value key', key))))
+    },
+
     async health() {
       const where = redisAddress(options.url)
       if (stopped) return { ok: false, reason: 'the cluster state is stopped' }

@@ -254,6 +254,15 @@ export const variables = {
         'Longest life (and the default) of a file download URL: a presigned S3 GET, or a signed URL of the device HTTP listener.',
     },
   ),
+  filesCacheTtlMs: integer(
+    'TRIBUTARY_FILES_CACHE_TTL_MS',
+    30_000,
+    { min: 100, max: 3_600_000 },
+    {
+      description:
+        'Life of a file metadata entry in the cluster state (Redis when configured, else the process): the longest a change made around the cache (a device or tenant deleted with its files) goes unseen.',
+    },
+  ),
   filesUploadUrl: optionalText('TRIBUTARY_FILES_UPLOAD_URL', {
     description:
       'Base URL of the device HTTP listener as devices reach it (`https://files.example.com`), for the `uploadUrl` of tokens asked for over MQTT and signed download URLs. Unset: `http://<address the device connected to>:<HTTP port>`.',

@@ -61,6 +61,31 @@ export function quotaProblem(used: FileUsage, size: number, quota: FileQuota): s
   return undefined
 }
 
+/** A folder's name: 1-64 of A-Z a-z 0-9 . _ ~ -, not starting with a dot. */
+export const FOLDER_PATTERN = /^[A-Za-z0-9_~-][A-Za-z0-9._~-]{0,63}$/
+
+/** A file's id: opaque, 8-64 of A-Z a-z 0-9 _ - (the API, the device routes and topics check it). */
+export const FILE_ID_PATTERN = /^[A-Za-z0-9_-]{8,64}$/
+
+/** Where a file is published for download: one device, or a folder every device of the tenant sees. */
+export type PublicationTarget = { readonly device: string } | { readonly folder: string }
+
+/** The devices and folders a file is published to, each sorted. */
+export interface FilePublications {
+  readonly devices: string[]
+  readonly folders: string[]
+}
+
+/** An uploaded file a device may download, with the folders it is in (empty: published to the device only). */
+export interface PublishedFile {
+  readonly file: FileRecord
+  readonly folders: string[]
+}
+
+/** Whether `device` may download a file published to `publications`: its own or any folder. */
+export const visibleTo = (publications: FilePublications, device: string): boolean =>
+  publications.folders.length > 0 || publications.devices.includes(device)
+
 export interface EventOutboxEntry {
   readonly seq: number
   readonly event: CloudEvent
@@ -107,6 +132,26 @@ export interface FileStore {
   ): Promise<Page<FileRecord>>
   /** Forgets an uploaded file and returns it (the caller deletes its object); undefined when there is none. */
   remove(tenant: string, id: string): Promise<FileRecord | undefined>
+
+  // Publications (registry migration 13): files an operator published for devices to download.
+  /**
+   * Publishes an uploaded file to a device or a folder; true when it was not yet. REGISTRY_NOT_FOUND
+   * when the file is not an uploaded one of the tenant, or the device does not exist.
+   */
+  publish(tenant: string, id: string, target: PublicationTarget, at: Date): Promise<boolean>
+  /** Takes a publication back; false when there was none. */
+  unpublish(tenant: string, id: string, target: PublicationTarget): Promise<boolean>
+  /** Where the file is published (empty lists for a file that is not, or does not exist). */
+  publications(tenant: string, id: string): Promise<FilePublications>
+  /**
+   * The uploaded files a device may download (published to it or to any folder), in id order
+   * (cursor pages), only those of one folder when given.
+   */
+  listPublished(
+    tenant: string,
+    device: string,
+    options?: ListOptions & { readonly folder?: string | undefined },
+  ): Promise<Page<PublishedFile>>
 
   /** Events not yet published, oldest first. */
   pendingEvents(limit: number): Promise<EventOutboxEntry[]>

@@ -1,4 +1,5 @@
-// `tributary files list|get|download|url|delete`: a tenant's device files through the management API.
+// `tributary files list|get|download|url|delete|publish|unpublish|publications`: a tenant's device
+// files, and where they are published for devices to download, through the management API.
 import { createWriteStream } from 'node:fs'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -23,6 +24,47 @@ export const filesCommands: Record<string, CliHandler> = {
   download: filesDownload,
   url: filesUrl,
   delete: filesDelete,
+  publish: (args, io) => filesPublication('PUT', args, io),
+  unpublish: (args, io) => filesPublication('DELETE', args, io),
+  publications: (args, io) => filesPublication('GET', args, io),
+}
+
+interface Publications {
+  devices: string[]
+  folders: string[]
+}
+
+const publicationsText = (id: string, p: Publications): string =>
+  `file ${id}\n  devices ${p.devices.join(', ') || '(none)'}\n  folders ${p.folders.join(', ') || '(none)'}\n`
+
+/** PUT or DELETE a publication (--device or --folder), or GET them; prints where the file is published. */
+async function filesPublication(
+  method: 'PUT' | 'DELETE' | 'GET',
+  args: string[],
+  io: CliIo,
+): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { ...common, ...tenantOption, device: { type: 'string' }, folder: { type: 'string' } },
+  })
+  const tenant = required(values.tenant, '--tenant')
+  const id = one(positionals, 'file id')
+  const api = client(values, io)
+  const at = path('tenants', tenant, 'files', id, 'publications')
+  if (method === 'GET' && (values.device !== undefined || values.folder !== undefined)) {
+    throw new Error('publications takes no --device or --folder')
+  }
+  if (method !== 'GET') {
+    if ((values.device === undefined) === (values.folder === undefined)) {
+      throw new Error('give one of --device D and --folder F')
+    }
+    const target = values.device === undefined ? ['folders', values.folder ?? ''] : ['devices', values.device]
+    await api.request(method, `${at}${path(...target)}`)
+  }
+  const { body } = await api.request<Publications>('GET', at)
+  print(io, values.json, body, publicationsText(id, body))
+  return 0
 }
 
 async function filesList(args: string[], io: CliIo): Promise<number> {

@@ -85,6 +85,18 @@ keeping it out of the shell history). --gateway names devices that may send for 
           synopsis: 'tributary files delete --tenant T <file>',
           about: 'Deletes a file and its content.',
         },
+        publish: {
+          synopsis: 'tributary files publish --tenant T <file> (--device D | --folder F)',
+          about: 'Publishes a file for one device, or for every device through a folder, to download.',
+        },
+        unpublish: {
+          synopsis: 'tributary files unpublish --tenant T <file> (--device D | --folder F)',
+          about: 'Takes a publication back.',
+        },
+        publications: {
+          synopsis: 'tributary files publications --tenant T <file>',
+          about: 'The devices and folders a file is published to.',
+        },
       },
     },
     token: {

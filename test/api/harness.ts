@@ -11,6 +11,8 @@ import { createApiServer } from '../../api/index.ts'
 import type { BlobStore } from '../../core/blobs/blobs.ts'
 import { createFilesystemBlobStore } from '../../core/blobs/filesystem.ts'
 import { createDownloadLinks, type DownloadLinks } from '../../core/blobs/downloads.ts'
+import { createFileLookups, type FileLookups } from '../../core/blobs/file-cache.ts'
+import { createMemoryCluster } from '../../core/cluster/memory.ts'
 import { createEmbeddedBus } from '../../core/bus/embedded/index.ts'
 import { topicNames } from '../../core/events/topics.ts'
 import { silentLogger } from '../../core/log.ts'
@@ -61,6 +63,8 @@ export interface ApiHarness {
   readonly blobs: BlobStore
   /** Signs and checks the download URLs of the file routes (ten minutes at most). */
   readonly downloads: DownloadLinks
+  /** File metadata lookups and publications behind the file routes (cached in the process). */
+  readonly files: FileLookups
   readonly auth: RegistryAuth
   readonly relay: OutboxRelay
   readonly server: ApiServer
@@ -92,6 +96,10 @@ export async function startApi(options: HarnessOptions = {}): Promise<ApiHarness
   const store = await createPgliteStore({ cacheDir: TEST_CACHE_DIR, log })
   const blobs = await createFilesystemBlobStore({ dataDir: dir })
   const downloads = createDownloadLinks({ blobs, registryKey: randomBytes(32), maxTtlMs: 600_000 })
+  // File lookups through the in-process cluster state, as an embedded process has them.
+  const cluster = createMemoryCluster({ log: silentLogger })
+  await cluster.start()
+  const files = createFileLookups({ store: store.files, cluster, ttlMs: 60_000, metrics: undefined, log })
   // The lowest scrypt cost the registry accepts: the tests hash many passwords.
   const secrets = createSecrets(randomBytes(32), { scryptLogN: 10 })
   const relay = createOutboxRelay({ store, bus, topic, log, pollMs: 50 })
@@ -121,6 +129,7 @@ export async function startApi(options: HarnessOptions = {}): Promise<ApiHarness
       deadLetters: store,
       files: {
         store: store.files,
+        lookups: files,
         blobs,
         downloads: { links: downloads, base: (host) => `http://${host}:${DEVICE_HTTP_PORT}` },
       },
@@ -139,6 +148,7 @@ export async function startApi(options: HarnessOptions = {}): Promise<ApiHarness
     store,
     blobs,
     downloads,
+    files,
     auth,
     relay,
     server,
@@ -178,6 +188,7 @@ export async function startApi(options: HarnessOptions = {}): Promise<ApiHarness
       await auth.stop()
       await relay.stop()
       await store.close()
+      await cluster.stop()
       await bus.close()
       rmSync(dir, { recursive: true, force: true })
     },

@@ -53,6 +53,8 @@ const BODIES: Record<string, unknown> = {
   patchDeviceConfig: { owned: true },
   putConfigRule: { selector: { owned: 'yes' }, config: { owned: true } },
   patchConfigRule: { config: { owned: true } },
+  publishFileToDevice: {},
+  publishFileToFolder: {},
 }
 
 interface Operation {
@@ -165,6 +167,9 @@ beforeAll(async () => {
     protocol: 'http',
   })
   target.file = issued.fileId
+  // Published to A's device and to a folder, so that taking a publication back aims at a real one.
+  await api.files.publish('alpha', target.file, { device: target.device }, new Date())
+  await api.files.publish('alpha', target.file, { folder: 'firmware' }, new Date())
   // The same resource names exist in B, so that a mix-up of tenants would find something.
   await registry.createApiToken('bravo', { name: 'alpha-admin', role: 'admin' })
 
@@ -215,6 +220,7 @@ async function snapshotOfA(): Promise<unknown> {
     deadLetters: await get('/dead-letters'),
     subscriptionDeadLetters: await get(`/subscriptions/${target.subscription}/dead-letters`),
     files: await get('/files'),
+    publications: await get(`/files/${target.file}/publications`),
     tenants: ((await api.call('GET', '/api/v1/tenants')).body as { items: Array<{ id: string }> }).items.map(
       (t) => t.id,
     ),
@@ -229,6 +235,7 @@ function concrete(path: string, tenant: string): string {
     .replace('{name}', 'unlock')
     .replace('{appVersion}', 'v1')
     .replace('{rule}', 'private')
+    .replace('{folder}', 'firmware')
     .replace(
       '{id}',
       path.includes('/tokens/')

@@ -4,7 +4,7 @@
 // a second connection of the device would take its session over), curl PUTs the body straight to
 // S3Proxy with the signed headers, and the completion records it. A body other than declared is
 // refused by the store itself, and a refused declaration is answered {statusCode, reasonPhrase}.
-import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
+import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3'
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -15,7 +15,7 @@ import { curl } from '../helpers/curl.ts'
 import { startOnKafka, type KafkaTributary } from '../helpers/kafka-process.ts'
 import { waitForRecords } from '../helpers/mqtt.ts'
 import { uniqueName, waitUntil } from '../helpers/wait.ts'
-import { testS3 } from '../setup/s3-env.ts'
+import { testBucket } from '../setup/s3-env.ts'
 
 const PASSWORD = 'correct horse battery'
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex')
@@ -32,26 +32,14 @@ describe('presigned S3 PUTs over MQTT (e2e: MQTT.js, curl, S3Proxy, kcat)', () =
   let t: KafkaTributary
   let tenant = ''
   let s3: S3Client
-  const bucket = uniqueName('mqttpresign').toLowerCase().slice(0, 60)
+  let bucket = ''
   const work = mkdtempSync(join(tmpdir(), 'tributary-e2e-mqtt-presign-'))
 
   beforeAll(async () => {
-    const server = testS3()
-    s3 = new S3Client({
-      endpoint: server.endpoint,
-      region: server.region,
-      credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
-      forcePathStyle: true,
-    })
-    await s3.send(new CreateBucketCommand({ Bucket: bucket }))
-    t = await startOnKafka('e2e_mqttpresign', {
-      TRIBUTARY_S3_ENDPOINT: server.endpoint,
-      TRIBUTARY_S3_BUCKET: bucket,
-      TRIBUTARY_S3_REGION: server.region,
-      TRIBUTARY_S3_ACCESS_KEY_ID: server.accessKeyId,
-      TRIBUTARY_S3_SECRET_ACCESS_KEY: server.secretAccessKey,
-      TRIBUTARY_S3_FORCE_PATH_STYLE: 'true',
-    })
+    const made = await testBucket()
+    s3 = made.client
+    bucket = made.bucket
+    t = await startOnKafka('e2e_mqttpresign', made.env)
     tenant = uniqueName('mp')
     await t.api.createTenant(tenant, { quotas: { maxFileStorageBytes: 10_000 } })
     await t.api.createDevice(tenant, 'cam-1')

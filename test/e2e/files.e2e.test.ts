@@ -2,8 +2,7 @@
 // on Kafka, once with the embedded blob store and once with S3 (S3Proxy); curl asks for a token and
 // sends the file with `--upload-file`; kcat reads the io.tributary.file.uploaded.v1 event from the
 // tenant topic, and its dataref leads to exactly the bytes sent. Refused uploads store nothing.
-import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
-import { execFile } from 'node:child_process'
+import { ListObjectsV2Command } from '@aws-sdk/client-s3'
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -12,9 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { curl } from '../helpers/curl.ts'
 import { startOnKafka, type KafkaTributary } from '../helpers/kafka-process.ts'
 import { ADMIN_TOKEN, readTopic, waitForRecords } from '../helpers/mqtt.ts'
-import { CLI } from '../helpers/process.ts'
+import { runCli } from '../helpers/process.ts'
 import { uniqueName, waitUntil } from '../helpers/wait.ts'
-import { testS3 } from '../setup/s3-env.ts'
+import { testBucket } from '../setup/s3-env.ts'
 
 const PASSWORD = 'correct horse battery'
 const MAX_FILE = 64 * 1024
@@ -59,24 +58,9 @@ const filesystem: Backend = {
 const s3: Backend = {
   name: 's3',
   async setup() {
-    const server = testS3()
-    const bucket = uniqueName('files').toLowerCase().slice(0, 60)
-    const client = new S3Client({
-      endpoint: server.endpoint,
-      region: server.region,
-      credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
-      forcePathStyle: true,
-    })
-    await client.send(new CreateBucketCommand({ Bucket: bucket }))
+    const { bucket, client, env } = await testBucket()
     return {
-      env: {
-        TRIBUTARY_S3_ENDPOINT: server.endpoint,
-        TRIBUTARY_S3_BUCKET: bucket,
-        TRIBUTARY_S3_REGION: server.region,
-        TRIBUTARY_S3_ACCESS_KEY_ID: server.accessKeyId,
-        TRIBUTARY_S3_SECRET_ACCESS_KEY: server.secretAccessKey,
-        TRIBUTARY_S3_FORCE_PATH_STYLE: 'true',
-      },
+      env,
       count: async (tenant) =>
         (await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${tenant}/` }))).KeyCount ?? 0,
     }
@@ -386,17 +370,9 @@ describe.each([filesystem, s3])(
       const issued = (await token('cam-2', { name: 'cli/report.csv', size: data.length })).json
       expect((await upload(issued.uploadUrl, issued.token, fileOf(data))).status).toBe(201)
       const cli = (...args: string[]) =>
-        new Promise<string>((resolve, reject) => {
-          execFile(
-            process.execPath,
-            [CLI, 'files', ...args, '--tenant', tenant],
-            {
-              env: { ...process.env, TRIBUTARY_API_URL: t.url('api'), TRIBUTARY_API_TOKEN: ADMIN_TOKEN },
-              timeout: 30_000,
-            },
-            (err, stdout, stderr) =>
-              err === null ? resolve(stdout) : reject(new Error(stderr, { cause: err })),
-          )
+        runCli(['files', ...args, '--tenant', tenant], {
+          TRIBUTARY_API_URL: t.url('api'),
+          TRIBUTARY_API_TOKEN: ADMIN_TOKEN,
         })
       const listed = JSON.parse(await cli('list', '--name-prefix', 'cli/', '--json')) as Array<{ id: string }>
       expect(listed.map((f) => f.id)).toEqual([issued.fileId])

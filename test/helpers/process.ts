@@ -1,6 +1,6 @@
 // Starting a real `tributary` process for e2e tests: its JSON log lines are parsed and can be
 // awaited, and it is stopped (SIGTERM, then SIGKILL) when the test ends.
-import { spawn } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -131,4 +131,16 @@ export async function managementUrl(proc: TributaryProcess): Promise<string> {
   const started = await proc.waitForLog((l) => l.msg === 'tributary started')
   const ports = started['ports'] as { management: number }
   return `http://127.0.0.1:${ports.management}`
+}
+
+/** Runs `tributary <args>` (the CLI) to its end with `env` added; resolves with its stdout, rejects with its stderr. */
+export function runCli(args: readonly string[], env: Record<string, string>): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { env: { ...process.env, ...env }, timeout: 30_000 },
+      (err, stdout, stderr) => (err === null ? resolve(stdout) : reject(new Error(stderr, { cause: err }))),
+    )
+  })
 }

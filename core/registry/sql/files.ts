@@ -4,6 +4,7 @@ import type { CloudEvent, CloudEventAttributes } from '../../events/cloudevent.t
 import type { EventOutboxEntry, FileRecord, FileStore, FileUsage } from '../files.ts'
 import { quotaProblem } from '../files.ts'
 import type { SqlClient, SqlDatabase } from './client.ts'
+import { publicationStatements } from './file-publications.ts'
 import type { Timestamp } from './rows.ts'
 import { decodeCursor, pageLimit, toPage } from './page.ts'
 import { deviceName, inserted, read } from './write.ts'
@@ -71,6 +72,7 @@ const COLUMNS =
 
 export function fileStatements(db: SqlDatabase): FileStore {
   return {
+    ...publicationStatements<FileRow>(db, { columns: COLUMNS, toRecord }),
     createUpload: (upload, quota) =>
       read(
         () =>

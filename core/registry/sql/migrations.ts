@@ -467,4 +467,30 @@ export const migrations: readonly Migration[] = [
         ADD COLUMN previous_labels jsonb;
     `,
   },
+  {
+    version: 13,
+    name: 'published files',
+    sql: `
+      -- Files an operator published for devices to download: to one device, or to a folder that
+      -- every device of the tenant sees. Goes with its file, and with the device it was published to.
+      CREATE TABLE file_publications (
+        tenant       text COLLATE "C" NOT NULL,
+        file_id      text COLLATE "C" NOT NULL,
+        device       text COLLATE "C",
+        folder       text COLLATE "C",
+        published_at timestamptz NOT NULL,
+        CONSTRAINT file_publications_target CHECK ((device IS NULL) <> (folder IS NULL)),
+        CONSTRAINT file_publications_file_fkey FOREIGN KEY (tenant, file_id)
+          REFERENCES files (tenant, id) ON DELETE CASCADE,
+        -- MATCH SIMPLE: a folder's row (device NULL) references no device.
+        CONSTRAINT file_publications_device_fkey FOREIGN KEY (tenant, device)
+          REFERENCES devices (tenant, id) ON DELETE CASCADE
+      );
+      CREATE UNIQUE INDEX file_publications_to_device ON file_publications (tenant, device, file_id)
+        WHERE device IS NOT NULL;
+      CREATE UNIQUE INDEX file_publications_to_folder ON file_publications (tenant, folder, file_id)
+        WHERE folder IS NOT NULL;
+      CREATE INDEX file_publications_of_file ON file_publications (tenant, file_id);
+    `,
+  },
 ]

@@ -13,6 +13,10 @@ import type { ApiServer } from '../../../api/index.ts'
 import { createApiServer } from '../../../api/index.ts'
 import type { BusMessage, EventBus } from '../../../core/bus/bus.ts'
 import { createEmbeddedBus } from '../../../core/bus/embedded/index.ts'
+import type { BlobStore } from '../../../core/blobs/blobs.ts'
+import { createDownloadLinks } from '../../../core/blobs/downloads.ts'
+import { createFileLookups, type FileLookups } from '../../../core/blobs/file-cache.ts'
+import { createFilesystemBlobStore } from '../../../core/blobs/filesystem.ts'
 import { createMemoryCluster } from '../../../core/cluster/memory.ts'
 import { uuidv7 } from '../../../core/events/ids.ts'
 import { topicNames } from '../../../core/events/topics.ts'
@@ -48,6 +52,9 @@ export interface HttpHarness {
   readonly auth: RegistryAuth
   readonly bus: EventBus
   readonly metrics: Registry
+  /** The blob store of files (under the harness's temp dir) and the file lookups the device routes use. */
+  readonly blobs: BlobStore
+  readonly files: FileLookups
   /** The command outlet the adapter attaches its sinks to (a fake: commands are sent with it). */
   readonly commands: FakeOutlet
   readonly ingress: string
@@ -86,6 +93,9 @@ export async function startHttpAdapter(options: HttpHarnessOptions = {}): Promis
   await cluster.start()
   const metrics = createMetricsRegistry()
   const commands = createFakeOutlet()
+  const blobs = await createFilesystemBlobStore({ dataDir: dir })
+  const links = createDownloadLinks({ blobs, registryKey: randomBytes(32), maxTtlMs: 600_000 })
+  const files = createFileLookups({ store: store.files, cluster, ttlMs: 60_000, metrics, log })
   const adapter = createHttpAdapter(
     {
       enabled: true,
@@ -113,6 +123,8 @@ export async function startHttpAdapter(options: HttpHarnessOptions = {}): Promis
       metrics,
       log,
       commands,
+      downloads: { links, blobs },
+      published: { files: store.files, lookups: files, links, base: () => undefined },
     },
   )
   await adapter.start()
@@ -153,6 +165,8 @@ export async function startHttpAdapter(options: HttpHarnessOptions = {}): Promis
     auth,
     bus,
     metrics,
+    blobs,
+    files,
     commands,
     ingress: topics.ingress,
     ingressCount,
@@ -193,6 +207,7 @@ export async function startHttpAdapter(options: HttpHarnessOptions = {}): Promis
       await relay.stop()
       await cluster.stop()
       await store.close()
+      await blobs.close()
       await bus.close()
       rmSync(dir, { recursive: true, force: true })
     },

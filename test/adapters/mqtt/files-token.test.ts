@@ -29,6 +29,15 @@ describe('tokenRequestOf', () => {
     })
   })
 
+  it('reads list and download requests, own and for a gateway', () => {
+    expect(tokenRequestOf('files/list/req/l1')).toEqual({ device: undefined, requestId: 'l1', mode: 'list' })
+    expect(tokenRequestOf('gw/cam-2/files/download/req/d1')).toEqual({
+      device: 'cam-2',
+      requestId: 'd1',
+      mode: 'download',
+    })
+  })
+
   it('keeps an empty or odd request id for the caller to refuse', () => {
     expect(tokenRequestOf('files/token/req/')).toEqual({ device: undefined, requestId: '', mode: 'token' })
     expect(tokenRequestOf('files/token/req/a+b')).toEqual({
@@ -44,6 +53,9 @@ describe('tokenRequestOf', () => {
       'files/token/req/a/b',
       'files/token/res/a',
       'files/token',
+      'files/upload/req/1',
+      'files/lists/req/1',
+      'files/download/res/1',
       'telemetry',
       'config/req/1',
       'gw/cam-2/files/token/req',
@@ -65,6 +77,11 @@ describe('response filters', () => {
   it('grants the same under files/presign/res', () => {
     expect(responseFilterOf('files/presign/res/p-1')).toEqual({ device: undefined, id: 'p-1' })
     expect(responseFilterOf('gw/cam-2/files/presign/res/#')).toEqual({ device: 'cam-2', id: '#' })
+  })
+
+  it('grants the same under files/list/res and files/download/res', () => {
+    expect(responseFilterOf('files/list/res/+')).toEqual({ device: undefined, id: '+' })
+    expect(responseFilterOf('gw/cam-2/files/download/res/d-1')).toEqual({ device: 'cam-2', id: 'd-1' })
   })
 
   it('refuses other filters', () => {

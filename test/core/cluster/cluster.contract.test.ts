@@ -223,12 +223,16 @@ describe.each(harnesses)('ClusterState contract: $name', ({ make }) => {
       await failsWith(cluster.broadcast('t', 'x'.repeat(MESSAGE_MAX_BYTES + 1)), 'INTERNAL')
     })
 
-    it('keeps a value until its ttl lapses', async () => {
+    it('keeps a value until its ttl lapses or it is deleted', async () => {
       const key = uniqueName('value')
       const observer = await harness.observer(cluster)
       expect(await observer.getValue(key)).toBeUndefined()
       await cluster.setValue(key, 'v1', 60_000)
       expect(await observer.getValue(key)).toBe('v1')
+      await cluster.deleteValue(key)
+      expect(await observer.getValue(key)).toBeUndefined()
+      await cluster.deleteValue(key)
+      await cluster.setValue(key, 'v1', 60_000)
       await cluster.setValue(key, 'v2', 30)
       expect(await observer.getValue(key)).toBe('v2')
       await waitUntil(async () => (await observer.getValue(key)) === undefined, {

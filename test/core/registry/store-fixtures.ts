@@ -1,9 +1,11 @@
-// Resources the store contract suite writes, and an assertion on the TributaryError a call fails with.
+// Resources the store contract suite writes (and an uploaded file), and an assertion on the TributaryError a call fails with.
+import { createHash, randomBytes } from 'node:crypto'
 import { expect } from 'vitest'
+import { buildFileUploadedEvent } from '../../../core/events/build.ts'
 import type { ErrorCode } from '../../../core/errors.ts'
 import { isTributaryError } from '../../../core/errors.ts'
 import type { DeviceSpec, TenantQuotas, TenantSpec } from '../../../core/registry/model.ts'
-import type { NewCredential } from '../../../core/registry/store.ts'
+import type { NewCredential, RegistryStore } from '../../../core/registry/store.ts'
 import { uniqueName } from '../../helpers/wait.ts'
 
 export const tenantId = (): string => uniqueName('t').toLowerCase().slice(0, 63)
@@ -104,4 +106,44 @@ export async function failsWith(call: Promise<unknown>, code: ErrorCode) {
   if (!isTributaryError(err)) throw err
   expect(err.code, err.message).toBe(code)
   return err
+}
+
+let uploads = 0
+
+/**
+ * Records an uploaded file of `device` straight in the store (token, claim, completion) and returns
+ * its id; ids grow with each call, so pages list them in call order.
+ */
+export async function uploadedFile(
+  store: RegistryStore,
+  tenant: string,
+  device: string,
+  at = new Date('2026-05-01T10:00:00.000Z'),
+): Promise<string> {
+  uploads += 1
+  const id = `f${String(uploads).padStart(5, '0')}${randomBytes(6).toString('base64url')}`
+  const tokenHash = createHash('sha256').update(id).digest('hex')
+  const name = `firmware-${uploads}.bin`
+  await store.files.createUpload({
+    tenant,
+    id,
+    device,
+    name,
+    size: 10,
+    sha256: undefined,
+    contentType: 'application/octet-stream',
+    tokenHash,
+    createdAt: at,
+    expiresAt: new Date(at.getTime() + 60_000),
+  })
+  await store.files.claimUpload(tokenHash, id, at)
+  const sha256 = createHash('sha256').update(name).digest('hex')
+  const file = { id, name, size: 10, sha256, contentType: 'application/octet-stream' }
+  await store.files.completeUpload(
+    tenant,
+    id,
+    { sha256, uploadedAt: at },
+    buildFileUploadedEvent({ tenant, device, protocol: 'http', file, dataref: 'ref', time: at }),
+  )
+  return id
 }

@@ -691,6 +691,7 @@ describe.each(engines)('RegistryStore contract: $name', ({ make }) => {
         { version: 10, name: 'configuration changed events' },
         { version: 11, name: 'blob sweeps' },
         { version: 12, name: 'configuration rules' },
+        { version: 13, name: 'published files' },
       ])
       store = await engine.open()
       expect(store.kind).toBe(engine.name)
