@@ -2,6 +2,7 @@
 // role lists the components it starts; features add theirs here as they land.
 import type { Adapter } from '../adapters/adapter.ts'
 import { createIngest } from '../adapters/adapter.ts'
+import type { PublishedDeps } from '../core/blobs/published.ts'
 import { coapConfig, createCoapAdapter } from '../adapters/coap/index.ts'
 import { httpConfig } from '../adapters/http/config.ts'
 import { createHttpAdapter } from '../adapters/http/index.ts'
@@ -62,6 +63,13 @@ function adapters(deps: RoleDeps): Component[] {
     if (host.startsWith('::ffff:')) host = host.slice('::ffff:'.length)
     return `http://${host.includes(':') ? `[${host}]` : host}:${port}`
   }
+  // What every protocol's devices ask of the files published to them (core/blobs/published.ts).
+  const published: PublishedDeps = {
+    files: registryParts.store.files,
+    lookups: registryParts.files,
+    links: registryParts.downloads,
+    rate: (tenant, device) => registryParts.uploads.checkRate(tenant, device),
+  }
   // Signed download URLs made by the management API of this process point at this listener too.
   if (http.enabled) registryParts.deviceHttp.base = uploadBase
   if (mqtt.tcp.enabled || mqtt.tls.enabled || mqtt.ws.enabled) {
@@ -75,12 +83,7 @@ function adapters(deps: RoleDeps): Component[] {
         config: registryParts.service,
         commands,
         files: http.enabled ? { uploads: registryParts.uploads, uploadBase } : undefined,
-        published: {
-          files: registryParts.store.files,
-          lookups: registryParts.files,
-          links: registryParts.downloads,
-          rate: (tenant, device) => registryParts.uploads.checkRate(tenant, device),
-        },
+        published,
         metrics: registry,
         log: log.child({ component: 'mqtt' }),
       }),
@@ -97,6 +100,7 @@ function adapters(deps: RoleDeps): Component[] {
         commands,
         config: registryParts.service,
         files: http.enabled ? { uploads: registryParts.uploads, uploadBase } : undefined,
+        published,
         onRegistryChange: (listener) => registryParts.auth.onChange(listener),
         metrics: registry,
         log: log.child({ component: 'coap' }),
@@ -118,13 +122,7 @@ function adapters(deps: RoleDeps): Component[] {
       allowPrivateDownlinks: config.webhookAllowPrivate,
       uploads: registryParts.uploads,
       downloads: { links: registryParts.downloads, blobs: registryParts.blobs },
-      published: {
-        files: registryParts.store.files,
-        lookups: registryParts.files,
-        links: registryParts.downloads,
-        rate: (tenant, device) => registryParts.uploads.checkRate(tenant, device),
-        base: () => config.filesUploadUrl,
-      },
+      published: { ...published, base: () => config.filesUploadUrl },
       metrics: registry,
       log: log.child({ component: 'http' }),
     })

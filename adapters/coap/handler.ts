@@ -20,6 +20,7 @@ import type { WireRequest } from './map.ts'
 import {
   CONFIG_APPLIED_PATH,
   CONFIG_PATH,
+  FILES_PATH,
   FILES_TOKEN_PATH,
   checkJson,
   contentTypeOf,
@@ -33,6 +34,7 @@ import {
 import { CODES, DEFAULT_RETRY_SECONDS, reply, replyFor, retrySeconds } from './outcome.ts'
 import type { CoapReply } from './outcome.ts'
 import type { PollSlots, Slot } from '../poll-slots.ts'
+import { type FileRequestRefusal, type PublishedDeps, answerFileRequest } from '../../core/blobs/published.ts'
 import {
   MAX_TOKEN_REQUEST_BYTES,
   type TokenRefusal,
@@ -70,6 +72,8 @@ export interface HandlerDeps {
   readonly files?:
     | { readonly uploads: Pick<Uploads, 'issue' | 'presign'>; readonly uploadBase: () => string | undefined }
     | undefined
+  /** `GET /v1/files[/<fileId>]` (docs/files.md#files-for-devices); without it answered 5.03. */
+  readonly published?: PublishedDeps | undefined
 }
 
 /** A token request refused, as CoAP says it (RFC 7252 §5.9.2, RFC 8132 4.09, RFC 8516 4.29). */
@@ -87,6 +91,24 @@ function tokenRefusal(refusal: TokenRefusal): CoapReply {
         detail: refusal.detail,
         maxAge: retrySeconds(refusal.retryAfterMs, 1),
       }
+  }
+}
+
+/** A published-file request refused, as CoAP says it. */
+function fileRefusal(refusal: FileRequestRefusal): CoapReply {
+  switch (refusal.status) {
+    case 400:
+      return reply(CODES.badRequest, refusal.detail)
+    case 404:
+      return reply(CODES.notFound, refusal.detail)
+    case 429:
+      return {
+        code: CODES.tooManyRequests,
+        detail: refusal.detail,
+        maxAge: retrySeconds(refusal.retryAfterMs, 1),
+      }
+    case 503:
+      return { code: CODES.unavailable, detail: refusal.detail, maxAge: DEFAULT_RETRY_SECONDS }
   }
 }
 
@@ -265,7 +287,7 @@ export function createRequestHandler(deps: HandlerDeps): RequestHandler {
   /** Authenticated, for its device, within its rate: what both configuration requests check first. */
   async function configCaller(
     request: WireRequest,
-    withAppVersion = false,
+    extra: readonly string[] = [],
   ): Promise<
     | {
         tenant: string
@@ -276,7 +298,7 @@ export function createRequestHandler(deps: HandlerDeps): RequestHandler {
       }
     | CoapReply
   > {
-    const query = parseQuery(request.uriQuery, 0, withAppVersion)
+    const query = parseQuery(request.uriQuery, 0, extra)
     if (!query.ok) return reply(CODES.badRequest, query.detail)
     const who = await identify(request, query.query.token, query.query.as)
     if ('code' in who) return who
@@ -289,7 +311,7 @@ export function createRequestHandler(deps: HandlerDeps): RequestHandler {
         retryAfterMs: rate.retryAfterMs,
       })
     }
-    return { ...who, appVersion: query.query.appVersion }
+    return { ...who, appVersion: query.query.extra['appVersion'] }
   }
 
   /**
@@ -298,7 +320,7 @@ export function createRequestHandler(deps: HandlerDeps): RequestHandler {
    * With Observe 0 the observation is handed to config-observe.ts.
    */
   async function getConfig(request: WireRequest, time: Date): Promise<Answer> {
-    const who = await configCaller(request, true)
+    const who = await configCaller(request, ['appVersion'])
     if ('code' in who) return who
     if (who.appVersion !== undefined) {
       const refused = await reportAppVersion(deps.config, who, who.appVersion)
@@ -401,8 +423,46 @@ export function createRequestHandler(deps: HandlerDeps): RequestHandler {
     return { code: CODES.created, body: { payload, contentFormat: JSON_FORMAT } }
   }
 
+  /**
+   * `GET /v1/files` (`?folder=&after=&limit=`) lists the files published to the device, `GET
+   * /v1/files/<fileId>` (`?expiresIn=`) answers one with a short-lived download URL: 2.05 with the
+   * body HTTP gives (core/blobs/published.ts), 4.04 for a file that is not the device's to download.
+   */
+  async function publishedFile(request: WireRequest, fileId: string | undefined): Promise<Answer> {
+    const query = parseQuery(
+      request.uriQuery,
+      0,
+      fileId === undefined ? ['folder', 'after', 'limit'] : ['expiresIn'],
+    )
+    if (!query.ok) return reply(CODES.badRequest, query.detail)
+    const who = await identify(request, query.query.token, query.query.as)
+    if ('code' in who) return who
+    if (deps.published === undefined) {
+      return {
+        code: CODES.unavailable,
+        detail: 'published files are not served here',
+        maxAge: DEFAULT_RETRY_SECONDS,
+      }
+    }
+    deps.lastSeen.seen(who.tenant, who.sender)
+    const answered = await answerFileRequest(deps.published, {
+      tenant: who.tenant,
+      device: who.device,
+      kind: fileId === undefined ? 'list' : 'download',
+      fields: fileId === undefined ? { ...query.query.extra } : { ...query.query.extra, fileId },
+      base: () => deps.files?.uploadBase(),
+    })
+    if (!answered.ok) return fileRefusal(answered.refusal)
+    const payload = Buffer.from(JSON.stringify(answered.body), 'utf8')
+    return { code: CODES.content, body: { payload, contentFormat: JSON_FORMAT } }
+  }
+
   async function handle(request: WireRequest): Promise<Answer> {
     const time = now()
+    if (request.method === 'GET' && isPath(request.uriPath.slice(0, 2), FILES_PATH)) {
+      if (request.uriPath.length === 2) return publishedFile(request, undefined)
+      if (request.uriPath.length === 3) return publishedFile(request, request.uriPath[2]!.toString('utf8'))
+    }
     if (request.method === 'POST' && isPath(request.uriPath, FILES_TOKEN_PATH)) return fileToken(request)
     if (request.method === 'GET' && isCommandsPath(request.uriPath) && request.observe === 0) {
       return observe(request)
@@ -413,7 +473,7 @@ export function createRequestHandler(deps: HandlerDeps): RequestHandler {
     if (request.method !== 'POST') {
       return reply(
         CODES.methodNotAllowed,
-        'devices POST to /v1/<channel>, observe GET /v1/commands and GET /v1/config',
+        'devices POST to /v1/<channel>, observe GET /v1/commands and GET /v1/config, and GET /v1/files',
       )
     }
     const path = targetOf(request.uriPath)

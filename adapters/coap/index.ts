@@ -31,6 +31,7 @@ import { createObservations, observationKey } from './observe.ts'
 import { CODES, DEFAULT_RETRY_SECONDS } from './outcome.ts'
 import type { CoapReply } from './outcome.ts'
 import { createPollSlots } from '../poll-slots.ts'
+import type { PublishedDeps } from '../../core/blobs/published.ts'
 import { registerWireNames, wireRequest, writeCommand, writeReply } from './wire.ts'
 
 export { coapConfig } from './config.ts'
@@ -57,6 +58,8 @@ export interface CoapAdapterDeps {
         readonly uploadBase: (localAddress: string | undefined) => string | undefined
       }
     | undefined
+  /** `GET /v1/files[/<fileId>]`: the files published to devices (docs/files.md#files-for-devices). */
+  readonly published?: PublishedDeps | undefined
   /** Registry changes of every process (the registry topic): observed configurations follow them. */
   readonly onRegistryChange: (listener: (change: RegistryChange) => void) => () => void
   readonly metrics: Registry
@@ -128,6 +131,7 @@ export function createCoapAdapter(config: CoapConfig, deps: CoapAdapterDeps): Ad
       deps.files === undefined
         ? undefined
         : { uploads: deps.files.uploads, uploadBase: () => deps.files?.uploadBase(undefined) },
+    published: deps.published,
     log,
   })
   let socket: Socket | undefined

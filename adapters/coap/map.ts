@@ -117,6 +117,8 @@ export const CONFIG_PATH = ['v1', 'config'] as const
 export const CONFIG_APPLIED_PATH = ['v1', 'config', 'applied'] as const
 /** `POST /v1/files/token`: an upload token, as over HTTP (docs/files.md). */
 export const FILES_TOKEN_PATH = ['v1', 'files', 'token'] as const
+/** `GET /v1/files[/<fileId>]`: the files published to the device, as over HTTP (docs/files.md). */
+export const FILES_PATH = ['v1', 'files'] as const
 
 /** The Uri-Path options are exactly these segments. */
 export function isPath(segments: readonly Buffer[], path: readonly string[]): boolean {
@@ -135,22 +137,24 @@ export interface Query {
   readonly token?: string | undefined
   /** The device a gateway sends for. */
   readonly as?: string | undefined
-  /** The application version the device runs (`GET /v1/config` only). */
-  readonly appVersion?: string | undefined
   /** Seconds to wait for a command once the message is accepted. */
   readonly ct?: number | undefined
+  /** The parameters of the request's own (the `extra` keys it takes), unchecked. */
+  readonly extra: Readonly<Record<string, string>>
 }
 
 const QUERY_KEYS: ReadonlySet<string> = new Set(['token', 'as', 'ct'])
 
 /**
  * Uri-Query options are `key=value` each, already unescaped (RFC 7252 §6.5); `token`, `as` and `ct`
- * (whole seconds, 0 to `maxWaitSeconds`) exist, and `appVersion` where `withAppVersion` says so.
+ * (whole seconds, 0 to `maxWaitSeconds`) exist everywhere, and the `extra` keys where a request
+ * takes them (`appVersion` of `GET /v1/config`, `folder`, `after`, `limit`, `expiresIn` of
+ * `GET /v1/files`); any other key is refused.
  */
 export function parseQuery(
   options: readonly Buffer[],
   maxWaitSeconds = 0,
-  withAppVersion = false,
+  extra: readonly string[] = [],
 ): Result<{ query: Query }> {
   const text: Record<string, string> = {}
   for (const option of options) {
@@ -158,22 +162,23 @@ export function parseQuery(
     const eq = item.indexOf('=')
     const key = eq < 0 ? item : item.slice(0, eq)
     const value = eq < 0 ? '' : item.slice(eq + 1)
-    if (!QUERY_KEYS.has(key) && !(withAppVersion && key === 'appVersion'))
+    if (!QUERY_KEYS.has(key) && !extra.includes(key))
       return problem(`unknown query parameter ${JSON.stringify(key.slice(0, 32))}`)
     if (text[key] !== undefined) return problem(`the query parameter ${key} is given twice`)
     if (value === '') return problem(`the query parameter ${key} is empty`)
     text[key] = value
   }
-  const { token, as, ct, appVersion } = text
+  const { token, as, ct } = text
   if (as !== undefined && !isDeviceId(as))
     return problem('as must be a device id (1-128 of A-Z a-z 0-9 . _ : ~ -)')
   if (token !== undefined && token.length > MAX_CREDENTIALS_LENGTH) return problem('the token is too long')
   if (ct !== undefined && (!/^\d{1,7}$/.test(ct) || Number(ct) > maxWaitSeconds)) {
     return problem(`ct must be a whole number of seconds from 0 to ${maxWaitSeconds}`)
   }
-  const query: { token?: string; as?: string; ct?: number; appVersion?: string } = {}
+  const query: { token?: string; as?: string; ct?: number; extra: Record<string, string> } = {
+    extra: Object.fromEntries(extra.filter((key) => text[key] !== undefined).map((key) => [key, text[key]!])),
+  }
   if (token !== undefined) query.token = token
-  if (appVersion !== undefined) query.appVersion = appVersion
   if (as !== undefined) query.as = as
   if (ct !== undefined) query.ct = Number(ct)
   return { ok: true, query }

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { coapBasic, coapClient } from '../helpers/coap.ts'
 import { curl } from '../helpers/curl.ts'
 import type { KafkaTributary } from '../helpers/kafka-process.ts'
 import { startOnKafka } from '../helpers/kafka-process.ts'
@@ -198,6 +199,27 @@ describe.each(backends)(
       } finally {
         await client.endAsync(true)
       }
+    })
+
+    it('answers GET /v1/files and /v1/files/<id> over CoAP (coap-client)', async () => {
+      const login = coapBasic('cam-2', tenant, PASSWORD)
+      const port = t.ports['coap']!
+      // The payload as coap-client dumps the response PDU (`… :: '<payload>'`).
+      const body = (stdout: string) =>
+        JSON.parse([...stdout.matchAll(/ :: '(\{.*\})'$/gm)].at(-1)![1]!) as Record<string, unknown>
+      const page = await coapClient(port, ['-m', 'get', ...login], '/v1/files?folder=firmware')
+      expect(page.code, page.stderr).toBe('2.05')
+      expect((body(page.stdout)['items'] as Array<{ id: string }>).map((f) => f.id)).toEqual([ids.firmware])
+      const link = await coapClient(port, ['-m', 'get', ...login], `/v1/files/${ids.firmware}`)
+      expect(link.code, link.stderr).toBe('2.05')
+      const saved = join(work, uniqueName('fw-coap'))
+      expect((await curl(['-o', saved, String(body(link.stdout)['url'])])).status).toBe(200)
+      expect(readFileSync(saved).equals(firmware)).toBe(true)
+      // Another device's file and another tenant's are the same 4.04; an unknown parameter is 4.00.
+      for (const id of [ids.config, ids.theirs]) {
+        expect((await coapClient(port, ['-m', 'get', ...login], `/v1/files/${id}`)).code).toBe('4.04')
+      }
+      expect((await coapClient(port, ['-m', 'get', ...login], '/v1/files?colour=red')).code).toBe('4.00')
     })
 
     it("gives a device nothing of another device's through a gateway topic it is not the gateway of", async () => {

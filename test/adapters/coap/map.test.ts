@@ -57,20 +57,32 @@ describe('parseQuery', () => {
   it('reads token and as', () => {
     expect(parseQuery(segments('token=tdt_a_b', 'as=meter:7'))).toEqual({
       ok: true,
-      query: { token: 'tdt_a_b', as: 'meter:7' },
+      query: { token: 'tdt_a_b', as: 'meter:7', extra: {} },
     })
-    expect(parseQuery([])).toEqual({ ok: true, query: {} })
+    expect(parseQuery([])).toEqual({ ok: true, query: { extra: {} } })
   })
 
   it('reads ct as whole seconds up to the bound it is given', () => {
-    expect(parseQuery(segments('ct=30', 'as=d1'), 60)).toEqual({ ok: true, query: { ct: 30, as: 'd1' } })
-    expect(parseQuery(segments('ct=0'), 60)).toEqual({ ok: true, query: { ct: 0 } })
+    expect(parseQuery(segments('ct=30', 'as=d1'), 60)).toEqual({
+      ok: true,
+      query: { ct: 30, as: 'd1', extra: {} },
+    })
+    expect(parseQuery(segments('ct=0'), 60)).toEqual({ ok: true, query: { ct: 0, extra: {} } })
     for (const bad of ['ct=61', 'ct=-1', 'ct=1.5', 'ct=x', 'ct=']) {
       expect(parseQuery(segments(bad), 60).ok, bad).toBe(false)
     }
     expect(parseQuery(segments('ct=1', 'ct=2'), 60).ok).toBe(false)
     // Without a bound (a GET) no wait is asked for.
     expect(parseQuery(segments('ct=1')).ok).toBe(false)
+  })
+
+  it('takes the extra keys a request names, and only those', () => {
+    expect(parseQuery(segments('folder=fw', 'token=t'), 0, ['folder', 'limit'])).toEqual({
+      ok: true,
+      query: { token: 't', extra: { folder: 'fw' } },
+    })
+    expect(parseQuery(segments('folder=fw'))).toMatchObject({ ok: false })
+    expect(parseQuery(segments('limit=1', 'limit=2'), 0, ['limit'])).toMatchObject({ ok: false })
   })
 
   it('refuses unknown, repeated and empty parameters and an as that is no device id', () => {
