@@ -1,7 +1,17 @@
 // The management API as the console calls it: a bearer token on every request, JSON in and out,
 // and every refusal turned into its problem document (RFC 9457) for the page to show.
 
-export type { CloudEventJson, DeadLetter, Device, Identity, Page } from './types.ts'
+export type {
+  CloudEventJson,
+  ConfigDocument,
+  DeadLetter,
+  Device,
+  DeviceFile,
+  EffectiveConfig,
+  FileUrl,
+  Identity,
+  Page,
+} from './types.ts'
 
 export interface FieldError {
   readonly path: string
@@ -32,6 +42,8 @@ export interface CallOptions {
   readonly raw?: string
   readonly contentType?: string
   readonly query?: Readonly<Record<string, string | undefined>>
+  /** A precondition (`If-Match: "<version>"`) for a write of one version only. */
+  readonly ifMatch?: string
 }
 
 export const enc = encodeURIComponent
@@ -66,6 +78,7 @@ export async function call<T>(token: string, path: string, options: CallOptions 
     authorization: `Bearer ${token}`,
     accept: 'application/json, application/problem+json',
   }
+  if (options.ifMatch !== undefined) headers['if-match'] = options.ifMatch
   let body: string | undefined
   if (options.json !== undefined) {
     headers['content-type'] = 'application/json'

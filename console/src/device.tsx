@@ -1,8 +1,11 @@
-// One device: its registry entry, its recent events (the spy for that device), and for managers
-// its password and commands, each command followed by the status events that answer it.
+// One device: its registry entry, its configuration and files, its recent events (the spy for that
+// device), and for managers its password and commands, each command followed by the status events
+// that answer it.
 import { useEffect, useState } from 'preact/hooks'
 import type { CloudEventJson, Device } from './api.ts'
 import { call, enc } from './api.ts'
+import { ConfigPanel } from './device-config.tsx'
+import { FilesPanel } from './device-files.tsx'
 import { lastSeen } from './devices.tsx'
 import { ProblemView } from './problem.tsx'
 import { EventStream } from './spy.tsx'
@@ -113,6 +116,10 @@ export function DevicePage({ token, tenant, id, canEdit }: DeviceProps) {
           <dd>{device.gateways.join(', ') || 'none'}</dd>
         </dl>
       )}
+      <div class="cards">
+        <ConfigPanel token={token} base={base} canEdit={canEdit} />
+        <FilesPanel token={token} tenant={tenant} device={id} />
+      </div>
       {canEdit && (
         <div class="cards">
           <form class="card" aria-label="Set the password" onSubmit={(e) => void savePassword(e)}>

@@ -3,10 +3,12 @@
 // create a device and set its password, watch its telemetry in the spy (payload views, pause and
 // resume), see a refused event with its reason, send a command and follow its status, read API
 // errors as their problem documents, and check that a reader is offered no edit controls and the
-// admin token picks a tenant. Every control must have a label; sign-in and navigation work from the
+// admin token picks a tenant. The device page shows the device's configuration (set through the
+// API, edited in its panel, delivered and applied over HTTP with curl) and a file it uploaded with
+// curl, with a download link that carries no token. Every control must have a label; sign-in and navigation work from the
 // keyboard. Screenshots of each page go to .cache/console-screenshots (not committed).
 import { execFile } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -14,6 +16,7 @@ import { promisify } from 'node:util'
 import type { BrowserContext, Page } from 'playwright-core'
 import { chromium } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { curl } from '../helpers/curl.ts'
 import type { MqttTributary } from '../helpers/mqtt.ts'
 import { ADMIN_TOKEN, mosquitto, startMqttTributary } from '../helpers/mqtt.ts'
 import { waitUntil } from '../helpers/wait.ts'
@@ -301,12 +304,126 @@ describe('web console (e2e, Chromium)', () => {
     await page.close()
   })
 
+  it("shows the device's configuration with its delivery status, edits its document, and lists its files", async () => {
+    const device = `/tenants/${TENANT}/devices/press-7`
+    const http = `http://127.0.0.1:${tributary.ports.http}`
+    const effectiveId = async (): Promise<string> => {
+      const reply = await tributary.api.request('GET', `${device}/config/effective`)
+      expect(reply.status).toBe(200)
+      return reply.body.configId as string
+    }
+    expect((await tributary.api.request('PUT', `/tenants/${TENANT}/config`, { sampling: 60 })).status).toBe(
+      200,
+    )
+    expect((await tributary.api.request('PUT', `${device}/config`, { led: 'on' })).status).toBe(200)
+    const first = await effectiveId()
+
+    // A file the device uploads with curl (a token, then the body).
+    const bytes = 'boot ok\nsensors ok\n'
+    const local = join(profile, 'boot.log')
+    writeFileSync(local, bytes)
+    const asked = await curl([
+      '-u',
+      `press-7@${TENANT}:press-7-secret`,
+      '-H',
+      'content-type: application/json',
+      '--data-binary',
+      JSON.stringify({ name: 'boot.log', size: bytes.length, contentType: 'text/plain' }),
+      `${http}/v1/files/token`,
+    ])
+    expect(asked.status, asked.body).toBe(201)
+    const uploaded = await curl([
+      '-H',
+      `x-auth-token: ${asked.json.token}`,
+      '--upload-file',
+      local,
+      asked.json.uploadUrl,
+    ])
+    expect(uploaded.status, uploaded.body).toBe(201)
+
+    const page = await newPage()
+    await signIn(page, managerToken)
+    await page.getByRole('link', { name: 'Devices' }).click()
+    await page.getByRole('link', { name: 'press-7' }).click()
+    await page.getByRole('heading', { name: 'Device press-7' }).waitFor(WAIT)
+    const state = page.getByLabel('Configuration state')
+    await state.getByText(first).waitFor(WAIT)
+    expect(await state.textContent()).toMatch(/Statuspending \(not delivered yet\)/)
+    expect(await state.textContent()).toContain('tenant v1, device v1')
+    const merged = page.getByLabel('Effective configuration')
+    expect(JSON.parse((await merged.textContent()) ?? '')).toEqual({ sampling: 60, led: 'on' })
+
+    // Edited in the panel: a new version and a new id, still pending.
+    const editor = page.getByLabel(/Device document/)
+    expect(JSON.parse(await editor.inputValue())).toEqual({ led: 'on' })
+    await editor.fill('{"led":"off","mode":"eco"}')
+    await page.getByRole('button', { name: 'Save configuration' }).click()
+    await page.getByText('Saved as version 2.').waitFor(WAIT)
+    const second = await effectiveId()
+    expect(second).not.toBe(first)
+    await state.getByText(second).waitFor(WAIT)
+    expect(JSON.parse((await merged.textContent()) ?? '')).toEqual({ sampling: 60, led: 'off', mode: 'eco' })
+    expect(await state.textContent()).toContain('pending')
+
+    // Not JSON, and a document changed elsewhere since it was read: each refusal next to the editor.
+    const form = page.getByRole('form', { name: 'Edit the device configuration' })
+    await editor.fill('{"led":')
+    await page.getByRole('button', { name: 'Save configuration' }).click()
+    await form.getByRole('alert').getByText('Not JSON').waitFor(WAIT)
+    expect((await tributary.api.request('PUT', `${device}/config`, { led: 'blink' })).status).toBe(200)
+    await editor.fill('{"led":"on"}')
+    await page.getByRole('button', { name: 'Save configuration' }).click()
+    await form
+      .getByRole('alert')
+      .getByText(/\(412\)/)
+      .waitFor(WAIT)
+    const third = await effectiveId()
+
+    // The device fetches it over HTTP and reports it applied: the panel says so when refreshed.
+    const login = ['-u', `press-7@${TENANT}:press-7-secret`]
+    const fetched = await curl([...login, `${http}/v1/config`])
+    expect(fetched.status).toBe(200)
+    expect(fetched.json.configId).toBe(third)
+    await page.getByRole('button', { name: 'Refresh configuration' }).click()
+    await state.getByText(/over http/).waitFor(WAIT)
+    expect(await state.textContent()).toContain('pending (delivered, not reported yet)')
+    const report = JSON.stringify({ configId: third, statusCode: 200 })
+    const applied = await curl([
+      ...login,
+      '-H',
+      'content-type: application/json',
+      '-d',
+      report,
+      `${http}/v1/config/applied`,
+    ])
+    expect(applied.status).toBe(202)
+    await page.getByRole('button', { name: 'Refresh configuration' }).click()
+    await state.getByText('applied (reported 200)').waitFor(WAIT)
+
+    // The uploaded file, and a link to download it that carries no token.
+    const files = page.getByRole('table', { name: 'Device files' })
+    const row = files.getByRole('row', { name: /boot\.log/ })
+    await row.waitFor(WAIT)
+    expect(await row.textContent()).toMatch(/boot\.log\d+ Buploaded/)
+    await page.getByRole('button', { name: 'Download link for boot.log' }).click()
+    const link = page.getByRole('link', { name: 'Download boot.log' })
+    await link.waitFor(WAIT)
+    const href = (await link.getAttribute('href')) ?? ''
+    expect(href).not.toContain(managerToken)
+    const downloaded = await curl([href])
+    expect(downloaded.status).toBe(200)
+    expect(downloaded.body).toBe(bytes)
+    expect(await unlabelled(page)).toEqual([])
+    await shot(page, 'device-config')
+    await page.close()
+  })
+
   it('offers a reader no edit controls, and the admin token a tenant picker', async () => {
     const reader = await newPage()
     await signIn(reader, readerToken)
     await reader.getByRole('link', { name: 'Devices' }).click()
     await reader.getByRole('link', { name: 'press-7' }).waitFor(WAIT)
-    const edits = /create|delete|set password|send command/i
+    const edits = /create|delete|set password|send command|save configuration/i
     expect(await reader.getByRole('button', { name: edits }).count()).toBe(0)
     await shot(reader, 'devices-reader')
     await reader.getByRole('link', { name: 'press-7' }).click()
@@ -314,6 +431,9 @@ describe('web console (e2e, Chromium)', () => {
     await reader.getByText('Stream: live').waitFor(WAIT)
     expect(await reader.getByRole('button', { name: edits }).count()).toBe(0)
     expect(await reader.getByLabel('New password').count()).toBe(0)
+    await reader.getByLabel('Configuration state').waitFor(WAIT)
+    expect(await reader.getByLabel(/Device document/).count()).toBe(0)
+    await reader.getByRole('row', { name: /boot\.log/ }).waitFor(WAIT)
     await reader.getByRole('button', { name: 'Sign out' }).click()
     await reader.getByLabel('API token').waitFor(WAIT)
     expect(await reader.evaluate<number>('sessionStorage.length')).toBe(0)

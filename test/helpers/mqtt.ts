@@ -261,6 +261,8 @@ export interface MqttPorts {
   readonly mqtt: number
   readonly mqtts: number
   readonly mqttWs: number
+  /** The device HTTP listener (uploads, `/v1/config`). */
+  readonly http: number
 }
 
 export interface MqttTributary {
