@@ -74,6 +74,8 @@ export function serveV5(conn: Connection, deps: EndpointDeps): void {
   /** SUBSCRIBE and UNSUBSCRIBE are handled one after the other, in the order they came. */
   let subscriptionWork: Promise<void> = Promise.resolve()
   let clientReceiveMaximum = 0xffff
+  /** Absent in CONNECT: the server sends no Topic Alias [MQTT-3.1.2-27]. */
+  let clientTopicAliasMaximum = 0
 
   /** `done` is called once the bytes went to the socket (or with the error that stopped them). */
   function write(packet: Packet, done?: (err?: Error | null) => void): WriteResult {
@@ -104,6 +106,7 @@ export function serveV5(conn: Connection, deps: EndpointDeps): void {
     write,
     held,
     receiveMaximum: () => clientReceiveMaximum,
+    topicAliasMaximum: () => clientTopicAliasMaximum,
     closed: new Promise((resolve) => stream.once('close', resolve)),
   })
   conn.link = link
@@ -206,6 +209,7 @@ export function serveV5(conn: Connection, deps: EndpointDeps): void {
     }
     if (props.maximumPacketSize !== undefined) clientMaxPacket = props.maximumPacketSize
     if (props.receiveMaximum !== undefined) clientReceiveMaximum = props.receiveMaximum
+    if (props.topicAliasMaximum !== undefined) clientTopicAliasMaximum = props.topicAliasMaximum
     problemInformation = props.requestProblemInformation !== false
     keepaliveMs = Math.min(connect.keepalive ?? 0, MAX_KEEPALIVE_SECONDS) * 1000
     armKeepalive()

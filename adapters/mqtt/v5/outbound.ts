@@ -1,6 +1,7 @@
 // What the MQTT 5 endpoint sends a device besides answers: the DeviceLink of its connection
 // (../link.ts), the Packet Identifiers of its QoS 1 PUBLISHes (commands, configurations, upload
-// tokens) within the client's Receive Maximum, and the PUBLISH packet a write becomes.
+// tokens) within the client's Receive Maximum, the Topic Aliases of the topics it sends again, and
+// the PUBLISH packet a write becomes.
 import type { IPublishPacket, Packet } from 'mqtt-packet'
 import type { DeviceLink, OutgoingPublish, WriteResult } from '../link.ts'
 
@@ -40,14 +41,72 @@ export function createOutbound(receiveMaximum: () => number) {
   }
 }
 
+/** Topic Aliases the server sets on one connection at most, whatever the client allows. */
+export const SERVER_TOPIC_ALIASES = 16
+/** Topics sent once that a connection remembers, oldest forgotten first: the next send of one gets an alias. */
+export const REMEMBERED_TOPICS = 64
+
+/** How one PUBLISH names its topic (§3.3.2.3.4). */
+export interface NamedTopic {
+  /** The Topic Name: empty when the alias stands for it. */
+  readonly topic: string
+  readonly topicAlias: number | undefined
+  /** Called once the PUBLISH was written: a new alias stands for its topic from then on. */
+  readonly written: () => void
+}
+
+const nothing = (): void => undefined
+
+/**
+ * The Topic Aliases of the PUBLISHes sent to one client (§3.3.2.3.4), reset with the connection. A
+ * topic sent a second time gets the next free alias, sent with its Topic Name; later PUBLISHes on it
+ * carry an empty Topic Name and the alias. Aliases go from 1 up to the client's Topic Alias Maximum
+ * [MQTT-3.3.2-9] and SERVER_TOPIC_ALIASES, whichever is lower, and are never remapped: once they are
+ * all taken, other topics go with their name. A topic sent once (a request id, a file answer) takes
+ * none. A client whose Topic Alias Maximum is 0 or absent gets no alias [MQTT-3.3.2-10] [MQTT-3.1.2-27].
+ */
+export function createTopicAliases(clientMaximum: () => number) {
+  const assigned = new Map<string, number>()
+  const seen = new Set<string>()
+  const plain = (topic: string): NamedTopic => ({ topic, topicAlias: undefined, written: nothing })
+  return {
+    name(topic: string): NamedTopic {
+      const alias = assigned.get(topic)
+      if (alias !== undefined) return { topic: '', topicAlias: alias, written: nothing }
+      const limit = Math.min(clientMaximum(), SERVER_TOPIC_ALIASES)
+      if (assigned.size >= limit) return plain(topic)
+      if (!seen.has(topic)) {
+        if (seen.size >= REMEMBERED_TOPICS) seen.delete(seen.values().next().value!)
+        seen.add(topic)
+        return plain(topic)
+      }
+      const next = assigned.size + 1
+      return {
+        topic,
+        topicAlias: next,
+        written: () => {
+          assigned.set(topic, next)
+          seen.delete(topic)
+        },
+      }
+    },
+  }
+}
+
 /** The PUBLISH packet of a link write; properties left unset are left out. */
-export function outgoingPacket(out: OutgoingPublish, messageId: number | undefined): IPublishPacket {
+export function outgoingPacket(
+  out: OutgoingPublish,
+  messageId: number | undefined,
+  named: Pick<NamedTopic, 'topic' | 'topicAlias'> = { topic: out.topic, topicAlias: undefined },
+): IPublishPacket {
   const properties = Object.fromEntries(
-    Object.entries(out.properties ?? {}).filter(([, value]) => value !== undefined),
+    Object.entries({ ...out.properties, topicAlias: named.topicAlias }).filter(
+      ([, value]) => value !== undefined,
+    ),
   ) as NonNullable<IPublishPacket['properties']>
   return {
     cmd: 'publish',
-    topic: out.topic,
+    topic: named.topic,
     payload: out.payload,
     qos: out.qos,
     dup: false,
@@ -65,6 +124,8 @@ export interface LinkDeps {
   /** The filters the connection holds, with their granted QoS. */
   readonly held: ReadonlyMap<string, number>
   readonly receiveMaximum: () => number
+  /** The client's Topic Alias Maximum (0 when its CONNECT had none). */
+  readonly topicAliasMaximum: () => number
   /** Resolves when the stream closed: a write waiting for an id or its flush gives up. */
   readonly closed: Promise<unknown>
 }
@@ -72,6 +133,7 @@ export interface LinkDeps {
 /** The DeviceLink of an MQTT 5 connection, and `acked` for the client's PUBACKs (false: an id never sent). */
 export function createLink(deps: LinkDeps): { link: DeviceLink; acked: (id: number) => boolean } {
   const outbound = createOutbound(deps.receiveMaximum)
+  const aliases = createTopicAliases(deps.topicAliasMaximum)
   const closed = deps.closed.then(() => false)
   const link: DeviceLink = {
     subscriptions: () => deps.held.entries(),
@@ -83,11 +145,15 @@ export function createLink(deps: LinkDeps): { link: DeviceLink; acked: (id: numb
         return 'not-written'
       }
       const flushed = Promise.withResolvers<boolean>()
-      const result = deps.write(outgoingPacket(out, messageId), (err) => flushed.resolve(err == null))
+      // Named and written in one step: PUBLISHes reach the client in the order their aliases were set.
+      const named = aliases.name(out.topic)
+      const result = deps.write(outgoingPacket(out, messageId, named), (err) => flushed.resolve(err == null))
       if (result !== 'written') {
+        // Not written: a new alias stays free until a PUBLISH setting it is.
         if (messageId !== undefined) outbound.release(messageId)
         return result
       }
+      named.written()
       return (await Promise.race([flushed.promise, closed])) ? 'written' : 'not-written'
     },
   }

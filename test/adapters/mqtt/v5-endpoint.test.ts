@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto'
 import { duplexPair } from 'node:stream'
 import type { Duplex } from 'node:stream'
 import { generate, parser as createParser } from 'mqtt-packet'
-import type { IConnectPacket, Packet } from 'mqtt-packet'
+import type { IConnectPacket, IPublishPacket, Packet } from 'mqtt-packet'
 import { describe, expect, it } from 'vitest'
 import type { ConnectHandler } from '../../../adapters/mqtt/connect.ts'
 import { newConnection } from '../../../adapters/mqtt/connection.ts'
@@ -13,7 +13,7 @@ import type { Connection } from '../../../adapters/mqtt/connection.ts'
 import type { IncomingPublish, PublishHandler, PublishResult } from '../../../adapters/mqtt/publish.ts'
 import { createRefusals } from '../../../adapters/mqtt/refusals.ts'
 import { RECEIVE_MAXIMUM, serveV5 } from '../../../adapters/mqtt/v5/endpoint.ts'
-import { MAX_WAITING } from '../../../adapters/mqtt/v5/outbound.ts'
+import { MAX_WAITING, SERVER_TOPIC_ALIASES } from '../../../adapters/mqtt/v5/outbound.ts'
 import { MAX_FILTERS } from '../../../adapters/mqtt/v5/subscribe.ts'
 import { createLogger } from '../../../core/log.ts'
 
@@ -461,6 +461,101 @@ describe('MQTT 5 endpoint: PUBLISHes to the device (its DeviceLink)', () => {
     expect(await h.conn.link!.publish({ topic: 'command/a', payload: Buffer.from('x'), qos: 1 })).toBe(
       'not-written',
     )
+  })
+})
+
+/** The Topic Name and Topic Alias of each PUBLISH the server wrote, as on the wire, once there are `count`. */
+async function sentTopics(h: Harness, count: number): Promise<Array<[string, number | undefined]>> {
+  const sent = () => h.received.filter((p): p is IPublishPacket => p.cmd === 'publish')
+  while (sent().length < count) await new Promise((resolve) => setImmediate(resolve))
+  return sent().map((p) => [p.topic, p.properties?.topicAlias])
+}
+
+/** Writes a QoS 0 PUBLISH on each topic in turn through the connection's link. */
+async function sendAll(h: Harness, topics: string[]): Promise<void> {
+  for (const topic of topics) {
+    expect(await h.conn.link!.publish({ topic, payload: Buffer.from('x'), qos: 0 })).toBe('written')
+  }
+}
+
+describe('MQTT 5 endpoint: Topic Aliases to the device (§3.3.2.3.4)', () => {
+  it('[MQTT-3.3.2-10] [MQTT-3.1.2-27] sends no Topic Alias when the CONNECT had no Topic Alias Maximum, or 0', async () => {
+    for (const properties of [{}, { topicAliasMaximum: 0 }]) {
+      const h = await connected({}, { properties })
+      await sendAll(h, ['config', 'config', 'config'])
+      expect(await sentTopics(h, 3)).toEqual([
+        ['config', undefined],
+        ['config', undefined],
+        ['config', undefined],
+      ])
+    }
+  })
+
+  it('gives a topic sent again an alias with its name, then sends the alias with an empty Topic Name', async () => {
+    const h = await connected({}, { properties: { topicAliasMaximum: 4 } })
+    await h.conn.link!.publish({
+      topic: 'command/reboot',
+      payload: Buffer.from('1'),
+      qos: 0,
+      properties: { contentType: 'text/plain' },
+    })
+    await sendAll(h, ['command/reboot', 'command/get/req/r1', 'command/reboot', 'command/reboot'])
+    expect(await sentTopics(h, 5)).toEqual([
+      ['command/reboot', undefined],
+      ['command/reboot', 1],
+      ['command/get/req/r1', undefined], // sent once: no alias
+      ['', 1],
+      ['', 1],
+    ])
+    expect((h.received[1] as IPublishPacket).properties?.contentType).toBe('text/plain')
+    // Aliases are per connection: a new one starts with none.
+    const again = await connected({}, { properties: { topicAliasMaximum: 4 } })
+    await sendAll(again, ['command/reboot', 'command/reboot'])
+    expect(await sentTopics(again, 2)).toEqual([
+      ['command/reboot', undefined],
+      ['command/reboot', 1],
+    ])
+  })
+
+  it("[MQTT-3.3.2-9] never sends an alias above the client's Topic Alias Maximum: once all are taken, topics go with their name", async () => {
+    const h = await connected({}, { properties: { topicAliasMaximum: 2 } })
+    await sendAll(h, ['a', 'b', 'c', 'a', 'b', 'c', 'a', 'b', 'c'])
+    expect(await sentTopics(h, 9)).toEqual([
+      ['a', undefined],
+      ['b', undefined],
+      ['c', undefined],
+      ['a', 1],
+      ['b', 2],
+      ['c', undefined],
+      ['', 1],
+      ['', 2],
+      ['c', undefined],
+    ])
+  })
+
+  it(`sets at most ${SERVER_TOPIC_ALIASES} aliases, whatever higher maximum the client allows`, async () => {
+    const h = await connected({}, { properties: { topicAliasMaximum: 0xffff } })
+    const topics = Array.from({ length: SERVER_TOPIC_ALIASES + 4 }, (_, i) => `command/c${i}`)
+    await sendAll(h, [...topics, ...topics])
+    const aliases = (await sentTopics(h, topics.length * 2)).map(([, alias]) => alias)
+    expect(aliases.slice(0, topics.length)).toEqual(Array(topics.length).fill(undefined))
+    expect(aliases.slice(topics.length)).toEqual([
+      ...Array.from({ length: SERVER_TOPIC_ALIASES }, (_, i) => i + 1),
+      ...Array(4).fill(undefined),
+    ])
+  })
+
+  it('sets no alias with a PUBLISH that was not written (too-large): the next one on the topic sets it', async () => {
+    const h = await connected({}, { properties: { topicAliasMaximum: 4, maximumPacketSize: 100 } })
+    const link = h.conn.link!
+    await sendAll(h, ['command/a'])
+    expect(await link.publish({ topic: 'command/a', payload: Buffer.alloc(200), qos: 0 })).toBe('too-large')
+    await sendAll(h, ['command/a', 'command/a'])
+    expect(await sentTopics(h, 3)).toEqual([
+      ['command/a', undefined],
+      ['command/a', 1],
+      ['', 1],
+    ])
   })
 })
 

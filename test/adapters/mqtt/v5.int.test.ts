@@ -8,6 +8,7 @@ import { generate, parser as createParser } from 'mqtt-packet'
 import type { Packet } from 'mqtt-packet'
 import type { IClientOptions, IConnackPacket, IDisconnectPacket, MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { DeviceCommand } from '../../../commands/outlet.ts'
 import { waitUntil } from '../../helpers/wait.ts'
 import type { Backend, Instance } from './harness.ts'
 import {
@@ -321,6 +322,119 @@ describe('MQTT 5 configuration and upload tokens seen from another device', () =
     expect(attacker.connected).toBe(true)
     await attacker.endAsync()
     await foreign.endAsync()
+  })
+})
+
+/** A command for `device`, on `command/<name>` or, with a request id, `command/<name>/req/<id>`. */
+function command(tenant: string, device: string, name: string, requestId?: string): DeviceCommand {
+  return {
+    id: `${name}-${requestId ?? 'once'}-${Math.random()}`,
+    tenant,
+    device,
+    name,
+    payload: Buffer.from(name),
+    contentType: undefined,
+    requestId,
+    fport: undefined,
+    downlink: undefined,
+    expiresAt: new Date(Date.now() + 60_000),
+  }
+}
+
+/** Sends a raw MQTT 5 CONNECT and SUBSCRIBE from `device`; resolves with the packets it receives, once subscribed. */
+async function rawSubscriber(tenant: string, device: string, topicAliasMaximum: number): Promise<Packet[]> {
+  const socket = netConnect({ host: '127.0.0.1', port: instance.ports['mqtt']! })
+  const packets: Packet[] = []
+  const parser = createParser({ protocolVersion: 5 })
+  parser.on('packet', (p: Packet) => packets.push(p))
+  socket.on('data', (chunk: Buffer) => parser.parse(chunk))
+  socket.write(
+    generate(
+      {
+        cmd: 'connect',
+        protocolId: 'MQTT',
+        protocolVersion: 5,
+        clean: true,
+        clientId: 'raw-aliases',
+        keepalive: 60,
+        username: `${device}@${tenant}`,
+        password: Buffer.from(PASSWORD),
+        properties: { topicAliasMaximum },
+      },
+      { protocolVersion: 5 },
+    ),
+  )
+  await waitUntil(() => packets.some((p) => p.cmd === 'connack'), { message: () => 'CONNACK' })
+  socket.write(
+    generate(
+      { cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'command/#', qos: 0 }] },
+      { protocolVersion: 5 },
+    ),
+  )
+  await waitUntil(() => packets.some((p) => p.cmd === 'suback'), { message: () => 'SUBACK' })
+  return packets
+}
+
+describe('MQTT 5 Topic Aliases to the device (§3.3.2.3.4)', () => {
+  it('sends commands on a topic sent again by alias, which MQTT.js resolves to the same topics', async () => {
+    const tenant = await tenantWithDevice('ta')
+    const client = await connect(tcpUrl(instance), {
+      ...V5,
+      ...login('ta', tenant),
+      properties: { topicAliasMaximum: 2 },
+    })
+    const received: Array<[string, string, number | undefined]> = []
+    client.on('message', (topic, payload, packet) =>
+      received.push([topic, payload.toString(), packet.properties?.topicAlias]),
+    )
+    await client.subscribeAsync('command/#', { qos: 1 })
+    const sink = await instance.commands.sink(tenant, 'ta')
+    for (const sent of [
+      command(tenant, 'ta', 'reboot'),
+      command(tenant, 'ta', 'reboot'),
+      command(tenant, 'ta', 'get', 'r1'),
+      command(tenant, 'ta', 'reboot'),
+      command(tenant, 'ta', 'reboot'),
+    ]) {
+      expect(await sink.deliver(sent)).toEqual({ kind: 'delivered' })
+    }
+    await waitUntil(() => received.length === 5)
+    expect(received).toEqual([
+      ['command/reboot', 'reboot', undefined],
+      ['command/reboot', 'reboot', 1],
+      ['command/get/req/r1', 'get', undefined],
+      ['command/reboot', 'reboot', 1],
+      ['command/reboot', 'reboot', 1],
+    ])
+    expect(client.connected).toBe(true)
+    await client.endAsync()
+  })
+
+  it('writes the alias with an empty Topic Name once it is set, and none to a client that allows none [MQTT-3.3.2-10]', async () => {
+    const tenant = await tenantWithDevice('tr')
+    await deviceWithPassword(backend, tenant, 'tn')
+    const sent = async (device: string, topicAliasMaximum: number) => {
+      const packets = await rawSubscriber(tenant, device, topicAliasMaximum)
+      const sink = await instance.commands.sink(tenant, device)
+      for (let i = 0; i < 3; i++) {
+        expect(await sink.deliver(command(tenant, device, 'reboot'))).toEqual({ kind: 'delivered' })
+      }
+      await waitUntil(() => packets.filter((p) => p.cmd === 'publish').length === 3)
+      return (packets.filter((p) => p.cmd === 'publish') as Array<Packet & { topic: string }>).map((p) => [
+        p.topic,
+        (p as { properties?: { topicAlias?: number } }).properties?.topicAlias,
+      ])
+    }
+    expect(await sent('tr', 2)).toEqual([
+      ['command/reboot', undefined],
+      ['command/reboot', 1],
+      ['', 1],
+    ])
+    expect(await sent('tn', 0)).toEqual([
+      ['command/reboot', undefined],
+      ['command/reboot', undefined],
+      ['command/reboot', undefined],
+    ])
   })
 })
 
