@@ -1,6 +1,6 @@
 // ETag and If-Match: the resource version is its strong ETag `"<version>"`; If-Match carries one
 // ETag or `*` (RFC 9110 §13.1.1, strong comparison).
-import { TributaryError } from '../core/errors.ts'
+import { TributaryError, isTributaryError } from '../core/errors.ts'
 import type { Precondition } from '../core/registry/store.ts'
 
 export const etag = (version: number): string => `"${version}"`
@@ -52,4 +52,22 @@ export function putPrecondition(
   }
   if (ifMatch?.trim() === '*') return 'exists'
   return precondition(ifMatch)
+}
+
+/**
+ * The precondition a PUT of a resource that may be missing is written under: `If-Match: *` is the
+ * version `read` finds (RFC 9110 §13.1.1: replace only what exists), 412 saying `missing` when there
+ * is none; anything else as putPrecondition said.
+ */
+export async function existingPrecondition(
+  asked: Precondition | 'exists' | undefined,
+  read: () => Promise<{ readonly version: number }>,
+  missing: string,
+): Promise<Precondition | undefined> {
+  if (asked !== 'exists') return asked
+  const current = await read().catch((err: unknown) => {
+    if (!isTributaryError(err, 'REGISTRY_NOT_FOUND')) throw err
+    throw new TributaryError('REGISTRY_VERSION_MISMATCH', missing)
+  })
+  return { ifVersion: current.version }
 }

@@ -5,13 +5,12 @@ import type { OpenAPIHono } from '@hono/zod-openapi'
 import { createRoute } from '@hono/zod-openapi'
 import type { z } from '@hono/zod-openapi'
 import type { MiddlewareHandler } from 'hono'
-import { TributaryError, isTributaryError } from '../../core/errors.ts'
+import { TributaryError } from '../../core/errors.ts'
 import type { ConfigScope } from '../../core/registry/model.ts'
 import type { RegistryService } from '../../core/registry/service.ts'
-import type { Precondition } from '../../core/registry/store.ts'
 import { API_PREFIX, requireJson, requires } from '../auth.ts'
 import type { ApiEnv } from '../env.ts'
-import { etag, precondition, putPrecondition } from '../etag.ts'
+import { etag, existingPrecondition, precondition, putPrecondition } from '../etag.ts'
 import {
   AppVersionParams,
   ConfigBody,
@@ -267,18 +266,11 @@ function ruleRoutes(app: OpenAPIHono<ApiEnv>, registry: RegistryService): void {
   app.openapi(putRule, async (c) => {
     const { tenant, rule } = c.req.valid('param')
     const headers = c.req.valid('header')
-    const asked = putPrecondition(headers['if-match'], headers['if-none-match'])
-    let pre: Precondition | undefined
-    if (asked === 'exists') {
-      // If-Match: * replaces only a rule that exists (RFC 9110 §13.1.1).
-      const current = await registry.getConfigRule(tenant, rule).catch((err: unknown) => {
-        if (!isTributaryError(err, 'REGISTRY_NOT_FOUND')) throw err
-        throw new TributaryError('REGISTRY_VERSION_MISMATCH', `If-Match: * but there is no rule ${rule}`)
-      })
-      pre = { ifVersion: current.version }
-    } else {
-      pre = asked
-    }
+    const pre = await existingPrecondition(
+      putPrecondition(headers['if-match'], headers['if-none-match']),
+      () => registry.getConfigRule(tenant, rule),
+      `If-Match: * but there is no rule ${rule}`,
+    )
     const stored = await registry.putConfigRule(tenant, rule, c.req.valid('json'), pre)
     c.header('ETag', etag(stored.version))
     if (stored.version === 1) {

@@ -2,12 +2,10 @@
 // Schema of one channel (percent-encoded in the path). Readers read; managers and admins write.
 import type { OpenAPIHono } from '@hono/zod-openapi'
 import { createRoute } from '@hono/zod-openapi'
-import { TributaryError, isTributaryError } from '../../core/errors.ts'
 import type { RegistryService } from '../../core/registry/service.ts'
-import type { Precondition } from '../../core/registry/store.ts'
 import { API_PREFIX, requireJson, requires } from '../auth.ts'
 import type { ApiEnv } from '../env.ts'
-import { etag, precondition, putPrecondition } from '../etag.ts'
+import { etag, existingPrecondition, precondition, putPrecondition } from '../etag.ts'
 import {
   ChannelParams,
   ChannelSchema,
@@ -106,18 +104,11 @@ export function schemaRoutes(app: OpenAPIHono<ApiEnv>, registry: RegistryService
   app.openapi(put, async (c) => {
     const { tenant, channel } = c.req.valid('param')
     const headers = c.req.valid('header')
-    const asked = putPrecondition(headers['if-match'], headers['if-none-match'])
-    let pre: Precondition | undefined
-    if (asked === 'exists') {
-      // If-Match: * replaces only a schema that exists (RFC 9110 §13.1.1).
-      const current = await registry.getChannelSchema(tenant, channel).catch((err: unknown) => {
-        if (!isTributaryError(err, 'REGISTRY_NOT_FOUND')) throw err
-        throw new TributaryError('REGISTRY_VERSION_MISMATCH', 'If-Match: * but the channel has no schema')
-      })
-      pre = { ifVersion: current.version }
-    } else {
-      pre = asked
-    }
+    const pre = await existingPrecondition(
+      putPrecondition(headers['if-match'], headers['if-none-match']),
+      () => registry.getChannelSchema(tenant, channel),
+      'If-Match: * but the channel has no schema',
+    )
     const stored = await registry.putChannelSchema(tenant, channel, c.req.valid('json').schema, pre)
     c.header('ETag', etag(stored.version))
     // Version 1 is a new row: created now (a schema deleted and put again starts over).
